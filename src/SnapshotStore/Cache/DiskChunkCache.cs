@@ -1,0 +1,190 @@
+using Microsoft.Win32.SafeHandles;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Origin;
+
+namespace Snapshots.Store.Cache;
+
+/// <summary>
+/// The worker's local disk tier: ciphertext chunk files under DIR/ab/NAME, bounded to a byte budget, least
+/// recently used evicted first. Crash-safe without a journal: each entry is written to a temp file and renamed,
+/// the index is rebuilt from the directory at open (recency from file times, refreshed on every hit), and every
+/// entry is hashed against its name before it is returned, so a torn or tampered file is dropped, never served.
+/// </summary>
+public sealed class DiskChunkCache : IChunkCache
+{
+    private readonly string _dir;
+    private readonly long _maxBytes;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<ChunkName, LinkedListNode<Entry>> _index = [];
+    private readonly LinkedList<Entry> _lru = new(); // first = most recent
+    private long _bytes;
+    private long _evictions, _dropped;
+
+    private readonly record struct Entry(ChunkName Name, long Size);
+
+    public DiskChunkCache(string dir, long maxBytes)
+    {
+        if (maxBytes < ConvergentCipherSize) throw new InvalidInputException($"cache size {maxBytes} is smaller than one chunk");
+        _dir = Path.GetFullPath(dir);
+        _maxBytes = maxBytes;
+        Directory.CreateDirectory(_dir);
+        Load();
+    }
+
+    private const long ConvergentCipherSize = Crypto.ConvergentCipher.MaxCiphertextSize;
+
+    public string Describe => $"disk cache {_dir}";
+    public bool VerifiesOnRead => true;
+    public long Bytes { get { lock (_lock) return _bytes; } }
+    public int Count { get { lock (_lock) return _index.Count; } }
+    public long Evictions => Interlocked.Read(ref _evictions);
+    public long DroppedCorrupt => Interlocked.Read(ref _dropped);
+
+    private string PathOf(ChunkName name)
+    {
+        var hex = name.ToString();
+        return Path.Combine(_dir, hex[..2], hex);
+    }
+
+    public ValueTask<int> TryGetAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct = default)
+    {
+        var path = PathOf(name);
+        SafeFileHandle handle;
+        try { handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete); }
+        catch (FileNotFoundException) { Forget(name); return ValueTask.FromResult(-1); }
+        catch (DirectoryNotFoundException) { Forget(name); return ValueTask.FromResult(-1); }
+        int n;
+        using (handle)
+        {
+            long length = RandomAccess.GetLength(handle);
+            if (length > buffer.Length) { Drop(name); return ValueTask.FromResult(-1); }
+            n = RandomAccess.Read(handle, buffer.Span[..(int)length], 0);
+        }
+        if (!name.Matches(buffer.Span[..n]))
+        {
+            Drop(name);
+            return ValueTask.FromResult(-1);
+        }
+        Touch(name, n, path);
+        return ValueTask.FromResult(n);
+    }
+
+    public ValueTask PutAsync(ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default)
+    {
+        lock (_lock)
+        {
+            if (_index.ContainsKey(name)) return ValueTask.CompletedTask;
+        }
+        var path = PathOf(name);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var tmp = FileBlobStore.TempPathFor(path);
+        try
+        {
+            using (var h = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, ciphertext.Length))
+                RandomAccess.Write(h, ciphertext.Span, 0);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+        lock (_lock)
+        {
+            if (!_index.ContainsKey(name))
+            {
+                _index[name] = _lru.AddFirst(new Entry(name, ciphertext.Length));
+                _bytes += ciphertext.Length;
+            }
+            EvictLocked();
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public void Remove(ChunkName name)
+    {
+        Forget(name);
+        File.Delete(PathOf(name));
+    }
+
+    private void Drop(ChunkName name)
+    {
+        Interlocked.Increment(ref _dropped);
+        Remove(name);
+    }
+
+    private void Forget(ChunkName name)
+    {
+        lock (_lock)
+        {
+            if (_index.Remove(name, out var node))
+            {
+                _lru.Remove(node);
+                _bytes -= node.Value.Size;
+            }
+        }
+    }
+
+    private void Touch(ChunkName name, int size, string path)
+    {
+        lock (_lock)
+        {
+            if (_index.TryGetValue(name, out var node))
+            {
+                _lru.Remove(node);
+                _lru.AddFirst(node);
+            }
+            else
+            {
+                // Written by another process sharing this directory: adopt it.
+                _index[name] = _lru.AddFirst(new Entry(name, size));
+                _bytes += size;
+                EvictLocked();
+            }
+        }
+        // Recency survives a restart through the file's time; a failure here only ages the entry.
+        try { File.SetLastWriteTimeUtc(path, DateTime.UtcNow); } catch (IOException) { }
+    }
+
+    private void EvictLocked()
+    {
+        while (_bytes > _maxBytes && _lru.Last is { } last)
+        {
+            _lru.RemoveLast();
+            _index.Remove(last.Value.Name);
+            _bytes -= last.Value.Size;
+            _evictions++;
+            File.Delete(PathOf(last.Value.Name));
+        }
+    }
+
+    /// <summary>Rebuilds the index from the directory: oldest first, so the newest end up most recent.
+    /// Temp files are leftovers of a crash (or of a writer still running: their rename then simply fails
+    /// over to a fresh put) and are removed.</summary>
+    private void Load()
+    {
+        var found = new List<(ChunkName Name, long Size, DateTime Time)>();
+        foreach (var sub in Directory.EnumerateDirectories(_dir))
+        {
+            foreach (var file in new DirectoryInfo(sub).EnumerateFiles())
+            {
+                if (file.Name.EndsWith(FileBlobStore.TempSuffix, StringComparison.Ordinal))
+                {
+                    if (DateTime.UtcNow - file.LastWriteTimeUtc > TimeSpan.FromMinutes(10)) file.Delete();
+                    continue;
+                }
+                if (!ChunkName.TryParse(file.Name, out var name)) continue;
+                found.Add((name, file.Length, file.LastWriteTimeUtc));
+            }
+        }
+        found.Sort((a, b) => a.Time.CompareTo(b.Time));
+        lock (_lock)
+        {
+            foreach (var (name, size, _) in found)
+            {
+                _index[name] = _lru.AddFirst(new Entry(name, size));
+                _bytes += size;
+            }
+            EvictLocked();
+        }
+    }
+}

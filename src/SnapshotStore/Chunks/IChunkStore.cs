@@ -1,0 +1,24 @@
+namespace Snapshots.Store.Chunks;
+
+/// <summary>A place chunks can be read from, by name. Ciphertext only.</summary>
+public interface IChunkStore
+{
+    /// <summary>Short description for messages and counters ("disk cache /var/cache/x").</summary>
+    string Describe { get; }
+
+    /// <summary>Reads the chunk's ciphertext into <paramref name="buffer"/>; returns its length, or -1 when this
+    /// store does not have it.</summary>
+    ValueTask<int> TryGetAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct = default);
+}
+
+/// <summary>A nearer tier that may be filled and may drop entries.</summary>
+public interface IChunkCache : IChunkStore
+{
+    /// <summary>True when this cache checks every entry against its name before returning it (so the
+    /// reader need not hash it again).</summary>
+    bool VerifiesOnRead { get; }
+
+    ValueTask PutAsync(ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default);
+
+    void Remove(ChunkName name);
+}

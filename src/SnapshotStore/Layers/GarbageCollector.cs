@@ -1,0 +1,131 @@
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Manifests;
+using Snapshots.Store.Origin;
+
+namespace Snapshots.Store.Layers;
+
+public sealed record GcResult(int Manifests, int LiveLeases, int StaleLeasesRemoved, int ChunksScanned,
+    int ChunksReferenced, int ChunksDeleted, long BytesDeleted, int ChunksReclaimedByBuilds, int TempFilesRemoved, double Seconds);
+
+/// <summary>
+/// Deletes chunks that no manifest and no running build references, never one still needed:
+///   0. put back anything a crashed gc left in trash/;
+///   1. read leases (running builds' claims), then manifests: the referenced set R1;
+///   2. list chunks; move every chunk not in R1 to trash/;
+///   3. read leases and manifests again (R2) and move back any trashed chunk now in R2;
+///   4. delete the rest.
+/// A builder claims a chunk in its lease before it checks the chunk exists, so either gc sees the claim in
+/// step 3, or the builder finds the chunk gone and uploads it again. Leases of dead builders (same host, pid
+/// gone) are removed, as are temp files they left. Manifests that cannot be parsed stop gc: their chunks are
+/// unknown, so deleting anything could break them.
+/// </summary>
+public sealed class GarbageCollector(IBlobStore blobs)
+{
+    private const string Trash = "trash/";
+    public static readonly TimeSpan TempGrace = TimeSpan.FromHours(1);
+    public static readonly TimeSpan ForeignLeaseTtl = TimeSpan.FromHours(24);
+
+    public async Task<GcResult> CollectAsync(CancellationToken ct = default)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await RestoreTrashAsync(ct);
+        int temps = await RemoveTempFilesAsync(ct);
+
+        var (r1, live, stale, manifests) = await ReferencedAsync(removeStale: true, ct);
+        var candidates = new List<(string Key, long Size)>();
+        int scanned = 0;
+        await foreach (var blob in blobs.ListAsync(OriginChunkStore.Prefix, ct))
+        {
+            if (!OriginChunkStore.TryParseKey(blob.Key, out var name)) continue;
+            scanned++;
+            if (!r1.Contains(name)) candidates.Add((blob.Key, blob.Size));
+        }
+        foreach (var (key, _) in candidates) await blobs.MoveAsync(key, Trash + key, ct);
+
+        var (r2, _, _, _) = await ReferencedAsync(removeStale: false, ct);
+        int reclaimed = 0, deleted = 0;
+        long bytes = 0;
+        foreach (var (key, size) in candidates)
+        {
+            OriginChunkStore.TryParseKey(key, out var name);
+            if (r2.Contains(name))
+            {
+                if (await blobs.MoveAsync(Trash + key, key, ct)) reclaimed++;
+                continue;
+            }
+            await blobs.DeleteAsync(Trash + key, ct);
+            deleted++;
+            bytes += size;
+        }
+        return new GcResult(manifests, live, stale, scanned, scanned - candidates.Count, deleted, bytes, reclaimed, temps, clock.Elapsed.TotalSeconds);
+    }
+
+    private async Task<(HashSet<ChunkName> Refs, int LiveLeases, int StaleLeases, int Manifests)> ReferencedAsync(bool removeStale, CancellationToken ct)
+    {
+        var refs = new HashSet<ChunkName>();
+        int live = 0, stale = 0, manifests = 0;
+        // Leases first, manifests second: a build publishes its manifest before it drops its lease.
+        var leases = new List<BlobInfo>();
+        await foreach (var blob in blobs.ListAsync(BuildLease.Prefix, ct)) leases.Add(blob);
+        foreach (var blob in leases)
+        {
+            if (!blob.Key.EndsWith(".lease", StringComparison.Ordinal)) continue;
+            var bytes = await blobs.ReadAllAsync(blob.Key, int.MaxValue, ct);
+            if (bytes is null) continue;
+            var (owner, claims) = BuildLease.Parse(bytes);
+            bool isStale = owner is null
+                ? DateTimeOffset.UtcNow - blob.LastModified > TempGrace
+                : owner.IsDeadOnThisHost || DateTimeOffset.UtcNow - blob.LastModified > ForeignLeaseTtl;
+            if (isStale && removeStale)
+            {
+                await blobs.DeleteAsync(blob.Key, ct);
+                stale++;
+                continue;
+            }
+            live++;
+            refs.UnionWith(claims);
+        }
+
+        var catalog = new SnapshotCatalog(blobs);
+        var names = new List<string>();
+        await foreach (var name in catalog.ListNamesAsync(ct)) names.Add(name);
+        foreach (var name in names)
+        {
+            Manifest? m;
+            try { m = await catalog.TryLoadAsync(name, ct); }
+            catch (ManifestFormatException ex)
+            {
+                throw new SnapshotException($"gc stopped: {ex.Message}. Repair or remove that manifest first (its chunks are unknown, so nothing can be deleted safely)");
+            }
+            if (m is null) continue; // removed meanwhile
+            manifests++;
+            foreach (var e in m.Entries) if (e.Kind == EntryKind.Data) refs.Add(e.Name);
+        }
+        return (refs, live, stale, manifests);
+    }
+
+    private async Task RestoreTrashAsync(CancellationToken ct)
+    {
+        var trashed = new List<string>();
+        await foreach (var blob in blobs.ListAsync(Trash, ct)) trashed.Add(blob.Key);
+        foreach (var key in trashed) await blobs.MoveAsync(key, key[Trash.Length..], ct);
+    }
+
+    /// <summary>Temp files of writers that died (same host, pid gone), or older than the grace period.</summary>
+    private async Task<int> RemoveTempFilesAsync(CancellationToken ct)
+    {
+        var doomed = new List<string>();
+        foreach (var prefix in new[] { OriginChunkStore.Prefix, SnapshotCatalog.Prefix })
+        {
+            await foreach (var blob in blobs.ListAsync(prefix, ct))
+            {
+                if (!blob.Key.EndsWith(FileBlobStore.TempSuffix, StringComparison.Ordinal)) continue;
+                var parts = blob.Key.Split('.');
+                bool writerGone = parts.Length >= 3 && int.TryParse(parts[^3], out var pid) && ProcessIdentity.StartTicks(pid) < 0;
+                if (writerGone || DateTimeOffset.UtcNow - blob.LastModified > TempGrace) doomed.Add(blob.Key);
+            }
+        }
+        foreach (var key in doomed) await blobs.DeleteAsync(key, ct);
+        return doomed.Count;
+    }
+}

@@ -1,0 +1,229 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Crypto;
+using Snapshots.Store.Keys;
+using Snapshots.Store.Manifests;
+using Snapshots.Store.Origin;
+
+namespace Snapshots.Store.Layers;
+
+/// <summary>
+/// Builds one layer from a raw memory file: 512 KiB chunks; all-zero chunks dropped; chunks equal to the
+/// parent chain's at the same index inherited; the rest encrypted convergently and put-if-absent to the origin
+/// (so identical chunks in the same domain are stored once). The manifest is published only after every
+/// chunk it names is durable, so no reader ever sees a manifest with missing chunks.
+/// </summary>
+public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
+{
+    private readonly SnapshotCatalog _catalog = new(blobs);
+    private readonly OriginChunkStore _origin = new(blobs);
+
+    public async Task<BuildResult> BuildAsync(BuildRequest req, IProgress<long>? progress = null, CancellationToken ct = default)
+    {
+        var clock = Stopwatch.StartNew();
+        SnapshotName.Validate(req.Name);
+        long imageSize = CheckMemoryFile(req.MemoryPath);
+        if (!req.Replace && await _catalog.ExistsAsync(req.Name, ct))
+            throw new InvalidInputException($"snapshot '{req.Name}' already exists in {blobs.Describe}; pass --replace to publish a new version");
+        var salt = Encoding.UTF8.GetBytes(req.Salt);
+        if (salt.Length is 0 or > 64) throw new InvalidInputException("salt must be 1-64 bytes");
+
+        SnapshotChain? parent = null;
+        if (req.Parent is not null)
+        {
+            SnapshotName.Validate(req.Parent);
+            if (req.Parent == req.Name) throw new InvalidInputException($"snapshot '{req.Name}' cannot be its own parent");
+            if (!await _catalog.ExistsAsync(req.Parent, ct))
+                throw new InvalidInputException($"parent snapshot '{req.Parent}' does not exist in {blobs.Describe}");
+            parent = await SnapshotChain.OpenAsync(_catalog, keys, req.Parent, req.Tenant, ct);
+        }
+        var layer = ResolveLayer(req, parent);
+        var domain = layer == LayerKind.Function ? TrustDomain.ForTenant(req.Tenant!) : TrustDomain.Shared;
+
+        int chunkCount = ChunkGeometry.ChunkCount(imageSize);
+        var entries = new ManifestEntry?[chunkCount];
+        var secrets = new ChunkSecret[chunkCount];
+        var counts = new Counts();
+        var convergenceKey = keys.GetConvergenceKey(domain, create: true);
+        try
+        {
+            await using var lease = await BuildLease.AcquireAsync(blobs, req.Name, ct);
+            using var file = File.OpenHandle(req.MemoryPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.SequentialScan);
+            var job = new ChunkJob(this, req, file, imageSize, parent, convergenceKey, salt, lease, entries, secrets, counts, progress);
+            int next = -1;
+            var workers = new Task[Math.Max(1, req.Parallelism)];
+            for (int w = 0; w < workers.Length; w++)
+                workers[w] = Task.Run(async () =>
+                {
+                    var plain = ArrayPool<byte>.Shared.Rent(ChunkGeometry.ChunkSize);
+                    var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
+                    try
+                    {
+                        for (int i = Interlocked.Increment(ref next); i < chunkCount; i = Interlocked.Increment(ref next))
+                            await job.ProcessAsync(i, plain, cipher, ct);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(plain, clearArray: true);
+                        ArrayPool<byte>.Shared.Return(cipher);
+                    }
+                }, ct);
+            await Task.WhenAll(workers);
+
+            // Every chunk durable before the manifest that names them can be seen.
+            await blobs.FlushAsync(ct);
+            var (bytes, hash) = await PublishAsync(req, layer, domain, salt, imageSize, parent, entries, secrets, ct);
+            return new BuildResult
+            {
+                Name = req.Name, Layer = layer.ToText(), Domain = domain.Id, Parent = req.Parent,
+                ImageBytes = imageSize, Chunks = chunkCount,
+                ZeroChunks = counts.Zero, InheritedChunks = counts.Inherited, DedupedChunks = counts.Deduped,
+                NewChunks = counts.New, UploadedBytes = counts.UploadedBytes,
+                ManifestBytes = bytes, ManifestHash = Convert.ToHexStringLower(hash),
+                Seconds = clock.Elapsed.TotalSeconds,
+            };
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(convergenceKey);
+        }
+    }
+
+    private async Task<(int Bytes, byte[] Hash)> PublishAsync(BuildRequest req, LayerKind layer, TrustDomain domain, byte[] salt,
+        long imageSize, SnapshotChain? parent, ManifestEntry?[] entries, ChunkSecret[] secrets, CancellationToken ct)
+    {
+        var list = new List<ManifestEntry>();
+        var listSecrets = new List<ChunkSecret>();
+        for (int i = 0; i < entries.Length; i++)
+        {
+            if (entries[i] is not { } e) continue;
+            list.Add(e);
+            listSecrets.Add(secrets[i]);
+        }
+        var id = RandomNumberGenerator.GetBytes(16);
+        var layerKey = RandomNumberGenerator.GetBytes(32);
+        try
+        {
+            var manifest = new Manifest
+            {
+                Id = id, Name = req.Name, Layer = layer, Domain = domain, Salt = salt,
+                ImageSize = imageSize, ChunkSize = ChunkGeometry.ChunkSize, Created = DateTimeOffset.UtcNow,
+                ParentName = parent?.Name, ParentHash = parent?.Top.Hash,
+                WrappedLayerKey = keys.WrapLayerKey(domain, layerKey, ManifestCodec.LayerKeyContext(id, domain), create: true),
+                Entries = [.. list],
+            };
+            var bytes = ManifestCodec.Serialize(manifest, listSecrets.ToArray(), layerKey);
+            await _catalog.PublishAsync(req.Name, bytes, ct);
+            return (bytes.Length, bytes[^ContentHash.Size..]);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(layerKey);
+        }
+    }
+
+    private static long CheckMemoryFile(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new InvalidInputException($"memory file {path} does not exist");
+        long size = info.Length;
+        if (size == 0) throw new InvalidInputException($"memory file {path} is empty");
+        if (size % ChunkGeometry.PageSize != 0)
+            throw new InvalidInputException($"memory file {path} is {size} bytes, not a whole number of 4 KiB pages (truncated?)");
+        if (size > ChunkGeometry.MaxImageSize) throw new InvalidInputException($"memory file {path} is over the 1 TiB limit");
+        return size;
+    }
+
+    private static LayerKind ResolveLayer(BuildRequest req, SnapshotChain? parent)
+    {
+        var layer = req.Layer ?? (req.Tenant is not null ? LayerKind.Function : parent is null ? LayerKind.Os : LayerKind.Runtime);
+        if (layer == LayerKind.Function && req.Tenant is null)
+            throw new InvalidInputException("a function layer needs --tenant: function layers are encrypted per tenant");
+        if (layer != LayerKind.Function && req.Tenant is not null)
+            throw new InvalidInputException($"--tenant applies to function layers only, not to a {layer.ToText()} layer");
+        if (layer == LayerKind.Os && parent is not null)
+            throw new InvalidInputException("an os layer has no parent");
+        if (parent is not null && layer != LayerKind.Function && parent.Top.Layer == LayerKind.Function)
+            throw new InvalidInputException($"a {layer.ToText()} layer cannot build on function layer '{parent.Name}'");
+        if (req.Tenant is not null) TrustDomain.ForTenant(req.Tenant); // validates the id, with a clear message
+        return layer;
+    }
+
+    private sealed class Counts
+    {
+        public int Zero, Inherited, Deduped, New;
+        public long UploadedBytes, Processed;
+    }
+
+    /// <summary>The per-chunk step, shared by the build's workers.</summary>
+    private sealed class ChunkJob(LayerBuilder owner, BuildRequest req, SafeFileHandle file, long imageSize, SnapshotChain? parent,
+        byte[] convergenceKey, byte[] salt, BuildLease lease, ManifestEntry?[] entries, ChunkSecret[] secrets, Counts counts, IProgress<long>? progress)
+    {
+        public async ValueTask ProcessAsync(int index, byte[] plainBuffer, byte[] cipherBuffer, CancellationToken ct)
+        {
+            ct.ThrowIfCancellationRequested();
+            int length = ChunkGeometry.ChunkLength(imageSize, index);
+            ReadChunk(index, plainBuffer.AsSpan(0, length));
+            var plain = plainBuffer.AsMemory(0, length);
+            bool parentHas = parent is not null && index < parent.ChunkCount && !parent.Chunks[index].IsZero;
+
+            if (ZeroDetector.IsAllZero(plain.Span))
+            {
+                if (parentHas) entries[index] = new ManifestEntry(index, EntryKind.Zero, default);
+                Interlocked.Increment(ref counts.Zero);
+            }
+            else if (TryInherit(index, plain.Span, out var hash))
+            {
+                Interlocked.Increment(ref counts.Inherited);
+            }
+            else
+            {
+                Bytes32 key = default;
+                ConvergentCipher.DeriveKey(convergenceKey, salt, hash, key);
+                int n = ConvergentCipher.Encrypt(key, plain.Span, cipherBuffer);
+                var name = ChunkName.OfCiphertext(cipherBuffer.AsSpan(0, n));
+                await lease.ClaimAsync(name, ct); // claim before the existence check: see BuildLease
+                if (await owner._origin.PutIfAbsentAsync(name, cipherBuffer.AsMemory(0, n), ct))
+                {
+                    Interlocked.Increment(ref counts.New);
+                    Interlocked.Add(ref counts.UploadedBytes, n);
+                }
+                else
+                {
+                    Interlocked.Increment(ref counts.Deduped);
+                }
+                entries[index] = new ManifestEntry(index, EntryKind.Data, name);
+                secrets[index] = new ChunkSecret(key, hash);
+                CryptographicOperations.ZeroMemory(key);
+            }
+            progress?.Report(Interlocked.Add(ref counts.Processed, length));
+        }
+
+        private bool TryInherit(int index, ReadOnlySpan<byte> plain, out Bytes32 hash)
+        {
+            hash = default;
+            ContentHash.Compute(plain, hash);
+            if (parent is null || index >= parent.ChunkCount) return false;
+            ref readonly var p = ref parent.Chunks[index];
+            return !p.IsZero && ((ReadOnlySpan<byte>)hash).SequenceEqual(p.Secret.PlaintextHash);
+        }
+
+        private void ReadChunk(int index, Span<byte> destination)
+        {
+            long offset = ChunkGeometry.ChunkOffset(index);
+            int total = 0;
+            while (total < destination.Length)
+            {
+                int n = RandomAccess.Read(file, destination[total..], offset + total);
+                if (n == 0)
+                    throw new InvalidInputException(
+                        $"memory file {req.MemoryPath} ended at byte {offset + total} while reading chunk {index}: it was truncated during the build");
+                total += n;
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Crypto;
+using Snapshots.Store.Keys;
+using Snapshots.Store.Manifests;
+
+namespace Snapshots.Store.Layers;
+
+/// <summary>Where one chunk index of a resolved image comes from.</summary>
+public readonly struct ChunkRef
+{
+    public readonly ChunkName Name;
+    public readonly ChunkSecret Secret;
+    /// <summary>Index into <see cref="SnapshotChain.Layers"/> of the layer that set it; -1 for zero.</summary>
+    public readonly short Layer;
+
+    public ChunkRef(ChunkName name, ChunkSecret secret, short layer) { Name = name; Secret = secret; Layer = layer; }
+
+    public bool IsZero => Layer < 0;
+    public static ChunkRef Zero => new(default, default, -1);
+}
+
+/// <summary>
+/// A snapshot resolved through its parents (function -> runtime -> os): for every chunk index, the name, key
+/// and plaintext hash of the layer that last set it, or zero. Opening checks that each child was built on the
+/// exact parent version it names, that the caller may read every layer's domain, and unseals every key table.
+/// </summary>
+public sealed class SnapshotChain
+{
+    public const int MaxDepth = 16;
+
+    /// <summary>The layers, top (the snapshot itself) first.</summary>
+    public required IReadOnlyList<Manifest> Layers { get; init; }
+    public required ChunkRef[] Chunks { get; init; }
+    /// <summary>Every layer's secrets, aligned with its entries (verify reads shadowed chunks too).</summary>
+    public required IReadOnlyList<ChunkSecret[]> Secrets { get; init; }
+
+    public Manifest Top => Layers[0];
+    public string Name => Top.Name;
+    public long ImageSize => Top.ImageSize;
+    public int ChunkCount => Chunks.Length;
+
+    public int ChunkLength(int index) => ChunkGeometry.ChunkLength(ImageSize, index);
+
+    public static async Task<SnapshotChain> OpenAsync(SnapshotCatalog catalog, IKeyProvider keys, string name, string? tenant, CancellationToken ct = default)
+    {
+        var layers = new List<Manifest>();
+        var top = await catalog.LoadAsync(name, ct);
+        layers.Add(top);
+        var current = top;
+        while (current.ParentName is { } parentName)
+        {
+            if (layers.Count >= MaxDepth)
+                throw new ManifestFormatException($"snapshot '{name}': chain deeper than {MaxDepth} layers");
+            foreach (var seen in layers)
+                if (seen.Name == parentName)
+                    throw new ManifestFormatException($"snapshot '{name}': the chain loops at '{parentName}'");
+            var parent = await catalog.TryLoadAsync(parentName, ct)
+                ?? throw new SnapshotException($"snapshot '{current.Name}' needs parent '{parentName}', which is not in {catalog.Blobs.Describe}");
+            if (!parent.Hash.AsSpan().SequenceEqual(current.ParentHash))
+                throw new SnapshotException(
+                    $"snapshot '{current.Name}' was built on another version of '{parentName}' (parent manifest hash mismatch): rebuild it on the current parent");
+            CheckLayering(current, parent);
+            layers.Add(parent);
+            current = parent;
+        }
+
+        foreach (var layer in layers) CheckAccess(layer, tenant);
+
+        var secrets = new ChunkSecret[layers.Count][];
+        for (int i = 0; i < layers.Count; i++) secrets[i] = ManifestCodec.OpenKeyTable(layers[i], keys);
+
+        var chunks = new ChunkRef[top.ChunkCount];
+        Array.Fill(chunks, ChunkRef.Zero);
+        for (int l = layers.Count - 1; l >= 0; l--)
+        {
+            var entries = layers[l].Entries;
+            for (int e = 0; e < entries.Length; e++)
+            {
+                int index = entries[e].Index;
+                if (index >= chunks.Length) continue; // a smaller child drops the parent's tail
+                chunks[index] = entries[e].Kind == EntryKind.Zero ? ChunkRef.Zero : new ChunkRef(entries[e].Name, secrets[l][e], (short)l);
+            }
+        }
+        return new SnapshotChain { Layers = layers, Chunks = chunks, Secrets = secrets };
+    }
+
+    /// <summary>One tenant's request never reaches another tenant's layers; shared layers are readable by all.</summary>
+    public static void CheckAccess(Manifest layer, string? tenant)
+    {
+        if (layer.Domain.Tenant is not { } owner) return;
+        if (tenant is null)
+            throw new KeyUnavailableException($"snapshot '{layer.Name}' is a tenant's function layer: pass the tenant (--tenant) to read it");
+        if (owner != tenant)
+            throw new KeyUnavailableException($"snapshot '{layer.Name}' belongs to another tenant's domain; this request is for tenant '{tenant}'");
+    }
+
+    /// <summary>OS and runtime layers only build on shared layers; a function layer on shared layers or its own tenant's.</summary>
+    public static void CheckLayering(Manifest child, Manifest parent)
+    {
+        if (!parent.Domain.IsShared && parent.Domain != child.Domain)
+            throw new ManifestFormatException($"snapshot '{child.Name}' ({child.Domain}) cannot build on '{parent.Name}' ({parent.Domain})");
+    }
+
+    /// <summary>Authenticates and decrypts one chunk's ciphertext into <paramref name="plaintext"/>; null when
+    /// intact, else what is wrong.</summary>
+    public string? TryDecrypt(int index, ReadOnlySpan<byte> ciphertext, Span<byte> plaintext)
+    {
+        ref readonly var r = ref Chunks[index];
+        int expected = ChunkLength(index);
+        if (ciphertext.Length != expected + ConvergentCipher.TagSize)
+            return $"ciphertext is {ciphertext.Length} bytes, expected {expected + ConvergentCipher.TagSize}";
+        return TryDecrypt(r.Secret, ciphertext, plaintext[..expected]);
+    }
+
+    public static string? TryDecrypt(in ChunkSecret secret, ReadOnlySpan<byte> ciphertext, Span<byte> plaintext)
+    {
+        if (!ConvergentCipher.TryDecrypt(secret.Key, ciphertext, plaintext))
+            return "does not decrypt under its manifest key (authentication failed)";
+        Span<byte> hash = stackalloc byte[ContentHash.Size];
+        ContentHash.Compute(plaintext[..(ciphertext.Length - ConvergentCipher.TagSize)], hash);
+        if (!hash.SequenceEqual(secret.PlaintextHash))
+            return "plaintext hash does not match the manifest";
+        return null;
+    }
+}

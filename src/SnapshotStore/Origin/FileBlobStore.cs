@@ -1,0 +1,179 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Snapshots.Store.Origin;
+
+/// <summary>
+/// The embedded origin: a directory. Objects are written to a temp file in the same directory and moved into
+/// place, so readers never see a partial object. Put-if-absent uses a hard link (File.Move without overwrite),
+/// which fails atomically when the name exists, so concurrent builders are safe. Chunk writes are made durable
+/// in one batch by <see cref="FlushAsync"/> (syncfs) before a manifest is published; manifests are fsynced
+/// with their directory.
+/// </summary>
+public sealed partial class FileBlobStore : IBlobStore
+{
+    public const string TempSuffix = ".tmp";
+    private readonly string _root;
+
+    public FileBlobStore(string root, bool create)
+    {
+        _root = Path.GetFullPath(root);
+        if (!Directory.Exists(_root))
+        {
+            if (!create) throw new InvalidInputException($"store directory {_root} does not exist");
+            Directory.CreateDirectory(_root);
+        }
+    }
+
+    public string Root => _root;
+    public string Describe => $"file://{_root}";
+
+    private string PathOf(string key)
+    {
+        if (key.Length == 0 || key.Contains("..", StringComparison.Ordinal) || key.StartsWith('/'))
+            throw new ArgumentException($"invalid object key '{key}'");
+        return Path.Combine(_root, key);
+    }
+
+    public ValueTask<int?> ReadAsync(string key, Memory<byte> destination, CancellationToken ct = default)
+    {
+        SafeFileHandle handle;
+        try { handle = File.OpenHandle(PathOf(key), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete); }
+        catch (FileNotFoundException) { return ValueTask.FromResult<int?>(null); }
+        catch (DirectoryNotFoundException) { return ValueTask.FromResult<int?>(null); }
+        using (handle)
+        {
+            long length = RandomAccess.GetLength(handle);
+            if (length > destination.Length)
+                throw new SnapshotException($"object {key} in {Describe} is {length} bytes, larger than the {destination.Length} expected");
+            int total = 0;
+            while (total < length)
+            {
+                int n = RandomAccess.Read(handle, destination.Span[total..(int)length], total);
+                if (n == 0) break;
+                total += n;
+            }
+            return ValueTask.FromResult<int?>(total);
+        }
+    }
+
+    public async ValueTask<byte[]?> ReadAllAsync(string key, int maxBytes, CancellationToken ct = default)
+    {
+        var path = PathOf(key);
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists) return null;
+            if (info.Length > maxBytes)
+                throw new SnapshotException($"object {key} in {Describe} is {info.Length} bytes, over the {maxBytes}-byte limit");
+            return await File.ReadAllBytesAsync(path, ct);
+        }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+    }
+
+    public ValueTask<bool> ExistsAsync(string key, CancellationToken ct = default) => ValueTask.FromResult(File.Exists(PathOf(key)));
+
+    public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    {
+        var path = PathOf(key);
+        if (File.Exists(path)) return ValueTask.FromResult(false);
+        var tmp = WriteTemp(path, data.Span, durable: false);
+        try
+        {
+            File.Move(tmp, path, overwrite: false);
+            return ValueTask.FromResult(true);
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            return ValueTask.FromResult(false); // another writer stored the same name first: same bytes, by construction
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+    }
+
+    public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    {
+        var path = PathOf(key);
+        var tmp = WriteTemp(path, data.Span, durable: true);
+        try
+        {
+            File.Move(tmp, path, overwrite: true);
+            Native.FsyncDirectory(Path.GetDirectoryName(path)!);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask AppendAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    {
+        var path = PathOf(key);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await using var fs = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        await fs.WriteAsync(data, ct);
+    }
+
+    public async IAsyncEnumerable<BlobInfo> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await Task.CompletedTask;
+        // The prefix is a directory path ("chunks/", "manifests/"); list files below it, recursively.
+        var dir = Path.Combine(_root, prefix.TrimEnd('/'));
+        if (!Directory.Exists(dir)) yield break;
+        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 };
+        foreach (var file in new DirectoryInfo(dir).EnumerateFiles("*", options))
+        {
+            ct.ThrowIfCancellationRequested();
+            FileInfo f = file;
+            long size;
+            DateTimeOffset modified;
+            try { size = f.Length; modified = f.LastWriteTimeUtc; }
+            catch (FileNotFoundException) { continue; }
+            var rel = Path.GetRelativePath(_root, f.FullName).Replace('\\', '/');
+            yield return new BlobInfo(rel, size, modified);
+        }
+    }
+
+    public ValueTask DeleteAsync(string key, CancellationToken ct = default)
+    {
+        File.Delete(PathOf(key));
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<bool> MoveAsync(string fromKey, string toKey, CancellationToken ct = default)
+    {
+        var to = PathOf(toKey);
+        Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+        try
+        {
+            File.Move(PathOf(fromKey), to, overwrite: true);
+            return ValueTask.FromResult(true);
+        }
+        catch (FileNotFoundException) { return ValueTask.FromResult(false); }
+        catch (DirectoryNotFoundException) { return ValueTask.FromResult(false); }
+    }
+
+    public ValueTask FlushAsync(CancellationToken ct = default)
+    {
+        Native.SyncFileSystem(_root);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>A temp file's name carries the writer's pid, so gc can tell a dead writer's leftovers.</summary>
+    public static string TempPathFor(string path) =>
+        $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}";
+
+    private static string WriteTemp(string path, ReadOnlySpan<byte> data, bool durable)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var tmp = TempPathFor(path);
+        using var handle = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, data.Length);
+        RandomAccess.Write(handle, data, 0);
+        if (durable) RandomAccess.FlushToDisk(handle);
+        return tmp;
+    }
+}

@@ -1,0 +1,37 @@
+using System.Runtime.InteropServices;
+
+namespace Snapshots.Store.Origin;
+
+/// <summary>The two syscalls .NET does not expose: syncfs (one durability barrier for a batch of chunk
+/// files) and fsync of a directory (so a rename survives a crash).</summary>
+internal static partial class Native
+{
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int syncfs(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fsync(int fd);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    [LibraryImport("libc")]
+    private static partial int close(int fd);
+
+    private const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
+
+    public static void SyncFileSystem(string dir) => WithDirectory(dir, fd => syncfs(fd), "syncfs");
+
+    public static void FsyncDirectory(string dir) => WithDirectory(dir, fd => fsync(fd), "fsync");
+
+    private static void WithDirectory(string dir, Func<int, int> op, string what)
+    {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) throw new IOException($"open {dir}: errno {Marshal.GetLastPInvokeError()}");
+        try
+        {
+            if (op(fd) != 0) throw new IOException($"{what} {dir}: errno {Marshal.GetLastPInvokeError()}");
+        }
+        finally { close(fd); }
+    }
+}
