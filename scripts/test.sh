@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test (unit and integration) and prints the totals as one line: "N passed, N failed".
+# Installs what the tests need, idempotently. Exit status 0 only when tests ran and none failed.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+apt_need ca-certificates openssl gcc make
+build_all
+R="$ROOT/.work/test-results"; rm -rf "$R"; mkdir -p "$R"
+say "running tests"
+set +e
+dotnet test "$ROOT/tests/Snapshots.Tests/Snapshots.Tests.csproj" -c Release --no-build -nologo \
+  --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" --results-directory "$R" "$@"
+rc=$?
+set -e
+counters=$(grep -o '<Counters [^>]*>' "$R/results.trx" 2>/dev/null || true)
+attr() { printf '%s' "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
+passed=$(attr passed); failed=$(( $(attr failed) + $(attr error) + $(attr timeout) ))
+[ -n "$counters" ] || { echo "no test results were written"; failed=$((failed + 1)); }
+echo "$passed passed, $failed failed"
+[ "$rc" -eq 0 ] && [ "$passed" -gt 0 ] && [ "$failed" -eq 0 ]
