@@ -1,0 +1,76 @@
+namespace Snapshots.Tests;
+
+/// <summary>The CLI as users and machines see it: exit codes, --json fields, messages.</summary>
+public class CliTests
+{
+    [Fact]
+    public async Task Build_export_verify_inspect_ls_rm_gc_through_the_binary()
+    {
+        using var t = new TestStore();
+        var os = t.Image("os.img");
+        var fn = t.Image("fn.img", function: 3);
+
+        var b = await Snapctl.RunAsync(t, "build", "--name", "os", "--memory", os, "--json");
+        Assert.Equal(0, b.ExitCode);
+        foreach (var field in new[] { "chunks", "zeroChunks", "inheritedChunks", "dedupedChunks", "newChunks", "uploadedBytes", "manifestBytes", "seconds" })
+            Assert.True(b.Json.TryGetProperty(field, out _), $"build --json lacks {field}: {b.Stdout}");
+        Assert.Equal(64, b.Json.GetProperty("chunks").GetInt32());
+
+        var f = await Snapctl.RunAsync(t, "build", "--name", "fn", "--memory", fn, "--parent", "os", "--tenant", "acme", "--json");
+        Assert.Equal(0, f.ExitCode);
+        Assert.True(f.Json.GetProperty("inheritedChunks").GetInt32() > 0);
+
+        var e = await Snapctl.RunAsync(t, "export", "--name", "fn", "--tenant", "acme", "--out", t.Path_("fn.out"), "--cache-dir", t.Path_("cache"), "--json");
+        Assert.Equal(0, e.ExitCode);
+        Assert.True(TestStore.SameBytes(fn, t.Path_("fn.out")));
+
+        var v = await Snapctl.RunAsync(t, "verify", "--name", "fn", "--tenant", "acme", "--json");
+        Assert.Equal(0, v.ExitCode);
+        Assert.True(v.Json.GetProperty("ok").GetBoolean());
+
+        var i = await Snapctl.RunAsync(t, "inspect", "--name", "fn", "--json");
+        Assert.Equal(0, i.ExitCode);
+        Assert.Equal(2, i.Json.GetProperty("chain").GetArrayLength());
+
+        var ls = await Snapctl.RunAsync(t, "ls", "--json");
+        Assert.Equal(2, ls.Json.GetProperty("snapshots").GetArrayLength());
+
+        var rmParent = await Snapctl.RunAsync(t, "rm", "--name", "os");
+        Assert.Equal(1, rmParent.ExitCode);
+        Assert.Contains("is the parent of fn", rmParent.Stderr);
+
+        Assert.Equal(0, (await Snapctl.RunAsync(t, "rm", "--name", "fn")).ExitCode);
+        var gc = await Snapctl.RunAsync(t, "gc", "--json");
+        Assert.Equal(0, gc.ExitCode);
+        Assert.Equal(f.Json.GetProperty("newChunks").GetInt32(), gc.Json.GetProperty("chunksDeleted").GetInt32());
+    }
+
+    [Fact]
+    public async Task Errors_exit_non_zero_with_a_message_naming_the_problem()
+    {
+        using var t = new TestStore();
+        var missing = await Snapctl.RunAsync(t, "build", "--name", "x", "--memory", t.Path_("absent.img"), "--json");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("absent.img does not exist", missing.Stderr);
+        Assert.Contains("absent.img does not exist", missing.Json.GetProperty("error").GetString());
+
+        var badName = await Snapctl.RunAsync(t, "build", "--name", "../evil", "--memory", t.Image("os.img"));
+        Assert.Equal(1, badName.ExitCode);
+        Assert.Contains("snapshot name '../evil' is invalid", badName.Stderr);
+
+        var notFound = await Snapctl.RunAsync(t, "export", "--name", "nope", "--out", t.Path_("x"));
+        Assert.Equal(1, notFound.ExitCode);
+        Assert.Contains("snapshot 'nope' not found", notFound.Stderr);
+
+        var usage = await Snapctl.RunAsync(t, "build", "--memory", "x");
+        Assert.NotEqual(0, usage.ExitCode);
+
+        var corrupt = await Snapctl.RunAsync(t, "build", "--name", "os", "--memory", t.Path_("os.img"));
+        Assert.Equal(0, corrupt.ExitCode);
+        var chunk = t.ChunkFiles().First();
+        var bytes = File.ReadAllBytes(chunk); bytes[0] ^= 1; File.WriteAllBytes(chunk, bytes);
+        var verify = await Snapctl.RunAsync(t, "verify", "--name", "os", "--json");
+        Assert.Equal(1, verify.ExitCode);
+        Assert.Equal(Path.GetFileName(chunk), verify.Json.GetProperty("bad")[0].GetProperty("chunk").GetString());
+    }
+}

@@ -1,0 +1,94 @@
+using System.Security.Cryptography;
+using Snapshots.Store.Cache;
+using Snapshots.Store.Chunks;
+
+namespace Snapshots.Tests;
+
+public class DiskCacheTests
+{
+    private static (ChunkName Name, byte[] Bytes) Chunk(int size = 64 * 1024)
+    {
+        var b = RandomNumberGenerator.GetBytes(size);
+        return (ChunkName.OfCiphertext(b), b);
+    }
+
+    [Fact]
+    public async Task Stays_within_its_budget_evicting_least_recently_used()
+    {
+        using var t = new TestStore();
+        var dir = t.Path_("cache");
+        var cache = new DiskChunkCache(dir, 4 * (ChunkGeometry.ChunkSize + 16));
+        var chunks = Enumerable.Range(0, 6).Select(_ => Chunk(ChunkGeometry.ChunkSize + 16)).ToList();
+        var buf = new byte[ChunkGeometry.ChunkSize + 16];
+        for (int i = 0; i < 4; i++) await cache.PutAsync(chunks[i].Name, chunks[i].Bytes);
+        Assert.True(await cache.TryGetAsync(chunks[0].Name, buf) > 0); // 0 is now the most recent
+        await cache.PutAsync(chunks[4].Name, chunks[4].Bytes);
+        await cache.PutAsync(chunks[5].Name, chunks[5].Bytes);
+        Assert.Equal(-1, await cache.TryGetAsync(chunks[1].Name, buf));
+        Assert.Equal(-1, await cache.TryGetAsync(chunks[2].Name, buf));
+        Assert.True(await cache.TryGetAsync(chunks[0].Name, buf) > 0);
+        Assert.Equal(4, cache.Count);
+        long onDisk = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        Assert.True(onDisk <= 4L * (ChunkGeometry.ChunkSize + 16));
+    }
+
+    [Fact]
+    public async Task Survives_a_restart_and_drops_crash_leftovers()
+    {
+        using var t = new TestStore();
+        var dir = t.Path_("cache");
+        var c = Chunk();
+        var cache = new DiskChunkCache(dir, 1L << 30);
+        await cache.PutAsync(c.Name, c.Bytes);
+        var hex = c.Name.ToString();
+        var leftover = Path.Combine(dir, hex[..2], hex + ".999999.dead.tmp");
+        File.WriteAllBytes(leftover, [1, 2, 3]);
+        File.SetLastWriteTimeUtc(leftover, DateTime.UtcNow.AddHours(-1));
+        var reopened = new DiskChunkCache(dir, 1L << 30);
+        Assert.Equal(1, reopened.Count);
+        Assert.False(File.Exists(leftover));
+        var buf = new byte[c.Bytes.Length];
+        Assert.Equal(c.Bytes.Length, await reopened.TryGetAsync(c.Name, buf));
+        Assert.Equal(c.Bytes, buf);
+    }
+
+    [Fact]
+    public async Task Corrupt_entry_is_dropped_and_fetched_again_from_the_origin()
+    {
+        using var t = new TestStore();
+        var img = t.Image("os.img");
+        await t.BuildAsync("os", img);
+        var cacheDir = t.Path_("cache");
+        var cache = new DiskChunkCache(cacheDir, 1L << 30);
+        Assert.True(TestStore.SameBytes(img, await t.ExportAsync("os", outName: "a.out", caches: cache)));
+        var files = Directory.GetFiles(cacheDir, "*", SearchOption.AllDirectories);
+        Assert.NotEmpty(files);
+        // Tamper with one entry and truncate another, as a crash or a bad disk would.
+        var f0 = File.ReadAllBytes(files[0]); f0[100] ^= 1; File.WriteAllBytes(files[0], f0);
+        File.WriteAllBytes(files[1], File.ReadAllBytes(files[1])[..1000]);
+
+        var reader = t.Reader(cache);
+        var output = t.Path_("b.out");
+        await new Store.Layers.ImageExporter(reader).ExportAsync(await t.OpenAsync("os"), output);
+        Assert.True(TestStore.SameBytes(img, output));
+        Assert.Equal(2, cache.DroppedCorrupt);
+        Assert.Equal(2, reader.Counters[1].Hits); // the two dropped entries came from the origin
+        Assert.Equal(files.Length - 2, reader.Counters[0].Hits);
+        Assert.Equal(f0.Length, new FileInfo(files[0]).Length); // and were filled back
+    }
+
+    [Fact]
+    public async Task Holds_ciphertext_only()
+    {
+        using var t = new TestStore();
+        var img = t.Image("os.img");
+        await t.BuildAsync("os", img);
+        var cacheDir = t.Path_("cache");
+        await t.ExportAsync("os", caches: new DiskChunkCache(cacheDir, 1L << 30));
+        var image = File.ReadAllBytes(img);
+        int data = image.AsSpan().IndexOfAnyExcept((byte)0);
+        var probe = image.AsSpan(data, 64).ToArray();
+        foreach (var f in Directory.EnumerateFiles(cacheDir, "*", SearchOption.AllDirectories))
+            Assert.True(File.ReadAllBytes(f).AsSpan().IndexOf(probe) < 0);
+    }
+}

@@ -1,0 +1,101 @@
+using Snapshots.Store;
+using Snapshots.Store.Layers;
+
+namespace Snapshots.Tests;
+
+public class GcTests
+{
+    [Fact]
+    public async Task Deletes_only_chunks_no_manifest_references()
+    {
+        using var t = new TestStore();
+        await t.BuildAsync("os", t.Image("os.img"));
+        var rt = await t.BuildAsync("rt", t.Image("rt.img", runtime: 2), parent: "os");
+        int before = t.ChunkFiles().Count();
+        var idle = await new GarbageCollector(t.Blobs).CollectAsync();
+        Assert.Equal(0, idle.ChunksDeleted);
+        Assert.Equal(before, idle.ChunksScanned);
+
+        await t.Catalog.DeleteAsync("rt");
+        var r = await new GarbageCollector(t.Blobs).CollectAsync();
+        Assert.Equal(rt.NewChunks, r.ChunksDeleted);
+        Assert.Equal(before - rt.NewChunks, t.ChunkFiles().Count());
+        Assert.True(TestStore.SameBytes(t.Path_("os.img"), await t.ExportAsync("os")));
+    }
+
+    [Fact]
+    public async Task Refuses_to_collect_when_a_manifest_is_unreadable()
+    {
+        using var t = new TestStore();
+        await t.BuildAsync("os", t.Image("os.img"));
+        File.WriteAllBytes(Path.Combine(t.StoreDir, SnapshotCatalog.KeyOf("junk")), [1, 2, 3]);
+        int before = t.ChunkFiles().Count();
+        var ex = await Assert.ThrowsAsync<SnapshotException>(() => new GarbageCollector(t.Blobs).CollectAsync());
+        Assert.Contains("gc stopped", ex.Message);
+        Assert.Contains("'junk'", ex.Message);
+        Assert.Equal(before, t.ChunkFiles().Count());
+    }
+
+    [Fact]
+    public async Task Never_deletes_a_chunk_a_concurrent_build_depends_on()
+    {
+        using var t = new TestStore();
+        var imgs = Enumerable.Range(0, 6).Select(i => t.Image($"f{i}.img", function: 10 + i % 2)).ToList();
+        using var stop = new CancellationTokenSource();
+        // gc in a tight loop while builds dedup against chunks that are unreferenced between builds.
+        var gcLoop = Task.Run(async () =>
+        {
+            int runs = 0;
+            while (!stop.IsCancellationRequested) { await new GarbageCollector(t.Blobs).CollectAsync(); runs++; }
+            return runs;
+        });
+        for (int i = 0; i < imgs.Count; i++)
+        {
+            await t.BuildAsync($"f{i}", imgs[i]);
+            if (i % 2 == 1) await t.Catalog.DeleteAsync($"f{i - 1}"); // leaves its chunks unreferenced
+        }
+        stop.Cancel();
+        Assert.True(await gcLoop > 0);
+        foreach (var name in new[] { "f1", "f3", "f5" })
+        {
+            var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs)).VerifyAsync(await t.OpenAsync(name));
+            Assert.True(result.Ok, string.Join("; ", result.Bad.Select(b => b.Problem)));
+        }
+    }
+
+    [Fact]
+    public async Task A_build_killed_with_sigkill_leaves_no_visible_manifest_and_gc_cleans_up()
+    {
+        using var t = new TestStore();
+        var os = t.Image("os.img", size: 64L << 20);
+        await t.BuildAsync("os", os);
+        var big = t.Image("big.img", runtime: 2, function: 3, size: 512L << 20);
+        int baseline = t.ChunkFiles().Count();
+
+        var rng = new Random(42);
+        bool sawPartial = false;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            using var p = Snapctl.Start(t, "build", "--name", $"victim{attempt}", "--memory", big, "--parent", "os");
+            await Task.Delay(rng.Next(150, 900));
+            p.Kill(entireProcessTree: true); // SIGKILL
+            await p.WaitForExitAsync();
+            sawPartial |= t.ChunkFiles().Count() > baseline || Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length > 0;
+
+            // Whatever the moment: either the manifest is whole with every chunk, or it is not there at all.
+            if (await t.Catalog.ExistsAsync($"victim{attempt}"))
+            {
+                var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs)).VerifyAsync(await t.OpenAsync($"victim{attempt}"));
+                Assert.True(result.Ok);
+                await t.Catalog.DeleteAsync($"victim{attempt}");
+            }
+        }
+        Assert.True(sawPartial, "no kill landed in the middle of a build");
+        var gc = await new GarbageCollector(t.Blobs).CollectAsync();
+        Assert.Equal(0, gc.LiveLeases);
+        Assert.Equal(baseline, t.ChunkFiles().Count());
+        Assert.Empty(Directory.GetFiles(t.StoreDir, "*.tmp", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories));
+        Assert.True(TestStore.SameBytes(os, await t.ExportAsync("os")));
+    }
+}

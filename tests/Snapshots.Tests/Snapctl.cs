@@ -1,0 +1,35 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Snapshots.Tests;
+
+/// <summary>Runs the real snapctl binary (built next to the tests) as a separate process.</summary>
+public static class Snapctl
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public JsonElement Json => JsonDocument.Parse(Stdout).RootElement;
+    }
+
+    public static string Dll => Path.Combine(AppContext.BaseDirectory, "snapctl.dll");
+
+    public static Process Start(TestStore env, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SNAPSHOTS_STORE"] = env.StoreDir;
+        psi.Environment["SNAPSHOTS_KEYRING"] = env.KeyringDir;
+        return Process.Start(psi)!;
+    }
+
+    public static async Task<Result> RunAsync(TestStore env, params string[] args)
+    {
+        using var p = Start(env, args);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await p.WaitForExitAsync(timeout.Token);
+        return new Result(p.ExitCode, await stdout, await stderr);
+    }
+}

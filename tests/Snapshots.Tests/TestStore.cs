@@ -1,0 +1,68 @@
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Images;
+using Snapshots.Store.Keys;
+using Snapshots.Store.Layers;
+using Snapshots.Store.Origin;
+
+namespace Snapshots.Tests;
+
+/// <summary>A scratch directory with a file origin, a keyring and generated images; removed on dispose.</summary>
+public sealed class TestStore : IDisposable
+{
+    public string Dir { get; } = Path.Combine(Path.GetTempPath(), "snapshots-tests", Guid.NewGuid().ToString("N"));
+    public string StoreDir => Path.Combine(Dir, "store");
+    public string KeyringDir => Path.Combine(Dir, "keyring");
+    public FileBlobStore Blobs { get; }
+    public LocalKeyring Keys { get; }
+    public SnapshotCatalog Catalog { get; }
+
+    public TestStore()
+    {
+        Directory.CreateDirectory(Dir);
+        Blobs = new FileBlobStore(StoreDir, create: true);
+        Keys = new LocalKeyring(KeyringDir);
+        Catalog = new SnapshotCatalog(Blobs);
+    }
+
+    public string Path_(string name) => Path.Combine(Dir, name);
+
+    /// <summary>Generates an image; small by default so tests stay fast.</summary>
+    public string Image(string name, int runtime = 0, int function = 0, int clone = 0, long size = 32L << 20, int os = 1)
+    {
+        var path = Path_(name);
+        VmImageGenerator.Write(new VmImageSpec { Size = size, OsSeed = os, RuntimeSeed = runtime, FunctionSeed = function, CloneSeed = clone }, path);
+        return path;
+    }
+
+    public Task<BuildResult> BuildAsync(string name, string memory, string? parent = null, string? tenant = null, Store.Manifests.LayerKind? layer = null, bool replace = false) =>
+        new LayerBuilder(Blobs, Keys).BuildAsync(new BuildRequest { Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant, Layer = layer, Replace = replace });
+
+    public Task<SnapshotChain> OpenAsync(string name, string? tenant = null) => SnapshotChain.OpenAsync(Catalog, Keys, name, tenant);
+
+    public ChunkReader Reader(params IChunkCache[] caches) => new(new OriginChunkStore(Blobs), caches);
+
+    public async Task<string> ExportAsync(string name, string? tenant = null, string? outName = null, params IChunkCache[] caches)
+    {
+        var chain = await OpenAsync(name, tenant);
+        var output = Path_(outName ?? name + ".out");
+        await new ImageExporter(Reader(caches)).ExportAsync(chain, output);
+        return output;
+    }
+
+    public IEnumerable<string> ChunkFiles() =>
+        Directory.Exists(Path.Combine(StoreDir, "chunks"))
+            ? Directory.EnumerateFiles(Path.Combine(StoreDir, "chunks"), "*", SearchOption.AllDirectories).Where(f => !f.EndsWith(".tmp"))
+            : [];
+
+    public static bool SameBytes(string a, string b)
+    {
+        var x = File.ReadAllBytes(a);
+        var y = File.ReadAllBytes(b);
+        return x.AsSpan().SequenceEqual(y);
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
