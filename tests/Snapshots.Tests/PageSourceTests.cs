@@ -1,0 +1,30 @@
+using Snapshots.ChunkFs;
+using Snapshots.Store.Chunks;
+
+namespace Snapshots.Tests;
+
+public class PageSourceTests
+{
+    [Fact]
+    public async Task Serves_every_page_of_a_chain_exactly_as_the_image()
+    {
+        using var t = new TestStore();
+        await t.BuildAsync("os", t.Image("os.img", size: 16L << 20));
+        var img = t.Image("rt.img", runtime: 2, size: 16L << 20);
+        await t.BuildAsync("rt", img, parent: "os");
+        var source = new SnapshotPageSource(await t.OpenAsync("rt"), t.Reader());
+        var image = File.ReadAllBytes(img);
+        Assert.Equal(image.LongLength, source.Size);
+        var page = new byte[8 * ChunkGeometry.PageSize];
+        var rng = new Random(3);
+        for (int i = 0; i < 200; i++)
+        {
+            long offset = (long)rng.Next((int)(source.Size / page.Length)) * page.Length;
+            await source.ReadAsync(offset, page);
+            Assert.True(image.AsSpan((int)offset, page.Length).SequenceEqual(page), $"bytes differ at {offset}");
+            Assert.Equal(image.AsSpan((int)(offset / ChunkGeometry.ChunkSize * ChunkGeometry.ChunkSize), ChunkGeometry.ChunkSize).IndexOfAnyExcept((byte)0) < 0, source.IsZero(offset));
+        }
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await source.ReadAsync(source.Size, page));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await source.ReadAsync(ChunkGeometry.ChunkSize - 4096, page));
+    }
+}
