@@ -1,0 +1,34 @@
+#include <stdio.h>
+#include <sys/mman.h>
+#include "vmm.h"
+
+/* Maps guest memory as Firecracker does: anonymous, private. With a gap, the regions sit apart in the host
+ * address space too (a PROT_NONE hole between them), so a handler that ignores region bases gets it wrong. */
+int guest_map(struct guest *g, const size_t *sizes, const size_t *gaps, int n)
+{
+    size_t span = 0;
+    for (int i = 0; i < n; i++) span += sizes[i] + (i + 1 < n ? gaps[i] : 0);
+    uint8_t *base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) { perror("mmap reserve"); return -1; }
+    uint8_t *at = base;
+    uint64_t offset = 0;
+    g->nregions = n;
+    g->total = 0;
+    for (int i = 0; i < n; i++) {
+        void *r = mmap(at, sizes[i], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        if (r == MAP_FAILED) { perror("mmap region"); return -1; }
+        g->regions[i] = (struct region){ .base = r, .size = sizes[i], .offset = offset };
+        offset += sizes[i];
+        g->total += sizes[i];
+        at += sizes[i] + (i + 1 < n ? gaps[i] : 0);
+    }
+    return 0;
+}
+
+uint8_t *guest_addr(const struct guest *g, uint64_t offset)
+{
+    for (int i = 0; i < g->nregions; i++)
+        if (offset >= g->regions[i].offset && offset < g->regions[i].offset + g->regions[i].size)
+            return g->regions[i].base + (offset - g->regions[i].offset);
+    return NULL;
+}

@@ -1,0 +1,181 @@
+/* replay-vmm: maps guest memory, hands it to a page-fault handler exactly as Firecracker does (or fills it
+ * itself), replays a page-access trace, and verifies every page it touched against the memory file.
+ * Prints one JSON object; exit 0 only when every page was right. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "vmm.h"
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+static size_t parse_size(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    switch (*end) { case 'K': case 'k': v *= 1024; break; case 'M': case 'm': v *= 1 << 20; break; case 'G': case 'g': v *= 1 << 30; break; }
+    return (size_t)v;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "{\"error\":\"timed out: guest memory was not served before --timeout\"}\n";
+    (void)!write(1, msg, sizeof msg - 1);
+    _exit(3);
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+        "usage: replay-vmm --image FILE [--socket PATH] [--trace LOG | --touch all | --touch random:COUNT:SEED]\n"
+        "                  [--mode handler|resident|minimal] [--regions SIZE[,GAP,SIZE]] [--remove COUNT]\n"
+        "                  [--no-gaps] [--timeout SEC]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *image_path = NULL, *socket_path = NULL, *trace_path = NULL, *touch = "all", *mode = "handler", *regions_arg = NULL;
+    size_t remove_count = 0;
+    int no_gaps = 0, timeout = 0;
+    static struct option opts[] = {
+        { "image", 1, 0, 'i' }, { "socket", 1, 0, 's' }, { "trace", 1, 0, 't' }, { "touch", 1, 0, 'T' },
+        { "mode", 1, 0, 'm' }, { "regions", 1, 0, 'r' }, { "remove", 1, 0, 'R' }, { "no-gaps", 0, 0, 'g' },
+        { "timeout", 1, 0, 'o' }, { 0, 0, 0, 0 },
+    };
+    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'i': image_path = optarg; break;
+        case 's': socket_path = optarg; break;
+        case 't': trace_path = optarg; break;
+        case 'T': touch = optarg; break;
+        case 'm': mode = optarg; break;
+        case 'r': regions_arg = optarg; break;
+        case 'R': remove_count = strtoul(optarg, NULL, 10); break;
+        case 'g': no_gaps = 1; break;
+        case 'o': timeout = atoi(optarg); break;
+        default: usage();
+        }
+    }
+    if (!image_path) usage();
+    int handler = !strcmp(mode, "handler"), resident = !strcmp(mode, "resident"), minimal = !strcmp(mode, "minimal");
+    if (!handler && !resident && !minimal) usage();
+    if (handler && !socket_path) { fprintf(stderr, "--mode handler needs --socket\n"); return 2; }
+    if (timeout > 0) { signal(SIGALRM, on_alarm); alarm((unsigned)timeout); }
+
+    struct guest g = { 0 };
+    int fd = open(image_path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) { perror(image_path); return 2; }
+    g.image_size = (size_t)st.st_size;
+    g.image = mmap(NULL, g.image_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (g.image == MAP_FAILED) { perror("mmap image"); return 2; }
+
+    size_t sizes[MAX_REGIONS] = { g.image_size }, gaps[MAX_REGIONS] = { 0 };
+    int nregions = 1;
+    if (regions_arg) {
+        char *copy = strdup(regions_arg), *a = strtok(copy, ","), *b = strtok(NULL, ","), *c = strtok(NULL, ",");
+        sizes[0] = parse_size(a);
+        if (b && c) { gaps[0] = parse_size(b); sizes[1] = parse_size(c); nregions = 2; }
+        else if (b) usage();
+    }
+    if (guest_map(&g, sizes, gaps, nregions) < 0) return 2;
+
+    size_t count = 0;
+    struct access *trace;
+    if (trace_path) trace = trace_load(trace_path, &count, &g);
+    else if (!strcmp(touch, "all")) trace = trace_all(&g, &count);
+    else if (!strncmp(touch, "random:", 7)) {
+        char *end;
+        size_t n = strtoul(touch + 7, &end, 10);
+        uint64_t seed = *end == ':' ? strtoull(end + 1, NULL, 10) : 1;
+        trace = trace_random(&g, n, seed);
+        count = n < g.total / PAGE ? n : g.total / PAGE;
+    } else usage();
+    if (!trace) return 2;
+
+    int uffd = -1;
+    if (resident) {
+        for (int i = 0; i < g.nregions; i++) {
+            size_t n = g.regions[i].size;
+            if (g.regions[i].offset + n > g.image_size) n = g.regions[i].offset < g.image_size ? g.image_size - g.regions[i].offset : 0;
+            memcpy(g.regions[i].base, g.image + g.regions[i].offset, n);
+        }
+    } else {
+        uffd = uffd_create_and_register(&g);
+        if (uffd < 0) return 2;
+        if (minimal && minimal_handler_start(&g, uffd) != 0) return 2;
+        if (handler && uffd_send_to_handler(&g, uffd, socket_path) < 0) return 2;
+    }
+
+    uint64_t *lat = malloc((count ? count : 1) * sizeof *lat);
+    volatile uint8_t sink = 0;
+    uint64_t start = now_ns(), last = start;
+    for (size_t i = 0; i < count; i++) {
+        if (!no_gaps && trace[i].gap_us) {
+            uint64_t until = last + (uint64_t)trace[i].gap_us * 1000;
+            while (now_ns() < until) { }
+        }
+        uint8_t *p = guest_addr(&g, trace[i].offset);
+        uint64_t t0 = now_ns();
+        sink ^= *(volatile uint8_t *)p;
+        last = now_ns();
+        lat[i] = last - t0;
+    }
+    uint64_t elapsed = now_ns() - start;
+    (void)sink;
+
+    size_t bad = 0;
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *p = guest_addr(&g, trace[i].offset);
+        int ok = trace[i].offset + PAGE <= g.image_size ? !memcmp(p, g.image + trace[i].offset, PAGE) : 0;
+        if (!ok) {
+            if (bad < 5) fprintf(stderr, "bad page at offset %lu\n", (unsigned long)trace[i].offset);
+            bad++;
+        }
+    }
+
+    /* Balloon-style removal: Firecracker's guest frees pages; the handler sees UFFD_EVENT_REMOVE and must
+     * serve zeros on the next touch. */
+    size_t removed = 0, removed_bad = 0;
+    static const uint8_t zero[PAGE];
+    for (size_t i = 0; i < remove_count && i < count; i++) {
+        uint8_t *p = guest_addr(&g, trace[i].offset);
+        if (madvise(p, PAGE, MADV_DONTNEED) != 0) { perror("madvise"); break; }
+        removed++;
+    }
+    for (size_t i = 0; i < removed; i++) {
+        uint8_t *p = guest_addr(&g, trace[i].offset);
+        sink ^= *(volatile uint8_t *)p;
+        if (memcmp(p, zero, PAGE)) removed_bad++;
+    }
+
+    qsort(lat, count, sizeof *lat, cmp_u64);
+    double p50 = count ? lat[count / 2] / 1000.0 : 0, p99 = count ? lat[(size_t)(count * 0.99)] / 1000.0 : 0;
+    double max = count ? lat[count - 1] / 1000.0 : 0;
+    printf("{\"mode\":\"%s\",\"pages\":%zu,\"bad\":%zu,\"elapsedUs\":%.1f,\"p50Us\":%.2f,\"p99Us\":%.2f,\"maxUs\":%.2f,"
+           "\"removedPages\":%zu,\"removedBad\":%zu}\n",
+           mode, count, bad, elapsed / 1000.0, p50, p99, max, removed, removed_bad);
+    fflush(stdout);
+    if (minimal) minimal_handler_stop();
+    return bad || removed_bad ? 1 : 0;
+}

@@ -1,0 +1,59 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include "vmm.h"
+
+/* The naive peer and the machine's floor: one thread, one 4 KiB UFFDIO_COPY per fault, from the image held
+ * in memory, like Firecracker's example handler. */
+static const struct guest *hg;
+static int huffd = -1;
+static volatile int stopping;
+static pthread_t thread;
+
+static uint64_t file_offset(uint64_t addr)
+{
+    for (int i = 0; i < hg->nregions; i++) {
+        uint64_t b = (uint64_t)(uintptr_t)hg->regions[i].base;
+        if (addr >= b && addr < b + hg->regions[i].size) return hg->regions[i].offset + (addr - b);
+    }
+    return UINT64_MAX;
+}
+
+static void *serve(void *arg)
+{
+    (void)arg;
+    struct uffd_msg msgs[16];
+    while (!stopping) {
+        struct pollfd p = { .fd = huffd, .events = POLLIN };
+        if (poll(&p, 1, 50) <= 0) continue;
+        ssize_t n = read(huffd, msgs, sizeof msgs);
+        if (n < 0) { if (errno == EAGAIN) continue; perror("read uffd"); return NULL; }
+        for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++) {
+            if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
+            uint64_t addr = msgs[i].arg.pagefault.address & ~(PAGE - 1);
+            uint64_t off = file_offset(addr);
+            if (off == UINT64_MAX || off + PAGE > hg->image_size) { fprintf(stderr, "fault outside guest memory\n"); continue; }
+            struct uffdio_copy copy = { .dst = addr, .src = (uint64_t)(uintptr_t)(hg->image + off), .len = PAGE };
+            if (ioctl(huffd, UFFDIO_COPY, &copy) < 0 && errno != EEXIST) perror("UFFDIO_COPY");
+        }
+    }
+    return NULL;
+}
+
+int minimal_handler_start(const struct guest *g, int uffd)
+{
+    hg = g;
+    huffd = uffd;
+    return pthread_create(&thread, NULL, serve, NULL);
+}
+
+void minimal_handler_stop(void)
+{
+    stopping = 1;
+    pthread_join(thread, NULL);
+}
