@@ -13,6 +13,7 @@ public static class Program
         {
             BuildCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(), InspectCommand.Create(),
             ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(),
+            RestoreCommand.Create(), LogCommand.Create(),
         })
             root.Subcommands.Add(cmd);
 

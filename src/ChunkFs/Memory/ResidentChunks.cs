@@ -1,0 +1,181 @@
+using System.Buffers;
+using Snapshots.Store;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Crypto;
+using Snapshots.Store.Layers;
+
+namespace Snapshots.ChunkFs.Memory;
+
+/// <summary>
+/// The memory tier: decrypted chunks of one snapshot in native, page-aligned buffers, bounded to a budget, oldest
+/// loaded evicted first. A loader pins a chunk while the kernel copies from it (UFFDIO_COPY reads our memory);
+/// a pinned chunk is never evicted. Loads are single-flight: a demand fault and the prefetcher asking for the same
+/// chunk cause one fetch. The hot path (chunk resident) is two interlocked operations and no allocation.
+/// </summary>
+public sealed class ResidentChunks : IPageSource, IDisposable
+{
+    private const int Evicting = int.MinValue;
+    private readonly SnapshotChain _chain;
+    private readonly ChunkReader _reader;
+    private readonly int _maxResident;
+    private readonly nint[] _addr;
+    private readonly int[] _pins;
+    private readonly TaskCompletionSource?[] _inflight;
+    private readonly Queue<int> _loadedOrder = new();
+    private readonly Stack<nint> _free = new();
+    private readonly Lock _lock = new();
+    private int _resident;
+    private long _loads, _evictions;
+
+    public ResidentChunks(SnapshotChain chain, ChunkReader reader, long budgetBytes)
+    {
+        _chain = chain;
+        _reader = reader;
+        _maxResident = (int)Math.Max(2, budgetBytes / ChunkGeometry.ChunkSize);
+        _addr = new nint[chain.ChunkCount];
+        _pins = new int[chain.ChunkCount];
+        _inflight = new TaskCompletionSource?[chain.ChunkCount];
+    }
+
+    public long Size => _chain.ImageSize;
+    public int ChunkCount => _chain.ChunkCount;
+    public string Name => _chain.Name;
+    public long Loads => Interlocked.Read(ref _loads);
+    public long Evictions => Interlocked.Read(ref _evictions);
+    public ChunkReader Reader => _reader;
+
+    public bool IsZeroChunk(int chunk) => _chain.Chunks[chunk].IsZero;
+    public bool IsZero(long offset) => IsZeroChunk((int)(offset / ChunkGeometry.ChunkSize));
+
+    /// <summary>Pins a resident chunk and returns its address; false when it is not in memory.</summary>
+    public bool TryPin(int chunk, out nint address)
+    {
+        if (Interlocked.Increment(ref _pins[chunk]) > 0)
+        {
+            address = Volatile.Read(ref _addr[chunk]);
+            if (address != 0) return true;
+        }
+        Interlocked.Decrement(ref _pins[chunk]);
+        address = 0;
+        return false;
+    }
+
+    public void Unpin(int chunk) => Interlocked.Decrement(ref _pins[chunk]);
+
+    /// <summary>Pins the chunk, fetching it through the tiers first if needed.</summary>
+    public async ValueTask<nint> PinAsync(int chunk, CancellationToken ct)
+    {
+        while (true)
+        {
+            if (TryPin(chunk, out var address)) return address;
+            await LoadAsync(chunk, ct);
+        }
+    }
+
+    /// <summary>Brings a chunk into memory (one fetch however many ask); completes when it is resident.</summary>
+    public Task LoadAsync(int chunk, CancellationToken ct)
+    {
+        TaskCompletionSource tcs;
+        lock (_lock)
+        {
+            if (_addr[chunk] != 0) return Task.CompletedTask;
+            if (_inflight[chunk] is { } running) return running.Task.WaitAsync(ct);
+            tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _inflight[chunk] = tcs;
+        }
+        _ = FetchAsync(chunk, tcs);
+        return tcs.Task.WaitAsync(ct);
+    }
+
+    private async Task FetchAsync(int chunk, TaskCompletionSource tcs)
+    {
+        nint buffer = 0;
+        var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
+        try
+        {
+            var r = _chain.Chunks[chunk];
+            if (r.IsZero) throw new InvalidOperationException($"chunk {chunk} is zero: loaders map zero pages instead");
+            var context = $"snapshot '{_chain.Name}' (index {chunk}, layer '{_chain.Layers[r.Layer].Name}')";
+            // The fetch itself has no caller's deadline: every waiter applies its own, and a late result still helps.
+            int n = await _reader.ReadAsync(r.Name, cipher, context, CancellationToken.None);
+            buffer = RentBuffer();
+            var plain = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
+            if (_chain.TryDecrypt(chunk, cipher.AsSpan(0, n), plain) is { } problem)
+                throw new ChunkUnavailableException($"chunk {r.Name} of {context}: {problem}");
+            plain[_chain.ChunkLength(chunk)..].Clear(); // a short last chunk reads zeros past the image's end
+            lock (_lock)
+            {
+                Volatile.Write(ref _addr[chunk], buffer);
+                buffer = 0;
+                _inflight[chunk] = null;
+                _loadedOrder.Enqueue(chunk);
+                _resident++;
+                EvictLocked();
+            }
+            Interlocked.Increment(ref _loads);
+            tcs.SetResult();
+        }
+        catch (Exception ex)
+        {
+            lock (_lock) _inflight[chunk] = null;
+            if (buffer != 0) lock (_lock) _free.Push(buffer);
+            tcs.SetException(ex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(cipher);
+        }
+    }
+
+    private nint RentBuffer()
+    {
+        lock (_lock)
+            if (_free.TryPop(out var b)) return b;
+        return NativeBuffers.Allocate(ChunkGeometry.ChunkSize);
+    }
+
+    /// <summary>Evicts the oldest unpinned chunks until within budget. A chunk is evicted only by swinging its pin
+    /// count from 0 to a negative mark, so a concurrent TryPin either wins (and eviction skips it) or sees no address.</summary>
+    private void EvictLocked()
+    {
+        int attempts = _loadedOrder.Count;
+        while (_resident > _maxResident && attempts-- > 0)
+        {
+            int victim = _loadedOrder.Dequeue();
+            if (Interlocked.CompareExchange(ref _pins[victim], Evicting, 0) != 0)
+            {
+                _loadedOrder.Enqueue(victim); // in use: try the next oldest
+                continue;
+            }
+            var b = _addr[victim];
+            Volatile.Write(ref _addr[victim], 0);
+            Volatile.Write(ref _pins[victim], 0);
+            _free.Push(b);
+            _resident--;
+            _evictions++;
+        }
+    }
+
+    /// <summary>Copying read for loaders that need bytes, not addresses (FUSE).</summary>
+    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken ct = default)
+    {
+        int chunk = (int)(offset / ChunkGeometry.ChunkSize);
+        int within = (int)(offset % ChunkGeometry.ChunkSize);
+        if ((ulong)offset >= (ulong)Size || within + destination.Length > ChunkGeometry.ChunkSize)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"read of {destination.Length} at {offset} crosses a chunk or the image's end");
+        if (IsZeroChunk(chunk)) { destination.Span.Clear(); return; }
+        var address = await PinAsync(chunk, ct);
+        try { NativeBuffers.Span(address + within, destination.Length).CopyTo(destination.Span); }
+        finally { Unpin(chunk); }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            for (int i = 0; i < _addr.Length; i++)
+                if (_addr[i] != 0) { NativeBuffers.Free(_addr[i]); _addr[i] = 0; }
+            while (_free.TryPop(out var b)) NativeBuffers.Free(b);
+        }
+    }
+}

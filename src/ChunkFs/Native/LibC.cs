@@ -1,0 +1,53 @@
+using System.Runtime.InteropServices;
+
+namespace Snapshots.ChunkFs.Native;
+
+/// <summary>Every syscall the loaders make, in one place. Wrappers elsewhere keep pointers out of the rest of
+/// the code; errno comes back through Marshal.GetLastPInvokeError.</summary>
+internal static unsafe partial class LibC
+{
+    public const int EAGAIN = 11, EEXIST = 17, ESRCH = 3, ENOENT = 2, EINTR = 4, EINVAL = 22;
+    public const short POLLIN = 1, POLLERR = 8, POLLHUP = 16;
+    public const int SOL_SOCKET = 1, SCM_RIGHTS = 1, SO_PEERCRED = 17;
+    public const int MSG_CMSG_CLOEXEC = 0x40000000, MSG_DONTWAIT = 0x40;
+    public const int SIGKILL = 9;
+    public const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
+    public const int O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
+    private const long SYS_userfaultfd = 323, SYS_pidfd_open = 434;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int ioctl(int fd, ulong request, void* arg);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint read(int fd, void* buf, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint write(int fd, void* buf, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint nfds, int timeoutMs);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint recvmsg(int fd, MsgHdr* msg, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint sendmsg(int fd, MsgHdr* msg, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int sig);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial long syscall(long number, long a1, long a2);
+
+    public static int PidfdOpen(int pid) => (int)syscall(SYS_pidfd_open, pid, 0);
+
+    public static int UserfaultFd(int flags) => (int)syscall(SYS_userfaultfd, flags, 0);
+
+    public static int Errno => Marshal.GetLastPInvokeError();
+}

@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using Snapshots.ChunkFs.Native;
+using Snapshots.Prefetch;
+using Snapshots.Store;
+using Snapshots.Store.Chunks;
+
+namespace Snapshots.ChunkFs.Uffd;
+
+public sealed partial class UffdHandler
+{
+    /// <summary>Serves one demand fault: zeros for zero chunks and removed pages, else the page from its chunk.</summary>
+    private void ServeFault(ulong address, bool retry)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        ulong page = address & ~(ulong)(PageSize - 1);
+        if (!TryFileOffset(page, out long off))
+        {
+            FailVm($"fault at 0x{address:x}, outside every region the VMM registered");
+            return;
+        }
+        long pageIndex = off / PageSize;
+        int chunk = (int)(off / ChunkGeometry.ChunkSize);
+        InstallStatus status;
+        long installed;
+        int errno;
+        if (_removed.Get(pageIndex) || _memory.IsZeroChunk(chunk))
+        {
+            // Zero memory: map the zero page over the rest of the chunk (within the region) in one call.
+            ulong len = ZeroRunLength(page, off, chunk);
+            status = _uffd.ZeroPage(page, len, out installed, out errno);
+            _zero += installed / PageSize;
+            for (long p = 0; p < installed / PageSize; p++) if (!_removed.Get(pageIndex + p)) _installed.Set(pageIndex + p);
+        }
+        else
+        {
+            if (!_memory.TryPin(chunk, out nint src) && !TryLoadForDemand(chunk, off, out src)) return;
+            try
+            {
+                long within = off - (long)chunk * ChunkGeometry.ChunkSize;
+                status = _uffd.Copy(page, src + (nint)within, PageSize, wake: true, out installed, out errno);
+            }
+            finally
+            {
+                _memory.Unpin(chunk);
+            }
+            if (status == InstallStatus.Done) { _copied++; _installed.Set(pageIndex); }
+        }
+
+        switch (status)
+        {
+            case InstallStatus.Exists:
+                // Installed meanwhile (a prefetched run, with DONTWAKE): wake the thread that faulted.
+                _existing++;
+                _installed.Set(pageIndex);
+                _uffd.Wake(page, PageSize);
+                break;
+            case InstallStatus.Again:
+                Defer(address); // a REMOVE is pending: read it first, then serve this fault again
+                return;
+            case InstallStatus.Gone:
+                _vmGone = true;
+                return;
+            case InstallStatus.Failed:
+                FailVm($"installing the page at offset {off} failed (errno {errno})");
+                return;
+        }
+        if (!retry) _faults++;
+        Record(pageIndex, t0);
+    }
+
+    private ulong ZeroRunLength(ulong page, long off, int chunk)
+    {
+        long chunkEnd = Math.Min((long)(chunk + 1) * ChunkGeometry.ChunkSize, _memory.Size);
+        ulong len = (ulong)(chunkEnd - off);
+        foreach (var r in _session.Regions)
+            if (r.Contains(page)) len = Math.Min(len, r.End - page);
+        return len;
+    }
+
+    /// <summary>A demand fault on a chunk not in memory: fetch it now, within the deadline, or fail the VM.</summary>
+    private bool TryLoadForDemand(int chunk, long off, out nint src)
+    {
+        src = 0;
+        using var deadline = new CancellationTokenSource(_options.FaultDeadline);
+        try
+        {
+            src = _memory.PinAsync(chunk, deadline.Token).AsTask().GetAwaiter().GetResult();
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            FailVm($"the page at offset {off} (chunk {chunk}) could not be fetched within {_options.FaultDeadline.TotalSeconds:F1} s");
+        }
+        catch (SnapshotException ex)
+        {
+            FailVm(ex.Message);
+        }
+        return false;
+    }
+
+    private void Record(long pageIndex, long t0)
+    {
+        long now = Stopwatch.GetTimestamp();
+        long n = _faults - 1;
+        if (n >= 0 && n < _faultTicks.Length) _faultTicks[n] = now - t0;
+        if (_touches is not null && _touchCount < _touches.Length)
+        {
+            uint delta = (uint)Math.Min(uint.MaxValue, Stopwatch.GetElapsedTime(_lastTouch, now).Ticks / 10);
+            _touches[_touchCount++] = new PageTouch((uint)pageIndex, delta);
+            _lastTouch = now;
+        }
+    }
+
+    /// <summary>Kills the VMM (by the pid its socket gave us) and records why: a VM that cannot get its memory
+    /// must fail loudly, not hang on a fault forever.</summary>
+    private void FailVm(string reason)
+    {
+        _failure = reason;
+        _options.Log($"failing VM pid {_session.VmmPid}: {reason}");
+        LibC.kill(_session.VmmPid, LibC.SIGKILL);
+    }
+
+    private bool TryFileOffset(ulong address, out long offset)
+    {
+        foreach (var r in _session.Regions)
+            if (r.Contains(address)) { offset = (long)(r.Offset + (address - r.BaseHostVirtAddr)); return true; }
+        offset = 0;
+        return false;
+    }
+
+    private bool TryGuestAddress(long offset, long length, out ulong address)
+    {
+        foreach (var r in _session.Regions)
+            if ((ulong)offset >= r.Offset && (ulong)(offset + length) <= r.Offset + r.Size)
+            {
+                address = r.BaseHostVirtAddr + ((ulong)offset - r.Offset);
+                return true;
+            }
+        address = 0;
+        return false;
+    }
+
+    private RestoreStats Stats(TimeSpan elapsed, PrefetchScheduler? scheduler)
+    {
+        int n = (int)Math.Min(_faults, _faultTicks.Length);
+        var sorted = _faultTicks.AsSpan(0, n).ToArray();
+        Array.Sort(sorted);
+        double Us(long ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;
+        return new RestoreStats
+        {
+            Snapshot = _memory.Name, VmmPid = _session.VmmPid, Regions = _session.Regions.Length,
+            Faults = _faults, PagesCopied = _copied, ZeroPages = _zero, PrefetchedPages = _prefetched,
+            PlannedPages = _options.Plan?.Pages.Length ?? 0, ExistingPages = _existing,
+            RemoveEvents = _removeEvents, RemovedPages = _removedPages,
+            FaultP50Us = n > 0 ? Us(sorted[n / 2]) : 0, FaultP99Us = n > 0 ? Us(sorted[(int)(n * 0.99)]) : 0,
+            FaultMaxUs = n > 0 ? Us(sorted[^1]) : 0,
+            ChunksLoaded = _memory.Loads, ChunkEvictions = _memory.Evictions, Seconds = elapsed.TotalSeconds,
+            Outcome = _failure is null ? "exited" : "failed: " + _failure,
+            Prefetch = scheduler is null ? null : $"{scheduler.ChunksLoaded} chunks loaded, {scheduler.Failures} failed",
+        };
+    }
+}

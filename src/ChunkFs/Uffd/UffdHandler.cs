@@ -1,0 +1,230 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Snapshots.ChunkFs.Memory;
+using Snapshots.ChunkFs.Native;
+using Snapshots.Prefetch;
+using Snapshots.Store.Chunks;
+using static Snapshots.ChunkFs.Native.LibC;
+
+namespace Snapshots.ChunkFs.Uffd;
+
+/// <summary>
+/// Serves one VMM's page faults from a snapshot, Firecracker's way, until the VMM exits.
+///
+/// One thread owns every ioctl on the uffd: demand faults, REMOVE events and the installation of prefetched pages
+/// all happen here, in that order of priority, so a page a guest freed (REMOVE) can never be refilled behind its
+/// back and a demand fault never waits behind more than one prefetch run. Chunk fetches run elsewhere (the
+/// prefetcher's workers, or this thread when a demand fault needs a chunk nobody has fetched). A fault that cannot
+/// be served within the deadline fails the VM: it is killed and the reason logged, never left hanging.
+/// </summary>
+public sealed partial class UffdHandler : IPrefetchTarget
+{
+    private const int PageSize = ChunkGeometry.PageSize;
+    private readonly UffdSession _session;
+    private readonly ResidentChunks _memory;
+    private readonly UffdHandlerOptions _options;
+    private readonly UserfaultFd _uffd;
+    private readonly PageBitmap _installed, _removed;
+    private readonly long _pages;
+    private readonly UffdMsg[] _events = new UffdMsg[64];
+    private readonly ulong[] _pendingFaults = new ulong[1024];
+    private int _pendingCount;
+    private readonly ConcurrentQueue<(int Chunk, uint[] Pages)> _ready = new();
+    private (int Chunk, uint[] Pages, int Next) _installing = (-1, [], 0);
+    private readonly long[] _faultTicks;
+    private readonly PageTouch[]? _touches;
+    private int _touchCount;
+    private long _lastTouch;
+    private long _faults, _copied, _zero, _prefetched, _existing, _removeEvents, _removedPages;
+    private int _wakeFd = -1;
+    private string? _failure;
+    private bool _vmGone;
+
+    public UffdHandler(UffdSession session, ResidentChunks memory, UffdHandlerOptions options)
+    {
+        _session = session;
+        _memory = memory;
+        _options = options;
+        _uffd = session.Uffd;
+        _pages = memory.Size / PageSize;
+        _installed = new PageBitmap(_pages);
+        _removed = new PageBitmap(_pages);
+        _faultTicks = new long[Math.Min(_pages, 1 << 20)];
+        if (options.Record) _touches = new PageTouch[_pages];
+    }
+
+    /// <summary>The recorded first touches (after <see cref="Run"/>), when recording.</summary>
+    public AccessLog? RecordedLog => _touches is null ? null
+        : new AccessLog { ImageSize = _memory.Size, Touches = _touches.AsSpan(0, _touchCount).ToArray() };
+
+    /// <summary>Serves faults on the calling thread until the VMM exits or is failed.</summary>
+    public RestoreStats Run(CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        _lastTouch = Stopwatch.GetTimestamp();
+        int pidfd = PidfdOpen(_session.VmmPid);
+        _wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        using var stopPrefetch = new CancellationTokenSource();
+        PrefetchScheduler? scheduler = null;
+        Task prefetch = Task.CompletedTask;
+        if (_options.Plan is { } plan)
+        {
+            scheduler = new PrefetchScheduler(plan, this, _options.Prefetch);
+            prefetch = scheduler.RunAsync(stopPrefetch.Token);
+        }
+        try
+        {
+            Loop(pidfd, ct);
+        }
+        finally
+        {
+            stopPrefetch.Cancel();
+            try { prefetch.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+            if (pidfd >= 0) close(pidfd);
+            if (_wakeFd >= 0) close(_wakeFd);
+        }
+        return Stats(clock.Elapsed, scheduler);
+    }
+
+    private unsafe void Loop(int pidfd, CancellationToken ct)
+    {
+        var fds = stackalloc PollFd[3];
+        while (!_vmGone && _failure is null)
+        {
+            if (ct.IsCancellationRequested) { FailVm("the handler was stopped"); return; }
+            bool installWork = _pendingCount > 0 || _installing.Chunk >= 0 || !_ready.IsEmpty;
+            fds[0] = new PollFd { Fd = _uffd.Fd, Events = POLLIN };
+            fds[1] = new PollFd { Fd = pidfd, Events = POLLIN };
+            fds[2] = new PollFd { Fd = _wakeFd, Events = POLLIN };
+            // SAFETY: fds is a 3-element stack array that outlives the call.
+            int n = poll(fds, 3, installWork ? 0 : 200);
+            if (n < 0 && Errno != EINTR) { FailVm($"poll failed (errno {Errno})"); return; }
+            bool eventsRead = false;
+            if ((fds[0].REvents & POLLIN) != 0) eventsRead = DrainEvents();
+            if (_failure is not null || _vmGone) return;
+            if (_pendingCount > 0) RetryPendingFaults();
+            if ((fds[2].REvents & POLLIN) != 0) { ulong v; read(_wakeFd, &v, 8); }
+            if (!eventsRead) InstallOneRun();
+            // The VMM's pidfd turns readable when it exits; nobody is left to wait on a page after that.
+            if (pidfd < 0 || (fds[1].REvents & POLLIN) != 0 || (fds[0].REvents & (POLLERR | POLLHUP)) != 0) _vmGone = true;
+        }
+    }
+
+    private bool DrainEvents()
+    {
+        bool any = false;
+        while (_failure is null && !_vmGone)
+        {
+            int n = _uffd.ReadEvents(_events, out int errno);
+            if (n < 0) { FailVm($"reading uffd events failed (errno {errno})"); return any; }
+            if (n == 0) return any;
+            any = true;
+            for (int i = 0; i < n && _failure is null && !_vmGone; i++)
+            {
+                ref var e = ref _events[i];
+                if (e.Event == UffdAbi.UFFD_EVENT_PAGEFAULT) ServeFault(e.PagefaultAddress, retry: false);
+                else if (e.Event == UffdAbi.UFFD_EVENT_REMOVE) OnRemove(e.RemoveStart, e.RemoveEnd);
+            }
+        }
+        return any;
+    }
+
+    private void RetryPendingFaults()
+    {
+        int count = _pendingCount;
+        _pendingCount = 0;
+        for (int i = 0; i < count && _failure is null && !_vmGone; i++) ServeFault(_pendingFaults[i], retry: true);
+    }
+
+    /// <summary>A REMOVE (balloon, madvise DONTNEED): later faults in the range read zeros.</summary>
+    private void OnRemove(ulong start, ulong end)
+    {
+        _removeEvents++;
+        for (ulong a = start & ~(ulong)(PageSize - 1); a < end; a += PageSize)
+        {
+            if (!TryFileOffset(a, out long off)) continue;
+            long page = off / PageSize;
+            _removed.Set(page);
+            _installed.Clear(page);
+            _removedPages++;
+        }
+    }
+
+    private void Defer(ulong address)
+    {
+        if (_pendingCount == _pendingFaults.Length) { FailVm("too many faults deferred behind pending events"); return; }
+        _pendingFaults[_pendingCount++] = address;
+    }
+
+    /// <summary>Installs one run of planned pages (at most InstallBatchPages) from a chunk the prefetcher loaded.</summary>
+    private void InstallOneRun()
+    {
+        while (true)
+        {
+            if (_installing.Chunk < 0)
+            {
+                if (!_ready.TryDequeue(out var next)) return;
+                _installing = (next.Chunk, next.Pages, 0);
+            }
+            var (chunk, pages, i) = _installing;
+            while (i < pages.Length && (_installed.Get(pages[i]) || _removed.Get(pages[i]))) i++;
+            if (i == pages.Length) { _installing = (-1, [], 0); continue; }
+            int start = i;
+            ulong firstPage = pages[i];
+            while (i < pages.Length && i - start < _options.InstallBatchPages && pages[i] == firstPage + (ulong)(i - start)
+                   && !_installed.Get(pages[i]) && !_removed.Get(pages[i])) i++;
+            _installing = (chunk, pages, i);
+            InstallRun(chunk, (long)firstPage, i - start);
+            return;
+        }
+    }
+
+    private void InstallRun(int chunk, long firstPage, int count)
+    {
+        long off = firstPage * PageSize;
+        if (!TryGuestAddress(off, count * (long)PageSize, out ulong dst)) return;
+        if (!_memory.TryPin(chunk, out nint src)) return; // evicted meanwhile: demand will fetch it if the VM wants it
+        try
+        {
+            long within = off - (long)chunk * ChunkGeometry.ChunkSize;
+            // DONTWAKE: nobody waits on a page we install ahead; a thread that does wait faulted, and its fault
+            // (answered EEXIST) wakes it.
+            var status = _uffd.Copy(dst, src + (nint)within, (ulong)(count * PageSize), wake: false, out long copied, out int errno);
+            long done = copied / PageSize;
+            for (long p = 0; p < done; p++) _installed.Set(firstPage + p);
+            _prefetched += done;
+            switch (status)
+            {
+                case InstallStatus.Exists:
+                    _installed.Set(firstPage + done); // the page that stopped the run is present already
+                    _existing++;
+                    break;
+                case InstallStatus.Gone:
+                    _vmGone = true;
+                    break;
+                case InstallStatus.Failed:
+                    _options.Log($"prefetch copy at offset {off} failed (errno {errno}); demand will serve it");
+                    break;
+            }
+        }
+        finally
+        {
+            _memory.Unpin(chunk);
+        }
+    }
+
+    void IPrefetchTarget.ChunkReady(int chunk, uint[] pages)
+    {
+        _ready.Enqueue((chunk, pages));
+        Wake();
+    }
+
+    ValueTask IPrefetchTarget.LoadChunkAsync(int chunk, CancellationToken ct) =>
+        _memory.IsZeroChunk(chunk) ? ValueTask.CompletedTask : new ValueTask(_memory.LoadAsync(chunk, ct));
+
+    private unsafe void Wake()
+    {
+        ulong one = 1;
+        if (_wakeFd >= 0) write(_wakeFd, &one, 8);
+    }
+}

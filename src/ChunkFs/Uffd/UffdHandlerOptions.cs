@@ -1,0 +1,16 @@
+using Snapshots.Prefetch;
+
+namespace Snapshots.ChunkFs.Uffd;
+
+public sealed record UffdHandlerOptions
+{
+    /// <summary>A demand fault not served within this is a failed VM: it is killed, never left hanging.</summary>
+    public TimeSpan FaultDeadline { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Record first touches (demand faults) into an access log.</summary>
+    public bool Record { get; init; }
+    public PrefetchPlan? Plan { get; init; }
+    public PrefetchOptions Prefetch { get; init; } = new();
+    /// <summary>Pages per UFFDIO_COPY when installing prefetched runs; demand faults are checked between runs.</summary>
+    public int InstallBatchPages { get; init; } = 32;
+    public Action<string> Log { get; init; } = _ => { };
+}

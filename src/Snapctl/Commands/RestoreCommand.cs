@@ -1,0 +1,93 @@
+using System.CommandLine;
+using Snapshots.ChunkFs.Memory;
+using Snapshots.ChunkFs.Uffd;
+using Snapshots.Prefetch;
+using Snapshots.Store;
+using Snapshots.Store.Keys;
+using Snapshots.Store.Layers;
+
+namespace Snapshots.Snapctl.Commands;
+
+/// <summary>`snapctl restore`: one userfaultfd handler in the foreground, serving one VMM until it exits.</summary>
+public static class RestoreCommand
+{
+    public static Command Create()
+    {
+        var store = CommonOptions.Store();
+        var keyring = CommonOptions.Keyring();
+        var name = CommonOptions.Name();
+        var tenant = CommonOptions.Tenant();
+        var socket = new Option<string>("--uffd-socket") { Description = "Unix socket the VMM connects to (Firecracker's mem_backend backend_path)", Required = true };
+        var cacheDir = CommonOptions.CacheDir();
+        var cacheSize = CommonOptions.CacheSize();
+        var record = new Option<string?>("--record") { Description = "Write the first-touch page-access log of this restore here" };
+        var prefetch = new Option<bool>("--prefetch") { Description = "Prefetch with the snapshot's attached plan (the default when it has one)" };
+        var noPrefetch = new Option<bool>("--no-prefetch") { Description = "Serve every page on demand" };
+        var plan = new Option<string?>("--plan") { Description = "Prefetch with this plan file instead of the attached one" };
+        var budget = new Option<string>("--memory-budget") { Description = "Decrypted chunks kept in memory", DefaultValueFactory = _ => "2G" };
+        var deadline = new Option<double>("--fault-deadline") { Description = "Seconds a fault may wait for its chunk before the VM is failed", DefaultValueFactory = _ => 10 };
+        var concurrency = new Option<int>("--prefetch-concurrency") { Description = "Chunk fetches in flight for prefetch", DefaultValueFactory = _ => 2 };
+        var bandwidth = new Option<string?>("--prefetch-bandwidth") { Description = "Prefetch bandwidth cap per second (e.g. 200M); none by default" };
+        var acceptTimeout = new Option<double>("--accept-timeout") { Description = "Seconds to wait for the VMM to connect (0: forever)" };
+        var cmd = new Command("restore", "Serve a VMM's guest memory from a snapshot over userfaultfd (Firecracker's protocol) until it exits")
+        {
+            store, keyring, name, tenant, socket, cacheDir, cacheSize, record, prefetch, noPrefetch, plan, budget, deadline, concurrency, bandwidth, acceptTimeout,
+        };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            if (pr.GetValue(prefetch) && pr.GetValue(noPrefetch)) throw new InvalidInputException("--prefetch and --no-prefetch exclude each other");
+            var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
+            var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), new LocalKeyring(pr.GetValue(keyring)!), pr.GetValue(name)!, pr.GetValue(tenant), ct);
+            var reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!);
+            using var memory = new ResidentChunks(chain, reader, SizeParser.Parse(pr.GetValue(budget)!, "--memory-budget"));
+
+            PrefetchPlan? chosen = null;
+            if (!pr.GetValue(noPrefetch))
+            {
+                if (pr.GetValue(plan) is { } planPath) chosen = PrefetchPlan.Load(planPath);
+                else
+                {
+                    var (attached, why) = await new PlanStore(blobs).TryLoadAsync(chain.Name, chain.Top.Hash, ct);
+                    chosen = attached;
+                    if (attached is null && pr.GetValue(prefetch)) Console.Error.WriteLine($"snapctl: warning: {why}; serving on demand");
+                }
+                if (chosen is not null && chosen.ImageSize != chain.ImageSize)
+                    throw new InvalidInputException($"the prefetch plan is for a {chosen.ImageSize}-byte image; '{chain.Name}' is {chain.ImageSize} bytes");
+            }
+
+            using var listener = new HandshakeListener(pr.GetValue(socket)!);
+            Console.Error.WriteLine($"snapctl: serving '{chain.Name}' on {listener.Path}{(chosen is null ? "" : $" with a {chosen.Pages.Length}-page prefetch plan")}");
+            using var acceptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            if (pr.GetValue(acceptTimeout) > 0) acceptCts.CancelAfter(TimeSpan.FromSeconds(pr.GetValue(acceptTimeout)));
+            UffdSession session;
+            try { session = await listener.AcceptAsync(chain.ImageSize, TimeSpan.FromSeconds(5), acceptCts.Token); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new SnapshotException($"no VMM connected to {listener.Path} within {pr.GetValue(acceptTimeout)} s");
+            }
+            using (session)
+            {
+                var options = new UffdHandlerOptions
+                {
+                    FaultDeadline = TimeSpan.FromSeconds(pr.GetValue(deadline)),
+                    Record = pr.GetValue(record) is not null,
+                    Plan = chosen,
+                    Prefetch = new PrefetchOptions
+                    {
+                        Concurrency = pr.GetValue(concurrency),
+                        BandwidthBytesPerSecond = pr.GetValue(bandwidth) is { } bw ? SizeParser.Parse(bw, "--prefetch-bandwidth") : 0,
+                    },
+                    Log = line => Console.Error.WriteLine($"snapctl: {line}"),
+                };
+                var handler = new UffdHandler(session, memory, options);
+                var stats = handler.Run(ct);
+                if (pr.GetValue(record) is { } logPath && handler.RecordedLog is { } log)
+                    await File.WriteAllBytesAsync(logPath, log.Serialize(), ct);
+                var tiers = reader.Counters.Select(c => (object)new { tier = c.Tier, hits = c.Hits, misses = c.Misses, bytes = c.Bytes, corrupt = c.Corrupt }).ToList();
+                Output.WriteJson(stats with { Tiers = tiers });
+                return stats.Failed ? 1 : 0;
+            }
+        });
+        return cmd;
+    }
+}
