@@ -26,6 +26,8 @@ need_dotnet() {
 # build_all: builds the solution (Release) and publishes snapctl to out/snapctl with bin/snapctl as its launcher.
 build_all() {
   need_dotnet
+  say "building native/ (replay-vmm)"
+  make -s -C "$ROOT/native"
   say "building Snapshots.sln"
   dotnet build "$ROOT/Snapshots.sln" -c Release -nologo -v quiet -clp:ErrorsOnly
   dotnet publish "$ROOT/src/Snapctl/Snapctl.csproj" -c Release -nologo -v quiet -clp:ErrorsOnly -o "$ROOT/out/snapctl"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 #include "vmm.h"
@@ -43,12 +44,36 @@ static void on_alarm(int sig)
     _exit(3);
 }
 
+/* The balloon: a second vCPU-like thread that frees and re-touches the last pages of guest memory while the
+ * main thread replays, so REMOVE events race with page faults in the handler. */
+struct balloon { struct guest *g; size_t pages, iterations, bad; };
+
+static void *balloon_run(void *arg)
+{
+    struct balloon *b = arg;
+    static const uint8_t zero[PAGE];
+    uint64_t first = b->g->total - b->pages * PAGE;
+    for (size_t i = 0; i < b->pages; i++) {
+        uint8_t *p = guest_addr(b->g, first + i * PAGE);
+        volatile uint8_t x = *(volatile uint8_t *)p; (void)x;
+        if (first + (i + 1) * PAGE <= b->g->image_size && memcmp(p, b->g->image + first + i * PAGE, PAGE)) b->bad++;
+    }
+    for (size_t it = 0; it < b->iterations; it++)
+        for (size_t i = 0; i < b->pages; i++) {
+            uint8_t *p = guest_addr(b->g, first + i * PAGE);
+            if (madvise(p, PAGE, MADV_DONTNEED) != 0) { b->bad++; continue; }
+            volatile uint8_t x = *(volatile uint8_t *)p; (void)x;
+            if (memcmp(p, zero, PAGE)) b->bad++;
+        }
+    return NULL;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
         "usage: replay-vmm --image FILE [--socket PATH] [--trace LOG | --touch all | --touch random:COUNT:SEED]\n"
         "                  [--mode handler|resident|minimal] [--regions SIZE[,GAP,SIZE]] [--remove COUNT]\n"
-        "                  [--no-gaps] [--timeout SEC]\n");
+        "                  [--no-gaps] [--timeout SEC] [--balloon PAGES:ITERATIONS]\n");
     exit(2);
 }
 
@@ -57,10 +82,11 @@ int main(int argc, char **argv)
     const char *image_path = NULL, *socket_path = NULL, *trace_path = NULL, *touch = "all", *mode = "handler", *regions_arg = NULL;
     size_t remove_count = 0;
     int no_gaps = 0, timeout = 0;
+    struct balloon balloon = { 0 };
     static struct option opts[] = {
         { "image", 1, 0, 'i' }, { "socket", 1, 0, 's' }, { "trace", 1, 0, 't' }, { "touch", 1, 0, 'T' },
         { "mode", 1, 0, 'm' }, { "regions", 1, 0, 'r' }, { "remove", 1, 0, 'R' }, { "no-gaps", 0, 0, 'g' },
-        { "timeout", 1, 0, 'o' }, { 0, 0, 0, 0 },
+        { "timeout", 1, 0, 'o' }, { "balloon", 1, 0, 'b' }, { 0, 0, 0, 0 },
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -73,6 +99,8 @@ int main(int argc, char **argv)
         case 'R': remove_count = strtoul(optarg, NULL, 10); break;
         case 'g': no_gaps = 1; break;
         case 'o': timeout = atoi(optarg); break;
+        case 'b': balloon.pages = strtoul(optarg, NULL, 10);
+                  balloon.iterations = strchr(optarg, ':') ? strtoul(strchr(optarg, ':') + 1, NULL, 10) : 1; break;
         default: usage();
         }
     }
@@ -127,6 +155,17 @@ int main(int argc, char **argv)
         if (handler && uffd_send_to_handler(&g, uffd, socket_path) < 0) return 2;
     }
 
+    /* The balloon's pages are its own: the replay skips them. */
+    uint64_t balloon_first = g.total - balloon.pages * PAGE;
+    if (balloon.pages) {
+        size_t kept = 0;
+        for (size_t i = 0; i < count; i++) if (trace[i].offset < balloon_first) trace[kept++] = trace[i];
+        count = kept;
+    }
+    pthread_t balloon_thread;
+    balloon.g = &g;
+    if (balloon.pages && pthread_create(&balloon_thread, NULL, balloon_run, &balloon) != 0) { perror("pthread_create"); return 2; }
+
     uint64_t *lat = malloc((count ? count : 1) * sizeof *lat);
     volatile uint8_t sink = 0;
     uint64_t start = now_ns(), last = start;
@@ -143,6 +182,7 @@ int main(int argc, char **argv)
     }
     uint64_t elapsed = now_ns() - start;
     (void)sink;
+    if (balloon.pages) pthread_join(balloon_thread, NULL);
 
     size_t bad = 0;
     for (size_t i = 0; i < count; i++) {
@@ -173,9 +213,9 @@ int main(int argc, char **argv)
     double p50 = count ? lat[count / 2] / 1000.0 : 0, p99 = count ? lat[(size_t)(count * 0.99)] / 1000.0 : 0;
     double max = count ? lat[count - 1] / 1000.0 : 0;
     printf("{\"mode\":\"%s\",\"pages\":%zu,\"bad\":%zu,\"elapsedUs\":%.1f,\"p50Us\":%.2f,\"p99Us\":%.2f,\"maxUs\":%.2f,"
-           "\"removedPages\":%zu,\"removedBad\":%zu}\n",
-           mode, count, bad, elapsed / 1000.0, p50, p99, max, removed, removed_bad);
+           "\"removedPages\":%zu,\"removedBad\":%zu,\"balloonBad\":%zu}\n",
+           mode, count, bad, elapsed / 1000.0, p50, p99, max, removed, removed_bad, balloon.bad);
     fflush(stdout);
     if (minimal) minimal_handler_stop();
-    return bad || removed_bad ? 1 : 0;
+    return bad || removed_bad || balloon.bad ? 1 : 0;
 }

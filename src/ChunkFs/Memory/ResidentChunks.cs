@@ -83,7 +83,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
             tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _inflight[chunk] = tcs;
         }
-        _ = FetchAsync(chunk, tcs);
+        // Off the caller's thread: a fetch may block (a stalled tier) and the caller must still meet its deadline.
+        _ = Task.Run(() => FetchAsync(chunk, tcs), CancellationToken.None);
         return tcs.Task.WaitAsync(ct);
     }
 
@@ -154,6 +155,20 @@ public sealed class ResidentChunks : IPageSource, IDisposable
             _resident--;
             _evictions++;
         }
+    }
+
+    /// <summary>Loads every data chunk (as far as the budget allows): the "all in memory" case for benchmarks.</summary>
+    public async Task PreloadAsync(int parallelism, CancellationToken ct)
+    {
+        int next = -1;
+        var workers = new Task[Math.Max(1, parallelism)];
+        for (int w = 0; w < workers.Length; w++)
+            workers[w] = Task.Run(async () =>
+            {
+                for (int i = Interlocked.Increment(ref next); i < ChunkCount && _resident < _maxResident; i = Interlocked.Increment(ref next))
+                    if (!IsZeroChunk(i)) await LoadAsync(i, ct);
+            }, ct);
+        await Task.WhenAll(workers);
     }
 
     /// <summary>Copying read for loaders that need bytes, not addresses (FUSE).</summary>

@@ -28,10 +28,11 @@ public static class RestoreCommand
         var deadline = new Option<double>("--fault-deadline") { Description = "Seconds a fault may wait for its chunk before the VM is failed", DefaultValueFactory = _ => 10 };
         var concurrency = new Option<int>("--prefetch-concurrency") { Description = "Chunk fetches in flight for prefetch", DefaultValueFactory = _ => 2 };
         var bandwidth = new Option<string?>("--prefetch-bandwidth") { Description = "Prefetch bandwidth cap per second (e.g. 200M); none by default" };
+        var preload = new Option<bool>("--preload") { Description = "Load every chunk into memory before the VMM connects (measures the handler alone)" };
         var acceptTimeout = new Option<double>("--accept-timeout") { Description = "Seconds to wait for the VMM to connect (0: forever)" };
         var cmd = new Command("restore", "Serve a VMM's guest memory from a snapshot over userfaultfd (Firecracker's protocol) until it exits")
         {
-            store, keyring, name, tenant, socket, cacheDir, cacheSize, record, prefetch, noPrefetch, plan, budget, deadline, concurrency, bandwidth, acceptTimeout,
+            store, keyring, name, tenant, socket, cacheDir, cacheSize, record, prefetch, noPrefetch, plan, budget, deadline, concurrency, bandwidth, preload, acceptTimeout,
         };
         cmd.SetAction(async (pr, ct) =>
         {
@@ -55,6 +56,7 @@ public static class RestoreCommand
                     throw new InvalidInputException($"the prefetch plan is for a {chosen.ImageSize}-byte image; '{chain.Name}' is {chain.ImageSize} bytes");
             }
 
+            if (pr.GetValue(preload)) await memory.PreloadAsync(Environment.ProcessorCount, ct);
             using var listener = new HandshakeListener(pr.GetValue(socket)!);
             Console.Error.WriteLine($"snapctl: serving '{chain.Name}' on {listener.Path}{(chosen is null ? "" : $" with a {chosen.Pages.Length}-page prefetch plan")}");
             using var acceptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Layers;
+
+namespace Snapshots.Tests;
+
+/// <summary>`snapctl restore` serving native/bin/replay-vmm over userfaultfd: every page the VMM touches is
+/// checked against the memory file.</summary>
+public class UffdLoaderTests
+{
+    private static async Task<(TestStore T, string Image)> SnapshotAsync(long size = 32L << 20)
+    {
+        var t = new TestStore();
+        await t.BuildAsync("os", t.Image("os.img", size: size));
+        var img = t.Image("rt.img", runtime: 2, size: size);
+        await t.BuildAsync("rt", img, parent: "os");
+        return (t, img);
+    }
+
+    [Fact]
+    public async Task Serves_every_page_of_a_layered_snapshot_correctly()
+    {
+        var (t, img) = await SnapshotAsync();
+        using var scope = t;
+        var run = await Loader.RestoreAsync(t, ["--name", "rt", "--cache-dir", t.Path_("cache")], ["--image", img, "--touch", "all"]);
+        Assert.Equal(0, run.VmmExit);
+        Assert.Equal(8192, run.Vmm.GetProperty("pages").GetInt32());
+        Assert.Equal(0, run.Vmm.GetProperty("bad").GetInt32());
+        Assert.Equal(0, run.Handler.ExitCode);
+        Assert.Equal("exited", run.Stats.GetProperty("outcome").GetString());
+        Assert.True(run.Stats.GetProperty("pagesCopied").GetInt64() > 0);
+        Assert.True(run.Stats.GetProperty("zeroPages").GetInt64() > 0);
+        foreach (var field in new[] { "faults", "pagesCopied", "zeroPages", "prefetchedPages", "faultP50Us", "faultP99Us", "tiers" })
+            Assert.True(run.Stats.TryGetProperty(field, out _), field);
+    }
+
+    [Fact]
+    public async Task Two_regions_with_a_gap_and_removed_pages_read_correctly()
+    {
+        var (t, img) = await SnapshotAsync();
+        using var scope = t;
+        var run = await Loader.RestoreAsync(t, ["--name", "rt"],
+            ["--image", img, "--touch", "random:3000:7", "--regions", "12M,4M,20M", "--remove", "200"]);
+        Assert.Equal(0, run.VmmExit);
+        Assert.Equal(0, run.Vmm.GetProperty("bad").GetInt32());
+        Assert.Equal(200, run.Vmm.GetProperty("removedPages").GetInt32());
+        Assert.Equal(0, run.Vmm.GetProperty("removedBad").GetInt32());
+        Assert.Equal(2, run.Stats.GetProperty("regions").GetInt32());
+        Assert.True(run.Stats.GetProperty("removeEvents").GetInt64() > 0);
+    }
+
+    [Fact]
+    public async Task Remove_events_racing_with_faults_never_leave_stale_data()
+    {
+        var (t, img) = await SnapshotAsync();
+        using var scope = t;
+        var run = await Loader.RestoreAsync(t, ["--name", "rt"], ["--image", img, "--touch", "all", "--balloon", "512:20"]);
+        Assert.Equal(0, run.VmmExit);
+        Assert.Equal(0, run.Vmm.GetProperty("bad").GetInt32());
+        Assert.Equal(0, run.Vmm.GetProperty("balloonBad").GetInt32());
+        Assert.True(run.Stats.GetProperty("removeEvents").GetInt64() >= 512 * 20);
+    }
+
+    [Fact]
+    public async Task Record_merge_attach_then_prefetch_avoids_most_faults()
+    {
+        var (t, img) = await SnapshotAsync(64L << 20);
+        using var scope = t;
+        var traces = new List<string>();
+        for (int v = 1; v <= 4; v++)
+        {
+            var log = t.Path_($"synth{v}.log");
+            var trace = t.Path_($"trace{v}.txt");
+            Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "synth", "--image", img, "--pages", "3000", "--seed", "5", "--variant", $"{v}", "--out", log, "--trace", trace)).ExitCode);
+            traces.Add(trace);
+        }
+        var recorded = new List<string>();
+        for (int v = 0; v < 3; v++)
+        {
+            var rec = t.Path_($"rec{v}.log");
+            var run = await Loader.RestoreAsync(t, ["--name", "rt", "--no-prefetch", "--record", rec], ["--image", img, "--trace", traces[v]]);
+            Assert.Equal(0, run.Vmm.GetProperty("bad").GetInt32());
+            Assert.True(new FileInfo(rec).Length > 0);
+            recorded.Add(rec);
+        }
+        var plan = t.Path_("plan.bin");
+        Assert.Equal(0, (await Snapctl.RunAsync(t, ["log", "merge", "--out", plan, .. recorded])).ExitCode);
+        Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "attach", "--name", "rt", plan)).ExitCode);
+
+        var cold = await Loader.RestoreAsync(t, ["--name", "rt", "--no-prefetch"], ["--image", img, "--trace", traces[3]]);
+        var warm = await Loader.RestoreAsync(t, ["--name", "rt", "--prefetch"], ["--image", img, "--trace", traces[3]]);
+        Assert.Equal(0, warm.Vmm.GetProperty("bad").GetInt32());
+        Assert.True(warm.Stats.GetProperty("prefetchedPages").GetInt64() > 0);
+        Assert.True(warm.Stats.GetProperty("faults").GetInt64() < cold.Stats.GetProperty("faults").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_vmm_that_dies_mid_restore_ends_the_handler_cleanly()
+    {
+        var (t, img) = await SnapshotAsync();
+        using var scope = t;
+        var socket = t.Path_("die.sock");
+        using var handler = Snapctl.Start(t, "restore", "--name", "rt", "--uffd-socket", socket, "--accept-timeout", "60");
+        var hout = handler.StandardOutput.ReadToEndAsync();
+        while (!File.Exists(socket)) await Task.Delay(20);
+        var trace = t.Path_("slow.txt");
+        File.WriteAllLines(trace, Enumerable.Range(0, 4000).Select(i => $"{i * 4096L} 2000")); // 8 s of "work"
+        using var vmm = Loader.StartVmm(["--image", img, "--socket", socket, "--trace", trace]);
+        await Task.Delay(1500);
+        vmm.Kill(); // SIGKILL mid-restore
+        var clock = Stopwatch.StartNew();
+        await handler.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"handler took {clock.Elapsed} to notice");
+        Assert.Equal(0, handler.ExitCode);
+        Assert.Contains("\"outcome\": \"exited\"", await hout);
+    }
+
+    [Fact]
+    public async Task A_tier_failing_mid_restore_fails_the_vm_with_the_reason()
+    {
+        var (t, img) = await SnapshotAsync();
+        using var scope = t;
+        // Remove every stored chunk of the runtime layer: the origin now lacks them.
+        var m = await t.Catalog.LoadAsync("rt");
+        foreach (var e in m.Entries) File.Delete(Path.Combine(t.StoreDir, OriginChunkStore.KeyOf(e.Name)));
+        var run = await Loader.RestoreAsync(t, ["--name", "rt", "--fault-deadline", "5"], ["--image", img, "--touch", "all"]);
+        Assert.Equal(1, run.Handler.ExitCode);
+        Assert.Contains("failed: chunk", run.Stats.GetProperty("outcome").GetString());
+        Assert.Contains("missing", run.Stats.GetProperty("outcome").GetString());
+        Assert.Contains("failing VM pid", run.Handler.Stderr);
+        Assert.Equal(128 + 9, run.VmmExit); // killed by SIGKILL, before it could read a wrong byte
+    }
+
+    [Fact]
+    public async Task A_stalled_tier_fails_the_vm_at_the_fault_deadline_not_later()
+    {
+        var (t, img) = await SnapshotAsync();
+        using var scope = t;
+        // A FIFO in place of a chunk: opening it blocks forever, like a stalled origin.
+        var m = await t.Catalog.LoadAsync("rt");
+        var victim = Path.Combine(t.StoreDir, OriginChunkStore.KeyOf(m.Entries[0].Name));
+        File.Delete(victim);
+        using (var mk = Process.Start("mkfifo", victim)!) { await mk.WaitForExitAsync(); Assert.Equal(0, mk.ExitCode); }
+        var offset = (long)m.Entries[0].Index * ChunkGeometry.ChunkSize;
+        var trace = t.Path_("one.txt");
+        File.WriteAllText(trace, $"{offset} 0\n");
+        var clock = Stopwatch.StartNew();
+        var run = await Loader.RestoreAsync(t, ["--name", "rt", "--fault-deadline", "2"], ["--image", img, "--trace", trace]);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
+        Assert.Equal(1, run.Handler.ExitCode);
+        Assert.Contains("could not be fetched within 2.0 s", run.Stats.GetProperty("outcome").GetString());
+        Assert.NotEqual(0, run.VmmExit);
+        File.Delete(victim); // unblock nothing: the FIFO has no writer; removing it frees the test dir
+    }
+}
