@@ -143,8 +143,8 @@ public sealed partial class UffdHandler
     private RestoreStats Stats(TimeSpan elapsed, PrefetchScheduler? scheduler)
     {
         int n = (int)Math.Min(_faults, _faultTicks.Length);
-        var sorted = _faultTicks.AsSpan(0, n).ToArray();
-        Array.Sort(sorted);
+        var sorted = _faultTicks.AsSpan(0, n);
+        sorted.Sort(); // in place: the run is over
         double Us(long ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;
         return new RestoreStats
         {

@@ -174,6 +174,7 @@ public sealed partial class FileBlobStore : IBlobStore
         using var handle = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, data.Length);
         RandomAccess.Write(handle, data, 0);
         if (durable) RandomAccess.FlushToDisk(handle);
+        else Native.StartWriteback(handle);
         return tmp;
     }
 }
