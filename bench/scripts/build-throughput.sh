@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Build and export throughput of snapctl on a 1 GiB VM-like image, against `openssl dgst -sha256` of the same file
+# measured in the same run: this machine is a shared 2-core VM, so only same-run ratios mean anything.
+# Order per repetition: openssl, build (into a fresh store), export (of that build), then a disk-write floor (dd of
+# as many bytes as the build stored, fsynced); REPS (default 3) repetitions, alternating, so drift in the machine's
+# load hits every step alike. The image is in page cache for every step.
+# Writes bench/results/build-throughput.md. Usage: bench/scripts/build-throughput.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+REPS=${REPS:-3}
+apt_need openssl jq
+publish_snapctl
+make_workdir build-throughput
+IMG="$WORK/image.raw"
+export SNAPSHOTS_KEYRING="$WORK/keyring"   # a fresh keyring: nothing from the user's own keys is touched
+
+say "generating the 1 GiB image"
+GEN=(gen-image --out "$IMG" --size 1G --runtime-seed 2 --function-seed 3)
+"$SNAPCTL" "${GEN[@]}" >/dev/null
+BYTES=$(stat -c %s "$IMG")
+say "warming it into page cache"
+cat "$IMG" > /dev/null
+
+# timed OUTFILE CMD...: runs CMD with stdout to OUTFILE, prints its wall-clock seconds.
+timed() {
+  local out=$1; shift
+  local t0 t1; t0=$(now); "$@" > "$out"; t1=$(now)
+  echo "$t1 $t0" | awk '{ printf "%.4f\n", $1 - $2 }'
+}
+
+: > "$WORK/openssl.s"; : > "$WORK/build.s"; : > "$WORK/export.s"; : > "$WORK/dd.s"; : > "$WORK/build.inner"; : > "$WORK/export.inner"
+for i in $(seq 1 "$REPS"); do
+  say "repetition $i of $REPS"
+  store="$WORK/store-$i" out="$WORK/export-$i.raw"
+  timed "$WORK/openssl.out" openssl dgst -sha256 "$IMG" >> "$WORK/openssl.s"
+  timed "$WORK/build-$i.json" "$SNAPCTL" build --store "$store" --name "bench-$i" --memory "$IMG" --json >> "$WORK/build.s"
+  timed "$WORK/export-$i.json" "$SNAPCTL" export --store "$store" --name "bench-$i" --out "$out" --json >> "$WORK/export.s"
+  # build and export write to disk and fsync; openssl does not. This floor says how much of their time is the disk.
+  uploaded_mib=$(( $(jq -r .uploadedBytes "$WORK/build-$i.json") >> 20 ))
+  timed /dev/null dd if="$IMG" of="$WORK/dd.out" bs=1M count="$uploaded_mib" conv=fsync status=none >> "$WORK/dd.s"
+  rm -f "$WORK/dd.out"
+  jq -r .seconds "$WORK/build-$i.json" >> "$WORK/build.inner"
+  jq -r .seconds "$WORK/export-$i.json" >> "$WORK/export.inner"
+  # Correctness once, untimed: a fast export of the wrong bytes would be no result at all.
+  if [ "$i" -eq 1 ]; then cmp "$IMG" "$out" || { echo "error: the exported image differs from the original" >&2; exit 1; }; fi
+  rm -rf "$store" "$out"   # keep disk use to one store at a time
+done
+
+CHUNKS=$(jq -r .chunks "$WORK/build-1.json")
+ZERO=$(jq -r .zeroChunks "$WORK/build-1.json")
+ZERO_FRACTION=$(awk -v z="$ZERO" -v c="$CHUNKS" 'BEGIN { printf "%.3f", z / c }')
+# The image must look like a VM's (about half zero chunks), or the figures say nothing about real builds.
+awk -v f="$ZERO_FRACTION" 'BEGIN { exit !(f >= 0.40 && f <= 0.65) }' \
+  || { echo "error: zero-chunk fraction $ZERO_FRACTION is not about half: the generator changed" >&2; exit 1; }
+SHA=$(awk '{ print $NF }' "$WORK/openssl.out")
+
+runs() { paste -sd' ' "$1" | sed 's/ /, /g'; }
+M_OSSL=$(median < "$WORK/openssl.s"); M_DD=$(median < "$WORK/dd.s"); M_BUILD=$(median < "$WORK/build.s"); M_EXPORT=$(median < "$WORK/export.s")
+M_BUILD_IN=$(median < "$WORK/build.inner"); M_EXPORT_IN=$(median < "$WORK/export.inner")
+gbs() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.3f", b / s / 1e9 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+mkdir -p "$RESULTS"
+cat > "$RESULTS/build-throughput.md" <<MD
+# Build and export throughput against openssl (1 GiB VM-like image)
+
+- Command: \`bench/scripts/build-throughput.sh\` (REPS=$REPS)
+$(machine_md)
+- Image: \`snapctl ${GEN[*]/#$WORK\//}\` (file in a temp dir under .work): $BYTES bytes, sha256 \`$SHA\`,
+  $CHUNKS chunks of 512 KiB of which $ZERO all zero (zeroChunks/chunks from build --json = **$ZERO_FRACTION**).
+- Method: the image is read once into page cache (\`cat > /dev/null\`), then $REPS repetitions, alternating:
+  \`openssl dgst -sha256 IMAGE\`; \`snapctl build --store STORE-N --name bench-N --memory IMAGE --json\` into a fresh
+  file store (fresh \$SNAPSHOTS_KEYRING under the temp dir); \`snapctl export --store STORE-N --name bench-N --out OUT --json\`.
+  Times are wall clock for the whole process (.NET start-up included), median of $REPS. Throughput = image bytes / s
+  (decimal GB/s, all 1 GiB counted, zero chunks included). Ratio = our throughput / openssl's: above 1.0 we are faster.
+- What each does: openssl hashes every byte on one core and writes nothing. build reads, drops zero chunks, hashes,
+  encrypts and names the rest on $(nproc) workers, writes them to the store and syncfs()es it before publishing
+  the manifest. export verifies and decrypts every data chunk and writes a sparse image, fsync()ed. Export output
+  was compared byte for byte with the image (cmp) in repetition 1.
+- Disk floor: \`dd if=IMAGE of=X bs=1M count=N conv=fsync\` with N = the MiB the build stored
+  ($(jq -r .uploadedBytes "$WORK/build-1.json") bytes in $(jq -r .newChunks "$WORK/build-1.json") chunk files); its throughput is
+  counted against the whole image like the others, so it is the ceiling build and export could reach on this disk.
+
+| Step | Runs (s) | Median (s) | Throughput (GB/s) | Ratio vs openssl | Median inside snapctl (s, --json \`seconds\`) |
+|------|---------:|-----------:|------------------:|-----------------:|------------------------:|
+| openssl dgst -sha256 | $(runs "$WORK/openssl.s") | $M_OSSL | $(gbs "$M_OSSL") | 1.00 | - |
+| snapctl build | $(runs "$WORK/build.s") | $M_BUILD | $(gbs "$M_BUILD") | $(ratio "$M_OSSL" "$M_BUILD") | $M_BUILD_IN |
+| snapctl export | $(runs "$WORK/export.s") | $M_EXPORT | $(gbs "$M_EXPORT") | $(ratio "$M_OSSL" "$M_EXPORT") | $M_EXPORT_IN |
+| disk floor: dd conv=fsync of the stored bytes | $(runs "$WORK/dd.s") | $M_DD | $(gbs "$M_DD") | $(ratio "$M_OSSL" "$M_DD") | - |
+MD
+cat "$RESULTS/build-throughput.md"
