@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build and export throughput of snapctl on a 1 GiB VM-like image, against `openssl dgst -sha256` of the same file
 # measured in the same run: this machine is a shared 2-core VM, so only same-run ratios mean anything.
-# Order per repetition: openssl, build (into a fresh store), export (of that build), then a disk-write floor (dd of
-# as many bytes as the build stored, fsynced); REPS (default 3) repetitions, alternating, so drift in the machine's
-# load hits every step alike. The image is in page cache for every step.
+# After an untimed warm-up repetition, order per repetition: openssl, build (into a fresh store), export (of that
+# build), then a disk-write floor (dd of as many bytes as the build stored, fsynced); REPS (default 3) repetitions,
+# alternating, so drift in the machine's load hits every step alike. The image is in page cache for every step.
 # Writes bench/results/build-throughput.md. Usage: bench/scripts/build-throughput.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 REPS=${REPS:-3}
@@ -20,28 +20,36 @@ BYTES=$(stat -c %s "$IMG")
 say "warming it into page cache"
 cat "$IMG" > /dev/null
 
-# timed OUTFILE CMD...: runs CMD with stdout to OUTFILE, prints its wall-clock seconds.
+# timed OUTFILE CMD...: runs CMD with stdout to OUTFILE, prints its wall-clock seconds. It first flushes the file
+# system's dirty pages (sync -f: syncfs), untimed: build's own syncfs flushes the whole file system, so without this
+# the first build would also pay for writing out the freshly generated image, and each step for the one before.
 timed() {
   local out=$1; shift
+  sync -f "$WORK"
   local t0 t1; t0=$(now); "$@" > "$out"; t1=$(now)
   echo "$t1 $t0" | awk '{ printf "%.4f\n", $1 - $2 }'
 }
 
 : > "$WORK/openssl.s"; : > "$WORK/build.s"; : > "$WORK/export.s"; : > "$WORK/dd.s"; : > "$WORK/build.inner"; : > "$WORK/export.inner"
-for i in $(seq 1 "$REPS"); do
-  say "repetition $i of $REPS"
+# sink FILE: where repetition $i records a time. Repetition 0 is an untimed warm-up: without it the first
+# repetition's writes measured 2-3x slower than the later ones in every writing step, dd included (most likely the
+# VM's disk allocating never-written blocks), which says nothing about the store; it also loads snapctl's
+# assemblies into page cache.
+sink() { if [ "$i" -eq 0 ]; then echo /dev/null; else echo "$WORK/$1"; fi; }
+for i in $(seq 0 "$REPS"); do
+  if [ "$i" -eq 0 ]; then say "warm-up repetition (not counted)"; else say "repetition $i of $REPS"; fi
   store="$WORK/store-$i" out="$WORK/export-$i.raw"
-  timed "$WORK/openssl.out" openssl dgst -sha256 "$IMG" >> "$WORK/openssl.s"
-  timed "$WORK/build-$i.json" "$SNAPCTL" build --store "$store" --name "bench-$i" --memory "$IMG" --json >> "$WORK/build.s"
-  timed "$WORK/export-$i.json" "$SNAPCTL" export --store "$store" --name "bench-$i" --out "$out" --json >> "$WORK/export.s"
+  timed "$WORK/openssl.out" openssl dgst -sha256 "$IMG" >> "$(sink openssl.s)"
+  timed "$WORK/build-$i.json" "$SNAPCTL" build --store "$store" --name "bench-$i" --memory "$IMG" --json >> "$(sink build.s)"
+  timed "$WORK/export-$i.json" "$SNAPCTL" export --store "$store" --name "bench-$i" --out "$out" --json >> "$(sink export.s)"
   # build and export write to disk and fsync; openssl does not. This floor says how much of their time is the disk.
   uploaded_mib=$(( $(jq -r .uploadedBytes "$WORK/build-$i.json") >> 20 ))
-  timed /dev/null dd if="$IMG" of="$WORK/dd.out" bs=1M count="$uploaded_mib" conv=fsync status=none >> "$WORK/dd.s"
+  timed /dev/null dd if="$IMG" of="$WORK/dd.out" bs=1M count="$uploaded_mib" conv=fsync status=none >> "$(sink dd.s)"
   rm -f "$WORK/dd.out"
-  jq -r .seconds "$WORK/build-$i.json" >> "$WORK/build.inner"
-  jq -r .seconds "$WORK/export-$i.json" >> "$WORK/export.inner"
+  jq -r .seconds "$WORK/build-$i.json" >> "$(sink build.inner)"
+  jq -r .seconds "$WORK/export-$i.json" >> "$(sink export.inner)"
   # Correctness once, untimed: a fast export of the wrong bytes would be no result at all.
-  if [ "$i" -eq 1 ]; then cmp "$IMG" "$out" || { echo "error: the exported image differs from the original" >&2; exit 1; }; fi
+  if [ "$i" -eq 0 ]; then cmp "$IMG" "$out" || { echo "error: the exported image differs from the original" >&2; exit 1; }; fi
   rm -rf "$store" "$out"   # keep disk use to one store at a time
 done
 
@@ -67,15 +75,17 @@ cat > "$RESULTS/build-throughput.md" <<MD
 $(machine_md)
 - Image: \`snapctl ${GEN[*]/#$WORK\//}\` (file in a temp dir under .work): $BYTES bytes, sha256 \`$SHA\`,
   $CHUNKS chunks of 512 KiB of which $ZERO all zero (zeroChunks/chunks from build --json = **$ZERO_FRACTION**).
-- Method: the image is read once into page cache (\`cat > /dev/null\`), then $REPS repetitions, alternating:
+- Method: the image is read once into page cache (\`cat > /dev/null\`), then one untimed warm-up repetition (without
+  it the first repetition's writes were 2-3x slower in every writing step, dd included), then $REPS timed repetitions, alternating:
   \`openssl dgst -sha256 IMAGE\`; \`snapctl build --store STORE-N --name bench-N --memory IMAGE --json\` into a fresh
   file store (fresh \$SNAPSHOTS_KEYRING under the temp dir); \`snapctl export --store STORE-N --name bench-N --out OUT --json\`.
-  Times are wall clock for the whole process (.NET start-up included), median of $REPS. Throughput = image bytes / s
+  Times are wall clock for the whole process (.NET start-up included), median of $REPS; each step starts after an
+  untimed \`sync -f\`, so none pays for writing back another's dirty pages. Throughput = image bytes / s
   (decimal GB/s, all 1 GiB counted, zero chunks included). Ratio = our throughput / openssl's: above 1.0 we are faster.
 - What each does: openssl hashes every byte on one core and writes nothing. build reads, drops zero chunks, hashes,
   encrypts and names the rest on $(nproc) workers, writes them to the store and syncfs()es it before publishing
   the manifest. export verifies and decrypts every data chunk and writes a sparse image, fsync()ed. Export output
-  was compared byte for byte with the image (cmp) in repetition 1.
+  was compared byte for byte with the image (cmp) in the warm-up repetition.
 - Disk floor: \`dd if=IMAGE of=X bs=1M count=N conv=fsync\` with N = the MiB the build stored
   ($(jq -r .uploadedBytes "$WORK/build-1.json") bytes in $(jq -r .newChunks "$WORK/build-1.json") chunk files); its throughput is
   counted against the whole image like the others, so it is the ceiling build and export could reach on this disk.
