@@ -24,7 +24,7 @@ machine_md() {
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "- Machine: $(nproc) cores (\`nproc\`), CPU \`$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')\`," \
     "$(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "- Commit: \`$(git -C "$ROOT" rev-parse --short HEAD)\`$(git -C "$ROOT" diff --quiet HEAD -- src bench 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "- Commit: \`$(git -C "$ROOT" rev-parse --short HEAD)\`$(git -C "$ROOT" diff --quiet HEAD -- src bench ':!bench/results' 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "- .NET: $(dotnet --version 2>/dev/null || echo '?'), openssl: $(openssl version 2>/dev/null || echo '?')"
 }
 
