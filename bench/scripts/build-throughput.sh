@@ -53,6 +53,7 @@ for i in $(seq 0 "$REPS"); do
   rm -rf "$store" "$out"   # keep disk use to one store at a time
 done
 
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)   # the machine is shared: a high figure here explains a noisy run
 CHUNKS=$(jq -r .chunks "$WORK/build-1.json")
 ZERO=$(jq -r .zeroChunks "$WORK/build-1.json")
 ZERO_FRACTION=$(awk -v z="$ZERO" -v c="$CHUNKS" 'BEGIN { printf "%.3f", z / c }')
@@ -85,7 +86,8 @@ $(machine_md)
 - What each does: openssl hashes every byte on one core and writes nothing. build reads, drops zero chunks, hashes,
   encrypts and names the rest on $(nproc) workers, writes them to the store and syncfs()es it before publishing
   the manifest. export verifies and decrypts every data chunk and writes a sparse image, fsync()ed. Export output
-  was compared byte for byte with the image (cmp) in the warm-up repetition.
+  was compared byte for byte with the image (cmp) in the warm-up repetition. Load average after the last
+  repetition: $LOAD_END (2 cores, shared with other work: compare the runs, not only the medians).
 - Disk floor: \`dd if=IMAGE of=X bs=1M count=N conv=fsync\` with N = the MiB the build stored
   ($(jq -r .uploadedBytes "$WORK/build-1.json") bytes in $(jq -r .newChunks "$WORK/build-1.json") chunk files); its throughput is
   counted against the whole image like the others, so it is the ceiling build and export could reach on this disk.
