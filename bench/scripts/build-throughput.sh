@@ -91,6 +91,7 @@ $(machine_md)
   the manifest. export verifies and decrypts every data chunk and writes a sparse image, fsync()ed. Export output
   was compared byte for byte with the image (cmp) in the warm-up repetition. Load average after the last
   repetition: $LOAD_END (2 cores, shared with other work: compare the runs, not only the medians).
+- File system under test (the temp dir's): \`$(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$WORK")\`.
 - Disk floor: \`dd if=IMAGE of=X bs=1M count=N conv=fsync\` with N = the MiB the build stored
   ($(jq -r .uploadedBytes "$WORK/build-1.json") bytes in $(jq -r .newChunks "$WORK/build-1.json") chunk files); its throughput is
   counted against the whole image like the others, so it is the ceiling build and export could reach on this disk.
