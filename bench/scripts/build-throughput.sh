@@ -10,6 +10,7 @@ REPS=${REPS:-3}
 apt_need openssl jq
 publish_snapctl
 make_workdir build-throughput
+START="$(machine_md)"   # date and load as the run starts
 IMG="$WORK/image.raw"
 export SNAPSHOTS_KEYRING="$WORK/keyring"   # a fresh keyring: nothing from the user's own keys is touched
 
@@ -76,7 +77,7 @@ cat > "$RESULTS/build-throughput.md" <<MD
 # Build and export throughput against openssl (1 GiB VM-like image)
 
 - Command: \`bench/scripts/build-throughput.sh\` (REPS=$REPS)
-$(machine_md)
+$START
 - Image: \`snapctl ${GEN[*]/#$WORK\//}\` (file in a temp dir under .work): $BYTES bytes, sha256 \`$SHA\`,
   $CHUNKS chunks of 512 KiB of which $ZERO all zero (zeroChunks/chunks from build --json = **$ZERO_FRACTION**).
 - Method: the image is read once into page cache (\`cat > /dev/null\`), then one untimed warm-up repetition (without
@@ -103,8 +104,9 @@ $(machine_md)
 | snapctl export | $(runs "$WORK/export.s") | $M_EXPORT | $(gbs "$M_EXPORT") | $(ratio "$M_OSSL" "$M_EXPORT") | $M_EXPORT_IN |
 | disk floor: dd conv=fsync of the stored bytes | $(runs "$WORK/dd.s") | $M_DD | $(gbs "$M_DD") | $(ratio "$M_OSSL" "$M_DD") | - |
 
-Build and export both write about as many bytes as the dd floor and wait for them to reach the disk, so on a disk
-this noisy their times follow dd's. Each repetition's time minus that repetition's dd time (median): build
+Build and export both write about as many bytes as the dd floor and wait for them to reach the disk. Each
+repetition's time minus that repetition's dd time, a rough estimate of their time besides the disk (as noisy as dd
+itself; the median, then the runs): build
 $NET_BUILD s ($(runs "$WORK/build.s.net")), export $NET_EXPORT s ($(runs "$WORK/export.s.net")).
 MD
 cat "$RESULTS/build-throughput.md"

@@ -11,6 +11,7 @@ TENANT=bench
 apt_need jq
 publish_snapctl
 make_workdir dedup
+START="$(machine_md)"   # date and load as the run starts
 STORE="$WORK/store"
 export SNAPSHOTS_KEYRING="$WORK/keyring"   # a fresh keyring: nothing from the user's own keys is touched
 : > "$WORK/layers.tsv"
@@ -66,7 +67,7 @@ cat > "$RESULTS/dedup.md" <<MD
 # Dedup and manifest overhead: os + runtime + $FUNCTIONS function layers ($SIZE images)
 
 - Command: \`bench/scripts/dedup.sh\` (FUNCTIONS=$FUNCTIONS)
-$(machine_md)
+$START
 - Stack: \`os\` (gen-image defaults), \`runtime\` on os (\`--runtime-seed 2\`), \`fn-3\` .. \`fn-$((FUNCTIONS + 2))\` on runtime
   (\`--runtime-seed 2 --function-seed N\`, default \`--change-percent 3\`, \`--tenant $TENANT\`), each image $SIZE, built with
   \`snapctl build --store STORE --name NAME --memory IMAGE [--parent P] [--tenant $TENANT] --json\` into one fresh file
