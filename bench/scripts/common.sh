@@ -1,0 +1,35 @@
+# Shared by the benchmark scripts: the project's lib.sh (set -euo pipefail, ROOT, say, apt_need), a current
+# snapctl, a temp dir under .work that is removed on exit, and the facts every result file must state.
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib.sh"
+RESULTS="$ROOT/bench/results"
+SNAPCTL="$ROOT/out/snapctl/snapctl"
+
+# publish_snapctl: dotnet publish is incremental, so running it every time is cheap and never measures a stale binary.
+publish_snapctl() {
+  need_dotnet
+  say "publishing snapctl (Release)"
+  dotnet publish "$ROOT/src/Snapctl/Snapctl.csproj" -c Release -nologo -v quiet -clp:ErrorsOnly -o "$ROOT/out/snapctl" >/dev/null
+}
+
+# make_workdir NAME: sets WORK to a fresh directory under .work (gitignored), removed when the script exits,
+# whatever the exit path. Only this run's own directory is removed, so concurrent runs do not clash.
+make_workdir() {
+  mkdir -p "$ROOT/.work"
+  WORK="$(mktemp -d "$ROOT/.work/$1.XXXXXX")"
+  trap 'rm -rf "$WORK"' EXIT
+}
+
+# machine_md: the lines every result file starts with, so a figure is never read without its context.
+machine_md() {
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  echo "- Machine: $(nproc) cores (\`nproc\`), CPU \`$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')\`," \
+    "$(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- Commit: \`$(git -C "$ROOT" rev-parse --short HEAD)\`$(git -C "$ROOT" diff --quiet HEAD -- src bench ':!bench/results' 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "- .NET: $(dotnet --version 2>/dev/null || echo '?'), openssl: $(openssl version 2>/dev/null || echo '?')"
+}
+
+# now: wall-clock seconds with nanoseconds, for timing whole commands (process start included, as a user sees it).
+now() { date +%s.%N; }
+
+# median: the median of the numbers on stdin, one per line.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
