@@ -22,8 +22,7 @@ public static class ConvergentCipher
     private static ReadOnlySpan<byte> KeyLabel => "snapshots/chunk-key/v1"u8;
     private static ReadOnlySpan<byte> ZeroNonce => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
-    /// <summary>Derives the chunk key from the plaintext hash. <paramref name="scratch"/> needs
-    /// <see cref="KeyInputSize"/> bytes for the salt.</summary>
+    /// <summary>Derives the chunk key (32 bytes) from the plaintext hash, the domain's convergence key and the salt.</summary>
     public static void DeriveKey(ReadOnlySpan<byte> convergenceKey, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> plaintextHash, Span<byte> key)
     {
         Span<byte> input = stackalloc byte[KeyLabel.Length + 1 + 255 + ContentHash.Size];

@@ -77,16 +77,20 @@ public sealed partial class FileBlobStore : IBlobStore
     public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
         var path = PathOf(key);
-        if (File.Exists(path)) return ValueTask.FromResult(false);
+        var existing = new FileInfo(path);
+        // Same name, same bytes, by construction; the size check catches the one way a stored object can be
+        // wrong without anyone writing it wrong: a power loss before the flush, which leaves files short or empty.
+        if (existing.Exists && existing.Length == data.Length) return ValueTask.FromResult(false);
+        bool replace = existing.Exists;
         var tmp = WriteTemp(path, data.Span, durable: false);
         try
         {
-            File.Move(tmp, path, overwrite: false);
+            File.Move(tmp, path, overwrite: replace);
             return ValueTask.FromResult(true);
         }
         catch (IOException) when (File.Exists(path))
         {
-            return ValueTask.FromResult(false); // another writer stored the same name first: same bytes, by construction
+            return ValueTask.FromResult(false); // another writer stored the same name first
         }
         finally
         {
