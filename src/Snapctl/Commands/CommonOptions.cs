@@ -62,6 +62,6 @@ public static class CommonOptions
             options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
         }
         var origin = deadlineSeconds > 0 ? TierOptions.Origin with { Deadline = TimeSpan.FromSeconds(deadlineSeconds) } : TierOptions.Origin;
-        return new ChunkReader(new ReaderOptions(options, origin), new OriginChunkStore(blobs), [.. caches]);
+        return new ChunkReader(new ReaderOptions(options, origin) { OwnsTiers = true }, new OriginChunkStore(blobs), [.. caches]);
     }
 }

@@ -18,6 +18,7 @@ public sealed class ChunkReader : IDisposable
     private readonly TierCounters[] _counters;
     private readonly SingleFlight _flights = new();
     private readonly SingleFlight.Fetch _fetch;
+    private readonly bool _ownsTiers;
 
     public ChunkReader(IChunkStore origin, params IChunkCache[] caches) : this(ReaderOptions.For(caches.Length), origin, caches) { }
 
@@ -35,6 +36,7 @@ public sealed class ChunkReader : IDisposable
         _origin = new Tier(origin, options.Origin);
         _counters[^1] = _origin.Counters;
         _fetch = FetchAsync;
+        _ownsTiers = options.OwnsTiers;
     }
 
     /// <summary>One entry per tier, nearest first, the origin last.</summary>
@@ -82,9 +84,10 @@ public sealed class ChunkReader : IDisposable
         for (int i = 0; i < foundAt; i++) await _caches[i].FillAsync(name, ciphertext, ct);
     }
 
-    /// <summary>Disposes the tiers that hold connections (the distributed cache, an S3 origin's client).</summary>
+    /// <summary>Disposes the caches that hold connections (the distributed cache) when the reader owns them.</summary>
     public void Dispose()
     {
+        if (!_ownsTiers) return;
         foreach (var t in _caches) (t.Cache as IDisposable)?.Dispose();
     }
 }

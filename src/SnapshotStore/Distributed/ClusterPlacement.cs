@@ -10,10 +10,10 @@ namespace Snapshots.Store.Distributed;
 /// </summary>
 public sealed class ClusterPlacement
 {
-    public IReadOnlyList<string> Nodes { get; }
+    public IReadOnlyList<System.Net.EndPoint> Nodes { get; }
     private readonly string[] _tags;
 
-    private ClusterPlacement(string[] nodes, string[] tags) { Nodes = nodes; _tags = tags; }
+    private ClusterPlacement(System.Net.EndPoint[] nodes, string[] tags) { Nodes = nodes; _tags = tags; }
 
     public int Count => _tags.Length;
     public string TagOf(int node) => _tags[node];
@@ -36,11 +36,11 @@ public sealed class ClusterPlacement
         if (masters.Count == 0) return null;
         masters.Sort((a, b) => string.CompareOrdinal(a.EndPoint!.ToString(), b.EndPoint!.ToString()));
 
-        var nodes = new string[masters.Count];
+        var nodes = new System.Net.EndPoint[masters.Count];
         var tags = new string[masters.Count];
         for (int i = 0; i < masters.Count; i++)
         {
-            nodes[i] = masters[i].EndPoint!.ToString()!;
+            nodes[i] = masters[i].EndPoint!;
             tags[i] = FindTag(mux, masters[i]);
         }
         return new ClusterPlacement(nodes, tags);

@@ -24,6 +24,7 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
     private readonly S3Address _address;
     private readonly bool _create;
     private Task? _bucketReady;
+    private readonly Dictionary<string, byte[]> _appended = []; // what this process last wrote to each appended object
 
     public S3BlobStore(S3Address address, bool create, AWSCredentials? credentials = null, int maxErrorRetry = 2)
     {
@@ -148,12 +149,18 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
 
     public async ValueTask AppendAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
-        // Only the lease's one writer appends, so read-modify-write cannot lose a concurrent append.
-        var existing = await ReadAllAsync(key, 64 << 20, ct) ?? [];
+        // Only the lease's one writer appends, so read-modify-write cannot lose a concurrent append. What this
+        // process wrote last is kept, so an append is one PUT (re-reading an object just overwritten can meet
+        // a server that serves the new headers with the old body).
+        await EnsureBucketAsync(ct);
+        byte[]? existing;
+        lock (_appended) _appended.TryGetValue(key, out existing);
+        existing ??= await ReadAllAsync(key, 64 << 20, ct) ?? [];
         var combined = new byte[existing.Length + data.Length];
         existing.CopyTo(combined, 0);
         data.Span.CopyTo(combined.AsSpan(existing.Length));
         await PutAsync(key, combined, ct);
+        lock (_appended) _appended[key] = combined;
     }
 
     public async IAsyncEnumerable<BlobInfo> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken ct = default)
@@ -178,6 +185,7 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
 
     public async ValueTask DeleteAsync(string key, CancellationToken ct = default)
     {
+        lock (_appended) _appended.Remove(key);
         try { await _s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _address.Bucket, Key = KeyOf(key) }, ct); }
         catch (AmazonS3Exception ex) when (IsNotFound(ex)) { }
         catch (Exception ex) when (Translatable(ex, ct)) { throw Fail("DELETE", key, ex); }

@@ -27,7 +27,8 @@ public static class CacheWarmer
                     for (int i = Interlocked.Increment(ref next); i < names.Count; i = Interlocked.Increment(ref next))
                     {
                         int n = await reader.ReadAsync(names[i], buffer, $"snapshot '{snapshot}'", ct);
-                        progress?.Report(Interlocked.Add(ref bytes, n));
+                        long done = Interlocked.Add(ref bytes, n);
+                        progress?.Report(done);
                     }
                 }
                 finally { ArrayPool<byte>.Shared.Return(buffer); }

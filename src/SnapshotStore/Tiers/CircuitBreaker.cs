@@ -42,9 +42,10 @@ public sealed class CircuitBreaker(int failureThreshold, TimeSpan cooldown)
     {
         lock (_lock)
         {
+            bool probeFailed = _probing;
             _probing = false;
             if (++_failures < FailureThreshold && _openUntil == 0) return;
-            if (_openUntil == 0) Interlocked.Increment(ref _opened);
+            if (_openUntil == 0 || probeFailed) Interlocked.Increment(ref _opened);
             _openUntil = Stopwatch.GetTimestamp() + (long)(Cooldown.TotalSeconds * Stopwatch.Frequency);
         }
     }
