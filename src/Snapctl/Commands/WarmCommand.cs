@@ -29,8 +29,8 @@ public static class WarmCommand
             if (pr.GetValue(parallel) is < 1 or > 256) throw new InvalidInputException("--parallel must be 1-256");
             var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
             var snapshot = pr.GetValue(name)!;
-            var names = await ChainChunkNames.ResolveAsync(new SnapshotCatalog(blobs), snapshot, ct);
             using var reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed), pr.GetValue(deadline));
+            var names = await ChainChunkNames.ResolveAsync(new SnapshotCatalog(blobs), snapshot, ct);
             bool asJson = pr.GetValue(json);
             long estimate = (long)names.Count * Store.Chunks.ChunkGeometry.ChunkSize;
             var result = await Output.WithProgressAsync($"warm {snapshot}", estimate, asJson,
