@@ -20,7 +20,7 @@ public sealed partial class RedisChunkCache
         {
             int node = (start + i) % p.Count;
             if (!_breakers[node].TryEnter()) { Interlocked.Increment(ref _shortCircuited); continue; }
-            pending[i] = FetchAsync(node, StripeKey(p, node, name, i));
+            pending[i] = FetchAsync(node, StripeKey(p, node, name, i), CancellationToken.None); // each stripe has its node deadline
             asked++;
         }
         try
@@ -55,8 +55,7 @@ public sealed partial class RedisChunkCache
         finally
         {
             foreach (var s in stripes) s?.Dispose();
-            foreach (var t in pending)
-                if (t is not null) _ = t.ContinueWith(static x => { if (x.IsCompletedSuccessfully) x.Result?.Dispose(); }, TaskScheduler.Default);
+            foreach (var t in pending) if (t is not null) DisposeWhenDone(t);
         }
     }
 

@@ -126,14 +126,7 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
     {
         int node = StartNode(name, p.Count);
         if (!_breakers[node].TryEnter()) { Interlocked.Increment(ref _shortCircuited); return -1; }
-        var fetch = FetchAsync(node, WholeKey(p, node, name));
-        Lease<byte>? lease;
-        try { lease = await fetch.WaitAsync(ct); }
-        catch (OperationCanceledException)
-        {
-            _ = fetch.ContinueWith(static t => { if (t.IsCompletedSuccessfully) t.Result?.Dispose(); }, TaskScheduler.Default);
-            throw;
-        }
+        var lease = await FetchAsync(node, WholeKey(p, node, name), ct);
         using var owned = lease;
         if (lease is null) return -1;
         if (lease.Length > buffer.Length || !name.Matches(lease.Span))
@@ -146,13 +139,13 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
     }
 
     /// <summary>One GET to one node under the node deadline; null on a miss, failure or timeout (which the
-    /// node's breaker records). A late answer is disposed when it arrives.</summary>
-    private async Task<Lease<byte>?> FetchAsync(int node, RedisKey key)
+    /// node's breaker records). A late answer is disposed when it arrives. Only the caller's cancellation throws.</summary>
+    private async Task<Lease<byte>?> FetchAsync(int node, RedisKey key, CancellationToken ct)
     {
         var get = _db.StringGetLeaseAsync(key);
         try
         {
-            var lease = await get.WaitAsync(_address.NodeDeadline);
+            var lease = await get.WaitAsync(_address.NodeDeadline, ct);
             _breakers[node].Success();
             return lease;
         }
@@ -160,9 +153,20 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
         {
             Interlocked.Increment(ref _nodeFailures);
             _breakers[node].Failure();
-            if (!get.IsCompleted) _ = get.ContinueWith(static t => { if (t.IsCompletedSuccessfully) t.Result?.Dispose(); }, TaskScheduler.Default);
+            DisposeWhenDone(get);
             return null;
         }
+        catch (OperationCanceledException)
+        {
+            DisposeWhenDone(get);
+            throw;
+        }
+    }
+
+    private static void DisposeWhenDone(Task<Lease<byte>?> get)
+    {
+        if (get.IsCompletedSuccessfully) get.Result?.Dispose();
+        else if (!get.IsCompleted) _ = get.ContinueWith(static t => { if (t.IsCompletedSuccessfully) t.Result?.Dispose(); }, TaskScheduler.Default);
     }
 
     public ValueTask PutAsync(ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default)

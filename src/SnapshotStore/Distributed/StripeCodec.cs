@@ -56,7 +56,8 @@ public static class StripeCodec
     public static void Assemble(ReadOnlySpan<ReadOnlyMemory<byte>> stripes, int k, int chunkLength, int rebuild, Span<byte> chunk)
     {
         int len = StripeLength(chunkLength, k);
-        Span<byte> scratch = rebuild >= 0 ? new byte[len] : default;
+        byte[]? pooled = rebuild >= 0 ? System.Buffers.ArrayPool<byte>.Shared.Rent(len) : null;
+        Span<byte> scratch = pooled is null ? default : pooled.AsSpan(0, len);
         if (rebuild >= 0) stripes[k].Span[HeaderSize..].CopyTo(scratch);
         for (int i = 0; i < k; i++)
         {
@@ -70,6 +71,7 @@ public static class StripeCodec
         {
             int from = rebuild * len, count = Math.Clamp(chunkLength - from, 0, len);
             scratch[..count].CopyTo(chunk.Slice(from, count));
+            System.Buffers.ArrayPool<byte>.Shared.Return(pooled!);
         }
     }
 
