@@ -30,7 +30,7 @@ public static class LatencyScenario
             await db.StringSetAsync(BareKey(name), bytes);
             await disk.PutAsync(name, bytes);
         }
-        await Task.Delay(500); // the caches' fills are fire-and-forget
+        await s.Whole.FlushFillsAsync(TimeSpan.FromSeconds(10)); await s.Striped.FlushFillsAsync(TimeSpan.FromSeconds(10));
 
         var buffer = new byte[BenchChunks.Size];
         var readers = new (string Label, ChunkReader Reader)[]

@@ -25,7 +25,7 @@ public class DistributedCacheTests(ServicesFixture services)
             Assert.True(TestStore.SameBytes(img, await t.ExportAsync("os", first, "a.out")));
             Assert.True(built.NewChunks == first.Counters[2].Hits, string.Join("; ", first.Counters.Select(c => c.Snapshot().ToString())) + $" new={built.NewChunks}");
         }
-        await Task.Delay(200); // fills are fire-and-forget
+        await redis.FlushFillsAsync(TimeSpan.FromSeconds(5)); // fills complete in the background
         using var second = t.Reader(t.Disk("c2"), redis);
         Assert.True(TestStore.SameBytes(img, await t.ExportAsync("os", second, "b.out")));
         Assert.Equal(built.NewChunks, second.Counters[1].Hits);
@@ -44,7 +44,7 @@ public class DistributedCacheTests(ServicesFixture services)
         await t.BuildAsync("os", img);
         using var redis = await RedisChunkCache.ConnectAsync(RedisAddress.Parse(services.Redis.Address(options)));
         using (var fill = t.Reader(null, redis)) await t.ExportAsync("os", fill, "fill.out");
-        await Task.Delay(200);
+        await redis.FlushFillsAsync(TimeSpan.FromSeconds(5));
 
         var m = await t.Catalog.LoadAsync("os");
         var victim = m.Entries[0].Name;
@@ -70,7 +70,7 @@ public class DistributedCacheTests(ServicesFixture services)
         {
             Assert.Equal(1, reader.Counters[0].Corrupt); // dropped, and fetched from the origin
             Assert.Equal(1, reader.Counters[1].Hits);
-            await Task.Delay(200);
+            await redis.FlushFillsAsync(TimeSpan.FromSeconds(5));
             Assert.True(await redis.TryGetAsync(victim, new byte[600_000]) > 0); // and filled back intact
         }
     }
@@ -84,7 +84,7 @@ public class DistributedCacheTests(ServicesFixture services)
         using var redis = await RedisChunkCache.ConnectAsync(RedisAddress.Parse(services.Redis.Address("layout=whole")));
         var disk = t.Disk();
         using (var fill = t.Reader(disk, redis)) await t.ExportAsync("os", fill, "fill.out");
-        await Task.Delay(200);
+        await redis.FlushFillsAsync(TimeSpan.FromSeconds(5));
         var m = await t.Catalog.LoadAsync("os");
         var victim = m.Entries[0].Name;
         var hex = victim.ToString();

@@ -16,7 +16,7 @@ public class RedisFaultTests(ServicesFixture services)
         await t.BuildAsync("os", img);
         var redis = await RedisChunkCache.ConnectAsync(RedisAddress.Parse(cluster.Address(options)));
         using (var fill = t.Reader(null, redis)) await t.ExportAsync("os", fill, "fill.out");
-        await Task.Delay(300);
+        await redis.FlushFillsAsync(TimeSpan.FromSeconds(5));
         return (t, img, redis);
     }
 

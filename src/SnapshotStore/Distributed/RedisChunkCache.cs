@@ -169,26 +169,54 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
         else if (!get.IsCompleted) _ = get.ContinueWith(static t => { if (t.IsCompletedSuccessfully) t.Result?.Dispose(); }, TaskScheduler.Default);
     }
 
+    /// <summary>Fills the cache without delaying the caller: the writes are sent at once and complete in the
+    /// background (at most <see cref="MaxPendingFills"/> at a time; beyond that a fill is skipped, the cache
+    /// being behind). The value is copied because the caller's buffer is reused as soon as the read returns.</summary>
     public ValueTask PutAsync(ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default)
     {
         var p = EnsurePlacement();
         if (p is null) return ValueTask.CompletedTask;
-        // Fire and forget: a fill never delays the read that caused it. The value is copied because the
-        // caller's buffer is reused as soon as the read returns.
+        if (Volatile.Read(ref _pendingFills) >= MaxPendingFills) { Interlocked.Increment(ref _skippedFills); return ValueTask.CompletedTask; }
+        int start = StartNode(name, p.Count);
         if (_k == 0)
         {
-            int node = StartNode(name, p.Count);
-            if (!_breakers[node].IsOpen) _db.StringSet(WholeKey(p, node, name), ciphertext.ToArray(), flags: CommandFlags.FireAndForget);
+            if (!_breakers[start].IsOpen) Track(_db.StringSetAsync(WholeKey(p, start, name), ciphertext.ToArray()));
             return ValueTask.CompletedTask;
         }
         var stripes = StripeCodec.Encode(ciphertext.Span, _k);
-        int start = StartNode(name, p.Count);
         for (int i = 0; i < stripes.Length; i++)
         {
             int node = (start + i) % p.Count;
-            if (!_breakers[node].IsOpen) _db.StringSet(StripeKey(p, node, name, i), stripes[i], flags: CommandFlags.FireAndForget);
+            if (!_breakers[node].IsOpen) Track(_db.StringSetAsync(StripeKey(p, node, name, i), stripes[i]));
         }
         return ValueTask.CompletedTask;
+    }
+
+    public const int MaxPendingFills = 512;
+    private long _skippedFills, _failedFills;
+    private int _pendingFills;
+
+    /// <summary>Fills skipped because too many were in flight, and fills the cluster refused or lost.</summary>
+    public long SkippedFills => Interlocked.Read(ref _skippedFills);
+    public long FailedFills => Interlocked.Read(ref _failedFills);
+
+    private void Track(Task<bool> write)
+    {
+        Interlocked.Increment(ref _pendingFills);
+        write.ContinueWith(static (t, state) =>
+        {
+            var self = (RedisChunkCache)state!;
+            if (!t.IsCompletedSuccessfully) Interlocked.Increment(ref self._failedFills);
+            Interlocked.Decrement(ref self._pendingFills);
+        }, this, TaskScheduler.Default);
+    }
+
+    /// <summary>Waits (at most <paramref name="limit"/>) for the fills in flight, so a short-lived process
+    /// such as <c>snapctl warm</c> leaves the cache filled.</summary>
+    public async Task FlushFillsAsync(TimeSpan limit)
+    {
+        long until = Environment.TickCount64 + (long)limit.TotalMilliseconds;
+        while (Volatile.Read(ref _pendingFills) > 0 && Environment.TickCount64 < until) await Task.Delay(5).ConfigureAwait(false);
     }
 
     public void Remove(ChunkName name)
@@ -208,5 +236,9 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
 
     internal static int MaxChunk => ConvergentCipher.MaxCiphertextSize;
 
-    public void Dispose() => _mux.Dispose();
+    public void Dispose()
+    {
+        FlushFillsAsync(TimeSpan.FromSeconds(2)).GetAwaiter().GetResult();
+        _mux.Dispose();
+    }
 }
