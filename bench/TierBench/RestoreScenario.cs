@@ -43,6 +43,17 @@ public static class RestoreScenario
             await Run(sb, s, "disk -> redis striped 4-of-5 -> s3rver", names, parallelism, s.Striped);
         }
         await Run(sb, s, "disk -> s3rver (no distributed cache)", names, parallelism, null);
+
+        // The same restore with one of the masters stalled (SIGSTOP) for the whole run.
+        int stalledPort = s.Services.RedisBase + 1;
+        Console.Error.WriteLine($"stalling redis node {stalledPort} (SIGSTOP)");
+        s.Services.Signal(stalledPort, "STOP");
+        try
+        {
+            await Run(sb, s, "**one master stalled:** disk -> redis whole -> s3rver", names, parallelism, s.Whole);
+            await Run(sb, s, "**one master stalled:** disk -> redis striped 4-of-5 -> s3rver", names, parallelism, s.Striped);
+        }
+        finally { s.Services.Signal(stalledPort, "CONT"); }
         return sb.ToString();
     }
 
