@@ -49,6 +49,23 @@ public class S3OriginTests(ServicesFixture services)
     }
 
     [Fact]
+    public async Task Listing_and_gc_page_through_many_objects()
+    {
+        using var t = new RemoteStore(services.S3);
+        var b = await t.BuildAsync("os", t.Image("os.img"));
+        t.Blobs.ListPageSize = 7;
+        var keys = new List<string>();
+        await foreach (var o in t.Blobs.ListAsync(OriginChunkStore.Prefix)) keys.Add(o.Key);
+        Assert.Equal(b.NewChunks, keys.Count);
+        Assert.Equal(keys.Count, keys.Distinct().Count());
+        Assert.All(keys, k => Assert.True(OriginChunkStore.TryParseKey(k, out _), k));
+        await t.Catalog.DeleteAsync("os");
+        var gc = await new GarbageCollector(t.Blobs).CollectAsync();
+        Assert.Equal(b.NewChunks, gc.ChunksScanned);
+        Assert.Equal(b.NewChunks, gc.ChunksDeleted);
+    }
+
+    [Fact]
     public async Task Wrong_credentials_are_a_clear_error()
     {
         using var blobs = new S3BlobStore(S3Address.Parse(services.S3.Address("creds")), create: false, new Amazon.Runtime.BasicAWSCredentials("WRONGKEY", "nope"));

@@ -56,6 +56,9 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
     }
 
     public S3Address Address => _address;
+
+    /// <summary>Keys per LIST page (tests make it small to cross page boundaries).</summary>
+    internal int ListPageSize { get; set; } = 1000;
     public string Describe => _address.Describe;
 
     private string KeyOf(string key)
@@ -165,7 +168,7 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
 
     public async IAsyncEnumerable<BlobInfo> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        var request = new ListObjectsV2Request { BucketName = _address.Bucket, Prefix = KeyOf(prefix), MaxKeys = 1000 };
+        var request = new ListObjectsV2Request { BucketName = _address.Bucket, Prefix = KeyOf(prefix), MaxKeys = ListPageSize };
         while (true)
         {
             ListObjectsV2Response response;
