@@ -1,4 +1,5 @@
 using Snapshots.Store.Chunks;
+using System.Threading.Channels;
 using StackExchange.Redis;
 
 namespace Snapshots.Store.Distributed;
@@ -13,14 +14,17 @@ public sealed partial class RedisChunkCache
     private async ValueTask<int> GetStripedAsync(ClusterPlacement p, ChunkName name, Memory<byte> buffer, CancellationToken ct)
     {
         int n = _k + 1, start = StartNode(name, p.Count);
-        var pending = new Task<Lease<byte>?>?[n];
         var stripes = new Lease<byte>?[n];
+        // Stripes arrive through a channel in the order they are answered (this read resumes on the thread that
+        // delivered the stripe: no extra hop per stripe); whatever is still in flight when this read ends
+        // disposes itself (its write to the completed channel fails).
+        var arrivals = Channel.CreateUnbounded<(int Index, Lease<byte>? Lease)>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
         int asked = 0;
         for (int i = 0; i < n; i++)
         {
             int node = (start + i) % p.Count;
             if (!_breakers[node].TryEnter()) { Interlocked.Increment(ref _shortCircuited); continue; }
-            pending[i] = FetchAsync(node, StripeKey(p, node, name, i), CancellationToken.None); // each stripe has its node deadline
+            _ = FetchStripeAsync(node, StripeKey(p, node, name, i), i, arrivals.Writer);
             asked++;
         }
         try
@@ -30,11 +34,9 @@ public sealed partial class RedisChunkCache
             bool sawBad = false;
             while (answered < asked)
             {
-                int i = await NextAsync(pending, ct);
-                var lease = await pending[i]!;
-                pending[i] = null;
+                var (i, lease) = await arrivals.Reader.ReadAsync(ct);
                 answered++;
-                if (lease is null) { if (asked - answered + arrived < _k) return -1; continue; }
+                if (lease is null) { if (asked - answered + arrived < _k) break; continue; }
                 int claimed = StripeCodec.CheckHeader(lease.Span, _k, i, Math.Min(buffer.Length, MaxChunk));
                 if (claimed < 0 || (chunkLength >= 0 && claimed != chunkLength))
                 {
@@ -54,20 +56,18 @@ public sealed partial class RedisChunkCache
         }
         finally
         {
+            arrivals.Writer.TryComplete();
+            while (arrivals.Reader.TryRead(out var late)) late.Lease?.Dispose();
             foreach (var s in stripes) s?.Dispose();
-            foreach (var t in pending) if (t is not null) DisposeWhenDone(t);
         }
     }
 
-    private static async ValueTask<int> NextAsync(Task<Lease<byte>?>?[] pending, CancellationToken ct)
+    private async Task FetchStripeAsync(int node, RedisKey key, int index, ChannelWriter<(int, Lease<byte>?)> arrivals)
     {
-        int count = 0;
-        foreach (var t in pending) if (t is not null) count++;
-        var live = new Task[count];
-        count = 0;
-        foreach (var t in pending) if (t is not null) live[count++] = t;
-        var done = await Task.WhenAny(live).WaitAsync(ct);
-        return Array.IndexOf(pending, done);
+        Lease<byte>? lease = null;
+        try { lease = await FetchAsync(node, key, CancellationToken.None); } // bounded by the node deadline
+        catch (Exception) { Interlocked.Increment(ref _nodeFailures); } // anything else (a disposed client): a missing stripe
+        if (!arrivals.TryWrite((index, lease))) lease?.Dispose();
     }
 
     /// <summary>Tries the combinations the arrived stripes allow; true when one matches the name.</summary>
