@@ -75,24 +75,16 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
         {
             using var response = await _s3.GetObjectAsync(request, ct);
             long length = response.ContentLength;
+            if (length < 0) throw new SnapshotException($"GET {key} from {Describe}: the answer announced no length");
             if (length > destination.Length)
                 throw new SnapshotException($"object {key} in {Describe} is {length} bytes, larger than the {destination.Length} expected");
-            int total = 0;
-            var stream = response.ResponseStream;
-            while (true)
+            // The announced length is read exactly; a body that ends early is an error, not a short chunk.
+            int total = (int)length;
+            try { await response.ResponseStream.ReadExactlyAsync(destination[..total], ct); }
+            catch (EndOfStreamException)
             {
-                if (total == destination.Length)
-                {
-                    // Full buffer: anything more means the object is larger than announced.
-                    if (stream.ReadByte() >= 0) throw new SnapshotException($"object {key} in {Describe} is larger than the {destination.Length} bytes expected");
-                    break;
-                }
-                int n = await stream.ReadAsync(destination[total..], ct);
-                if (n == 0) break;
-                total += n;
+                throw new SnapshotException($"GET {key} from {Describe}: the answer ended before the {length} bytes it announced");
             }
-            if (length >= 0 && total != length)
-                throw new SnapshotException($"GET {key} from {Describe}: the answer ended after {total} of {length} bytes");
             return total;
         }
         catch (AmazonS3Exception ex) when (IsNotFound(ex)) { return null; }
