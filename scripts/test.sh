@@ -2,7 +2,11 @@
 # Runs every test (unit and integration) and prints the totals as one line: "N passed, N failed".
 # Installs what the tests need, idempotently. Exit status 0 only when tests ran and none failed.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-apt_need ca-certificates openssl gcc make
+apt_need ca-certificates openssl gcc make curl
+# The integration tests start their own s3rver and Redis Cluster (scripts/services/*.sh) on loopback.
+apt_need redis-server redis-tools
+command -v node >/dev/null && command -v npm >/dev/null || apt_need nodejs npm
+"$ROOT/scripts/services/s3rver.sh" install
 build_all
 R="$ROOT/.work/test-results"; rm -rf "$R"; mkdir -p "$R"
 say "running tests"

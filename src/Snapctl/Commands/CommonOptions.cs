@@ -1,8 +1,10 @@
 using System.CommandLine;
 using Snapshots.Store.Cache;
 using Snapshots.Store.Chunks;
+using Snapshots.Store.Distributed;
 using Snapshots.Store.Keys;
 using Snapshots.Store.Origin;
+using Snapshots.Store.Tiers;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -11,7 +13,7 @@ public static class CommonOptions
 {
     public static Option<string> Store() => new("--store", "-s")
     {
-        Description = "The origin: a directory or file://DIR ($SNAPSHOTS_STORE)",
+        Description = "The origin: a directory, file://DIR, or s3://BUCKET/PREFIX?endpoint=URL (credentials from AWS_* or the AWS profile) ($SNAPSHOTS_STORE)",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SNAPSHOTS_STORE") ?? "",
     };
 
@@ -27,13 +29,39 @@ public static class CommonOptions
     public static Option<string?> CacheDir() => new("--cache-dir") { Description = "Local disk cache directory (ciphertext only)" };
     public static Option<string> CacheSize() => new("--cache-size") { Description = "Local disk cache budget (e.g. 2G)", DefaultValueFactory = _ => "10G" };
 
+    public static Option<string?> Distributed() => new("--distributed")
+    {
+        Description = "Distributed cache: redis://HOST:PORT[,HOST:PORT...][?layout=auto|whole|striped&deadline=MS] ($SNAPSHOTS_DISTRIBUTED)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SNAPSHOTS_DISTRIBUTED"),
+    };
+
+    public static Option<double> Deadline() => new("--deadline")
+    {
+        Description = "Seconds the origin may take for one chunk before the read fails naming it",
+        DefaultValueFactory = _ => TierOptions.Origin.Deadline.TotalSeconds,
+    };
+
     public static IBlobStore OpenStore(string address, bool create = false) => StoreLocation.Open(address, create);
 
-    public static ChunkReader Reader(IBlobStore blobs, string? cacheDir, string cacheSize)
+    /// <summary>The one place the CLI builds its reader: local disk cache, then the distributed cache, then the
+    /// origin, each with its deadline and concurrency bound.</summary>
+    public static ChunkReader Reader(IBlobStore blobs, string? cacheDir, string cacheSize, string? distributed = null, double deadlineSeconds = 0)
     {
-        var origin = new OriginChunkStore(blobs);
-        return cacheDir is null
-            ? new ChunkReader(origin)
-            : new ChunkReader(origin, new DiskChunkCache(cacheDir, SizeParser.Parse(cacheSize, "--cache-size")));
+        var caches = new List<IChunkCache>();
+        var options = new List<TierOptions>();
+        if (cacheDir is not null)
+        {
+            caches.Add(new DiskChunkCache(cacheDir, SizeParser.Parse(cacheSize, "--cache-size")));
+            options.Add(TierOptions.LocalDisk);
+        }
+        if (!string.IsNullOrWhiteSpace(distributed))
+        {
+            var address = RedisAddress.Parse(distributed);
+            // Console start-up, no synchronization context: waiting here is safe and bounded by the connect timeout.
+            caches.Add(RedisChunkCache.ConnectAsync(address).GetAwaiter().GetResult());
+            options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
+        }
+        var origin = deadlineSeconds > 0 ? TierOptions.Origin with { Deadline = TimeSpan.FromSeconds(deadlineSeconds) } : TierOptions.Origin;
+        return new ChunkReader(new ReaderOptions(options, origin) { OwnsTiers = true }, new OriginChunkStore(blobs), [.. caches]);
     }
 }

@@ -1,66 +1,93 @@
+using Snapshots.Store.Tiers;
+
 namespace Snapshots.Store.Chunks;
 
 /// <summary>
-/// Reads a chunk's ciphertext from the nearest tier that has it intact: caches in order, then the origin.
-/// Every byte is checked against the chunk's name before it is returned or filled back; a corrupt cache entry
-/// is dropped and the next tier asked. A corrupt or missing origin object is an error naming the chunk.
+/// Reads a chunk's ciphertext from the nearest tier that has it intact: caches in order (local disk, then the
+/// distributed cache), then the origin. The first hit wins and fills the nearer caches. Every byte is checked
+/// against the chunk's name before it is returned or filled back; a corrupt cache entry is dropped and the next
+/// tier asked. Each tier has a deadline and a bound on concurrent fetches (<see cref="ReaderOptions"/>), and
+/// concurrent readers of one chunk share one fetch (<see cref="SingleFlight"/>). A chunk the origin does not
+/// have intact, or does not serve within its deadline, is a <see cref="ChunkUnavailableException"/> naming the
+/// chunk and the caller's context.
 /// </summary>
-public sealed class ChunkReader
+public sealed class ChunkReader : IDisposable
 {
-    private readonly IChunkCache[] _caches;
-    private readonly IChunkStore _origin;
+    private readonly Tier[] _caches;
+    private readonly Tier _origin;
     private readonly TierCounters[] _counters;
+    private readonly SingleFlight _flights = new();
+    private readonly SingleFlight.Fetch _fetch;
+    private readonly bool _ownsTiers;
 
-    public ChunkReader(IChunkStore origin, params IChunkCache[] caches)
+    public ChunkReader(IChunkStore origin, params IChunkCache[] caches) : this(ReaderOptions.For(caches.Length), origin, caches) { }
+
+    public ChunkReader(ReaderOptions options, IChunkStore origin, params IChunkCache[] caches)
     {
-        _origin = origin;
-        _caches = caches;
+        if (options.Caches.Count != caches.Length)
+            throw new ArgumentException($"{caches.Length} caches but {options.Caches.Count} cache options");
+        _caches = new Tier[caches.Length];
         _counters = new TierCounters[caches.Length + 1];
-        for (int i = 0; i < caches.Length; i++) _counters[i] = new TierCounters(caches[i].Describe);
-        _counters[^1] = new TierCounters(origin.Describe);
+        for (int i = 0; i < caches.Length; i++)
+        {
+            _caches[i] = new Tier(caches[i], options.Caches[i]);
+            _counters[i] = _caches[i].Counters;
+        }
+        _origin = new Tier(origin, options.Origin);
+        _counters[^1] = _origin.Counters;
+        _fetch = FetchAsync;
+        _ownsTiers = options.OwnsTiers;
     }
 
+    /// <summary>One entry per tier, nearest first, the origin last.</summary>
     public IReadOnlyList<TierCounters> Counters => _counters;
+
+    /// <summary>Reads that joined another reader's fetch of the same chunk instead of fetching.</summary>
+    public long SharedFetches => _flights.Joined;
 
     /// <summary>Returns the ciphertext length in <paramref name="buffer"/>; throws
     /// <see cref="ChunkUnavailableException"/> naming the chunk and <paramref name="context"/>.</summary>
     public async ValueTask<int> ReadAsync(ChunkName name, Memory<byte> buffer, string context, CancellationToken ct = default)
     {
+        var result = await _flights.RunAsync(name, buffer, _fetch, ct);
+        if (result.Failure is { } failure) throw new ChunkUnavailableException($"chunk {name} of {context} {failure}");
+        return result.Length;
+    }
+
+    private async ValueTask<SingleFlight.FetchResult> FetchAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct)
+    {
         for (int i = 0; i < _caches.Length; i++)
         {
-            var cache = _caches[i];
-            int n = await cache.TryGetAsync(name, buffer, ct);
-            if (n < 0) { _counters[i].Miss(); continue; }
-            if (!cache.VerifiesOnRead && !name.Matches(buffer.Span[..n]))
-            {
-                _counters[i].CorruptEntry();
-                cache.Remove(name);
-                continue;
-            }
-            _counters[i].Hit(n);
-            await FillAsync(i, name, buffer[..n], ct);
-            return n;
+            var read = await _caches[i].TryGetAsync(name, buffer, ct);
+            if (!read.IsHit) continue;
+            await FillAsync(i, name, buffer[..read.Length], ct);
+            return new SingleFlight.FetchResult(read.Length, null);
         }
 
-        var origin = _counters[^1];
-        int len = await _origin.TryGetAsync(name, buffer, ct);
-        if (len < 0)
+        var origin = await _origin.TryGetAsync(name, buffer, ct);
+        switch (origin.Outcome)
         {
-            origin.Miss();
-            throw new ChunkUnavailableException($"chunk {name} of {context} is missing from {_origin.Describe}");
+            case TierOutcome.Hit:
+                await FillAsync(_caches.Length, name, buffer[..origin.Length], ct);
+                return new SingleFlight.FetchResult(origin.Length, null);
+            case TierOutcome.Miss:
+                return new SingleFlight.FetchResult(-1, $"is missing from {_origin.Describe}");
+            case TierOutcome.Corrupt:
+                return new SingleFlight.FetchResult(-1, $"is corrupt in {_origin.Describe} (its bytes do not hash to its name)");
+            default:
+                return new SingleFlight.FetchResult(-1, $"could not be read: {origin.Reason}");
         }
-        if (!name.Matches(buffer.Span[..len]))
-        {
-            origin.CorruptEntry();
-            throw new ChunkUnavailableException($"chunk {name} of {context} is corrupt in {_origin.Describe} (its bytes do not hash to its name)");
-        }
-        origin.Hit(len);
-        await FillAsync(_caches.Length, name, buffer[..len], ct);
-        return len;
     }
 
     private async ValueTask FillAsync(int foundAt, ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct)
     {
-        for (int i = 0; i < foundAt; i++) await _caches[i].PutAsync(name, ciphertext, ct);
+        for (int i = 0; i < foundAt; i++) await _caches[i].FillAsync(name, ciphertext, ct);
+    }
+
+    /// <summary>Disposes the caches that hold connections (the distributed cache) when the reader owns them.</summary>
+    public void Dispose()
+    {
+        if (!_ownsTiers) return;
+        foreach (var t in _caches) (t.Cache as IDisposable)?.Dispose();
     }
 }

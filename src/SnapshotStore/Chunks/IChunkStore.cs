@@ -21,4 +21,7 @@ public interface IChunkCache : IChunkStore
     ValueTask PutAsync(ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default);
 
     void Remove(ChunkName name);
+
+    /// <summary>Entries this cache found corrupt and dropped itself (when it verifies on read).</summary>
+    long DroppedCorrupt => 0;
 }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# An N-master Redis Cluster on 127.0.0.1 (Debian redis-server 7.0), no persistence, LRU-bounded, for tests
+# and benchmarks.
+# Usage:  scripts/services/redis-cluster.sh [start|stop|status]
+# Env:    REDIS_BASE_PORT (default 7101): masters get BASE..BASE+MASTERS-1, replicas the next ports
+#         REDIS_MASTERS (default 3), REDIS_REPLICAS (per master, default 0)
+#         REDIS_NODE_TIMEOUT_MS (cluster-node-timeout, default 2000), REDIS_MAXMEM (per node, default 256mb)
+#         REDIS_STATE (default .work/services/redis-$REDIS_BASE_PORT): one dir per node with redis.pid
+# Full coverage is off: the surviving masters keep serving their slots when one is lost.
+# Stops only the processes it started (pid files under REDIS_STATE).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BASE="${REDIS_BASE_PORT:-7101}"
+MASTERS="${REDIS_MASTERS:-3}"
+REPLICAS="${REDIS_REPLICAS:-0}"
+NODE_TIMEOUT="${REDIS_NODE_TIMEOUT_MS:-2000}"
+MAXMEM="${REDIS_MAXMEM:-256mb}"
+STATE="${REDIS_STATE:-$ROOT/.work/services/redis-$BASE}"
+
+stop() {
+  [[ -d "$STATE" ]] || return 0
+  shopt -s nullglob
+  local pf pid
+  for pf in "$STATE"/*/redis.pid; do
+    pid=$(cat "$pf")
+    # A stalled (SIGSTOP) node must be resumed to take the TERM.
+    if kill -0 "$pid" 2>/dev/null; then kill -CONT "$pid" 2>/dev/null || true; kill "$pid"; fi
+  done
+  for pf in "$STATE"/*/redis.pid; do
+    pid=$(cat "$pf")
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" || true
+  done
+  rm -rf "$STATE"
+  echo "stopped redis cluster at $BASE"
+}
+
+start() {
+  command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install -y redis-server redis-tools"; exit 1; }
+  [[ -d "$STATE" ]] && stop >/dev/null
+  mkdir -p "$STATE"
+  local n=$(( MASTERS * (1 + REPLICAS) )) ports=() hosts=() p d
+  for i in $(seq 0 $((n - 1))); do
+    p=$((BASE + i)); d="$STATE/$p"; mkdir -p "$d"; ports+=("$p"); hosts+=("127.0.0.1:$p")
+    # In the foreground with &, so $! is the server's own pid.
+    redis-server --port "$p" --bind 127.0.0.1 --protected-mode no --daemonize no \
+      --dir "$d" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout "$NODE_TIMEOUT" --cluster-require-full-coverage no --save "" --appendonly no \
+      --maxmemory "$MAXMEM" --maxmemory-policy allkeys-lru \
+      --logfile "$d/redis.log" > "$d/stdout.log" 2>&1 &
+    echo $! > "$d/redis.pid"
+  done
+  for p in "${ports[@]}"; do
+    for _ in $(seq 100); do redis-cli -p "$p" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+    redis-cli -p "$p" ping 2>/dev/null | grep -q PONG || { echo "node $p did not start"; cat "$STATE/$p/redis.log"; stop; exit 1; }
+  done
+  if (( n == 1 )); then
+    redis-cli -p "${ports[0]}" cluster addslotsrange 0 16383 >/dev/null
+  else
+    timeout 60 redis-cli --cluster create "${hosts[@]}" --cluster-replicas "$REPLICAS" --cluster-yes > "$STATE/create.log" 2>&1 \
+      || { echo "cluster create failed"; cat "$STATE/create.log"; stop; exit 1; }
+  fi
+  local ok=0
+  for _ in $(seq 200); do
+    ok=1
+    for p in "${ports[@]}"; do redis-cli -p "$p" cluster info | grep -q 'cluster_state:ok' || ok=0; done
+    [[ $ok == 1 ]] && break; sleep 0.1
+  done
+  [[ $ok == 1 ]] || { echo "cluster not ok after 20 s"; redis-cli -p "$BASE" cluster info; stop; exit 1; }
+  if (( REPLICAS > 0 )); then
+    for p in "${ports[@]}"; do
+      for _ in $(seq 200); do
+        r=$(redis-cli -p "$p" info replication | tr -d '\r')
+        grep -q '^role:master' <<<"$r" && break
+        grep -q '^master_link_status:up' <<<"$r" && break; sleep 0.1
+      done
+    done
+  fi
+  echo "redis cluster up: $MASTERS masters x $REPLICAS replicas: ${hosts[*]}"
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  status) redis-cli -p "$BASE" cluster info | grep -E 'cluster_state|cluster_known_nodes|cluster_size' || true ;;
+  *) echo "usage: $0 [start|stop|status]"; exit 2 ;;
+esac

@@ -1,0 +1,61 @@
+namespace Snapshots.Store.Origin;
+
+/// <summary>
+/// An S3 origin's address: s3://BUCKET[/PREFIX][?endpoint=http://HOST:PORT&amp;region=R&amp;timeout=SECONDS].
+/// Without an endpoint it is AWS itself (virtual-host style); with one (MinIO, s3rver) path style is used.
+/// </summary>
+public sealed record S3Address(string Bucket, string Prefix, string? Endpoint, string Region, TimeSpan RequestTimeout)
+{
+    public const string Scheme = "s3://";
+
+    public string Describe => $"s3://{Bucket}/{Prefix}" + (Endpoint is null ? "" : $" at {Endpoint}");
+
+    public static S3Address Parse(string address)
+    {
+        if (!address.StartsWith(Scheme, StringComparison.Ordinal))
+            throw new InvalidInputException($"store '{address}' is not an s3:// address");
+        var rest = address[Scheme.Length..];
+        string query = "";
+        int q = rest.IndexOf('?');
+        if (q >= 0) { query = rest[(q + 1)..]; rest = rest[..q]; }
+        int slash = rest.IndexOf('/');
+        var bucket = slash < 0 ? rest : rest[..slash];
+        var prefix = slash < 0 ? "" : rest[(slash + 1)..].Trim('/');
+        if (bucket.Length is < 3 or > 63 || !IsBucketName(bucket))
+            throw new InvalidInputException($"store '{address}': '{bucket}' is not a valid bucket name (3-63 of a-z 0-9 . -)");
+        if (prefix.Length > 0) prefix += "/";
+
+        string? endpoint = null;
+        string region = Environment.GetEnvironmentVariable("AWS_REGION") ?? Environment.GetEnvironmentVariable("AWS_DEFAULT_REGION") ?? "us-east-1";
+        var timeout = TimeSpan.FromSeconds(10);
+        foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = pair.IndexOf('=');
+            var key = eq < 0 ? pair : pair[..eq];
+            var value = eq < 0 ? "" : Uri.UnescapeDataString(pair[(eq + 1)..]);
+            switch (key)
+            {
+                case "endpoint":
+                    if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+                        throw new InvalidInputException($"store '{address}': endpoint '{value}' is not an http(s) URL");
+                    endpoint = value.TrimEnd('/');
+                    break;
+                case "region": region = value; break;
+                case "timeout":
+                    if (!double.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var s) || s <= 0)
+                        throw new InvalidInputException($"store '{address}': timeout '{value}' is not a positive number of seconds");
+                    timeout = TimeSpan.FromSeconds(s);
+                    break;
+                default: throw new InvalidInputException($"store '{address}': unknown option '{key}' (endpoint, region, timeout)");
+            }
+        }
+        return new S3Address(bucket, prefix, endpoint, region, timeout);
+    }
+
+    private static bool IsBucketName(string b)
+    {
+        foreach (var c in b)
+            if (!(c is >= 'a' and <= 'z' or >= '0' and <= '9' or '.' or '-')) return false;
+        return true;
+    }
+}

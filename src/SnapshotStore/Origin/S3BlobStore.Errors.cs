@@ -1,0 +1,39 @@
+using System.Net;
+using Amazon.Runtime;
+using Amazon.S3;
+
+namespace Snapshots.Store.Origin;
+
+public sealed partial class S3BlobStore
+{
+    /// <summary>True for the failures an operator should read about (not the caller's own cancellation).</summary>
+    private static bool Translatable(Exception ex, CancellationToken ct) => ex switch
+    {
+        SnapshotException => false,
+        OperationCanceledException => !ct.IsCancellationRequested,
+        AmazonServiceException or AmazonClientException or HttpRequestException or IOException => true,
+        _ => false,
+    };
+
+    /// <summary>One message that names the operation, the object, the store and what went wrong.</summary>
+    private SnapshotException Fail(string op, string key, Exception ex)
+    {
+        var what = ex switch
+        {
+            AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden } s3 =>
+                $"access denied ({s3.ErrorCode}): check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
+            AmazonS3Exception { ErrorCode: "NoSuchBucket" } => $"bucket '{_address.Bucket}' does not exist",
+            AmazonServiceException svc when (int)svc.StatusCode >= 500 => $"the server answered {(int)svc.StatusCode} {svc.ErrorCode}",
+            AmazonServiceException svc when svc.StatusCode != 0 => $"the server answered {(int)svc.StatusCode} {svc.ErrorCode}: {svc.Message}",
+            OperationCanceledException => $"no answer within {_address.RequestTimeout.TotalSeconds:0.#} s",
+            _ => $"cannot reach the endpoint: {Innermost(ex).Message}",
+        };
+        return new SnapshotException($"{op} {key} in {Describe}: {what}", ex);
+    }
+
+    private static Exception Innermost(Exception ex)
+    {
+        while (ex.InnerException is { } inner) ex = inner;
+        return ex;
+    }
+}

@@ -1,0 +1,47 @@
+using System.Diagnostics;
+
+namespace Snapshots.Tests.Services;
+
+/// <summary>A Redis Cluster of N masters on consecutive loopback ports, started by
+/// scripts/services/redis-cluster.sh; its nodes can be killed or stalled by pid.</summary>
+public sealed class RedisCluster : IDisposable
+{
+    public int BasePort { get; }
+    public int Masters { get; }
+    private readonly Dictionary<string, string> _env;
+    private readonly string _state;
+    private bool _stopped;
+
+    public RedisCluster(int basePort, int masters = 3)
+    {
+        BasePort = basePort;
+        Masters = masters;
+        _state = ServiceScripts.StateDir($"redis-{basePort}");
+        _env = new() { ["REDIS_BASE_PORT"] = basePort.ToString(), ["REDIS_MASTERS"] = masters.ToString(), ["REDIS_STATE"] = _state, ["REDIS_MAXMEM"] = "128mb" };
+        ServiceScripts.Run("redis-cluster.sh", "start", _env);
+    }
+
+    public IEnumerable<int> Ports => Enumerable.Range(BasePort, Masters);
+    public string Address(string options = "") => "redis://" + string.Join(',', Ports.Select(p => $"127.0.0.1:{p}")) + (options.Length > 0 ? "?" + options : "");
+
+    public int PidOf(int port) => int.Parse(File.ReadAllText(Path.Combine(_state, port.ToString(), "redis.pid")).Trim());
+
+    /// <summary>Sends a signal to one node we started (KILL, STOP, CONT).</summary>
+    public void Signal(int port, string signal)
+    {
+        using var p = Process.Start("kill", $"-{signal} {PidOf(port)}");
+        p.WaitForExit();
+    }
+
+    public void Stop()
+    {
+        if (_stopped) return;
+        _stopped = true;
+        ServiceScripts.Run("redis-cluster.sh", "stop", _env);
+    }
+
+    public void Dispose()
+    {
+        try { Stop(); } catch (InvalidOperationException) { }
+    }
+}

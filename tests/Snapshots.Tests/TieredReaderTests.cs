@@ -1,0 +1,182 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Snapshots.Store;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Distributed;
+using Snapshots.Store.Tiers;
+
+namespace Snapshots.Tests;
+
+/// <summary>The tiered reader's rules with in-memory tiers: single-flight, deadlines, verification, fill-back.</summary>
+public class TieredReaderTests
+{
+    /// <summary>A tier in memory that can be slowed, hung or made to lie.</summary>
+    private sealed class MemoryTier(string name) : IChunkCache
+    {
+        public readonly ConcurrentDictionary<ChunkName, byte[]> Entries = new();
+        public int Gets;
+        public TimeSpan Delay;
+        public bool Hang, Lie;
+        public string Describe => name;
+        public bool VerifiesOnRead => false;
+
+        public async ValueTask<int> TryGetAsync(ChunkName n, Memory<byte> buffer, CancellationToken ct = default)
+        {
+            Interlocked.Increment(ref Gets);
+            if (Hang) await Task.Delay(Timeout.Infinite, ct);
+            if (Delay > TimeSpan.Zero) await Task.Delay(Delay, ct);
+            if (!Entries.TryGetValue(n, out var b)) return -1;
+            b.CopyTo(buffer);
+            if (Lie) buffer.Span[10] ^= 1;
+            return b.Length;
+        }
+
+        public ValueTask PutAsync(ChunkName n, ReadOnlyMemory<byte> c, CancellationToken ct = default) { Entries[n] = c.ToArray(); return ValueTask.CompletedTask; }
+        public void Remove(ChunkName n) => Entries.TryRemove(n, out _);
+    }
+
+    private static (ChunkName Name, byte[] Bytes) Chunk()
+    {
+        var b = RandomNumberGenerator.GetBytes(100_000);
+        return (ChunkName.OfCiphertext(b), b);
+    }
+
+    private static ReaderOptions Options(int caches, TimeSpan cacheDeadline, TimeSpan originDeadline)
+    {
+        var list = Enumerable.Repeat(new TierOptions(cacheDeadline, 8, TimeSpan.FromSeconds(1)), caches).ToList();
+        return new ReaderOptions(list, new TierOptions(originDeadline, 8, TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task Concurrent_readers_of_one_chunk_cause_one_fetch()
+    {
+        var (name, bytes) = Chunk();
+        var origin = new MemoryTier("origin") { Delay = TimeSpan.FromMilliseconds(200) };
+        origin.Entries[name] = bytes;
+        var cache = new MemoryTier("cache");
+        var reader = new ChunkReader(Options(1, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)), origin, cache);
+        var buffers = Enumerable.Range(0, 16).Select(_ => new byte[200_000]).ToArray();
+        var lengths = await Task.WhenAll(buffers.Select(b => reader.ReadAsync(name, b, "test").AsTask()));
+        Assert.Equal(1, origin.Gets);
+        Assert.Equal(15, reader.SharedFetches);
+        Assert.All(lengths, n => Assert.Equal(bytes.Length, n));
+        Assert.All(buffers, b => Assert.True(b.AsSpan(0, bytes.Length).SequenceEqual(bytes)));
+        Assert.True(cache.Entries.ContainsKey(name));
+    }
+
+    [Fact]
+    public async Task A_waiter_that_gives_up_leaves_the_others_served()
+    {
+        var (name, bytes) = Chunk();
+        var origin = new MemoryTier("origin") { Delay = TimeSpan.FromMilliseconds(300) };
+        origin.Entries[name] = bytes;
+        var reader = new ChunkReader(Options(0, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)), origin);
+        var leader = reader.ReadAsync(name, new byte[200_000], "test").AsTask();
+        using var cts = new CancellationTokenSource(50);
+        var quitter = reader.ReadAsync(name, new byte[200_000], "test", cts.Token).AsTask();
+        var stayer = new byte[200_000];
+        var waiter = reader.ReadAsync(name, stayer, "test").AsTask();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => quitter);
+        Assert.Equal(bytes.Length, await leader);
+        Assert.Equal(bytes.Length, await waiter);
+        Assert.True(stayer.AsSpan(0, bytes.Length).SequenceEqual(bytes));
+        Assert.Equal(1, origin.Gets);
+    }
+
+    [Fact]
+    public async Task A_hung_cache_costs_its_deadline_and_the_origin_serves()
+    {
+        var (name, bytes) = Chunk();
+        var origin = new MemoryTier("origin");
+        origin.Entries[name] = bytes;
+        var hung = new MemoryTier("hung cache") { Hang = true };
+        var reader = new ChunkReader(Options(1, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5)), origin, hung);
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(bytes.Length, await reader.ReadAsync(name, new byte[200_000], "test"));
+        Assert.InRange(clock.ElapsedMilliseconds, 90, 2000);
+        Assert.Equal(1, reader.Counters[0].Timeouts);
+        Assert.Equal(1, reader.Counters[1].Hits);
+    }
+
+    [Fact]
+    public async Task A_hung_origin_fails_at_its_deadline_naming_the_chunk()
+    {
+        var (name, _) = Chunk();
+        var origin = new MemoryTier("origin X") { Hang = true };
+        var reader = new ChunkReader(Options(0, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(300)), origin);
+        var clock = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 'vm' (index 3)"));
+        Assert.Equal($"chunk {name} of snapshot 'vm' (index 3) could not be read: origin X did not answer within 300 ms", ex.Message);
+        Assert.InRange(clock.ElapsedMilliseconds, 290, 2000);
+    }
+
+    [Fact]
+    public async Task A_lying_cache_is_dropped_and_refilled_from_the_origin()
+    {
+        var (name, bytes) = Chunk();
+        var origin = new MemoryTier("origin");
+        origin.Entries[name] = bytes;
+        var liar = new MemoryTier("liar") { Lie = true };
+        liar.Entries[name] = bytes;
+        var reader = new ChunkReader(origin, liar);
+        var buffer = new byte[200_000];
+        Assert.Equal(bytes.Length, await reader.ReadAsync(name, buffer, "test"));
+        Assert.True(buffer.AsSpan(0, bytes.Length).SequenceEqual(bytes));
+        Assert.Equal(1, reader.Counters[0].Corrupt);
+        Assert.Equal(1, reader.Counters[1].Hits);
+    }
+
+    [Fact]
+    public async Task A_lying_origin_is_an_error_not_bytes()
+    {
+        var (name, bytes) = Chunk();
+        var origin = new MemoryTier("origin") { Lie = true };
+        origin.Entries[name] = bytes;
+        var cache = new MemoryTier("cache");
+        var reader = new ChunkReader(origin, cache);
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 's'"));
+        Assert.Contains("is corrupt in origin", ex.Message);
+        Assert.Empty(cache.Entries);
+    }
+
+    [Fact]
+    public void Circuit_breaker_opens_then_lets_one_probe_through_after_the_cooldown()
+    {
+        var breaker = new CircuitBreaker(1, TimeSpan.FromMilliseconds(100));
+        Assert.True(breaker.TryEnter());
+        breaker.Failure();
+        Assert.False(breaker.TryEnter());
+        Thread.Sleep(120);
+        Assert.True(breaker.TryEnter());   // the probe
+        Assert.False(breaker.TryEnter());  // only one
+        breaker.Failure();                 // probe failed: open again
+        Assert.False(breaker.TryEnter());
+        Thread.Sleep(120);
+        Assert.True(breaker.TryEnter());
+        breaker.Success();
+        Assert.True(breaker.TryEnter());
+        Assert.Equal(2, breaker.TimesOpened);
+    }
+
+    [Theory]
+    [InlineData(524_304, 4)]
+    [InlineData(524_304, 2)]
+    [InlineData(12_345, 4)]
+    [InlineData(3, 4)]
+    public void Stripes_rebuild_the_chunk_without_any_one_of_them(int length, int k)
+    {
+        var chunk = RandomNumberGenerator.GetBytes(length);
+        var stripes = StripeCodec.Encode(chunk, k);
+        Assert.Equal(k + 1, stripes.Length);
+        for (int i = 0; i < stripes.Length; i++) Assert.Equal(length, StripeCodec.CheckHeader(stripes[i], k, i, 600_000));
+        Assert.Equal(-1, StripeCodec.CheckHeader(stripes[0], k, 1, 600_000));
+        var views = stripes.Select(s => (ReadOnlyMemory<byte>)s).ToArray();
+        for (int missing = -1; missing < k; missing++)
+        {
+            var output = new byte[length];
+            StripeCodec.Assemble(views, k, length, missing, output);
+            Assert.True(output.AsSpan().SequenceEqual(chunk), $"rebuilding stripe {missing}");
+        }
+    }
+}
