@@ -20,6 +20,8 @@ public static class RestoreCommand
         var socket = new Option<string>("--uffd-socket") { Description = "Unix socket the VMM connects to (Firecracker's mem_backend backend_path)", Required = true };
         var cacheDir = CommonOptions.CacheDir();
         var cacheSize = CommonOptions.CacheSize();
+        var distributed = CommonOptions.Distributed();
+        var tierDeadline = CommonOptions.Deadline();
         var record = new Option<string?>("--record") { Description = "Write the first-touch page-access log of this restore here" };
         var prefetch = new Option<bool>("--prefetch") { Description = "Prefetch with the snapshot's attached plan (the default when it has one)" };
         var noPrefetch = new Option<bool>("--no-prefetch") { Description = "Serve every page on demand" };
@@ -32,14 +34,14 @@ public static class RestoreCommand
         var acceptTimeout = new Option<double>("--accept-timeout") { Description = "Seconds to wait for the VMM to connect (0: forever)" };
         var cmd = new Command("restore", "Serve a VMM's guest memory from a snapshot over userfaultfd (Firecracker's protocol) until it exits")
         {
-            store, keyring, name, tenant, socket, cacheDir, cacheSize, record, prefetch, noPrefetch, plan, budget, deadline, concurrency, bandwidth, preload, acceptTimeout,
+            store, keyring, name, tenant, socket, cacheDir, cacheSize, distributed, tierDeadline, record, prefetch, noPrefetch, plan, budget, deadline, concurrency, bandwidth, preload, acceptTimeout,
         };
         cmd.SetAction(async (pr, ct) =>
         {
             if (pr.GetValue(prefetch) && pr.GetValue(noPrefetch)) throw new InvalidInputException("--prefetch and --no-prefetch exclude each other");
             var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
             var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), new LocalKeyring(pr.GetValue(keyring)!), pr.GetValue(name)!, pr.GetValue(tenant), ct);
-            var reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!);
+            using var reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed), pr.GetValue(tierDeadline));
             using var memory = new ResidentChunks(chain, reader, SizeParser.Parse(pr.GetValue(budget)!, "--memory-budget"));
 
             PrefetchPlan? chosen = null;
@@ -85,8 +87,7 @@ public static class RestoreCommand
                 var stats = handler.Run(ct);
                 if (pr.GetValue(record) is { } logPath && handler.RecordedLog is { } log)
                     await File.WriteAllBytesAsync(logPath, log.Serialize(), ct);
-                var tiers = reader.Counters.Select(c => (object)new { tier = c.Tier, hits = c.Hits, misses = c.Misses, bytes = c.Bytes, corrupt = c.Corrupt }).ToList();
-                Output.WriteJson(stats with { Tiers = tiers });
+                Output.WriteJson(stats with { Tiers = [.. TierReport.Of(reader)] });
                 return stats.Failed ? 1 : 0;
             }
         });
