@@ -125,6 +125,10 @@ public sealed partial class UffdHandler : IPrefetchTarget
                 if (e.Event == UffdAbi.UFFD_EVENT_PAGEFAULT) ServeFault(e.PagefaultAddress, retry: false);
                 else if (e.Event == UffdAbi.UFFD_EVENT_REMOVE) OnRemove(e.RemoveStart, e.RemoveEnd);
             }
+            // A short read drained the queue: go back to poll without one more read() that would say EAGAIN. On a
+            // busy host the woken vCPU thread often runs only once this thread sleeps, so every step after the
+            // copy is latency the guest sees.
+            if (n < _events.Length) return any;
         }
         return any;
     }
