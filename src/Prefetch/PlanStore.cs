@@ -11,13 +11,21 @@ public sealed class PlanStore(IBlobStore blobs)
 
     public static string KeyOf(string name) => Prefix + Store.Manifests.SnapshotName.Validate(name) + ".plan";
 
-    /// <summary>Binds the plan to the snapshot's current manifest and publishes it.</summary>
-    public async Task AttachAsync(string name, PrefetchPlan plan, CancellationToken ct = default)
+    /// <summary>Binds the plan to the snapshot's current manifest (and to its working-set pack, when one was
+    /// built for it) and publishes it. The pack is published first, so a plan never names a missing pack.</summary>
+    public async Task<PrefetchPlan> AttachAsync(string name, PrefetchPlan plan, CancellationToken ct = default, Func<Task<BuildResult>>? buildPack = null)
     {
         var manifest = await new SnapshotCatalog(blobs).LoadAsync(name, ct);
         if (manifest.ImageSize != plan.ImageSize)
             throw new InvalidInputException($"the plan is for a {plan.ImageSize}-byte image; snapshot '{name}' is {manifest.ImageSize} bytes");
-        await blobs.PutAsync(KeyOf(name), plan.BoundTo(manifest.Hash).Serialize(), ct);
+        PrefetchPlan bound = plan.BoundTo(manifest.Hash);
+        if (buildPack is not null)
+        {
+            var pack = await buildPack();
+            bound = plan.BoundTo(manifest.Hash, pack.Name, Convert.FromHexString(pack.ManifestHash));
+        }
+        await blobs.PutAsync(KeyOf(name), bound.Serialize(), ct);
+        return bound;
     }
 
     /// <summary>The snapshot's plan, or null (with the reason) when it has none or it was made for another version.</summary>

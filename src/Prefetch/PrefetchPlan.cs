@@ -5,9 +5,11 @@ namespace Snapshots.Prefetch;
 /// <summary>
 /// What to load ahead of the VM, in order: pages seen in most restores, ordered by typical first touch, cut
 /// into groups whose pages are sorted by offset so fetches and UFFDIO_COPY runs coalesce (FaaSnap's grouping).
-/// Bound to one snapshot version by its manifest hash. Format v1: "SNAPPLN\0", version u16, flags u16, page size
-/// u32, image size u64, manifest hash [32], runs merged u32, group count u32, page count u32, group sizes u32 each,
-/// pages u32 each, CRC-32 trailer.
+/// Bound to one snapshot version by its manifest hash, and, once attached, to its working-set pack: the planned
+/// pages stored contiguously in plan order as a layer of their own (see <see cref="WorkingSetPack"/>).
+/// Format v1: "SNAPPLN\0", version u16, flags u16, page size u32, image size u64, manifest hash [32], pack manifest
+/// hash [32], pack name (u8 length + UTF-8, empty: none), runs merged u32, group count u32, page count u32, group
+/// sizes u32 each, pages u32 each, CRC-32 trailer.
 /// </summary>
 public sealed class PrefetchPlan
 {
@@ -19,13 +21,17 @@ public sealed class PrefetchPlan
     public int PageSize { get; init; } = ChunkGeometry.PageSize;
     /// <summary>The manifest the plan was made for; all zeros until attached.</summary>
     public byte[] ManifestHash { get; init; } = new byte[32];
+    /// <summary>The working-set pack's snapshot name and manifest hash; null when the plan has no pack.</summary>
+    public string? PackName { get; init; }
+    public byte[] PackHash { get; init; } = new byte[32];
     public required int RunsMerged { get; init; }
     public required int[] GroupSizes { get; init; }
     public required uint[] Pages { get; init; }
 
-    public PrefetchPlan BoundTo(byte[] manifestHash) => new()
+    public PrefetchPlan BoundTo(byte[] manifestHash, string? packName = null, byte[]? packHash = null) => new()
     {
-        ImageSize = ImageSize, PageSize = PageSize, ManifestHash = manifestHash, RunsMerged = RunsMerged, GroupSizes = GroupSizes, Pages = Pages,
+        ImageSize = ImageSize, PageSize = PageSize, ManifestHash = manifestHash, PackName = packName, PackHash = packHash ?? new byte[32],
+        RunsMerged = RunsMerged, GroupSizes = GroupSizes, Pages = Pages,
     };
 
     public byte[] Serialize()
@@ -34,6 +40,10 @@ public sealed class PrefetchPlan
         w.U32((uint)PageSize);
         w.U64((ulong)ImageSize);
         w.Bytes(ManifestHash);
+        w.Bytes(PackHash);
+        var pack = System.Text.Encoding.UTF8.GetBytes(PackName ?? "");
+        w.Bytes([(byte)pack.Length]);
+        w.Bytes(pack);
         w.U32((uint)RunsMerged);
         w.U32((uint)GroupSizes.Length);
         w.U32((uint)Pages.Length);
@@ -50,6 +60,10 @@ public sealed class PrefetchPlan
         ulong imageSize = r.U64("image size");
         if (imageSize == 0 || imageSize > ChunkGeometry.MaxImageSize || imageSize % pageSize != 0) r.Fail($"image size {imageSize} is invalid");
         var hash = r.Bytes(32, "manifest hash").ToArray();
+        var packHash = r.Bytes(32, "pack hash").ToArray();
+        int packLength = r.Bytes(1, "pack name length")[0];
+        var packName = System.Text.Encoding.UTF8.GetString(r.Bytes(packLength, "pack name"));
+        if (packName.Length > 0 && !Store.Manifests.SnapshotName.IsValid(packName)) r.Fail("invalid pack name");
         uint runs = r.U32("runs");
         uint groups = r.U32("group count");
         uint count = r.U32("page count");
@@ -76,7 +90,8 @@ public sealed class PrefetchPlan
             list[i] = p;
         }
         r.End();
-        return new PrefetchPlan { ImageSize = (long)imageSize, PageSize = (int)pageSize, ManifestHash = hash, RunsMerged = (int)runs, GroupSizes = sizes, Pages = list };
+        return new PrefetchPlan { ImageSize = (long)imageSize, PageSize = (int)pageSize, ManifestHash = hash,
+            PackName = packName.Length > 0 ? packName : null, PackHash = packHash, RunsMerged = (int)runs, GroupSizes = sizes, Pages = list };
     }
 
     public static PrefetchPlan Load(string path) => Parse(File.ReadAllBytes(path), path);

@@ -11,12 +11,12 @@ public sealed record PrefetchOptions
 }
 
 /// <summary>
-/// Walks a plan ahead of the VM: chunks in the order their first planned page appears, fetched with bounded
+/// Walks a plan ahead of the VM: its units (chunks of the working-set pack, or of the snapshot) in order, fetched with bounded
 /// concurrency under a bandwidth cap, then handed to the loader to install. The scheduler never serves a demand
 /// fault and never holds one up: the loader installs prefetched pages only between demand faults, and a chunk a
 /// demand fault needs is fetched once, by whoever asks first.
 /// </summary>
-public sealed class PrefetchScheduler(PrefetchPlan plan, IPrefetchTarget target, PrefetchOptions options)
+public sealed class PrefetchScheduler(IReadOnlyList<PrefetchUnit> work, IPrefetchTarget target, PrefetchOptions options)
 {
     private long _chunksLoaded;
     private long _failures;
@@ -24,30 +24,8 @@ public sealed class PrefetchScheduler(PrefetchPlan plan, IPrefetchTarget target,
     public long ChunksLoaded => Interlocked.Read(ref _chunksLoaded);
     public long Failures => Interlocked.Read(ref _failures);
 
-    /// <summary>The plan as (chunk, its planned pages) in first-use order.</summary>
-    public static List<(int Chunk, uint[] Pages)> ByChunk(PrefetchPlan plan)
-    {
-        var order = new List<int>();
-        var pages = new Dictionary<int, List<uint>>();
-        foreach (var p in plan.Pages)
-        {
-            int chunk = (int)(p / ChunkGeometry.PagesPerChunk);
-            if (!pages.TryGetValue(chunk, out var list)) { pages[chunk] = list = []; order.Add(chunk); }
-            list.Add(p);
-        }
-        var result = new List<(int, uint[])>(order.Count);
-        foreach (var c in order)
-        {
-            var arr = pages[c].ToArray();
-            Array.Sort(arr);
-            result.Add((c, arr));
-        }
-        return result;
-    }
-
     public async Task RunAsync(CancellationToken ct)
     {
-        var work = ByChunk(plan);
         var bucket = options.BandwidthBytesPerSecond > 0 ? new TokenBucket(options.BandwidthBytesPerSecond, 4L * ChunkGeometry.ChunkSize) : null;
         int next = -1;
         var workers = new Task[Math.Max(1, options.Concurrency)];
@@ -56,13 +34,13 @@ public sealed class PrefetchScheduler(PrefetchPlan plan, IPrefetchTarget target,
             {
                 for (int i = Interlocked.Increment(ref next); i < work.Count && !ct.IsCancellationRequested; i = Interlocked.Increment(ref next))
                 {
-                    var (chunk, pages) = work[i];
+                    var unit = work[i];
                     try
                     {
                         if (bucket is not null) await bucket.TakeAsync(ChunkGeometry.ChunkSize, ct);
-                        await target.LoadChunkAsync(chunk, ct);
+                        await target.LoadChunkAsync(unit, ct);
                         Interlocked.Increment(ref _chunksLoaded);
-                        target.ChunkReady(chunk, pages);
+                        target.ChunkReady(unit);
                     }
                     catch (OperationCanceledException) { return; }
                     catch (Store.SnapshotException)

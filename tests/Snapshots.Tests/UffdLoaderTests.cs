@@ -87,11 +87,22 @@ public class UffdLoaderTests
         Assert.Equal(0, (await Snapctl.RunAsync(t, ["log", "merge", "--out", plan, .. recorded])).ExitCode);
         Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "attach", "--name", "rt", plan)).ExitCode);
 
+        var pack = (await Snapctl.RunAsync(t, "inspect", "--name", "rt.pack", "--json")).Json.GetProperty("chain")[0];
+        Assert.True(pack.GetProperty("imageBytes").GetInt64() is > 0 and <= 3000L * 4096, "the pack holds the planned pages, no more");
+
         var cold = await Loader.RestoreAsync(t, ["--name", "rt", "--no-prefetch"], ["--image", img, "--trace", traces[3]]);
         var warm = await Loader.RestoreAsync(t, ["--name", "rt", "--prefetch"], ["--image", img, "--trace", traces[3]]);
         Assert.Equal(0, warm.Vmm.GetProperty("bad").GetInt32());
+        Assert.Contains("working-set pack chunks loaded", warm.Stats.GetProperty("prefetch").GetString());
         Assert.True(warm.Stats.GetProperty("prefetchedPages").GetInt64() > 0);
         Assert.True(warm.Stats.GetProperty("faults").GetInt64() < cold.Stats.GetProperty("faults").GetInt64());
+
+        // The same plan without a pack prefetches the snapshot's own chunks, just as correctly.
+        Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "attach", "--name", "rt", "--no-pack", plan)).ExitCode);
+        var chunks = await Loader.RestoreAsync(t, ["--name", "rt", "--prefetch"], ["--image", img, "--trace", traces[3]]);
+        Assert.Equal(0, chunks.Vmm.GetProperty("bad").GetInt32());
+        Assert.Contains("snapshot chunks loaded", chunks.Stats.GetProperty("prefetch").GetString());
+        Assert.True(chunks.Stats.GetProperty("prefetchedPages").GetInt64() > 0);
     }
 
     [Fact]

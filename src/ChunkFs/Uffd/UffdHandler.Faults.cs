@@ -33,15 +33,29 @@ public sealed partial class UffdHandler
         }
         else
         {
-            if (!_memory.TryPin(chunk, out nint src) && !TryLoadForDemand(chunk, off, out src)) return;
+            // The page from its own chunk if that is in memory; else from the working-set pack when the plan
+            // holds it (one pack chunk carries 128 planned pages); else its own chunk, fetched now.
+            var source = _memory;
+            int sourceChunk = chunk;
+            long within = off - (long)chunk * ChunkGeometry.ChunkSize;
+            if (!_memory.TryPin(chunk, out nint src))
+            {
+                int slot = _packSlot is null ? -1 : _packSlot[pageIndex];
+                if (slot >= 0)
+                {
+                    source = _pack!;
+                    sourceChunk = slot / ChunkGeometry.PagesPerChunk;
+                    within = (long)(slot % ChunkGeometry.PagesPerChunk) * PageSize;
+                }
+                if (!source.TryPin(sourceChunk, out src) && !TryLoadForDemand(source, sourceChunk, off, out src)) return;
+            }
             try
             {
-                long within = off - (long)chunk * ChunkGeometry.ChunkSize;
                 status = _uffd.Copy(page, src + (nint)within, PageSize, wake: true, out installed, out errno);
             }
             finally
             {
-                _memory.Unpin(chunk);
+                source.Unpin(sourceChunk);
             }
             if (status == InstallStatus.Done) { _copied++; _installed.Set(pageIndex); }
         }
@@ -78,13 +92,13 @@ public sealed partial class UffdHandler
     }
 
     /// <summary>A demand fault on a chunk not in memory: fetch it now, within the deadline, or fail the VM.</summary>
-    private bool TryLoadForDemand(int chunk, long off, out nint src)
+    private bool TryLoadForDemand(Memory.ResidentChunks source, int chunk, long off, out nint src)
     {
         src = 0;
         using var deadline = new CancellationTokenSource(_options.FaultDeadline);
         try
         {
-            src = _memory.PinAsync(chunk, deadline.Token).AsTask().GetAwaiter().GetResult();
+            src = source.PinAsync(chunk, deadline.Token).AsTask().GetAwaiter().GetResult();
             return true;
         }
         catch (OperationCanceledException)
@@ -154,9 +168,10 @@ public sealed partial class UffdHandler
             RemoveEvents = _removeEvents, RemovedPages = _removedPages,
             FaultP50Us = n > 0 ? Us(sorted[n / 2]) : 0, FaultP99Us = n > 0 ? Us(sorted[(int)(n * 0.99)]) : 0,
             FaultMaxUs = n > 0 ? Us(sorted[^1]) : 0,
-            ChunksLoaded = _memory.Loads, ChunkEvictions = _memory.Evictions, Seconds = elapsed.TotalSeconds,
+            ChunksLoaded = _memory.Loads + (_pack?.Loads ?? 0), ChunkEvictions = _memory.Evictions + (_pack?.Evictions ?? 0), Seconds = elapsed.TotalSeconds,
             Outcome = _failure is null ? "exited" : "failed: " + _failure,
-            Prefetch = scheduler is null ? null : $"{scheduler.ChunksLoaded} chunks loaded, {scheduler.Failures} failed",
+            Prefetch = scheduler is null ? null
+                : $"{scheduler.ChunksLoaded} {(_pack is null ? "snapshot" : "working-set pack")} chunks loaded, {scheduler.Failures} failed",
         };
     }
 }

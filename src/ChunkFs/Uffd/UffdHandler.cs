@@ -29,8 +29,12 @@ public sealed partial class UffdHandler : IPrefetchTarget
     private readonly UffdMsg[] _events = new UffdMsg[64];
     private readonly ulong[] _pendingFaults = new ulong[1024];
     private int _pendingCount;
-    private readonly ConcurrentQueue<(int Chunk, uint[] Pages)> _ready = new();
-    private (int Chunk, uint[] Pages, int Next) _installing = (-1, [], 0);
+    private readonly ConcurrentQueue<PrefetchUnit> _ready = new();
+    private PrefetchUnit? _installing;
+    private int _installNext;
+    private readonly ResidentChunks? _pack;
+    /// <summary>For each page of the memory file, its slot in the working-set pack, or -1.</summary>
+    private readonly int[]? _packSlot;
     private readonly long[] _faultTicks;
     private readonly PageTouch[]? _touches;
     private int _touchCount;
@@ -51,6 +55,13 @@ public sealed partial class UffdHandler : IPrefetchTarget
         _removed = new PageBitmap(_pages);
         _faultTicks = new long[Math.Min(_pages, 1 << 20)];
         if (options.Record) _touches = new PageTouch[_pages];
+        if (options.Pack is not null && options.Plan is { PackName: not null } plan)
+        {
+            _pack = options.Pack;
+            _packSlot = new int[_pages];
+            Array.Fill(_packSlot, -1);
+            for (int k = 0; k < plan.Pages.Length; k++) _packSlot[plan.Pages[k]] = k;
+        }
     }
 
     /// <summary>The recorded first touches (after <see cref="Run"/>), when recording.</summary>
@@ -69,7 +80,8 @@ public sealed partial class UffdHandler : IPrefetchTarget
         Task prefetch = Task.CompletedTask;
         if (_options.Plan is { } plan)
         {
-            scheduler = new PrefetchScheduler(plan, this, _options.Prefetch);
+            var units = _pack is not null ? PrefetchUnit.FromPackChunks(plan) : PrefetchUnit.FromImageChunks(plan);
+            scheduler = new PrefetchScheduler(units, this, _options.Prefetch);
             prefetch = scheduler.RunAsync(stopPrefetch.Token);
         }
         try
@@ -92,7 +104,7 @@ public sealed partial class UffdHandler : IPrefetchTarget
         while (!_vmGone && _failure is null)
         {
             if (ct.IsCancellationRequested) { FailVm("the handler was stopped"); return; }
-            bool installWork = _pendingCount > 0 || _installing.Chunk >= 0 || !_ready.IsEmpty;
+            bool installWork = _pendingCount > 0 || _installing is not null || !_ready.IsEmpty;
             fds[0] = new PollFd { Fd = _uffd.Fd, Events = POLLIN };
             fds[1] = new PollFd { Fd = pidfd, Events = POLLIN };
             fds[2] = new PollFd { Fd = _wakeFd, Events = POLLIN };
@@ -160,40 +172,43 @@ public sealed partial class UffdHandler : IPrefetchTarget
         _pendingFaults[_pendingCount++] = address;
     }
 
-    /// <summary>Installs one run of planned pages (at most InstallBatchPages) from a chunk the prefetcher loaded.</summary>
+    /// <summary>Installs one run of prefetched pages (at most InstallBatchPages, consecutive in the guest and in the
+    /// chunk they come from) from a unit the prefetcher loaded.</summary>
     private void InstallOneRun()
     {
         while (true)
         {
-            if (_installing.Chunk < 0)
+            if (_installing is null)
             {
                 if (!_ready.TryDequeue(out var next)) return;
-                _installing = (next.Chunk, next.Pages, 0);
+                _installing = next;
+                _installNext = 0;
             }
-            var (chunk, pages, i) = _installing;
+            var unit = _installing;
+            var pages = unit.Pages;
+            int i = _installNext;
             while (i < pages.Length && (_installed.Get(pages[i]) || _removed.Get(pages[i]))) i++;
-            if (i == pages.Length) { _installing = (-1, [], 0); continue; }
+            if (i == pages.Length) { _installing = null; continue; }
             int start = i;
-            ulong firstPage = pages[i];
-            while (i < pages.Length && i - start < _options.InstallBatchPages && pages[i] == firstPage + (ulong)(i - start)
+            while (i < pages.Length && i - start < _options.InstallBatchPages
+                   && pages[i] == pages[start] + (uint)(i - start) && unit.SlotOf(i) == unit.SlotOf(start) + (i - start)
                    && !_installed.Get(pages[i]) && !_removed.Get(pages[i])) i++;
-            _installing = (chunk, pages, i);
-            InstallRun(chunk, (long)firstPage, i - start);
+            _installNext = i;
+            InstallRun(unit.FromPack ? _pack! : _memory, unit.Chunk, unit.SlotOf(start), pages[start], i - start);
             return;
         }
     }
 
-    private void InstallRun(int chunk, long firstPage, int count)
+    private void InstallRun(ResidentChunks source, int chunk, int slot, long firstPage, int count)
     {
         long off = firstPage * PageSize;
         if (!TryGuestAddress(off, count * (long)PageSize, out ulong dst)) return;
-        if (!_memory.TryPin(chunk, out nint src)) return; // evicted meanwhile: demand will fetch it if the VM wants it
+        if (!source.TryPin(chunk, out nint src)) return; // evicted meanwhile: demand will fetch it if the VM wants it
         try
         {
-            long within = off - (long)chunk * ChunkGeometry.ChunkSize;
             // DONTWAKE: nobody waits on a page we install ahead; a thread that does wait faulted, and its fault
             // (answered EEXIST) wakes it.
-            var status = _uffd.Copy(dst, src + (nint)within, (ulong)(count * PageSize), wake: false, out long copied, out int errno);
+            var status = _uffd.Copy(dst, src + (nint)slot * PageSize, (ulong)(count * PageSize), wake: false, out long copied, out int errno);
             long done = copied / PageSize;
             for (long p = 0; p < done; p++) _installed.Set(firstPage + p);
             _prefetched += done;
@@ -213,18 +228,21 @@ public sealed partial class UffdHandler : IPrefetchTarget
         }
         finally
         {
-            _memory.Unpin(chunk);
+            source.Unpin(chunk);
         }
     }
 
-    void IPrefetchTarget.ChunkReady(int chunk, uint[] pages)
+    void IPrefetchTarget.ChunkReady(PrefetchUnit unit)
     {
-        _ready.Enqueue((chunk, pages));
+        _ready.Enqueue(unit);
         Wake();
     }
 
-    ValueTask IPrefetchTarget.LoadChunkAsync(int chunk, CancellationToken ct) =>
-        _memory.IsZeroChunk(chunk) ? ValueTask.CompletedTask : new ValueTask(_memory.LoadAsync(chunk, ct));
+    ValueTask IPrefetchTarget.LoadChunkAsync(PrefetchUnit unit, CancellationToken ct)
+    {
+        var source = unit.FromPack ? _pack! : _memory;
+        return source.IsZeroChunk(unit.Chunk) ? ValueTask.CompletedTask : new ValueTask(source.LoadAsync(unit.Chunk, ct));
+    }
 
     private unsafe void Wake()
     {

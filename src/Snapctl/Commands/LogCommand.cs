@@ -1,6 +1,9 @@
 using System.CommandLine;
 using Snapshots.Prefetch;
 using Snapshots.Store;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Keys;
+using Snapshots.Store.Layers;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -39,14 +42,37 @@ public static class LogCommand
     private static Command Attach()
     {
         var store = CommonOptions.Store();
+        var keyring = CommonOptions.Keyring();
         var name = CommonOptions.Name();
+        var tenant = CommonOptions.Tenant();
+        var cacheDir = CommonOptions.CacheDir();
+        var cacheSize = CommonOptions.CacheSize();
+        var distributed = CommonOptions.Distributed();
+        var noPack = new Option<bool>("--no-pack") { Description = "Attach the plan alone: restores then prefetch whole snapshot chunks" };
         var planFile = new Argument<string>("PLAN") { Description = "Plan file from `snapctl log merge`" };
-        var cmd = new Command("attach", "Store a prefetch plan with a snapshot (replaces the previous one atomically)") { store, name, planFile };
+        var cmd = new Command("attach", "Store a prefetch plan, and its working-set pack, with a snapshot (replacing the previous ones atomically)")
+        {
+            store, keyring, name, tenant, cacheDir, cacheSize, distributed, noPack, planFile,
+        };
         cmd.SetAction(async (pr, ct) =>
         {
             var plan = PrefetchPlan.Load(pr.GetValue(planFile)!);
-            await new PlanStore(CommonOptions.OpenStore(pr.GetValue(store)!)).AttachAsync(pr.GetValue(name)!, plan, ct);
-            Output.WriteJson(new { attached = pr.GetValue(name), pages = plan.Pages.Length, runs = plan.RunsMerged });
+            var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
+            var snapshot = pr.GetValue(name)!;
+            Func<Task<BuildResult>>? buildPack = null;
+            ChunkReader? reader = null;
+            if (!pr.GetValue(noPack))
+            {
+                var keys = new LocalKeyring(pr.GetValue(keyring)!);
+                var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), keys, snapshot, pr.GetValue(tenant), ct);
+                reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed));
+                buildPack = () => WorkingSetPack.BuildAsync(blobs, keys, chain, reader, plan, ct);
+            }
+            using (reader)
+            {
+                var bound = await new PlanStore(blobs).AttachAsync(snapshot, plan, ct, buildPack);
+                Output.WriteJson(new { attached = snapshot, pages = plan.Pages.Length, runs = plan.RunsMerged, pack = bound.PackName });
+            }
             return 0;
         });
         return cmd;
@@ -64,7 +90,8 @@ public static class LogCommand
             {
                 var plan = PrefetchPlan.Parse(bytes, path);
                 Output.WriteJson(new { kind = "plan", plan.ImageSize, pages = plan.Pages.Length, groups = plan.GroupSizes.Length, plan.RunsMerged,
-                    manifestHash = Convert.ToHexStringLower(plan.ManifestHash) });
+                    spannedChunks = plan.Pages.Select(p => p / ChunkGeometry.PagesPerChunk).Distinct().Count(),
+                    manifestHash = Convert.ToHexStringLower(plan.ManifestHash), pack = plan.PackName });
             }
             else
             {

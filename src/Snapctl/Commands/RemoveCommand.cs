@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Snapshots.Store;
 using Snapshots.Store.Layers;
+using Manifests = Snapshots.Store.Manifests;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -30,6 +31,12 @@ public static class RemoveCommand
             if (children.Count > 0 && !pr.GetValue(force))
                 throw new InvalidInputException($"snapshot '{target}' is the parent of {string.Join(", ", children)}; remove those first or pass --force");
             await catalog.DeleteAsync(target, ct);
+            // Its prefetch plan and working-set pack belong to it: they go too (their chunks at the next gc).
+            await catalog.Blobs.DeleteAsync(Prefetch.PlanStore.KeyOf(target), ct);
+            if (!target.EndsWith(Prefetch.WorkingSetPack.Suffix, StringComparison.Ordinal)
+                && Manifests.SnapshotName.IsValid(target + Prefetch.WorkingSetPack.Suffix)
+                && await catalog.ExistsAsync(target + Prefetch.WorkingSetPack.Suffix, ct))
+                await catalog.DeleteAsync(target + Prefetch.WorkingSetPack.Suffix, ct);
             if (pr.GetValue(json)) Output.WriteJson(new { removed = target, orphanedChildren = children });
             else Console.WriteLine($"removed '{target}'" + (children.Count > 0 ? $" (children left without their parent: {string.Join(", ", children)})" : ""));
             return 0;

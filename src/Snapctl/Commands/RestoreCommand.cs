@@ -40,7 +40,8 @@ public static class RestoreCommand
         {
             if (pr.GetValue(prefetch) && pr.GetValue(noPrefetch)) throw new InvalidInputException("--prefetch and --no-prefetch exclude each other");
             var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
-            var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), new LocalKeyring(pr.GetValue(keyring)!), pr.GetValue(name)!, pr.GetValue(tenant), ct);
+            var keys = new LocalKeyring(pr.GetValue(keyring)!);
+            var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), keys, pr.GetValue(name)!, pr.GetValue(tenant), ct);
             using var reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed), pr.GetValue(tierDeadline));
             using var memory = new ResidentChunks(chain, reader, SizeParser.Parse(pr.GetValue(budget)!, "--memory-budget"));
 
@@ -59,8 +60,19 @@ public static class RestoreCommand
             }
 
             if (pr.GetValue(preload)) await memory.PreloadAsync(Environment.ProcessorCount, ct);
+            // The working-set pack: the plan's pages back to back, so prefetch reads ~pages/128 chunks.
+            ResidentChunks? pack = null;
+            if (chosen?.PackName is { } packName)
+            {
+                var packChain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), keys, packName, pr.GetValue(tenant), ct);
+                if (packChain.Top.Hash.AsSpan().SequenceEqual(chosen.PackHash))
+                    pack = new ResidentChunks(packChain, reader, SizeParser.Parse(pr.GetValue(budget)!, "--memory-budget"));
+                else
+                    Console.Error.WriteLine($"snapctl: warning: working-set pack '{packName}' is not the one the plan was made with; prefetching snapshot chunks");
+            }
+            using var packMemory = pack;
             using var listener = new HandshakeListener(pr.GetValue(socket)!);
-            Console.Error.WriteLine($"snapctl: serving '{chain.Name}' on {listener.Path}{(chosen is null ? "" : $" with a {chosen.Pages.Length}-page prefetch plan")}");
+            Console.Error.WriteLine($"snapctl: serving '{chain.Name}' on {listener.Path}{(chosen is null ? "" : $" with a {chosen.Pages.Length}-page prefetch plan{(pack is null ? "" : " and its working-set pack")}")}");
             using var acceptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             if (pr.GetValue(acceptTimeout) > 0) acceptCts.CancelAfter(TimeSpan.FromSeconds(pr.GetValue(acceptTimeout)));
             UffdSession session;
@@ -76,6 +88,7 @@ public static class RestoreCommand
                     FaultDeadline = TimeSpan.FromSeconds(pr.GetValue(deadline)),
                     Record = pr.GetValue(record) is not null,
                     Plan = chosen,
+                    Pack = pack,
                     Prefetch = new PrefetchOptions
                     {
                         Concurrency = pr.GetValue(concurrency),

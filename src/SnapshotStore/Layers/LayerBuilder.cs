@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.Win32.SafeHandles;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Crypto;
 using Snapshots.Store.Keys;
@@ -24,9 +23,17 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
 
     public async Task<BuildResult> BuildAsync(BuildRequest req, IProgress<long>? progress = null, CancellationToken ct = default)
     {
+        SnapshotName.Validate(req.Name);
+        using var source = new FileImageSource(req.MemoryPath);
+        return await BuildAsync(req, source, progress, ct);
+    }
+
+    /// <summary>Builds from any image source (<see cref="BuildRequest.MemoryPath"/> is then only descriptive).</summary>
+    public async Task<BuildResult> BuildAsync(BuildRequest req, IImageSource source, IProgress<long>? progress = null, CancellationToken ct = default)
+    {
         var clock = Stopwatch.StartNew();
         SnapshotName.Validate(req.Name);
-        long imageSize = CheckMemoryFile(req.MemoryPath);
+        long imageSize = source.Size;
         if (!req.Replace && await _catalog.ExistsAsync(req.Name, ct))
             throw new InvalidInputException($"snapshot '{req.Name}' already exists in {blobs.Describe}; pass --replace to publish a new version");
         var salt = Encoding.UTF8.GetBytes(req.Salt);
@@ -52,8 +59,7 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         try
         {
             await using var lease = await BuildLease.AcquireAsync(blobs, req.Name, ct);
-            using var file = File.OpenHandle(req.MemoryPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.SequentialScan);
-            var job = new ChunkJob(this, req, file, imageSize, parent, convergenceKey, salt, lease, entries, secrets, counts, progress);
+            var job = new ChunkJob(this, source, imageSize, parent, convergenceKey, salt, lease, entries, secrets, counts, progress);
             int next = -1;
             var workers = new Task[Math.Max(1, req.Parallelism)];
             for (int w = 0; w < workers.Length; w++)
@@ -126,18 +132,6 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         }
     }
 
-    private static long CheckMemoryFile(string path)
-    {
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new InvalidInputException($"memory file {path} does not exist");
-        long size = info.Length;
-        if (size == 0) throw new InvalidInputException($"memory file {path} is empty");
-        if (size % ChunkGeometry.PageSize != 0)
-            throw new InvalidInputException($"memory file {path} is {size} bytes, not a whole number of 4 KiB pages (truncated?)");
-        if (size > ChunkGeometry.MaxImageSize) throw new InvalidInputException($"memory file {path} is over the 1 TiB limit");
-        return size;
-    }
-
     private static LayerKind ResolveLayer(BuildRequest req, SnapshotChain? parent)
     {
         var layer = req.Layer ?? (req.Tenant is not null ? LayerKind.Function : parent is null ? LayerKind.Os : LayerKind.Runtime);
@@ -160,14 +154,14 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
     }
 
     /// <summary>The per-chunk step, shared by the build's workers.</summary>
-    private sealed class ChunkJob(LayerBuilder owner, BuildRequest req, SafeFileHandle file, long imageSize, SnapshotChain? parent,
+    private sealed class ChunkJob(LayerBuilder owner, IImageSource source, long imageSize, SnapshotChain? parent,
         byte[] convergenceKey, byte[] salt, BuildLease lease, ManifestEntry?[] entries, ChunkSecret[] secrets, Counts counts, IProgress<long>? progress)
     {
         public async ValueTask ProcessAsync(int index, byte[] plainBuffer, byte[] cipherBuffer, CancellationToken ct)
         {
             ct.ThrowIfCancellationRequested();
             int length = ChunkGeometry.ChunkLength(imageSize, index);
-            ReadChunk(index, plainBuffer.AsSpan(0, length));
+            source.Read(ChunkGeometry.ChunkOffset(index), plainBuffer.AsSpan(0, length));
             var plain = plainBuffer.AsMemory(0, length);
             bool parentHas = parent is not null && index < parent.ChunkCount && !parent.Chunks[index].IsZero;
 
@@ -210,20 +204,6 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
             if (parent is null || index >= parent.ChunkCount) return false;
             ref readonly var p = ref parent.Chunks[index];
             return !p.IsZero && ((ReadOnlySpan<byte>)hash).SequenceEqual(p.Secret.PlaintextHash);
-        }
-
-        private void ReadChunk(int index, Span<byte> destination)
-        {
-            long offset = ChunkGeometry.ChunkOffset(index);
-            int total = 0;
-            while (total < destination.Length)
-            {
-                int n = RandomAccess.Read(file, destination[total..], offset + total);
-                if (n == 0)
-                    throw new InvalidInputException(
-                        $"memory file {req.MemoryPath} ended at byte {offset + total} while reading chunk {index}: it was truncated during the build");
-                total += n;
-            }
         }
     }
 }

@@ -1,0 +1,61 @@
+using Microsoft.Win32.SafeHandles;
+using Snapshots.Store.Chunks;
+
+namespace Snapshots.Store.Layers;
+
+/// <summary>The bytes a layer is built from: a raw memory file, or an image assembled in memory (a working-set pack).</summary>
+public interface IImageSource : IDisposable
+{
+    string Describe { get; }
+    long Size { get; }
+
+    /// <summary>Fills <paramref name="destination"/> from <paramref name="offset"/>, or throws naming the source.</summary>
+    void Read(long offset, Span<byte> destination);
+}
+
+/// <summary>A raw guest memory file (no header), checked before the build starts: it exists, is not empty, and
+/// is a whole number of 4 KiB pages (anything else is a truncated file).</summary>
+public sealed class FileImageSource : IImageSource
+{
+    private readonly SafeFileHandle _file;
+
+    public FileImageSource(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new InvalidInputException($"memory file {path} does not exist");
+        long size = info.Length;
+        if (size == 0) throw new InvalidInputException($"memory file {path} is empty");
+        if (size % ChunkGeometry.PageSize != 0)
+            throw new InvalidInputException($"memory file {path} is {size} bytes, not a whole number of 4 KiB pages (truncated?)");
+        if (size > ChunkGeometry.MaxImageSize) throw new InvalidInputException($"memory file {path} is over the 1 TiB limit");
+        Describe = $"memory file {path}";
+        Size = size;
+        _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.SequentialScan);
+    }
+
+    public string Describe { get; }
+    public long Size { get; }
+
+    public void Read(long offset, Span<byte> destination)
+    {
+        int total = 0;
+        while (total < destination.Length)
+        {
+            int n = RandomAccess.Read(_file, destination[total..], offset + total);
+            if (n == 0)
+                throw new InvalidInputException($"{Describe} ended at byte {offset + total}: it was truncated during the build");
+            total += n;
+        }
+    }
+
+    public void Dispose() => _file.Dispose();
+}
+
+/// <summary>An image held in memory.</summary>
+public sealed class MemoryImageSource(byte[] bytes, string describe) : IImageSource
+{
+    public string Describe { get; } = describe;
+    public long Size => bytes.LongLength;
+    public void Read(long offset, Span<byte> destination) => bytes.AsSpan((int)offset, destination.Length).CopyTo(destination);
+    public void Dispose() { }
+}
