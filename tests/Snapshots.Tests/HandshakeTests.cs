@@ -23,6 +23,7 @@ public class HandshakeTests
         Assert.Equal(32, sizeof(UffdioRegister));
         Assert.Equal(56, sizeof(MsgHdr));
         Assert.Equal(16, sizeof(CmsgHdr));
+        Assert.Equal(12, sizeof(EpollEvent));
         Assert.Equal(16, Marshal.OffsetOf<UffdMsg>(nameof(UffdMsg.PagefaultAddress)).ToInt32());
         Assert.Equal(32, Marshal.OffsetOf<UffdioCopy>(nameof(UffdioCopy.Copy)).ToInt32());
         Assert.Equal(40, Marshal.OffsetOf<MsgHdr>(nameof(MsgHdr.ControlLen)).ToInt32());

@@ -30,6 +30,18 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
+    public const int EPOLL_CLOEXEC = 0x80000, EPOLL_CTL_ADD = 1;
+    public const uint EPOLLIN = 1, EPOLLERR = 8, EPOLLHUP = 16;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_ctl(int epfd, int op, int fd, EpollEvent* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_wait(int epfd, EpollEvent* events, int maxevents, int timeoutMs);
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint recvmsg(int fd, MsgHdr* msg, int flags);
 

@@ -49,6 +49,10 @@ internal struct UffdioZeropage { public UffdioRange Range; public ulong Mode; pu
 [StructLayout(LayoutKind.Sequential)]
 internal struct PollFd { public int Fd; public short Events, REvents; }
 
+/// <summary>struct epoll_event: packed on x86_64 (12 bytes).</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
+internal struct EpollEvent { public uint Events; public ulong Data; }
+
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct IoVec { public void* Base; public nuint Len; }
 

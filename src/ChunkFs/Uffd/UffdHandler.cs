@@ -98,28 +98,58 @@ public sealed partial class UffdHandler : IPrefetchTarget
         return Stats(clock.Elapsed, scheduler);
     }
 
+    private const ulong UffdKey = 0, PidKey = 1, WakeKey = 2;
+
+    /// <summary>Waits on the uffd, the VMM's pidfd and the prefetcher's eventfd with one epoll set, registered
+    /// once: every step between a copy and this thread's sleep is latency the guest sees.</summary>
     private unsafe void Loop(int pidfd, CancellationToken ct)
     {
-        var fds = stackalloc PollFd[3];
-        while (!_vmGone && _failure is null)
+        int epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (epfd < 0) { FailVm($"epoll_create1 failed (errno {Errno})"); return; }
+        try
         {
-            if (ct.IsCancellationRequested) { FailVm("the handler was stopped"); return; }
-            bool installWork = _pendingCount > 0 || _installing is not null || !_ready.IsEmpty;
-            fds[0] = new PollFd { Fd = _uffd.Fd, Events = POLLIN };
-            fds[1] = new PollFd { Fd = pidfd, Events = POLLIN };
-            fds[2] = new PollFd { Fd = _wakeFd, Events = POLLIN };
-            // SAFETY: fds is a 3-element stack array that outlives the call.
-            int n = poll(fds, 3, installWork ? 0 : 200);
-            if (n < 0 && Errno != EINTR) { FailVm($"poll failed (errno {Errno})"); return; }
-            bool eventsRead = false;
-            if ((fds[0].REvents & POLLIN) != 0) eventsRead = DrainEvents();
-            if (_failure is not null || _vmGone) return;
-            if (_pendingCount > 0) RetryPendingFaults();
-            if ((fds[2].REvents & POLLIN) != 0) { ulong v; read(_wakeFd, &v, 8); }
-            if (!eventsRead) InstallOneRun();
-            // The VMM's pidfd turns readable when it exits; nobody is left to wait on a page after that.
-            if (pidfd < 0 || (fds[1].REvents & POLLIN) != 0 || (fds[0].REvents & (POLLERR | POLLHUP)) != 0) _vmGone = true;
+            Register(epfd, _uffd.Fd, UffdKey);
+            if (pidfd >= 0) Register(epfd, pidfd, PidKey);
+            Register(epfd, _wakeFd, WakeKey);
+            var ready = stackalloc EpollEvent[3];
+            while (!_vmGone && _failure is null)
+            {
+                if (ct.IsCancellationRequested) { FailVm("the handler was stopped"); return; }
+                bool installWork = _pendingCount > 0 || _installing is not null || !_ready.IsEmpty;
+                // SAFETY: ready is a 3-element stack array that outlives the call.
+                int n = epoll_wait(epfd, ready, 3, installWork ? 0 : 200);
+                if (n < 0 && Errno != EINTR) { FailVm($"epoll_wait failed (errno {Errno})"); return; }
+                bool faultsPending = false, vmmExited = pidfd < 0, wake = false;
+                for (int i = 0; i < n; i++)
+                {
+                    if (ready[i].Data == UffdKey)
+                    {
+                        faultsPending = (ready[i].Events & EPOLLIN) != 0;
+                        if ((ready[i].Events & (EPOLLERR | EPOLLHUP)) != 0) vmmExited = true;
+                    }
+                    else if (ready[i].Data == PidKey) vmmExited = true;
+                    else wake = true;
+                }
+                bool eventsRead = faultsPending && DrainEvents();
+                if (_failure is not null || _vmGone) return;
+                if (_pendingCount > 0) RetryPendingFaults();
+                if (wake) { ulong v; read(_wakeFd, &v, 8); }
+                if (!eventsRead) InstallOneRun();
+                // The VMM's pidfd turns readable when it exits; nobody is left to wait on a page after that.
+                if (vmmExited) _vmGone = true;
+            }
         }
+        finally
+        {
+            close(epfd);
+        }
+    }
+
+    private unsafe void Register(int epfd, int fd, ulong key)
+    {
+        var ev = new EpollEvent { Events = EPOLLIN, Data = key };
+        // SAFETY: ev lives on this frame for the call; the kernel copies it.
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) FailVm($"epoll_ctl failed (errno {Errno})");
     }
 
     private bool DrainEvents()
