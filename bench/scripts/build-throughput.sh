@@ -31,7 +31,7 @@ timed() {
   echo "$t1 $t0" | awk '{ printf "%.4f\n", $1 - $2 }'
 }
 
-: > "$WORK/openssl.s"; : > "$WORK/build.s"; : > "$WORK/export.s"; : > "$WORK/dd.s"; : > "$WORK/build.inner"; : > "$WORK/export.inner"
+: > "$WORK/build-tmpfs.s"; : > "$WORK/openssl.s"; : > "$WORK/build.s"; : > "$WORK/export.s"; : > "$WORK/dd.s"; : > "$WORK/build.inner"; : > "$WORK/export.inner"
 # sink FILE: where repetition $i records a time. Repetition 0 is an untimed warm-up: without it the first
 # repetition's writes measured 2-3x slower than the later ones in every writing step, dd included (most likely the
 # VM's disk allocating never-written blocks), which says nothing about the store; it also loads snapctl's
@@ -47,6 +47,10 @@ for i in $(seq 0 "$REPS"); do
   uploaded_mib=$(( $(jq -r .uploadedBytes "$WORK/build-$i.json") >> 20 ))
   timed /dev/null dd if="$IMG" of="$WORK/dd.out" bs=1M count="$uploaded_mib" conv=fsync status=none >> "$(sink dd.s)"
   rm -f "$WORK/dd.out"
+  # The same build with the store in memory (tmpfs): what build costs when the disk is taken out of it.
+  tstore=$(mktemp -d /dev/shm/snapshots-bench.XXXXXX)
+  timed /dev/null "$SNAPCTL" build --store "$tstore" --name "bench-$i" --memory "$IMG" --json >> "$(sink build-tmpfs.s)"
+  rm -rf "$tstore"
   jq -r .seconds "$WORK/build-$i.json" >> "$(sink build.inner)"
   jq -r .seconds "$WORK/export-$i.json" >> "$(sink export.inner)"
   # Correctness once, untimed: a fast export of the wrong bytes would be no result at all.
@@ -68,7 +72,7 @@ M_OSSL=$(median < "$WORK/openssl.s"); M_DD=$(median < "$WORK/dd.s"); M_BUILD=$(m
 # What is left when the disk is taken out: each repetition's step minus the dd floor of the same repetition.
 minus_dd() { paste "$1" "$WORK/dd.s" | awk '{ printf "%.4f\n", $1 - $2 }' > "$1.net"; median < "$1.net"; }
 NET_BUILD=$(minus_dd "$WORK/build.s"); NET_EXPORT=$(minus_dd "$WORK/export.s")
-M_BUILD_IN=$(median < "$WORK/build.inner"); M_EXPORT_IN=$(median < "$WORK/export.inner")
+M_TMPFS=$(median < "$WORK/build-tmpfs.s"); M_BUILD_IN=$(median < "$WORK/build.inner"); M_EXPORT_IN=$(median < "$WORK/export.inner")
 gbs() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.3f", b / s / 1e9 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -103,6 +107,7 @@ $START
 | snapctl build | $(runs "$WORK/build.s") | $M_BUILD | $(gbs "$M_BUILD") | $(ratio "$M_OSSL" "$M_BUILD") | $M_BUILD_IN |
 | snapctl export | $(runs "$WORK/export.s") | $M_EXPORT | $(gbs "$M_EXPORT") | $(ratio "$M_OSSL" "$M_EXPORT") | $M_EXPORT_IN |
 | disk floor: dd conv=fsync of the stored bytes | $(runs "$WORK/dd.s") | $M_DD | $(gbs "$M_DD") | $(ratio "$M_OSSL" "$M_DD") | - |
+| snapctl build, store on tmpfs (/dev/shm: no disk) | $(runs "$WORK/build-tmpfs.s") | $M_TMPFS | $(gbs "$M_TMPFS") | $(ratio "$M_OSSL" "$M_TMPFS") | - |
 
 Build and export both write about as many bytes as the dd floor and wait for them to reach the disk. Each
 repetition's time minus that repetition's dd time, a rough estimate of their time besides the disk (as noisy as dd
