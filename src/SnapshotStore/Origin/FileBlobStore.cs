@@ -144,7 +144,8 @@ public sealed partial class FileBlobStore : IBlobStore
 
     public ValueTask DeleteAsync(string key, CancellationToken ct = default)
     {
-        File.Delete(PathOf(key));
+        try { File.Delete(PathOf(key)); }
+        catch (DirectoryNotFoundException) { } // absent, with its directory: not an error
         return ValueTask.CompletedTask;
     }
 
