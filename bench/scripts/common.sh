@@ -8,7 +8,7 @@ SNAPCTL="$ROOT/out/snapctl/snapctl"
 publish_snapctl() {
   need_dotnet
   say "publishing snapctl (Release)"
-  dotnet publish "$ROOT/src/Snapctl/Snapctl.csproj" -c Release -nologo -v quiet -clp:ErrorsOnly -o "$ROOT/out/snapctl" >/dev/null
+  dotnet publish "$ROOT/src/Snapctl/Snapctl.csproj" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -nologo -v quiet -clp:ErrorsOnly -o "$ROOT/out/snapctl" >/dev/null
 }
 
 # make_workdir NAME: sets WORK to a fresh directory under .work (gitignored), removed when the script exits,
