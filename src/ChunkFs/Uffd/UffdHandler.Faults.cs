@@ -154,6 +154,13 @@ public sealed partial class UffdHandler
         return false;
     }
 
+    private static long Sum(ReadOnlySpan<long> values)
+    {
+        long total = 0;
+        foreach (var v in values) total += v;
+        return total;
+    }
+
     private RestoreStats Stats(TimeSpan elapsed, PrefetchScheduler? scheduler)
     {
         int n = (int)Math.Min(_faults, _faultTicks.Length);
@@ -168,6 +175,7 @@ public sealed partial class UffdHandler
             RemoveEvents = _removeEvents, RemovedPages = _removedPages,
             FaultP50Us = n > 0 ? Us(sorted[n / 2]) : 0, FaultP99Us = n > 0 ? Us(sorted[(int)(n * 0.99)]) : 0,
             FaultMaxUs = n > 0 ? Us(sorted[^1]) : 0,
+            FaultServiceMs = Us(Sum(sorted)) / 1000,
             ChunksLoaded = _memory.Loads + (_pack?.Loads ?? 0), ChunkEvictions = _memory.Evictions + (_pack?.Evictions ?? 0), Seconds = elapsed.TotalSeconds,
             Outcome = _failure is null ? "exited" : "failed: " + _failure,
             Prefetch = scheduler is null ? null
