@@ -21,19 +21,6 @@ export SNAPSHOTS_STORE="s3://bench/snap?endpoint=http://127.0.0.1:$S3_PORT" SNAP
 REDIS="redis://$(seq -s, -f "127.0.0.1:%g" 7150 7154)"
 S="$SNAPCTL"
 
-restore_run() {   # as in uffd-restore.sh
-  local out=$1; shift
-  local rargs=() vargs=()
-  while [ "$1" != "--" ]; do rargs+=("$1"); shift; done; shift
-  vargs=("$@")
-  local sock="$WORK/uffd.$RANDOM.sock"
-  "$S" restore --uffd-socket "$sock" --accept-timeout 120 "${rargs[@]}" > "$out.h" 2> "$out.err" &
-  local hpid=$!
-  for _ in $(seq 600); do [ -S "$sock" ] && break; sleep 0.05; done
-  "$VMM" --socket "$sock" --timeout 120 "${vargs[@]}" > "$out.v"
-  wait "$hpid"
-}
-
 say "building os -> runtime -> function (512 MiB each) into s3rver"
 "$S" gen-image --out "$WORK/os.img" --size 512M > /dev/null
 "$S" gen-image --out "$WORK/rt.img" --size 512M --runtime-seed 2 > /dev/null

@@ -15,21 +15,6 @@ make_workdir uffd
 export SNAPSHOTS_STORE="$WORK/store" SNAPSHOTS_KEYRING="$WORK/keys"
 S="$SNAPCTL"
 
-# restore_run OUT RESTORE_ARGS... -- VMM_ARGS...: one handler and one VMM; OUT.h (handler JSON) and OUT.v (VMM JSON).
-restore_run() {
-  local out=$1; shift
-  local rargs=() vargs=()
-  while [ "$1" != "--" ]; do rargs+=("$1"); shift; done; shift
-  vargs=("$@")
-  local sock="$WORK/uffd.$RANDOM.sock"
-  local cpus=${RESTORE_CPUS:-0-$(( $(nproc) - 1 ))}
-  taskset -c "$cpus" "$S" restore --uffd-socket "$sock" --accept-timeout 120 "${rargs[@]}" > "$out.h" 2> "$out.err" &
-  local hpid=$!
-  for _ in $(seq 600); do [ -S "$sock" ] && break; sleep 0.05; done
-  taskset -c "$cpus" "$VMM" --socket "$sock" --timeout 120 "${vargs[@]}" > "$out.v"
-  wait "$hpid"
-}
-
 say "part 1: per-fault latency, chunks in memory (256 MiB of random data, 20,000 random pages)"
 # This machine is itself a VM: waking a thread on the other vCPU costs ~40 us (the idle vCPU must be woken by
 # the host), far more than the fault. So each handler runs twice: all on one CPU (taskset -c 0: the fault path
