@@ -97,7 +97,12 @@ public static class RestoreCommand
                     Log = line => Console.Error.WriteLine($"snapctl: {line}"),
                 };
                 var handler = new UffdHandler(session, memory, options);
-                var stats = handler.Run(ct);
+                // A dedicated thread: the fault loop must not share a pool thread whose earlier work (hashing,
+                // decrypting) left wide vector state for every context switch to save and restore.
+                RestoreStats stats = null!;
+                var thread = new Thread(() => stats = handler.Run(ct)) { Name = "uffd-handler", IsBackground = true };
+                thread.Start();
+                thread.Join();
                 if (pr.GetValue(record) is { } logPath && handler.RecordedLog is { } log)
                     await File.WriteAllBytesAsync(logPath, log.Serialize(), ct);
                 Output.WriteJson(stats with { Tiers = [.. TierReport.Of(reader)] });
