@@ -77,7 +77,12 @@ public class GcTests
         for (int attempt = 0; attempt < 3; attempt++)
         {
             using var p = Snapctl.Start(t, "build", "--name", $"victim{attempt}", "--memory", big, "--parent", "os");
-            await Task.Delay(rng.Next(150, 900));
+            // Wait until the build is under way (its lease exists), however slow the machine, then kill it at a
+            // random moment within it.
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            while (!p.HasExited && started.Elapsed < TimeSpan.FromSeconds(60)
+                   && Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length == 0) await Task.Delay(5);
+            await Task.Delay(rng.Next(0, 400));
             p.Kill(entireProcessTree: true); // SIGKILL
             await p.WaitForExitAsync();
             sawPartial |= t.ChunkFiles().Count() > baseline || Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length > 0;
