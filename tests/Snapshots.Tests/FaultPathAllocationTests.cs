@@ -16,7 +16,7 @@ public class FaultPathAllocationTests
         using var listener = new HandshakeListener(socket);
         using var vmm = Loader.StartVmm(["--image", image, "--socket", socket, "--touch", $"random:{pages}:{seed}", "--timeout", "60"]);
         using var session = await listener.AcceptAsync(chain.ImageSize, TimeSpan.FromSeconds(10), CancellationToken.None);
-        var handler = new UffdHandler(session, memory, new UffdHandlerOptions());
+        var handler = new UffdHandler(session, memory, new UffdHandlerOptions { FaultAroundPages = 1 }); // one fault per touch
         // Run on a dedicated thread so the measurement sees only the handler's own allocations.
         long allocated = 0;
         RestoreStats? stats = null;

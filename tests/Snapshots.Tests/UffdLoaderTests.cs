@@ -35,6 +35,22 @@ public class UffdLoaderTests
     }
 
     [Fact]
+    public async Task Fault_around_saves_faults_and_is_off_while_recording()
+    {
+        var (t, img) = await SnapshotAsync();
+        using var scope = t;
+        var one = await Loader.RestoreAsync(t, ["--name", "rt", "--fault-around", "1"], ["--image", img, "--touch", "all"]);
+        var four = await Loader.RestoreAsync(t, ["--name", "rt"], ["--image", img, "--touch", "all"]);
+        Assert.Equal(0, four.Vmm.GetProperty("bad").GetInt32());
+        Assert.True(four.Stats.GetProperty("faults").GetInt64() < one.Stats.GetProperty("faults").GetInt64() / 2,
+            $"{four.Stats.GetProperty("faults")} faults with fault-around, {one.Stats.GetProperty("faults")} without");
+        var log = t.Path_("rec.log");
+        var recorded = await Loader.RestoreAsync(t, ["--name", "rt", "--record", log], ["--image", img, "--touch", "all"]);
+        Assert.Equal(one.Stats.GetProperty("faults").GetInt64(), recorded.Stats.GetProperty("faults").GetInt64());
+        Assert.Equal(recorded.Stats.GetProperty("faults").GetInt64(), Snapshots.Prefetch.AccessLog.Load(log).Touches.Length);
+    }
+
+    [Fact]
     public async Task Two_regions_with_a_gap_and_removed_pages_read_correctly()
     {
         var (t, img) = await SnapshotAsync();

@@ -14,5 +14,7 @@ public sealed record UffdHandlerOptions
     public PrefetchOptions Prefetch { get; init; } = new();
     /// <summary>Pages per UFFDIO_COPY when installing prefetched runs; demand faults are checked between runs.</summary>
     public int InstallBatchPages { get; init; } = 32;
+    /// <summary>Pages a demand fault installs from its chunk: the faulting page and the ones after it (1: none).</summary>
+    public int FaultAroundPages { get; init; } = 4;
     public Action<string> Log { get; init; } = _ => { };
 }

@@ -30,11 +30,12 @@ public static class RestoreCommand
         var deadline = new Option<double>("--fault-deadline") { Description = "Seconds a fault may wait for its chunk before the VM is failed", DefaultValueFactory = _ => 10 };
         var concurrency = new Option<int>("--prefetch-concurrency") { Description = "Chunk fetches in flight for prefetch", DefaultValueFactory = _ => 2 };
         var bandwidth = new Option<string?>("--prefetch-bandwidth") { Description = "Prefetch bandwidth cap per second (e.g. 200M); none by default" };
+        var faultAround = new Option<int>("--fault-around") { Description = "Pages a demand fault installs: the faulting page and those after it in its chunk", DefaultValueFactory = _ => 4 };
         var preload = new Option<bool>("--preload") { Description = "Load every chunk into memory before the VMM connects (measures the handler alone)" };
         var acceptTimeout = new Option<double>("--accept-timeout") { Description = "Seconds to wait for the VMM to connect (0: forever)" };
         var cmd = new Command("restore", "Serve a VMM's guest memory from a snapshot over userfaultfd (Firecracker's protocol) until it exits")
         {
-            store, keyring, name, tenant, socket, cacheDir, cacheSize, distributed, tierDeadline, record, prefetch, noPrefetch, plan, budget, deadline, concurrency, bandwidth, preload, acceptTimeout,
+            store, keyring, name, tenant, socket, cacheDir, cacheSize, distributed, tierDeadline, record, prefetch, noPrefetch, plan, budget, deadline, concurrency, bandwidth, faultAround, preload, acceptTimeout,
         };
         cmd.SetAction(async (pr, ct) =>
         {
@@ -89,6 +90,7 @@ public static class RestoreCommand
                     Record = pr.GetValue(record) is not null,
                     Plan = chosen,
                     Pack = pack,
+                    FaultAroundPages = Math.Clamp(pr.GetValue(faultAround), 1, 128),
                     Prefetch = new PrefetchOptions
                     {
                         Concurrency = pr.GetValue(concurrency),
