@@ -29,7 +29,7 @@ for r in $(seq "$REPS"); do
     for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.02; done
     taskset -c "$cpus" "$VMM" --image "$WORK/rand.img" --socket "$sock" --touch "random:20000:$r" > "$WORK/ext.$cpus.$r"
     wait "$ext"
-    RESTORE_CPUS=$cpus restore_run "$WORK/our.$cpus.$r" --name rand --preload --no-prefetch -- --image "$WORK/rand.img" --touch "random:20000:$r"
+    RESTORE_CPUS=$cpus restore_run "$WORK/our.$cpus.$r" --name rand --preload --no-prefetch --fault-around 1 -- --image "$WORK/rand.img" --touch "random:20000:$r"
     jq -e '.bad == 0' "$WORK/min.$cpus.$r" "$WORK/ext.$cpus.$r" "$WORK/our.$cpus.$r.v" > /dev/null
   done
 done
@@ -95,7 +95,7 @@ done
   echo "|---|---|---|---|---|"
   for cpus in 0 0,1; do
     floor=$(lat "min.$cpus" .p50Us)
-    for h in "min:minimal C handler thread in replay-vmm (the floor)" "ext:minimal C handler process (minimal-handler)" "our:ours, \`snapctl restore --preload --no-prefetch\`"; do
+    for h in "min:minimal C handler thread in replay-vmm (the floor)" "ext:minimal C handler process (minimal-handler)" "our:ours, \`snapctl restore --preload --no-prefetch --fault-around 1\`"; do
       key=${h%%:*}; label=${h#*:}; suffix=""; [ "$key" = our ] && suffix=".v"
       p50=$(for r in $(seq "$REPS"); do jq .p50Us "$WORK/$key.$cpus.$r$suffix"; done | median)
       p99=$(for r in $(seq "$REPS"); do jq .p99Us "$WORK/$key.$cpus.$r$suffix"; done | median)
