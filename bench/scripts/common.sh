@@ -49,3 +49,14 @@ restore_run() {
   taskset -c "$cpus" "$ROOT/native/bin/replay-vmm" --socket "$sock" --timeout 120 "${vargs[@]}" > "$out.v"
   wait "$hpid"
 }
+
+# build_function_stack SIZE: VM-like images os.img, rt.img, fn.img under $WORK and the layers os -> rt -> fn
+# (tenant bench) in $SNAPSHOTS_STORE: the snapshot the loader benchmarks restore.
+build_function_stack() {
+  "$SNAPCTL" gen-image --out "$WORK/os.img" --size "$1" > /dev/null
+  "$SNAPCTL" gen-image --out "$WORK/rt.img" --size "$1" --runtime-seed 2 > /dev/null
+  "$SNAPCTL" gen-image --out "$WORK/fn.img" --size "$1" --runtime-seed 2 --function-seed 3 > /dev/null
+  "$SNAPCTL" build --name os --memory "$WORK/os.img" > /dev/null
+  "$SNAPCTL" build --name rt --parent os --memory "$WORK/rt.img" > /dev/null
+  "$SNAPCTL" build --name fn --parent rt --memory "$WORK/fn.img" --tenant bench > /dev/null
+}

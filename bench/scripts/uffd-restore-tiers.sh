@@ -22,12 +22,7 @@ REDIS="redis://$(seq -s, -f "127.0.0.1:%g" 7150 7154)"
 S="$SNAPCTL"
 
 say "building os -> runtime -> function (512 MiB each) into s3rver"
-"$S" gen-image --out "$WORK/os.img" --size 512M > /dev/null
-"$S" gen-image --out "$WORK/rt.img" --size 512M --runtime-seed 2 > /dev/null
-"$S" gen-image --out "$WORK/fn.img" --size 512M --runtime-seed 2 --function-seed 3 > /dev/null
-"$S" build --name os --memory "$WORK/os.img" > /dev/null
-"$S" build --name rt --parent os --memory "$WORK/rt.img" > /dev/null
-"$S" build --name fn --parent rt --memory "$WORK/fn.img" --tenant bench > /dev/null
+build_function_stack 512M
 PAGES=${PAGES:-6000}; GAP=${GAP:-20}
 for v in 1 2 3 9; do
   "$S" log synth --image "$WORK/fn.img" --pages "$PAGES" --seed 7 --variant "$v" --gap-us "$GAP" --out "$WORK/s$v.log" --trace "$WORK/t$v.txt" > /dev/null

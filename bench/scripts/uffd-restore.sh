@@ -36,12 +36,7 @@ done
 lat() { for r in $(seq "$REPS"); do jq "$2" "$WORK/$1.$r"; done | median; }
 
 say "part 2: restore-to-complete, 512 MiB VM-like function snapshot (os -> runtime -> function), warm disk cache"
-"$S" gen-image --out "$WORK/os.img" --size 512M > /dev/null
-"$S" gen-image --out "$WORK/rt.img" --size 512M --runtime-seed 2 > /dev/null
-"$S" gen-image --out "$WORK/fn.img" --size 512M --runtime-seed 2 --function-seed 3 > /dev/null
-"$S" build --name os --memory "$WORK/os.img" > /dev/null
-"$S" build --name rt --parent os --memory "$WORK/rt.img" > /dev/null
-"$S" build --name fn --parent rt --memory "$WORK/fn.img" --tenant bench > /dev/null
+build_function_stack 512M
 CACHE=(--cache-dir "$WORK/cache" --cache-size 4G)
 "$S" export --name fn --tenant bench --out "$WORK/warm.out" "${CACHE[@]}" > /dev/null   # fills the disk cache
 rm -f "$WORK/warm.out"
