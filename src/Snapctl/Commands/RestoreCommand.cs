@@ -60,7 +60,15 @@ public static class RestoreCommand
                     throw new InvalidInputException($"the prefetch plan is for a {chosen.ImageSize}-byte image; '{chain.Name}' is {chain.ImageSize} bytes");
             }
 
+            // A demand fetch runs on the thread pool beside the prefetch workers: with only as many pool threads as
+            // cores it can wait in the queue behind them (the pool adds threads only slowly), stalling a vCPU.
+            ThreadPool.GetMinThreads(out int workers, out int io);
+            ThreadPool.SetMinThreads(Math.Max(workers, 4 * Environment.ProcessorCount + pr.GetValue(concurrency)), io);
             if (pr.GetValue(preload)) await memory.PreloadAsync(Environment.ProcessorCount, ct);
+            // Before the VMM may connect, fetch one chunk: the whole read path (tiers, verification, decryption) is
+            // then compiled and warm, and a VM's first fault does not pay tens of milliseconds for it.
+            int firstData = Array.FindIndex(chain.Chunks, c => !c.IsZero);
+            if (firstData >= 0) await memory.LoadAsync(firstData, ct);
             // The working-set pack: the plan's pages back to back, so prefetch reads ~pages/128 chunks.
             ResidentChunks? pack = null;
             if (chosen?.PackName is { } packName)
@@ -72,6 +80,7 @@ public static class RestoreCommand
                     Console.Error.WriteLine($"snapctl: warning: working-set pack '{packName}' is not the one the plan was made with; prefetching snapshot chunks");
             }
             using var packMemory = pack;
+            if (pack is not null && !pack.IsZeroChunk(0)) await pack.LoadAsync(0, ct); // the plan's first pages, ahead of the VMM
             using var listener = new HandshakeListener(pr.GetValue(socket)!);
             Console.Error.WriteLine($"snapctl: serving '{chain.Name}' on {listener.Path}{(chosen is null ? "" : $" with a {chosen.Pages.Length}-page prefetch plan{(pack is null ? "" : " and its working-set pack")}")}");
             using var acceptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
