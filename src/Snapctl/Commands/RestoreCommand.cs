@@ -67,8 +67,9 @@ public static class RestoreCommand
             if (pr.GetValue(preload)) await memory.PreloadAsync(Environment.ProcessorCount, ct);
             // Before the VMM may connect, fetch one chunk: the whole read path (tiers, verification, decryption) is
             // then compiled and warm, and a VM's first fault does not pay tens of milliseconds for it.
+            // Best effort and bounded: a tier that fails here fails the VM later, at a fault, with its reason.
             int firstData = Array.FindIndex(chain.Chunks, c => !c.IsZero);
-            if (firstData >= 0) await memory.LoadAsync(firstData, ct);
+            if (firstData >= 0) await WarmUpAsync(memory.LoadAsync(firstData, ct));
             // The working-set pack: the plan's pages back to back, so prefetch reads ~pages/128 chunks.
             ResidentChunks? pack = null;
             if (chosen?.PackName is { } packName)
@@ -80,7 +81,7 @@ public static class RestoreCommand
                     Console.Error.WriteLine($"snapctl: warning: working-set pack '{packName}' is not the one the plan was made with; prefetching snapshot chunks");
             }
             using var packMemory = pack;
-            if (pack is not null && !pack.IsZeroChunk(0)) await pack.LoadAsync(0, ct); // the plan's first pages, ahead of the VMM
+            if (pack is not null && !pack.IsZeroChunk(0)) await WarmUpAsync(pack.LoadAsync(0, ct)); // the plan's first pages
             using var listener = new HandshakeListener(pr.GetValue(socket)!);
             Console.Error.WriteLine($"snapctl: serving '{chain.Name}' on {listener.Path}{(chosen is null ? "" : $" with a {chosen.Pages.Length}-page prefetch plan{(pack is null ? "" : " and its working-set pack")}")}");
             using var acceptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -121,5 +122,11 @@ public static class RestoreCommand
             }
         });
         return cmd;
+    }
+
+    private static async Task WarmUpAsync(Task load)
+    {
+        try { await load.WaitAsync(TimeSpan.FromSeconds(2)); }
+        catch (Exception ex) when (ex is SnapshotException or TimeoutException) { }
     }
 }
