@@ -1,7 +1,5 @@
 using System.CommandLine;
-using Snapshots.Store.Chunks;
 using Snapshots.Store.Layers;
-using Snapshots.Store.Manifests;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -17,38 +15,18 @@ public static class InspectCommand
         cmd.SetAction(async (pr, ct) =>
         {
             var catalog = new SnapshotCatalog(CommonOptions.OpenStore(pr.GetValue(store)!));
-            var layers = new List<object>();
+            var layers = new List<LayerInfo>();
             string? next = pr.GetValue(name)!;
             while (next is not null && layers.Count < SnapshotChain.MaxDepth)
             {
                 var m = await catalog.LoadAsync(next, ct);
-                layers.Add(Describe(m));
+                layers.Add(LayerInfo.Of(m));
                 next = m.ParentName;
             }
             if (pr.GetValue(json)) { Output.WriteJson(new { name = pr.GetValue(name), chain = layers }); return 0; }
-            foreach (dynamic l in layers)
-                Console.WriteLine($"{l.name}: {l.layer} layer, domain {l.domain}, {Output.Bytes(l.imageBytes)} image, {l.chunks} chunks, " +
-                    $"{l.dataEntries} data + {l.zeroEntries} zero entries, manifest {Output.Bytes(l.manifestBytes)} ({l.manifestFraction:P4}), " +
-                    $"parent {l.parent ?? "-"}, created {l.created:u}, hash {l.manifestHash}");
+            foreach (var l in layers) Console.WriteLine(l.Line());
             return 0;
         });
         return cmd;
     }
-
-    public static object Describe(Manifest m) => new
-    {
-        name = m.Name,
-        layer = m.Layer.ToText(),
-        domain = m.Domain.Id,
-        parent = m.ParentName,
-        imageBytes = m.ImageSize,
-        chunks = ChunkGeometry.ChunkCount(m.ImageSize),
-        dataEntries = m.Entries.Count(e => e.Kind == EntryKind.Data),
-        zeroEntries = m.Entries.Count(e => e.Kind == EntryKind.Zero),
-        manifestBytes = m.SerializedSize,
-        manifestFraction = m.SerializedSize / (double)m.ImageSize,
-        manifestHash = Convert.ToHexStringLower(m.Hash),
-        formatVersion = ManifestCodec.Version,
-        created = m.Created,
-    };
 }

@@ -20,25 +20,20 @@ public static class ListCommand
                 try
                 {
                     var m = await catalog.TryLoadAsync(n, ct);
-                    if (m is not null) rows.Add(InspectCommand.Describe(m));
+                    if (m is not null) rows.Add(LayerInfo.Of(m));
                 }
                 catch (SnapshotException ex)
                 {
-                    rows.Add(new { name = n, error = ex.Message }); // one bad manifest does not hide the others
+                    rows.Add(new Unreadable(n, ex.Message)); // one bad manifest does not hide the others
                 }
             }
             if (pr.GetValue(json)) { Output.WriteJson(new { snapshots = rows }); return 0; }
-            foreach (var r in rows) Console.WriteLine(Format(r));
+            foreach (var r in rows)
+                Console.WriteLine(r is LayerInfo l ? l.Row() : r is Unreadable u ? $"{u.Name,-24} ERROR {u.Error}" : r.ToString());
             return 0;
         });
         return cmd;
     }
 
-    private static string Format(object row)
-    {
-        var t = row.GetType();
-        string Get(string p) => t.GetProperty(p)?.GetValue(row)?.ToString() ?? "-";
-        if (t.GetProperty("error") is not null) return $"{Get("name"),-24} ERROR {Get("error")}";
-        return $"{Get("name"),-24} {Get("layer"),-8} {Get("domain"),-20} {Output.Bytes(long.Parse(Get("imageBytes"))),10}  parent {Get("parent")}";
-    }
+    private sealed record Unreadable(string Name, string Error);
 }
