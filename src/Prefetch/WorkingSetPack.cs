@@ -46,12 +46,9 @@ public static class WorkingSetPack
         var plain = new byte[ChunkGeometry.ChunkSize];
         foreach (var (chunk, slots) in slotsByChunk)
         {
-            var r = chain.Chunks[chunk];
-            if (r.IsZero) continue; // zero pages stay zero in the pack
-            var context = $"snapshot '{chain.Name}' (index {chunk})";
-            int n = await reader.ReadAsync(r.Name, cipher, context, ct);
-            if (chain.TryDecrypt(chunk, cipher.AsSpan(0, n), plain) is { } problem)
-                throw new ChunkUnavailableException($"chunk {r.Name} of {context}: {problem}");
+            if (chain.Chunks[chunk].IsZero) continue; // zero pages stay zero in the pack
+            int n = await chain.ReadCiphertextAsync(reader, chunk, cipher, ct);
+            chain.DecryptOrThrow(chunk, cipher.AsSpan(0, n), plain);
             foreach (var slot in slots)
             {
                 int within = (int)(plan.Pages[slot] % ChunkGeometry.PagesPerChunk) * ChunkGeometry.PageSize;

@@ -1,4 +1,4 @@
-using Snapshots.ChunkFs;
+using Snapshots.ChunkFs.Memory;
 using Snapshots.Store.Chunks;
 
 namespace Snapshots.Tests;
@@ -12,7 +12,7 @@ public class PageSourceTests
         await t.BuildAsync("os", t.Image("os.img", size: 16L << 20));
         var img = t.Image("rt.img", runtime: 2, size: 16L << 20);
         await t.BuildAsync("rt", img, parent: "os");
-        var source = new SnapshotPageSource(await t.OpenAsync("rt"), t.Reader());
+        using var source = new ResidentChunks(await t.OpenAsync("rt"), t.Reader(), 4L << 20); // small budget: chunks are evicted and read again
         var image = File.ReadAllBytes(img);
         Assert.Equal(image.LongLength, source.Size);
         var page = new byte[8 * ChunkGeometry.PageSize];

@@ -94,15 +94,12 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
         try
         {
-            var r = _chain.Chunks[chunk];
-            if (r.IsZero) throw new InvalidOperationException($"chunk {chunk} is zero: loaders map zero pages instead");
-            var context = $"snapshot '{_chain.Name}' (index {chunk}, layer '{_chain.Layers[r.Layer].Name}')";
+            if (_chain.Chunks[chunk].IsZero) throw new InvalidOperationException($"chunk {chunk} is zero: loaders map zero pages instead");
             // The fetch itself has no caller's deadline: every waiter applies its own, and a late result still helps.
-            int n = await _reader.ReadAsync(r.Name, cipher, context, CancellationToken.None);
+            int n = await _chain.ReadCiphertextAsync(_reader, chunk, cipher, CancellationToken.None);
             buffer = RentBuffer();
             var plain = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
-            if (_chain.TryDecrypt(chunk, cipher.AsSpan(0, n), plain) is { } problem)
-                throw new ChunkUnavailableException($"chunk {r.Name} of {context}: {problem}");
+            _chain.DecryptOrThrow(chunk, cipher.AsSpan(0, n), plain);
             plain[_chain.ChunkLength(chunk)..].Clear(); // a short last chunk reads zeros past the image's end
             lock (_lock)
             {
@@ -176,8 +173,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     {
         int chunk = (int)(offset / ChunkGeometry.ChunkSize);
         int within = (int)(offset % ChunkGeometry.ChunkSize);
-        if ((ulong)offset >= (ulong)Size || within + destination.Length > ChunkGeometry.ChunkSize)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"read of {destination.Length} at {offset} crosses a chunk or the image's end");
+        if ((ulong)offset >= (ulong)Size || offset % ChunkGeometry.PageSize != 0 || within + destination.Length > ChunkGeometry.ChunkSize)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"read of {destination.Length} at {offset} is unaligned, crosses a chunk or passes the image's end");
         if (IsZeroChunk(chunk)) { destination.Span.Clear(); return; }
         var address = await PinAsync(chunk, ct);
         try { NativeBuffers.Span(address + within, destination.Length).CopyTo(destination.Span); }

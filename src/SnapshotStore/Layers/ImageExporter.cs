@@ -69,11 +69,8 @@ public sealed class ImageExporter(ChunkReader reader)
 
     private async Task WriteChunkAsync(SnapshotChain chain, int index, SafeFileHandle file, byte[] cipher, byte[] plain, CancellationToken ct)
     {
-        var r = chain.Chunks[index];
-        var context = $"snapshot '{chain.Name}' (index {index}, layer '{chain.Layers[r.Layer].Name}')";
-        int n = await reader.ReadAsync(r.Name, cipher, context, ct);
-        var problem = chain.TryDecrypt(index, cipher.AsSpan(0, n), plain);
-        if (problem is not null) throw new ChunkUnavailableException($"chunk {r.Name} of {context}: {problem}");
+        int n = await chain.ReadCiphertextAsync(reader, index, cipher, ct);
+        chain.DecryptOrThrow(index, cipher.AsSpan(0, n), plain);
         RandomAccess.Write(file, plain.AsSpan(0, chain.ChunkLength(index)), ChunkGeometry.ChunkOffset(index));
     }
 }

@@ -101,6 +101,25 @@ public sealed class SnapshotChain
             throw new ManifestFormatException($"snapshot '{child.Name}' ({child.Domain}) cannot build on '{parent.Name}' ({parent.Domain})");
     }
 
+    /// <summary>How messages name chunk <paramref name="index"/>: its snapshot, index and layer.</summary>
+    public string ContextOf(int index)
+    {
+        var r = Chunks[index];
+        return r.IsZero ? $"snapshot '{Name}' (index {index})" : $"snapshot '{Name}' (index {index}, layer '{Layers[r.Layer].Name}')";
+    }
+
+    /// <summary>Reads chunk <paramref name="index"/> through <paramref name="reader"/> into <paramref name="cipher"/>;
+    /// returns the ciphertext length. Decrypt it with <see cref="DecryptOrThrow"/>.</summary>
+    public ValueTask<int> ReadCiphertextAsync(ChunkReader reader, int index, Memory<byte> cipher, CancellationToken ct) =>
+        reader.ReadAsync(Chunks[index].Name, cipher, ContextOf(index), ct);
+
+    /// <summary>Authenticates and decrypts chunk <paramref name="index"/>, or throws naming the chunk and what is wrong.</summary>
+    public void DecryptOrThrow(int index, ReadOnlySpan<byte> ciphertext, Span<byte> plaintext)
+    {
+        if (TryDecrypt(index, ciphertext, plaintext) is { } problem)
+            throw new ChunkUnavailableException($"chunk {Chunks[index].Name} of {ContextOf(index)}: {problem}");
+    }
+
     /// <summary>Authenticates and decrypts one chunk's ciphertext into <paramref name="plaintext"/>; null when
     /// intact, else what is wrong.</summary>
     public string? TryDecrypt(int index, ReadOnlySpan<byte> ciphertext, Span<byte> plaintext)
