@@ -36,10 +36,7 @@ public sealed class AccessLog
     public static AccessLog Parse(ReadOnlySpan<byte> bytes, string source)
     {
         var r = new FormatReader(bytes, $"access log {source}", Magic, Version, MaxBytes);
-        uint pageSize = r.U32("page size");
-        if (pageSize != ChunkGeometry.PageSize) r.Fail($"page size {pageSize} is not supported");
-        ulong imageSize = r.U64("image size");
-        if (imageSize == 0 || imageSize > ChunkGeometry.MaxImageSize || imageSize % pageSize != 0) r.Fail($"image size {imageSize} is invalid");
+        var (pageSize, imageSize) = r.ImageGeometry();
         uint count = r.U32("count");
         ulong pages = imageSize / pageSize;
         if (count > pages || (long)count * 8 != r.Remaining) r.Fail($"{count} touches do not match the file's length or the image's {pages} pages");

@@ -38,6 +38,16 @@ internal ref struct FormatReader
     public uint U32(string f) => BinaryPrimitives.ReadUInt32LittleEndian(Bytes(4, f));
     public ulong U64(string f) => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(8, f));
 
+    /// <summary>The page size and image size every prefetch file starts with, checked.</summary>
+    public (uint PageSize, ulong ImageSize) ImageGeometry()
+    {
+        uint pageSize = U32("page size");
+        if (pageSize != Snapshots.Store.Chunks.ChunkGeometry.PageSize) Fail($"page size {pageSize} is not supported");
+        ulong imageSize = U64("image size");
+        if (imageSize == 0 || imageSize > Snapshots.Store.Chunks.ChunkGeometry.MaxImageSize || imageSize % pageSize != 0) Fail($"image size {imageSize} is invalid");
+        return (pageSize, imageSize);
+    }
+
     public readonly void End()
     {
         if (Remaining != 0) Fail($"{Remaining} unexpected bytes at the end");

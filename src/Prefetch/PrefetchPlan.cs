@@ -55,10 +55,7 @@ public sealed class PrefetchPlan
     public static PrefetchPlan Parse(ReadOnlySpan<byte> bytes, string source)
     {
         var r = new FormatReader(bytes, $"prefetch plan {source}", Magic, Version, MaxBytes);
-        uint pageSize = r.U32("page size");
-        if (pageSize != ChunkGeometry.PageSize) r.Fail($"page size {pageSize} is not supported");
-        ulong imageSize = r.U64("image size");
-        if (imageSize == 0 || imageSize > ChunkGeometry.MaxImageSize || imageSize % pageSize != 0) r.Fail($"image size {imageSize} is invalid");
+        var (pageSize, imageSize) = r.ImageGeometry();
         var hash = r.Bytes(32, "manifest hash").ToArray();
         var packHash = r.Bytes(32, "pack hash").ToArray();
         int packLength = r.Bytes(1, "pack name length")[0];
