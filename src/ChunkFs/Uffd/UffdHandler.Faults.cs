@@ -26,7 +26,7 @@ public sealed partial class UffdHandler
         if (_removed.Get(pageIndex) || _memory.IsZeroChunk(chunk))
         {
             // Zero memory: map the zero page over the rest of the chunk (within the region) in one call.
-            ulong len = ZeroRunLength(page, off, chunk);
+            ulong len = BytesToRunEnd(page, off);
             status = _uffd.ZeroPage(page, len, out installed, out errno);
             _zero += installed / PageSize;
             for (long p = 0; p < installed / PageSize; p++) if (!_removed.Get(pageIndex + p)) _installed.Set(pageIndex + p);
@@ -93,20 +93,17 @@ public sealed partial class UffdHandler
     private int FaultAroundPages(ulong page, long pageIndex, long off)
     {
         // A recorded restore must see every first touch: pages installed ahead never fault.
-        int limit = _touches is null ? _options.FaultAroundPages : 1;
-        long chunkEnd = Math.Min((off / ChunkGeometry.ChunkSize + 1) * ChunkGeometry.ChunkSize, _memory.Size);
-        ulong regionEnd = page + PageSize;
-        foreach (var r in _session.Regions)
-            if (r.Contains(page)) regionEnd = r.End;
+        int limit = (int)Math.Min((ulong)(_touches is null ? _options.FaultAroundPages : 1), BytesToRunEnd(page, off) / PageSize);
         int n = 1;
-        while (n < limit && off + (long)(n + 1) * PageSize <= chunkEnd && page + (ulong)(n + 1) * PageSize <= regionEnd
-               && !_installed.Get(pageIndex + n) && !_removed.Get(pageIndex + n)) n++;
+        while (n < limit && !_installed.Get(pageIndex + n) && !_removed.Get(pageIndex + n)) n++;
         return n;
     }
 
-    private ulong ZeroRunLength(ulong page, long off, int chunk)
+    /// <summary>Bytes from a page to the end of its chunk or its region, whichever comes first: the most one
+    /// install for a fault may cover.</summary>
+    private ulong BytesToRunEnd(ulong page, long off)
     {
-        long chunkEnd = Math.Min((long)(chunk + 1) * ChunkGeometry.ChunkSize, _memory.Size);
+        long chunkEnd = Math.Min((off / ChunkGeometry.ChunkSize + 1) * ChunkGeometry.ChunkSize, _memory.Size);
         ulong len = (ulong)(chunkEnd - off);
         foreach (var r in _session.Regions)
             if (r.Contains(page)) len = Math.Min(len, r.End - page);
