@@ -14,8 +14,8 @@ public static class PlanMerger
     public static PrefetchPlan Merge(IReadOnlyList<AccessLog> logs, double minFraction = 0.5, int groupPages = DefaultGroupPages)
     {
         if (logs.Count == 0) throw new InvalidInputException("no access logs to merge");
-        if (minFraction is <= 0 or > 1) throw new InvalidInputException("--min-fraction must be in (0, 1]");
-        if (groupPages < 1) throw new InvalidInputException("--group-pages must be at least 1");
+        if (minFraction is <= 0 or > 1) throw new InvalidInputException("the minimum fraction of runs must be in (0, 1]") { Parameter = "min-fraction" };
+        if (groupPages < 1) throw new InvalidInputException("pages per group must be at least 1") { Parameter = "group-pages" };
         long size = logs[0].ImageSize;
         foreach (var log in logs)
             if (log.ImageSize != size) throw new InvalidInputException($"access logs are of different images ({size} and {log.ImageSize} bytes)");

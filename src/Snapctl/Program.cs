@@ -1,6 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Snapshots.Snapctl.Commands;
-using Snapshots.Store;
 
 namespace Snapshots.Snapctl;
 
@@ -12,34 +12,31 @@ public static class Program
         foreach (var cmd in new[]
         {
             BuildCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(), InspectCommand.Create(),
-            ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(), WarmCommand.Create(),
-            RestoreCommand.Create(), LogCommand.Create(),
+            ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(),
+            WarmCommand.Create(), RestoreCommand.Create(), LogCommand.Create(),
         })
             root.Subcommands.Add(cmd);
 
+        bool json = Array.IndexOf(args, "--json") >= 0;
         var parsed = root.Parse(args);
+        // A usage error is one line and a hint, not the whole help text (docs/errors.md).
+        if (parsed.Errors.Count > 0)
+            return ErrorReport.Print(new UsageException($"{parsed.Errors[0].Message} See '{CommandPath(parsed)} --help'."), json);
         try
         {
             return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (SnapshotException ex)
+        catch (Exception ex)
         {
-            return Fail(ex.Message, args);
-        }
-        catch (IOException ex)
-        {
-            return Fail(ex.Message, args);
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            return Fail(ex.Message, args);
+            return ErrorReport.Print(ex, json);
         }
     }
 
-    private static int Fail(string message, string[] args)
+    private static string CommandPath(ParseResult parsed)
     {
-        Console.Error.WriteLine($"snapctl: error: {message}");
-        if (args.Contains("--json")) Output.WriteJson(new { error = message });
-        return 1;
+        var names = new List<string>();
+        for (SymbolResult? r = parsed.CommandResult; r is not null; r = r.Parent)
+            if (r is CommandResult c) names.Insert(0, c.Command is RootCommand ? "snapctl" : c.Command.Name);
+        return string.Join(' ', names);
     }
 }

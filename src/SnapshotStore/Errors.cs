@@ -1,23 +1,68 @@
 namespace Snapshots.Store;
 
-/// <summary>An expected failure with a message for the operator: it names what is wrong (the file, the
-/// snapshot, the chunk). The CLI prints it and exits non-zero; anything else is a bug.</summary>
-public class SnapshotException(string message, Exception? inner = null) : Exception(message, inner);
+/// <summary>
+/// An expected failure that ends an operation, with a message for the operator that names what is wrong (the
+/// snapshot, chunk, file or input). Every expected failure of the library is one of this family (docs/errors.md);
+/// anything else that escapes is a bug. Messages never name a front end's flags: <see cref="Parameter"/> names
+/// the input at fault in the library's own terms, and a front end (snapctl) maps it to its flag.
+/// </summary>
+public class SnapshotException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>Stable machine-readable kind: "failed" here; each subclass has its own (docs/errors.md).</summary>
+    public virtual string Kind => "failed";
 
-/// <summary>Bad input from the user: a missing file, an invalid name, conflicting options.</summary>
-public sealed class InvalidInputException(string message) : SnapshotException(message);
+    /// <summary>The request field at fault ("tenant", "store", "replace"...), or null when no single input is.</summary>
+    public string? Parameter { get; init; }
+}
 
+/// <summary>Bad input: a missing file, an invalid name or address, conflicting settings. Nothing was changed.</summary>
+public sealed class InvalidInputException(string message) : SnapshotException(message)
+{
+    public override string Kind => "invalid-input";
+}
+
+/// <summary>The snapshot named is not in the store.</summary>
 public sealed class SnapshotNotFoundException(string snapshot, string store)
     : SnapshotException($"snapshot '{snapshot}' not found in {store}")
 {
+    public override string Kind => "not-found";
     public string Snapshot { get; } = snapshot;
 }
 
 /// <summary>A key the operation needs is not available to this caller (missing, or another tenant's).</summary>
-public sealed class KeyUnavailableException(string message) : SnapshotException(message);
+public sealed class KeyUnavailableException(string message) : SnapshotException(message)
+{
+    public override string Kind => "key-unavailable";
+}
 
-/// <summary>A manifest's bytes are not a valid manifest: truncated, altered, garbage or unauthenticated.</summary>
-public sealed class ManifestFormatException(string message) : SnapshotException(message);
+/// <summary>Stored bytes are not a valid object of their format (manifest, plan, access log): truncated,
+/// altered, garbage or unauthenticated.</summary>
+public sealed class ManifestFormatException(string message) : SnapshotException(message)
+{
+    public override string Kind => "format";
+}
 
-/// <summary>A chunk could not be had intact from any tier.</summary>
-public sealed class ChunkUnavailableException(string message) : SnapshotException(message);
+/// <summary>Why a chunk could not be had: the tiered reader's verdict after asking every tier.</summary>
+public enum ChunkFault : byte
+{
+    /// <summary>The origin does not have it.</summary>
+    Missing,
+    /// <summary>The origin's bytes do not hash to the chunk's name (bit rot, tampering, a swapped object).</summary>
+    Corrupt,
+    /// <summary>No tier answered in time or without error (outage, deadline, breaker open).</summary>
+    Unavailable,
+}
+
+/// <summary>A chunk could not be had intact from any tier. The message names the chunk and its context.</summary>
+public sealed class ChunkUnavailableException(string message, ChunkFault fault = ChunkFault.Unavailable)
+    : SnapshotException(message)
+{
+    public override string Kind => Fault switch
+    {
+        ChunkFault.Missing => "chunk-missing",
+        ChunkFault.Corrupt => "chunk-corrupt",
+        _ => "chunk-unavailable",
+    };
+
+    public ChunkFault Fault { get; } = fault;
+}

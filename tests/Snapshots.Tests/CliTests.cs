@@ -52,7 +52,8 @@ public class CliTests
         var missing = await Snapctl.RunAsync(t, "build", "--name", "x", "--memory", t.Path_("absent.img"), "--json");
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("absent.img does not exist", missing.Stderr);
-        Assert.Contains("absent.img does not exist", missing.Json.GetProperty("error").GetString());
+        Assert.Contains("absent.img does not exist", missing.Json.GetProperty("error").GetProperty("message").GetString());
+        Assert.Equal("invalid-input", missing.Json.GetProperty("error").GetProperty("kind").GetString());
 
         var badName = await Snapctl.RunAsync(t, "build", "--name", "../evil", "--memory", t.Image("os.img"));
         Assert.Equal(1, badName.ExitCode);
@@ -63,7 +64,7 @@ public class CliTests
         Assert.Contains("snapshot 'nope' not found", notFound.Stderr);
 
         var usage = await Snapctl.RunAsync(t, "build", "--memory", "x");
-        Assert.NotEqual(0, usage.ExitCode);
+        Assert.Equal(2, usage.ExitCode);
 
         var corrupt = await Snapctl.RunAsync(t, "build", "--name", "os", "--memory", t.Path_("os.img"));
         Assert.Equal(0, corrupt.ExitCode);

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Crypto;
+using Snapshots.Store;
 
 namespace Snapshots.Tests;
 
@@ -69,8 +70,8 @@ public class CryptoTests
     [Fact]
     public void Tenant_ids_are_validated_and_domains_are_distinct()
     {
-        Assert.Throws<ArgumentException>(() => TrustDomain.ForTenant("../etc"));
-        Assert.Throws<ArgumentException>(() => TrustDomain.ForTenant(""));
+        Assert.Equal("tenant", Assert.Throws<InvalidInputException>(() => TrustDomain.ForTenant("../etc")).Parameter);
+        Assert.Throws<InvalidInputException>(() => TrustDomain.ForTenant(""));
         Assert.Equal("tenant-acme", TrustDomain.ForTenant("acme").Id);
         Assert.Equal("acme", TrustDomain.ForTenant("acme").Tenant);
         Assert.True(TrustDomain.Shared.IsShared);

@@ -1,3 +1,4 @@
+using Snapshots.Host;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Images;
 using Snapshots.Store.Keys;
@@ -16,12 +17,16 @@ public sealed class TestStore : IDisposable
     public LocalKeyring Keys { get; }
     public SnapshotCatalog Catalog { get; }
 
+    /// <summary>The host library over this store and keyring: the recipes the CLI runs, in-process.</summary>
+    public SnapshotHost Host { get; }
+
     public TestStore()
     {
         Directory.CreateDirectory(Dir);
         Blobs = new FileBlobStore(StoreDir, create: true);
         Keys = new LocalKeyring(KeyringDir);
         Catalog = new SnapshotCatalog(Blobs);
+        Host = new SnapshotHost(Blobs, Keys);
     }
 
     public string Path_(string name) => Path.Combine(Dir, name);
@@ -35,7 +40,7 @@ public sealed class TestStore : IDisposable
     }
 
     public Task<BuildResult> BuildAsync(string name, string memory, string? parent = null, string? tenant = null, Store.Manifests.LayerKind? layer = null, bool replace = false) =>
-        new LayerBuilder(Blobs, Keys).BuildAsync(new BuildRequest { Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant, Layer = layer, Replace = replace });
+        Host.BuildAsync(new BuildRequest { Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant, Layer = layer, Replace = replace });
 
     public Task<SnapshotChain> OpenAsync(string name, string? tenant = null) => SnapshotChain.OpenAsync(Catalog, Keys, name, tenant);
 
@@ -43,8 +48,13 @@ public sealed class TestStore : IDisposable
 
     public async Task<string> ExportAsync(string name, string? tenant = null, string? outName = null, params IChunkCache[] caches)
     {
-        var chain = await OpenAsync(name, tenant);
         var output = Path_(outName ?? name + ".out");
+        if (caches.Length == 0)
+        {
+            await Host.ExportAsync(name, tenant, output, TierSettings.OriginOnly);
+            return output;
+        }
+        var chain = await OpenAsync(name, tenant);
         await new ImageExporter(Reader(caches)).ExportAsync(chain, output);
         return output;
     }

@@ -58,6 +58,6 @@ public class TierCliTests(ServicesFixture services)
         Assert.Contains("'nohost' is not HOST:PORT", badRedis.Stderr);
         var noCache = await Snapctl.RunAsync(t, "warm", "--name", "os");
         Assert.Equal(1, noCache.ExitCode);
-        Assert.Contains("warm needs --cache-dir", noCache.Stderr);
+        Assert.Contains("needs a local cache directory to fill (option --cache-dir)", noCache.Stderr);
     }
 }

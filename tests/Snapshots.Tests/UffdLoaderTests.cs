@@ -152,8 +152,9 @@ public class UffdLoaderTests
         foreach (var e in m.Entries) File.Delete(Path.Combine(t.StoreDir, OriginChunkStore.KeyOf(e.Name)));
         var run = await Loader.RestoreAsync(t, ["--name", "rt", "--fault-deadline", "5"], ["--image", img, "--touch", "all"]);
         Assert.Equal(1, run.Handler.ExitCode);
-        Assert.Contains("failed: chunk", run.Stats.GetProperty("outcome").GetString());
-        Assert.Contains("missing", run.Stats.GetProperty("outcome").GetString());
+        Assert.Equal("failed", run.Stats.GetProperty("outcome").GetString());
+        Assert.StartsWith("chunk", run.Stats.GetProperty("reason").GetString());
+        Assert.Contains("missing", run.Stats.GetProperty("reason").GetString());
         Assert.Contains("failing VM pid", run.Handler.Stderr);
         Assert.Equal(128 + 9, run.VmmExit); // killed by SIGKILL, before it could read a wrong byte
     }
@@ -175,7 +176,8 @@ public class UffdLoaderTests
         var run = await Loader.RestoreAsync(t, ["--name", "rt", "--fault-deadline", "2"], ["--image", img, "--trace", trace]);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
         Assert.Equal(1, run.Handler.ExitCode);
-        Assert.Contains("could not be fetched within 2.0 s", run.Stats.GetProperty("outcome").GetString());
+        Assert.Equal("failed", run.Stats.GetProperty("outcome").GetString());
+        Assert.Contains("could not be fetched within 2.0 s", run.Stats.GetProperty("reason").GetString());
         Assert.NotEqual(0, run.VmmExit);
         File.Delete(victim); // unblock nothing: the FIFO has no writer; removing it frees the test dir
     }

@@ -1,3 +1,5 @@
+using Snapshots.Store.Chunks;
+
 namespace Snapshots.ChunkFs.Uffd;
 
 /// <summary>What one restore did. Fault latency is the handler's service time per demand fault (message read to
@@ -23,9 +25,15 @@ public sealed record RestoreStats
     public long ChunksLoaded { get; init; }
     public long ChunkEvictions { get; init; }
     public double Seconds { get; init; }
-    /// <summary>How the VM's run ended: "exited", or "failed: REASON" when the handler killed it.</summary>
+    /// <summary>How the VM's run ended: "exited" (the VMM went away by itself), or "failed" when the handler
+    /// killed it; then <see cref="Reason"/> says why (docs/errors.md).</summary>
     public required string Outcome { get; init; }
-    public bool Failed => Outcome.StartsWith("failed", StringComparison.Ordinal);
-    public IReadOnlyList<object> Tiers { get; init; } = [];
+    /// <summary>Why the VM was failed, naming the chunk, fault or syscall; null when it exited.</summary>
+    public string? Reason { get; init; }
+    public bool Failed => Outcome == FailedOutcome;
+    /// <summary>What each tier served during the restore (set by the host, which owns the reader).</summary>
+    public IReadOnlyList<TierSummary> Tiers { get; init; } = [];
+
+    public const string ExitedOutcome = "exited", FailedOutcome = "failed";
     public string? Prefetch { get; init; }
 }

@@ -196,7 +196,8 @@ public sealed partial class UffdHandler
             FaultMaxUs = n > 0 ? Us(sorted[^1]) : 0,
             FaultServiceMs = Us(Sum(sorted)) / 1000,
             ChunksLoaded = _memory.Loads + (_pack?.Loads ?? 0), ChunkEvictions = _memory.Evictions + (_pack?.Evictions ?? 0), Seconds = elapsed.TotalSeconds,
-            Outcome = _failure is null ? "exited" : "failed: " + _failure,
+            Outcome = _failure is null ? RestoreStats.ExitedOutcome : RestoreStats.FailedOutcome,
+            Reason = _failure,
             Prefetch = scheduler is null ? null
                 : $"{scheduler.ChunksLoaded} {(_pack is null ? "snapshot" : "working-set pack")} chunks loaded, {scheduler.Failures} failed",
         };

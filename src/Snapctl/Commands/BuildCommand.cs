@@ -1,6 +1,5 @@
 using System.CommandLine;
-using Snapshots.Store;
-using Snapshots.Store.Keys;
+using System.Globalization;
 using Snapshots.Store.Layers;
 using Snapshots.Store.Manifests;
 
@@ -14,10 +13,20 @@ public static class BuildCommand
         var keyring = CommonOptions.Keyring();
         var name = CommonOptions.Name();
         var memory = new Option<string>("--memory", "-m") { Description = "Raw guest memory file (no header)", Required = true };
-        var parent = new Option<string?>("--parent", "-p") { Description = "Parent snapshot: chunks equal to the parent's are inherited" };
-        var layer = new Option<string?>("--layer") { Description = "os | runtime | function (default: os without a parent, runtime with one, function with --tenant)" };
+        var parent = new Option<string?>("--parent", "-p")
+        {
+            Description = "Parent snapshot: chunks equal to the parent's are inherited",
+        };
+        var layer = new Option<string?>("--layer")
+        {
+            Description = "os | runtime | function (default: os without a parent, runtime with one, function with --tenant)",
+        };
         var tenant = CommonOptions.Tenant();
-        var salt = new Option<string>("--salt") { Description = "Convergence salt (rotate to split a domain)", DefaultValueFactory = _ => "v1" };
+        var salt = new Option<string>("--salt")
+        {
+            Description = "Convergence salt (rotate to split a domain)",
+            DefaultValueFactory = _ => "v1",
+        };
         var replace = new Option<bool>("--replace") { Description = "Publish over an existing snapshot of this name" };
         var json = CommonOptions.Json();
         var cmd = new Command("build", "Build a layer from a raw memory file and publish its manifest")
@@ -29,23 +38,31 @@ public static class BuildCommand
             LayerKind? kind = null;
             if (pr.GetValue(layer) is { } text)
             {
-                if (!LayerKinds.TryParse(text, out var k)) throw new InvalidInputException($"--layer '{text}': use os, runtime or function");
+                if (!LayerKinds.TryParse(text, out var k)) throw new UsageException($"--layer '{text}': use os, runtime or function");
                 kind = k;
             }
             var request = new BuildRequest
             {
-                Name = pr.GetValue(name)!, MemoryPath = pr.GetValue(memory)!, Parent = pr.GetValue(parent),
-                Layer = kind, Tenant = pr.GetValue(tenant), Salt = pr.GetValue(salt)!, Replace = pr.GetValue(replace),
+                Name = pr.GetValue(name)!,
+                MemoryPath = pr.GetValue(memory)!,
+                Parent = pr.GetValue(parent),
+                Layer = kind,
+                Tenant = pr.GetValue(tenant),
+                Salt = pr.GetValue(salt)!,
+                Replace = pr.GetValue(replace),
             };
-            var blobs = CommonOptions.OpenStore(pr.GetValue(store)!, create: true);
-            var builder = new LayerBuilder(blobs, new LocalKeyring(pr.GetValue(keyring)!));
+            using var host = CommonOptions.OpenHost(pr, store, keyring, create: true);
             bool asJson = pr.GetValue(json);
-            long total = File.Exists(request.MemoryPath) ? new FileInfo(request.MemoryPath).Length : 0;
-            var result = await Output.WithProgressAsync($"build {request.Name}", total, asJson, p => builder.BuildAsync(request, p, ct));
-            if (asJson) { Output.WriteJson(result); return 0; }
-            Console.WriteLine($"built {result.Layer} layer '{result.Name}' ({result.Domain}) in {result.Seconds:F2} s: " +
-                $"{result.Chunks} chunks = {result.ZeroChunks} zero + {result.InheritedChunks} inherited + {result.DedupedChunks} deduped + {result.NewChunks} new; " +
-                $"uploaded {Output.Bytes(result.UploadedBytes)}, manifest {Output.Bytes(result.ManifestBytes)}");
+            var r = await Output.WithProgressAsync($"build {request.Name}", asJson, p => host.BuildAsync(request, p, ct));
+            if (asJson)
+            {
+                Output.WriteJson(r);
+                return 0;
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"built {r.Layer} layer '{r.Name}' ({r.Domain}) in {r.Seconds:F2} s: {r.Chunks} chunks = " +
+                $"{r.ZeroChunks} zero + {r.InheritedChunks} inherited + {r.DedupedChunks} deduped + {r.NewChunks} new; " +
+                $"uploaded {Output.Bytes(r.UploadedBytes)}, manifest {Output.Bytes(r.ManifestBytes)}"));
             return 0;
         });
         return cmd;

@@ -1,20 +1,18 @@
 using System.CommandLine;
-using Snapshots.Store.Cache;
-using Snapshots.Store.Chunks;
-using Snapshots.Store.Distributed;
+using Snapshots.Host;
 using Snapshots.Store.Keys;
-using Snapshots.Store.Origin;
 using Snapshots.Store.Tiers;
 
 namespace Snapshots.Snapctl.Commands;
 
-/// <summary>Options shared by the commands, and what they open.</summary>
+/// <summary>Options shared by the commands, and how they become the host library's settings.</summary>
 public static class CommonOptions
 {
     public static Option<string> Store() => new("--store", "-s")
     {
-        Description = "The origin: a directory, file://DIR, or s3://BUCKET/PREFIX?endpoint=URL (credentials from AWS_* or the AWS profile) ($SNAPSHOTS_STORE)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SNAPSHOTS_STORE") ?? "",
+        Description = "The origin: a directory, file://DIR, or s3://BUCKET/PREFIX?endpoint=URL "
+            + "(credentials from AWS_* or the AWS profile) ($SNAPSHOTS_STORE)",
+        DefaultValueFactory = _ => StoreOptions.AddressFromEnvironment,
     };
 
     public static Option<string> Keyring() => new("--keyring")
@@ -24,44 +22,82 @@ public static class CommonOptions
     };
 
     public static Option<string> Name() => new("--name", "-n") { Description = "Snapshot name", Required = true };
-    public static Option<string?> Tenant() => new("--tenant") { Description = "Tenant whose function layers this request may read or write" };
+
+    public static Option<string?> Tenant() => new("--tenant")
+    {
+        Description = "Tenant whose function layers this request may read or write",
+    };
+
     public static Option<bool> Json() => new("--json") { Description = "Print the result as JSON" };
-    public static Option<string?> CacheDir() => new("--cache-dir") { Description = "Local disk cache directory (ciphertext only)" };
-    public static Option<string> CacheSize() => new("--cache-size") { Description = "Local disk cache budget (e.g. 2G)", DefaultValueFactory = _ => "10G" };
 
-    public static Option<string?> Distributed() => new("--distributed")
+    /// <summary>The read tiers: --cache-dir, --cache-size, --distributed, --deadline.</summary>
+    public sealed class Tiers
     {
-        Description = "Distributed cache: redis://HOST:PORT[,HOST:PORT...][?layout=auto|whole|striped&deadline=MS] ($SNAPSHOTS_DISTRIBUTED)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SNAPSHOTS_DISTRIBUTED"),
-    };
-
-    public static Option<double> Deadline() => new("--deadline")
-    {
-        Description = "Seconds the origin may take for one chunk before the read fails naming it",
-        DefaultValueFactory = _ => TierOptions.Origin.Deadline.TotalSeconds,
-    };
-
-    public static IBlobStore OpenStore(string address, bool create = false) => StoreLocation.Open(address, create);
-
-    /// <summary>The one place the CLI builds its reader: local disk cache, then the distributed cache, then the
-    /// origin, each with its deadline and concurrency bound.</summary>
-    public static ChunkReader Reader(IBlobStore blobs, string? cacheDir, string cacheSize, string? distributed = null, double deadlineSeconds = 0)
-    {
-        var caches = new List<IChunkCache>();
-        var options = new List<TierOptions>();
-        if (cacheDir is not null)
+        private readonly Option<string?> _cacheDir = new("--cache-dir")
         {
-            caches.Add(new DiskChunkCache(cacheDir, SizeParser.Parse(cacheSize, "--cache-size")));
-            options.Add(TierOptions.LocalDisk);
-        }
-        if (!string.IsNullOrWhiteSpace(distributed))
+            Description = "Local disk cache directory (ciphertext only)",
+        };
+
+        private readonly Option<string> _cacheSize = new("--cache-size")
         {
-            var address = RedisAddress.Parse(distributed);
-            // Console start-up, no synchronization context: waiting here is safe and bounded by the connect timeout.
-            caches.Add(RedisChunkCache.ConnectAsync(address).GetAwaiter().GetResult());
-            options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
+            Description = "Local disk cache budget (e.g. 2G)",
+            DefaultValueFactory = _ => "10G",
+        };
+
+        private readonly Option<string?> _distributed = new("--distributed")
+        {
+            Description = "Distributed cache: redis://HOST:PORT[,HOST:PORT...][?layout=auto|whole|striped&deadline=MS] "
+                + "($SNAPSHOTS_DISTRIBUTED)",
+            DefaultValueFactory = _ => StoreOptions.DistributedFromEnvironment,
+        };
+
+        private readonly Option<double> _deadline;
+
+        public Tiers(string deadlineName = "--deadline")
+        {
+            _deadline = new Option<double>(deadlineName)
+            {
+                Description = "Seconds the origin may take for one chunk before the read fails naming it",
+                DefaultValueFactory = _ => TierOptions.Origin.Deadline.TotalSeconds,
+            };
         }
-        var origin = deadlineSeconds > 0 ? TierOptions.Origin with { Deadline = TimeSpan.FromSeconds(deadlineSeconds) } : TierOptions.Origin;
-        return new ChunkReader(new ReaderOptions(options, origin) { OwnsTiers = true }, new OriginChunkStore(blobs), [.. caches]);
+
+        public IEnumerable<Option> All => [_cacheDir, _cacheSize, _distributed, _deadline];
+
+        public TierSettings From(ParseResult pr)
+        {
+            ArgumentNullException.ThrowIfNull(pr);
+            double deadline = pr.GetValue(_deadline);
+            if (deadline <= 0 || double.IsNaN(deadline) || deadline > 3600)
+                throw new UsageException($"{_deadline.Name} {deadline}: use a positive number of seconds, at most 3600");
+            return new TierSettings
+            {
+                CacheDirectory = pr.GetValue(_cacheDir),
+                CacheBytes = SizeParser.Parse(pr.GetValue(_cacheSize)!, "--cache-size"),
+                Distributed = pr.GetValue(_distributed),
+                OriginDeadline = TimeSpan.FromSeconds(deadline),
+            };
+        }
+    }
+
+    /// <summary>Opens the host library on --store and --keyring; its notes go to stderr as "snapctl: ...".</summary>
+    public static SnapshotHost OpenHost(ParseResult pr, Option<string> store, Option<string>? keyring = null,
+        bool create = false)
+    {
+        ArgumentNullException.ThrowIfNull(pr);
+        var options = new StoreOptions
+        {
+            Address = pr.GetValue(store)!,
+            Log = line => Console.Error.WriteLine($"snapctl: {line}"),
+        };
+        if (keyring is not null) options = options with { KeyringDirectory = pr.GetValue(keyring)! };
+        return SnapshotHost.Open(options, create);
+    }
+
+    public static void AddAll(Command command, IEnumerable<Option> options)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(options);
+        foreach (var o in options) command.Options.Add(o);
     }
 }

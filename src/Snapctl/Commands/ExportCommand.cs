@@ -1,6 +1,5 @@
 using System.CommandLine;
-using Snapshots.Store.Keys;
-using Snapshots.Store.Layers;
+using System.Globalization;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -11,32 +10,35 @@ public static class ExportCommand
         var store = CommonOptions.Store();
         var keyring = CommonOptions.Keyring();
         var name = CommonOptions.Name();
-        var output = new Option<string>("--out", "-o") { Description = "Where to write the full image (sparse where zero)", Required = true };
+        var output = new Option<string>("--out", "-o")
+        {
+            Description = "Where to write the full image (sparse where zero)",
+            Required = true,
+        };
         var tenant = CommonOptions.Tenant();
-        var cacheDir = CommonOptions.CacheDir();
-        var cacheSize = CommonOptions.CacheSize();
-        var distributed = CommonOptions.Distributed();
-        var deadline = CommonOptions.Deadline();
+        var tiers = new CommonOptions.Tiers();
         var json = CommonOptions.Json();
         var cmd = new Command("export", "Write a snapshot's full memory image, resolved through its chain")
         {
-            store, keyring, name, output, tenant, cacheDir, cacheSize, distributed, deadline, json,
+            store, keyring, name, output, tenant, json,
         };
+        CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
         {
-            var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
-            var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), new LocalKeyring(pr.GetValue(keyring)!), pr.GetValue(name)!, pr.GetValue(tenant), ct);
-            using var reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed), pr.GetValue(deadline));
+            var settings = tiers.From(pr);
+            using var host = CommonOptions.OpenHost(pr, store, keyring);
             bool asJson = pr.GetValue(json);
-            var result = await Output.WithProgressAsync($"export {chain.Name}", chain.ImageSize, asJson,
-                p => new ImageExporter(reader).ExportAsync(chain, pr.GetValue(output)!, 0, p, ct));
+            var r = await Output.WithProgressAsync($"export {pr.GetValue(name)}", asJson,
+                p => host.ExportAsync(pr.GetValue(name)!, pr.GetValue(tenant), pr.GetValue(output)!, settings, p, ct));
             if (asJson)
             {
-                Output.WriteJson(new { result.Name, result.Path, result.ImageBytes, result.Chunks, result.DataChunks, result.ZeroChunks, result.Seconds, tiers = TierReport.Of(reader) });
+                Output.WriteJson(r);
                 return 0;
             }
-            Console.WriteLine($"exported '{result.Name}' to {result.Path}: {Output.Bytes(result.ImageBytes)}, {result.DataChunks} data + {result.ZeroChunks} zero chunks in {result.Seconds:F2} s");
-            TierReport.Print(reader);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"exported '{r.Name}' to {r.Path}: {Output.Bytes(r.ImageBytes)}, {r.DataChunks} data + " +
+                $"{r.ZeroChunks} zero chunks in {r.Seconds:F2} s"));
+            Output.PrintTiers(r.Tiers);
             return 0;
         });
         return cmd;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Snapshots.Store.Layers;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -12,11 +11,17 @@ public static class GcCommand
         var cmd = new Command("gc", "Delete chunks no manifest or running build references") { store, json };
         cmd.SetAction(async (pr, ct) =>
         {
-            var result = await new GarbageCollector(CommonOptions.OpenStore(pr.GetValue(store)!)).CollectAsync(ct);
-            if (pr.GetValue(json)) { Output.WriteJson(result); return 0; }
-            Console.WriteLine($"gc: {result.Manifests} manifests, {result.LiveLeases} running builds; {result.ChunksScanned} chunks scanned, " +
-                $"{result.ChunksReferenced} referenced, {result.ChunksDeleted} deleted ({Output.Bytes(result.BytesDeleted)}), " +
-                $"{result.ChunksReclaimedByBuilds} reclaimed by builds; {result.StaleLeasesRemoved} stale leases and {result.TempFilesRemoved} temp files removed");
+            using var host = CommonOptions.OpenHost(pr, store);
+            var r = await host.CollectGarbageAsync(ct);
+            if (pr.GetValue(json))
+            {
+                Output.WriteJson(r);
+                return 0;
+            }
+            Console.WriteLine($"gc: {r.Manifests} manifests, {r.LiveLeases} running builds; {r.ChunksScanned} chunks " +
+                $"scanned, {r.ChunksReferenced} referenced, {r.ChunksDeleted} deleted ({Output.Bytes(r.BytesDeleted)}), " +
+                $"{r.ChunksReclaimedByBuilds} reclaimed by builds; {r.StaleLeasesRemoved} stale leases and " +
+                $"{r.TempFilesRemoved} temp files removed");
             return 0;
         });
         return cmd;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Snapshots.Store.Layers;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -14,17 +13,14 @@ public static class InspectCommand
         var cmd = new Command("inspect", "Show a snapshot's manifest and chain (needs no key)") { store, name, json };
         cmd.SetAction(async (pr, ct) =>
         {
-            var catalog = new SnapshotCatalog(CommonOptions.OpenStore(pr.GetValue(store)!));
-            var layers = new List<LayerInfo>();
-            string? next = pr.GetValue(name)!;
-            while (next is not null && layers.Count < SnapshotChain.MaxDepth)
+            using var host = CommonOptions.OpenHost(pr, store);
+            var layers = await host.InspectAsync(pr.GetValue(name)!, ct);
+            if (pr.GetValue(json))
             {
-                var m = await catalog.LoadAsync(next, ct);
-                layers.Add(LayerInfo.Of(m));
-                next = m.ParentName;
+                Output.WriteJson(new { name = pr.GetValue(name), chain = layers });
+                return 0;
             }
-            if (pr.GetValue(json)) { Output.WriteJson(new { name = pr.GetValue(name), chain = layers }); return 0; }
-            foreach (var l in layers) Console.WriteLine(l.Line());
+            foreach (var l in layers) Console.WriteLine(LayerText.Line(l));
             return 0;
         });
         return cmd;

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using Snapshots.Store;
-using Snapshots.Store.Layers;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -13,27 +11,19 @@ public static class ListCommand
         var cmd = new Command("ls", "List the snapshots in a store") { store, json };
         cmd.SetAction(async (pr, ct) =>
         {
-            var catalog = new SnapshotCatalog(CommonOptions.OpenStore(pr.GetValue(store)!));
-            var rows = new List<object>();
-            await foreach (var n in catalog.ListNamesAsync(ct))
+            using var host = CommonOptions.OpenHost(pr, store);
+            var rows = await host.ListAsync(ct);
+            if (pr.GetValue(json))
             {
-                try
-                {
-                    var m = await catalog.TryLoadAsync(n, ct);
-                    if (m is not null) rows.Add(LayerInfo.Of(m));
-                }
-                catch (SnapshotException ex)
-                {
-                    rows.Add(new Unreadable(n, ex.Message)); // one bad manifest does not hide the others
-                }
+                // A readable layer prints as itself; an unreadable one as its name and error.
+                var shown = new List<object>(rows.Count);
+                foreach (var r in rows) shown.Add(r.Layer is { } l ? l : new { r.Name, r.Error });
+                Output.WriteJson(new { snapshots = shown });
+                return 0;
             }
-            if (pr.GetValue(json)) { Output.WriteJson(new { snapshots = rows }); return 0; }
-            foreach (var r in rows)
-                Console.WriteLine(r is LayerInfo l ? l.Row() : r is Unreadable u ? $"{u.Name,-24} ERROR {u.Error}" : r.ToString());
+            foreach (var r in rows) Console.WriteLine(r.Layer is { } l ? LayerText.Row(l) : $"{r.Name,-24} ERROR {r.Error}");
             return 0;
         });
         return cmd;
     }
-
-    private sealed record Unreadable(string Name, string Error);
 }

@@ -2,8 +2,6 @@ using System.CommandLine;
 using Snapshots.Prefetch;
 using Snapshots.Store;
 using Snapshots.Store.Chunks;
-using Snapshots.Store.Keys;
-using Snapshots.Store.Layers;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -45,34 +43,21 @@ public static class LogCommand
         var keyring = CommonOptions.Keyring();
         var name = CommonOptions.Name();
         var tenant = CommonOptions.Tenant();
-        var cacheDir = CommonOptions.CacheDir();
-        var cacheSize = CommonOptions.CacheSize();
-        var distributed = CommonOptions.Distributed();
+        var tiers = new CommonOptions.Tiers();
         var noPack = new Option<bool>("--no-pack") { Description = "Attach the plan alone: restores then prefetch whole snapshot chunks" };
         var planFile = new Argument<string>("PLAN") { Description = "Plan file from `snapctl log merge`" };
         var cmd = new Command("attach", "Store a prefetch plan, and its working-set pack, with a snapshot (replacing the previous ones atomically)")
         {
-            store, keyring, name, tenant, cacheDir, cacheSize, distributed, noPack, planFile,
+            store, keyring, name, tenant, noPack, planFile,
         };
+        CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
         {
             var plan = PrefetchPlan.Load(pr.GetValue(planFile)!);
-            var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
-            var snapshot = pr.GetValue(name)!;
-            Func<Task<BuildResult>>? buildPack = null;
-            ChunkReader? reader = null;
-            if (!pr.GetValue(noPack))
-            {
-                var keys = new LocalKeyring(pr.GetValue(keyring)!);
-                var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), keys, snapshot, pr.GetValue(tenant), ct);
-                reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed));
-                buildPack = () => WorkingSetPack.BuildAsync(blobs, keys, chain, reader, plan, ct);
-            }
-            using (reader)
-            {
-                var bound = await new PlanStore(blobs).AttachAsync(snapshot, plan, ct, buildPack);
-                Output.WriteJson(new { attached = snapshot, pages = plan.Pages.Length, runs = plan.RunsMerged, pack = bound.PackName });
-            }
+            var settings = tiers.From(pr);
+            using var host = CommonOptions.OpenHost(pr, store, keyring);
+            var r = await host.AttachPlanAsync(pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack), settings, ct);
+            Output.WriteJson(r);
             return 0;
         });
         return cmd;

@@ -1,7 +1,5 @@
 using System.CommandLine;
-using Snapshots.Store.Chunks;
-using Snapshots.Store.Keys;
-using Snapshots.Store.Layers;
+using System.Globalization;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -20,23 +18,25 @@ public static class VerifyCommand
         };
         cmd.SetAction(async (pr, ct) =>
         {
-            var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
-            var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), new LocalKeyring(pr.GetValue(keyring)!), pr.GetValue(name)!, pr.GetValue(tenant), ct);
+            using var host = CommonOptions.OpenHost(pr, store, keyring);
             bool asJson = pr.GetValue(json);
-            long total = chain.Layers.Sum(l => l.Entries.LongLength) * Store.Chunks.ChunkGeometry.ChunkSize;
-            var result = await Output.WithProgressAsync($"verify {chain.Name}", total, asJson,
-                p => new ChainVerifier(new OriginChunkStore(blobs)).VerifyAsync(chain, 0, p, ct));
+            var r = await Output.WithProgressAsync($"verify {pr.GetValue(name)}", asJson,
+                p => host.VerifyAsync(pr.GetValue(name)!, pr.GetValue(tenant), p, ct));
             if (asJson)
-                Output.WriteJson(new { result.Name, result.Ok, result.Layers, result.ChunksChecked, result.BytesChecked, result.Seconds, bad = result.Bad });
+            {
+                Output.WriteJson(new { r.Name, r.Ok, r.Layers, r.ChunksChecked, r.BytesChecked, r.Seconds, bad = r.Bad });
+            }
             else
             {
-                Console.WriteLine(result.Ok
-                    ? $"'{result.Name}' is intact: {result.ChunksChecked} chunks in {result.Layers} layers verified in {result.Seconds:F2} s"
-                    : $"'{result.Name}' has {result.Bad.Count} bad chunk(s) of {result.ChunksChecked}:");
-                foreach (var b in result.Bad) Console.WriteLine($"  layer '{b.Layer}' index {b.Index} chunk {b.Chunk}: {b.Problem}");
+                Console.WriteLine(r.Ok
+                    ? string.Create(CultureInfo.InvariantCulture,
+                        $"'{r.Name}' is intact: {r.ChunksChecked} chunks in {r.Layers} layers verified in {r.Seconds:F2} s")
+                    : $"'{r.Name}' has {r.Bad.Count} bad chunk(s) of {r.ChunksChecked}:");
+                foreach (var b in r.Bad) Console.WriteLine($"  layer '{b.Layer}' index {b.Index} chunk {b.Chunk}: {b.Problem}");
             }
-            if (!result.Ok) Console.Error.WriteLine($"snapctl: error: snapshot '{result.Name}' failed verification ({result.Bad.Count} bad chunks)");
-            return result.Ok ? 0 : 1;
+            if (!r.Ok)
+                Console.Error.WriteLine($"snapctl: error: snapshot '{r.Name}' failed verification ({r.Bad.Count} bad chunks)");
+            return r.Ok ? 0 : 1;
         });
         return cmd;
     }

@@ -1,7 +1,5 @@
 using System.CommandLine;
-using Snapshots.Store;
-using Snapshots.Store.Layers;
-using Snapshots.Store.Tiers;
+using System.Globalization;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -13,35 +11,29 @@ public static class WarmCommand
     {
         var store = CommonOptions.Store();
         var name = CommonOptions.Name();
-        var cacheDir = CommonOptions.CacheDir();
-        var cacheSize = CommonOptions.CacheSize();
-        var distributed = CommonOptions.Distributed();
-        var deadline = CommonOptions.Deadline();
+        var tiers = new CommonOptions.Tiers();
         var parallel = new Option<int>("--parallel") { Description = "Chunks fetched at once", DefaultValueFactory = _ => 16 };
         var json = CommonOptions.Json();
         var cmd = new Command("warm", "Pre-fill the local cache with a snapshot's chunks (from the distributed cache or the origin)")
         {
-            store, name, cacheDir, cacheSize, distributed, deadline, parallel, json,
+            store, name, parallel, json,
         };
+        CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
         {
-            if (pr.GetValue(cacheDir) is null) throw new InvalidInputException("warm needs --cache-dir: the local cache to fill");
-            if (pr.GetValue(parallel) is < 1 or > 256) throw new InvalidInputException("--parallel must be 1-256");
-            var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
-            var snapshot = pr.GetValue(name)!;
-            using var reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed), pr.GetValue(deadline));
-            var names = await ChainChunkNames.ResolveAsync(new SnapshotCatalog(blobs), snapshot, ct);
+            var settings = tiers.From(pr);
+            using var host = CommonOptions.OpenHost(pr, store);
             bool asJson = pr.GetValue(json);
-            long estimate = (long)names.Count * Store.Chunks.ChunkGeometry.ChunkSize;
-            var result = await Output.WithProgressAsync($"warm {snapshot}", estimate, asJson,
-                p => CacheWarmer.WarmAsync(reader, snapshot, names, pr.GetValue(parallel), p, ct));
+            var r = await Output.WithProgressAsync($"warm {pr.GetValue(name)}", asJson,
+                p => host.WarmAsync(pr.GetValue(name)!, settings, pr.GetValue(parallel), p, ct));
             if (asJson)
             {
-                Output.WriteJson(new { result.Name, result.Chunks, result.Bytes, result.Seconds, tiers = TierReport.Of(reader) });
+                Output.WriteJson(r);
                 return 0;
             }
-            Console.WriteLine($"warmed '{result.Name}': {result.Chunks} chunks, {Output.Bytes(result.Bytes)} in {result.Seconds:F2} s");
-            TierReport.Print(reader);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"warmed '{r.Name}': {r.Chunks} chunks, {Output.Bytes(r.Bytes)} in {r.Seconds:F2} s"));
+            Output.PrintTiers(r.Tiers);
             return 0;
         });
         return cmd;

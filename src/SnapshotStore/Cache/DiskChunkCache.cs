@@ -24,7 +24,7 @@ public sealed class DiskChunkCache : IChunkCache
 
     public DiskChunkCache(string dir, long maxBytes)
     {
-        if (maxBytes < ConvergentCipherSize) throw new InvalidInputException($"cache size {maxBytes} is smaller than one chunk");
+        if (maxBytes < ConvergentCipherSize) throw new InvalidInputException($"cache size {maxBytes} is smaller than one chunk") { Parameter = "cache-size" };
         _dir = Path.GetFullPath(dir);
         _maxBytes = maxBytes;
         Directory.CreateDirectory(_dir);

@@ -46,11 +46,13 @@ public sealed class ChunkReader : IDisposable
     public long SharedFetches => _flights.Joined;
 
     /// <summary>Returns the ciphertext length in <paramref name="buffer"/>; throws
-    /// <see cref="ChunkUnavailableException"/> naming the chunk and <paramref name="context"/>.</summary>
+    /// <see cref="ChunkUnavailableException"/> naming the chunk and <paramref name="context"/>, with its
+    /// <see cref="ChunkFault"/>: missing or corrupt at the origin, or unavailable from every tier.</summary>
     public async ValueTask<int> ReadAsync(ChunkName name, Memory<byte> buffer, string context, CancellationToken ct = default)
     {
         var result = await _flights.RunAsync(name, buffer, _fetch, ct);
-        if (result.Failure is { } failure) throw new ChunkUnavailableException($"chunk {name} of {context} {failure}");
+        if (result.Failure is { } failure)
+            throw new ChunkUnavailableException($"chunk {name} of {context} {failure}", result.Fault);
         return result.Length;
     }
 
@@ -71,9 +73,10 @@ public sealed class ChunkReader : IDisposable
                 await FillAsync(_caches.Length, name, buffer[..origin.Length], ct);
                 return new SingleFlight.FetchResult(origin.Length, null);
             case TierOutcome.Miss:
-                return new SingleFlight.FetchResult(-1, $"is missing from {_origin.Describe}");
+                return new SingleFlight.FetchResult(-1, $"is missing from {_origin.Describe}", ChunkFault.Missing);
             case TierOutcome.Corrupt:
-                return new SingleFlight.FetchResult(-1, $"is corrupt in {_origin.Describe} (its bytes do not hash to its name)");
+                return new SingleFlight.FetchResult(
+                    -1, $"is corrupt in {_origin.Describe} (its bytes do not hash to its name)", ChunkFault.Corrupt);
             default:
                 return new SingleFlight.FetchResult(-1, $"could not be read: {origin.Reason}");
         }

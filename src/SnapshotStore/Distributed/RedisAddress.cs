@@ -26,7 +26,7 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
     public static RedisAddress Parse(string address)
     {
         if (!address.StartsWith(Scheme, StringComparison.Ordinal))
-            throw new InvalidInputException($"--distributed '{address}': expected redis://HOST:PORT[,HOST:PORT...]");
+            throw Bad($"distributed cache address '{address}': expected redis://HOST:PORT[,HOST:PORT...]");
         var rest = address[Scheme.Length..];
         string query = "";
         int q = rest.IndexOf('?');
@@ -36,10 +36,10 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
         {
             int colon = ep.LastIndexOf(':');
             if (colon <= 0 || !int.TryParse(ep.AsSpan(colon + 1), out var port) || port is <= 0 or > 65535)
-                throw new InvalidInputException($"--distributed '{address}': '{ep}' is not HOST:PORT");
+                throw Bad($"distributed cache address '{address}': '{ep}' is not HOST:PORT");
             endpoints.Add(ep);
         }
-        if (endpoints.Count == 0) throw new InvalidInputException($"--distributed '{address}' names no node");
+        if (endpoints.Count == 0) throw Bad($"distributed cache address '{address}' names no node");
 
         var layout = CacheLayout.Auto;
         int stripes = 5;
@@ -57,24 +57,26 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
                     layout = value switch
                     {
                         "auto" => CacheLayout.Auto, "whole" => CacheLayout.Whole, "striped" => CacheLayout.Striped,
-                        _ => throw new InvalidInputException($"--distributed '{address}': layout '{value}' (use auto, whole or striped)"),
+                        _ => throw Bad($"distributed cache address '{address}': layout '{value}' (use auto, whole or striped)"),
                     };
                     break;
                 case "stripes":
                     if (!int.TryParse(value, out stripes) || stripes is < 3 or > 16)
-                        throw new InvalidInputException($"--distributed '{address}': stripes '{value}' must be 3-16");
+                        throw Bad($"distributed cache address '{address}': stripes '{value}' must be 3-16");
                     break;
                 case "deadline": deadline = Millis(address, key, value); break;
                 case "cooldown": cooldown = Millis(address, key, value); break;
                 case "connect": connect = Millis(address, key, value); break;
-                default: throw new InvalidInputException($"--distributed '{address}': unknown option '{key}' (layout, stripes, deadline, cooldown, connect)");
+                default: throw Bad($"distributed cache address '{address}': unknown option '{key}' (layout, stripes, deadline, cooldown, connect)");
             }
         }
         return new RedisAddress(endpoints, layout, stripes, deadline, cooldown, connect);
     }
 
+    private static InvalidInputException Bad(string message) => new(message) { Parameter = "distributed" };
+
     private static TimeSpan Millis(string address, string key, string value) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && ms > 0
             ? TimeSpan.FromMilliseconds(ms)
-            : throw new InvalidInputException($"--distributed '{address}': {key} '{value}' is not a positive number of milliseconds");
+            : throw Bad($"distributed cache address '{address}': {key} '{value}' is not a positive number of milliseconds");
 }

@@ -13,7 +13,7 @@ public static class VmImageGenerator
     public static void Write(VmImageSpec spec, string path)
     {
         if (spec.Size < 16 << 20 || spec.Size % ChunkGeometry.PageSize != 0)
-            throw new InvalidInputException("image size must be at least 16 MiB and a whole number of 4 KiB pages");
+            throw new InvalidInputException("image size must be at least 16 MiB and a whole number of 4 KiB pages") { Parameter = "size" };
         var tmp = path + ".gen.tmp";
         using (var file = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write))
         {

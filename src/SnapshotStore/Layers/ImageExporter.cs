@@ -6,7 +6,12 @@ using Snapshots.Store.Origin;
 
 namespace Snapshots.Store.Layers;
 
-public sealed record ExportResult(string Name, string Path, long ImageBytes, int Chunks, int DataChunks, int ZeroChunks, double Seconds);
+public sealed record ExportResult(string Name, string Path, long ImageBytes, int Chunks, int DataChunks, int ZeroChunks,
+    double Seconds)
+{
+    /// <summary>What each tier served (set by the host, which owns the reader).</summary>
+    public IReadOnlyList<TierSummary> Tiers { get; init; } = [];
+}
 
 /// <summary>
 /// Writes a snapshot's full image, resolved through its chain, to a file: sparse where zero, every chunk
@@ -20,7 +25,7 @@ public sealed class ImageExporter(ChunkReader reader)
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var target = Path.GetFullPath(outPath);
         var dir = Path.GetDirectoryName(target)!;
-        if (!Directory.Exists(dir)) throw new InvalidInputException($"output directory {dir} does not exist");
+        if (!Directory.Exists(dir)) throw new InvalidInputException($"output directory {dir} does not exist") { Parameter = "out" };
         var tmp = FileBlobStore.TempPathFor(target);
         int dataChunks = 0;
         try

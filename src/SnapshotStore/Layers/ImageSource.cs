@@ -22,12 +22,12 @@ public sealed class FileImageSource : IImageSource
     public FileImageSource(string path)
     {
         var info = new FileInfo(path);
-        if (!info.Exists) throw new InvalidInputException($"memory file {path} does not exist");
+        if (!info.Exists) throw new InvalidInputException($"memory file {path} does not exist") { Parameter = "memory" };
         long size = info.Length;
-        if (size == 0) throw new InvalidInputException($"memory file {path} is empty");
+        if (size == 0) throw new InvalidInputException($"memory file {path} is empty") { Parameter = "memory" };
         if (size % ChunkGeometry.PageSize != 0)
-            throw new InvalidInputException($"memory file {path} is {size} bytes, not a whole number of 4 KiB pages (truncated?)");
-        if (size > ChunkGeometry.MaxImageSize) throw new InvalidInputException($"memory file {path} is over the 1 TiB limit");
+            throw new InvalidInputException($"memory file {path} is {size} bytes, not a whole number of 4 KiB pages (truncated?)") { Parameter = "memory" };
+        if (size > ChunkGeometry.MaxImageSize) throw new InvalidInputException($"memory file {path} is over the 1 TiB limit") { Parameter = "memory" };
         Describe = $"memory file {path}";
         Size = size;
         _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.SequentialScan);

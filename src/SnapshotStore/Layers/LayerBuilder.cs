@@ -35,17 +35,21 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         SnapshotName.Validate(req.Name);
         long imageSize = source.Size;
         if (!req.Replace && await _catalog.ExistsAsync(req.Name, ct))
-            throw new InvalidInputException($"snapshot '{req.Name}' already exists in {blobs.Describe}; pass --replace to publish a new version");
+            throw new InvalidInputException(
+                $"snapshot '{req.Name}' already exists in {blobs.Describe}; publishing a new version must be asked for")
+            {
+                Parameter = "replace",
+            };
         var salt = Encoding.UTF8.GetBytes(req.Salt);
-        if (salt.Length is 0 or > 64) throw new InvalidInputException("salt must be 1-64 bytes");
+        if (salt.Length is 0 or > 64) throw new InvalidInputException("salt must be 1-64 bytes") { Parameter = "salt" };
 
         SnapshotChain? parent = null;
         if (req.Parent is not null)
         {
             SnapshotName.Validate(req.Parent);
-            if (req.Parent == req.Name) throw new InvalidInputException($"snapshot '{req.Name}' cannot be its own parent");
+            if (req.Parent == req.Name) throw new InvalidInputException($"snapshot '{req.Name}' cannot be its own parent") { Parameter = "parent" };
             if (!await _catalog.ExistsAsync(req.Parent, ct))
-                throw new InvalidInputException($"parent snapshot '{req.Parent}' does not exist in {blobs.Describe}");
+                throw new InvalidInputException($"parent snapshot '{req.Parent}' does not exist in {blobs.Describe}") { Parameter = "parent" };
             parent = await SnapshotChain.OpenAsync(_catalog, keys, req.Parent, req.Tenant, ct);
         }
         var layer = ResolveLayer(req, parent);
@@ -136,13 +140,19 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
     {
         var layer = req.Layer ?? (req.Tenant is not null ? LayerKind.Function : parent is null ? LayerKind.Os : LayerKind.Runtime);
         if (layer == LayerKind.Function && req.Tenant is null)
-            throw new InvalidInputException("a function layer needs --tenant: function layers are encrypted per tenant");
+            throw new InvalidInputException("a function layer needs a tenant: function layers are encrypted per tenant")
+            {
+                Parameter = "tenant",
+            };
         if (layer != LayerKind.Function && req.Tenant is not null)
-            throw new InvalidInputException($"--tenant applies to function layers only, not to a {layer.ToText()} layer");
+            throw new InvalidInputException($"a tenant applies to function layers only, not to a {layer.ToText()} layer")
+            {
+                Parameter = "tenant",
+            };
         if (layer == LayerKind.Os && parent is not null)
-            throw new InvalidInputException("an os layer has no parent");
+            throw new InvalidInputException("an os layer has no parent") { Parameter = "parent" };
         if (parent is not null && layer != LayerKind.Function && parent.Top.Layer == LayerKind.Function)
-            throw new InvalidInputException($"a {layer.ToText()} layer cannot build on function layer '{parent.Name}'");
+            throw new InvalidInputException($"a {layer.ToText()} layer cannot build on function layer '{parent.Name}'") { Parameter = "parent" };
         if (req.Tenant is not null) TrustDomain.ForTenant(req.Tenant); // validates the id, with a clear message
         return layer;
     }

@@ -89,9 +89,16 @@ public sealed class SnapshotChain
     {
         if (layer.Domain.Tenant is not { } owner) return;
         if (tenant is null)
-            throw new KeyUnavailableException($"snapshot '{layer.Name}' is a tenant's function layer: pass the tenant (--tenant) to read it");
+            throw new KeyUnavailableException($"snapshot '{layer.Name}' is a tenant's function layer: name its tenant to read it")
+            {
+                Parameter = "tenant",
+            };
         if (owner != tenant)
-            throw new KeyUnavailableException($"snapshot '{layer.Name}' belongs to another tenant's domain; this request is for tenant '{tenant}'");
+            throw new KeyUnavailableException(
+                $"snapshot '{layer.Name}' belongs to another tenant's domain; this request is for tenant '{tenant}'")
+            {
+                Parameter = "tenant",
+            };
     }
 
     /// <summary>OS and runtime layers only build on shared layers; a function layer on shared layers or its own tenant's.</summary>

@@ -20,7 +20,7 @@ public sealed partial class FileBlobStore : IBlobStore
         _root = Path.GetFullPath(root);
         if (!Directory.Exists(_root))
         {
-            if (!create) throw new InvalidInputException($"store directory {_root} does not exist");
+            if (!create) throw new InvalidInputException($"store directory {_root} does not exist") { Parameter = "store" };
             Directory.CreateDirectory(_root);
         }
     }

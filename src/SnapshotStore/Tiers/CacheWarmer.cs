@@ -5,7 +5,11 @@ using Snapshots.Store.Crypto;
 
 namespace Snapshots.Store.Tiers;
 
-public sealed record WarmResult(string Name, int Chunks, long Bytes, double Seconds);
+public sealed record WarmResult(string Name, int Chunks, long Bytes, double Seconds)
+{
+    /// <summary>What each tier served (set by the host, which owns the reader).</summary>
+    public IReadOnlyList<TierSummary> Tiers { get; init; } = [];
+}
 
 /// <summary>Reads every chunk of a list through a reader with bounded concurrency, so the reader's nearer
 /// tiers (the local disk cache) end up holding them. The first chunk that cannot be had stops the warm-up.</summary>

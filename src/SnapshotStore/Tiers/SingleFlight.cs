@@ -16,7 +16,7 @@ internal sealed class SingleFlight
     public delegate ValueTask<FetchResult> Fetch(ChunkName name, Memory<byte> buffer, CancellationToken ct);
 
     /// <summary>The length of the chunk in <paramref name="buffer"/>, or why it could not be had.</summary>
-    public readonly record struct FetchResult(int Length, string? Failure)
+    public readonly record struct FetchResult(int Length, string? Failure, ChunkFault Fault = ChunkFault.Unavailable)
     {
         public static FetchResult Abandoned { get; } = new(-1, null);
         public bool IsAbandoned => Length < 0 && Failure is null;

@@ -1,0 +1,211 @@
+using System.Runtime.ExceptionServices;
+using Snapshots.ChunkFs.Memory;
+using Snapshots.ChunkFs.Uffd;
+using Snapshots.Prefetch;
+using Snapshots.Store;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Layers;
+
+namespace Snapshots.Host.Restore;
+
+/// <summary>
+/// The whole restore recipe for one VM: the chain, its tiers and memory tier, the prefetch plan and working-set
+/// pack, a warm read path, then the userfaultfd handler serving one VMM until it exits or is failed.
+/// <see cref="PrepareAsync"/> does everything that can be done before a VMM connects; <see cref="ServeAsync"/>
+/// listens, accepts and serves. Dispose releases the memory tier and the reader.
+/// </summary>
+public sealed class RestoreSession : IDisposable
+{
+    private readonly SnapshotHost _host;
+    private readonly RestoreRequest _request;
+    private readonly ChunkReader _reader;
+    private readonly ResidentChunks _memory;
+    private readonly ResidentChunks? _pack;
+
+    private RestoreSession(SnapshotHost host, RestoreRequest request, SnapshotChain chain, ChunkReader reader,
+        ResidentChunks memory, PrefetchPlan? plan, ResidentChunks? pack)
+    {
+        _host = host;
+        _request = request;
+        Chain = chain;
+        _reader = reader;
+        _memory = memory;
+        Plan = plan;
+        _pack = pack;
+    }
+
+    public SnapshotChain Chain { get; }
+
+    /// <summary>The plan this restore follows; null: on demand only.</summary>
+    public PrefetchPlan? Plan { get; }
+
+    public bool HasPack => _pack is not null;
+
+    /// <summary>Opens the chain and tiers, chooses the plan and pack, and warms the read path, before any VMM
+    /// connects. Throws <see cref="SnapshotException"/>s naming the snapshot, plan or input at fault.</summary>
+    public static async Task<RestoreSession> PrepareAsync(SnapshotHost host, RestoreRequest request,
+        CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.FaultAroundPages is < 1 or > 128)
+        {
+            throw new InvalidInputException($"fault-around of {request.FaultAroundPages} pages: use 1-128")
+            {
+                Parameter = "fault-around",
+            };
+        }
+        var chain = await host.OpenChainAsync(request.Name, request.Tenant, ct);
+        var plan = await ChoosePlanAsync(host, chain, request, ct);
+        var reader = await host.OpenReaderAsync(request.Tiers, ct);
+        ResidentChunks? memory = null, pack = null;
+        try
+        {
+            memory = new ResidentChunks(chain, reader, request.MemoryBudgetBytes);
+            // A demand fetch runs on the thread pool beside the prefetch workers: with only as many pool threads as
+            // cores it can wait in the queue behind them (the pool adds threads only slowly), stalling a vCPU.
+            ThreadPool.GetMinThreads(out int workers, out int io);
+            ThreadPool.SetMinThreads(Math.Max(workers, 4 * Environment.ProcessorCount + request.PrefetchConcurrency), io);
+            if (request.Preload) await memory.PreloadAsync(Environment.ProcessorCount, ct);
+            // Before the VMM may connect, fetch one chunk: the whole read path (tiers, verification, decryption) is
+            // then compiled and warm, and a VM's first fault does not pay tens of milliseconds for it.
+            int firstData = Array.FindIndex(chain.Chunks, c => !c.IsZero);
+            if (firstData >= 0) await WarmUpAsync(memory.LoadAsync(firstData, ct));
+            pack = await OpenPackAsync(host, request, plan, reader, ct);
+            if (pack is not null && !pack.IsZeroChunk(0)) await WarmUpAsync(pack.LoadAsync(0, ct)); // the plan's first pages
+            return new RestoreSession(host, request, chain, reader, memory, plan, pack);
+        }
+        catch
+        {
+            pack?.Dispose();
+            memory?.Dispose();
+            reader.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Listens on the request's socket, accepts one VMM (within the accept timeout), and serves its faults
+    /// on a dedicated thread until it exits or is failed. Writes the access log when recording.</summary>
+    public async Task<RestoreStats> ServeAsync(CancellationToken ct = default)
+    {
+        using var listener = new HandshakeListener(_request.SocketPath);
+        _host.Log($"serving '{Chain.Name}' on {listener.Path}{Describe()}");
+        using var acceptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (_request.AcceptTimeout is { } limit) acceptCts.CancelAfter(limit);
+        UffdSession session;
+        try
+        {
+            session = await listener.AcceptAsync(Chain.ImageSize, TimeSpan.FromSeconds(5), acceptCts.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new SnapshotException(
+                $"no VMM connected to {listener.Path} within {_request.AcceptTimeout!.Value.TotalSeconds:0.###} s")
+            {
+                Parameter = "accept-timeout",
+            };
+        }
+        using (session)
+        {
+            var handler = new UffdHandler(session, _memory, HandlerOptions());
+            var stats = RunOnOwnThread(handler, ct);
+            if (_request.RecordPath is { } logPath && handler.RecordedLog is { } log)
+                await File.WriteAllBytesAsync(logPath, log.Serialize(), ct);
+            return stats with { Tiers = TierSummary.Of(_reader) };
+        }
+    }
+
+    /// <summary>A dedicated thread: the fault loop must not share a pool thread whose earlier work (hashing,
+    /// decrypting) left wide vector state for every context switch to save and restore. An exception on it is
+    /// rethrown here, never left to end the process.</summary>
+    private static RestoreStats RunOnOwnThread(UffdHandler handler, CancellationToken ct)
+    {
+        RestoreStats? stats = null;
+        ExceptionDispatchInfo? error = null;
+        var thread = new Thread(() =>
+        {
+            try { stats = handler.Run(ct); }
+            catch (Exception ex) { error = ExceptionDispatchInfo.Capture(ex); }
+        })
+        { Name = "uffd-handler", IsBackground = true };
+        thread.Start();
+        thread.Join();
+        error?.Throw();
+        return stats!;
+    }
+
+    private UffdHandlerOptions HandlerOptions() => new()
+    {
+        FaultDeadline = _request.FaultDeadline,
+        Record = _request.RecordPath is not null,
+        Plan = Plan,
+        Pack = _pack,
+        FaultAroundPages = _request.FaultAroundPages,
+        Prefetch = new PrefetchOptions
+        {
+            Concurrency = _request.PrefetchConcurrency,
+            BandwidthBytesPerSecond = _request.PrefetchBandwidth,
+        },
+        Log = _host.Log,
+    };
+
+    private string Describe() => Plan is null ? ""
+        : $" with a {Plan.Pages.Length}-page prefetch plan{(_pack is null ? "" : " and its working-set pack")}";
+
+    private static async Task<PrefetchPlan?> ChoosePlanAsync(SnapshotHost host, SnapshotChain chain,
+        RestoreRequest request, CancellationToken ct)
+    {
+        PrefetchPlan? plan;
+        switch (request.Prefetch)
+        {
+            case PrefetchMode.Off:
+                return null;
+            case PrefetchMode.File:
+                if (request.PlanPath is null)
+                    throw new InvalidInputException("a plan file is needed to prefetch from a file") { Parameter = "plan" };
+                plan = PrefetchPlan.Load(request.PlanPath);
+                break;
+            default:
+                var (attached, why) = await new PlanStore(host.Blobs).TryLoadAsync(chain.Name, chain.Top.Hash, ct);
+                if (attached is null && request.Prefetch == PrefetchMode.Attached) host.Log($"warning: {why}; serving on demand");
+                plan = attached;
+                break;
+        }
+        if (plan is not null && plan.ImageSize != chain.ImageSize)
+        {
+            throw new InvalidInputException(
+                $"the prefetch plan is for a {plan.ImageSize}-byte image; '{chain.Name}' is {chain.ImageSize} bytes")
+            {
+                Parameter = "plan",
+            };
+        }
+        return plan;
+    }
+
+    /// <summary>The working-set pack the plan was made with, as a memory tier; null (with a warning when the plan
+    /// names one that does not match) to prefetch from the snapshot's own chunks.</summary>
+    private static async Task<ResidentChunks?> OpenPackAsync(SnapshotHost host, RestoreRequest request,
+        PrefetchPlan? plan, ChunkReader reader, CancellationToken ct)
+    {
+        if (plan?.PackName is not { } packName) return null;
+        var packChain = await host.OpenChainAsync(packName, request.Tenant, ct);
+        if (packChain.Top.Hash.AsSpan().SequenceEqual(plan.PackHash))
+            return new ResidentChunks(packChain, reader, request.MemoryBudgetBytes);
+        host.Log($"warning: working-set pack '{packName}' is not the one the plan was made with; prefetching snapshot chunks");
+        return null;
+    }
+
+    /// <summary>Best effort and bounded: a tier that fails here fails the VM later, at a fault, with its reason.</summary>
+    private static async Task WarmUpAsync(Task load)
+    {
+        try { await load.WaitAsync(TimeSpan.FromSeconds(2)); }
+        catch (Exception ex) when (ex is SnapshotException or TimeoutException) { }
+    }
+
+    public void Dispose()
+    {
+        _pack?.Dispose();
+        _memory.Dispose();
+        _reader.Dispose();
+    }
+}

@@ -1,0 +1,38 @@
+using Snapshots.Prefetch;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Layers;
+
+namespace Snapshots.Host;
+
+public sealed partial class SnapshotHost
+{
+    /// <summary>Stores a prefetch plan with a snapshot, bound to its current manifest, replacing the previous one
+    /// atomically; with <paramref name="withPack"/>, first builds and publishes its working-set pack (the plan's
+    /// pages back to back, read through <paramref name="tiers"/>).</summary>
+    public async Task<AttachResult> AttachPlanAsync(string name, string? tenant, PrefetchPlan plan, bool withPack,
+        TierSettings tiers, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        Func<Task<BuildResult>>? buildPack = null;
+        ChunkReader? reader = null;
+        try
+        {
+            if (withPack)
+            {
+                var chain = await OpenChainAsync(name, tenant, ct);
+                reader = await OpenReaderAsync(tiers, ct);
+                var packReader = reader;
+                buildPack = () => WorkingSetPack.BuildAsync(Blobs, Keys, chain, packReader, plan, ct);
+            }
+            var bound = await new PlanStore(Blobs).AttachAsync(name, plan, ct, buildPack);
+            return new AttachResult(name, plan.Pages.Length, plan.RunsMerged, bound.PackName);
+        }
+        finally
+        {
+            reader?.Dispose();
+        }
+    }
+}
+
+/// <summary>What `log attach` did: the snapshot, the plan's pages and merged runs, and its pack (null: none).</summary>
+public sealed record AttachResult(string Attached, int Pages, int Runs, string? Pack);

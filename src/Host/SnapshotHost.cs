@@ -1,0 +1,91 @@
+using Snapshots.Store.Cache;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Distributed;
+using Snapshots.Store.Keys;
+using Snapshots.Store.Layers;
+using Snapshots.Store.Origin;
+using Snapshots.Store.Tiers;
+
+namespace Snapshots.Host;
+
+/// <summary>
+/// The composition root: one store (its origin, catalog and key provider) and the recipes that use it: build,
+/// export, verify, warm, inspect, list, remove, gc, attach a plan, restore. Front ends (snapctl, the daemon, the
+/// chaos harness, the tests) parse their input, call a method here and print the typed result; none of them
+/// wires tiers, keys or loaders itself. Model: garnet's libs/host, which its benchmarks run in-process.
+/// Expected failures are <see cref="Store.SnapshotException"/>s (docs/errors.md).
+/// </summary>
+public sealed partial class SnapshotHost : IDisposable
+{
+    private readonly Lazy<IKeyProvider> _keys;
+
+    /// <summary>A host over a store and key provider made elsewhere (tests, the harness's fault-injecting
+    /// stores). The host does not dispose them.</summary>
+    public SnapshotHost(IBlobStore blobs, IKeyProvider keys, Action<string>? log = null)
+        : this(blobs, new Lazy<IKeyProvider>(keys), log ?? (_ => { }), ownsBlobs: false) { }
+
+    private SnapshotHost(IBlobStore blobs, Lazy<IKeyProvider> keys, Action<string> log, bool ownsBlobs)
+    {
+        Blobs = blobs;
+        Catalog = new SnapshotCatalog(blobs);
+        _keys = keys;
+        Log = log;
+        OwnsBlobs = ownsBlobs;
+    }
+
+    /// <summary>Opens the store at <see cref="StoreOptions.Address"/>; <paramref name="create"/> makes a
+    /// directory origin (or S3 bucket) that does not exist yet. Bad addresses are
+    /// <see cref="Store.InvalidInputException"/>s naming the "store" input.</summary>
+    public static SnapshotHost Open(StoreOptions options, bool create = false)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var blobs = StoreLocation.Open(options.Address, create);
+        var keyring = options.KeyringDirectory;
+        return new SnapshotHost(blobs, new Lazy<IKeyProvider>(() => new LocalKeyring(keyring)), options.Log, ownsBlobs: true);
+    }
+
+    public IBlobStore Blobs { get; }
+    public SnapshotCatalog Catalog { get; }
+
+    /// <summary>The key provider, opened on first use (inspect, ls, rm and gc need no key).</summary>
+    public IKeyProvider Keys => _keys.Value;
+
+    /// <summary>Operational notes: warnings and progress lines, one per call.</summary>
+    public Action<string> Log { get; }
+
+    private bool OwnsBlobs { get; }
+
+    /// <summary>Resolves a snapshot through its parents with its keys, as <paramref name="tenant"/> (null: the
+    /// shared domain only).</summary>
+    public Task<SnapshotChain> OpenChainAsync(string name, string? tenant, CancellationToken ct = default) =>
+        SnapshotChain.OpenAsync(Catalog, Keys, name, tenant, ct);
+
+    /// <summary>The one place tiers are composed: local disk cache, then the distributed cache, then the origin,
+    /// each with its deadline and concurrency bound. The reader owns (and disposes) the caches it opened.</summary>
+    public async Task<ChunkReader> OpenReaderAsync(TierSettings tiers, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(tiers);
+        var caches = new List<IChunkCache>();
+        var options = new List<TierOptions>();
+        if (tiers.CacheDirectory is not null)
+        {
+            caches.Add(new DiskChunkCache(tiers.CacheDirectory, tiers.CacheBytes));
+            options.Add(TierOptions.LocalDisk);
+        }
+        if (!string.IsNullOrWhiteSpace(tiers.Distributed))
+        {
+            var address = RedisAddress.Parse(tiers.Distributed);
+            ct.ThrowIfCancellationRequested();
+            caches.Add(await RedisChunkCache.ConnectAsync(address));
+            // The tier's deadline covers a stripe's node deadline and a retry on another node.
+            options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
+        }
+        var origin = TierOptions.Origin with { Deadline = tiers.OriginDeadline };
+        return new ChunkReader(new ReaderOptions(options, origin) { OwnsTiers = true }, new OriginChunkStore(Blobs), [.. caches]);
+    }
+
+    public void Dispose()
+    {
+        if (OwnsBlobs) (Blobs as IDisposable)?.Dispose();
+    }
+}

@@ -1,0 +1,23 @@
+using Snapshots.Store.Tiers;
+
+namespace Snapshots.Host;
+
+/// <summary>The read tiers in front of the origin for one operation: a local disk cache, a distributed cache,
+/// and the origin's deadline. The default is the origin alone with its default deadline.</summary>
+public sealed record TierSettings
+{
+    /// <summary>Local disk cache directory (ciphertext only); null: none.</summary>
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>The disk cache's budget in bytes.</summary>
+    public long CacheBytes { get; init; } = 10L << 30;
+
+    /// <summary>The distributed cache: redis://HOST:PORT[,HOST:PORT...][?layout=..&amp;deadline=MS]; null or
+    /// blank: none.</summary>
+    public string? Distributed { get; init; }
+
+    /// <summary>How long the origin may take for one chunk before the read fails naming it.</summary>
+    public TimeSpan OriginDeadline { get; init; } = TierOptions.Origin.Deadline;
+
+    public static TierSettings OriginOnly { get; } = new();
+}

@@ -1,0 +1,50 @@
+using Snapshots.Store;
+
+namespace Snapshots.Snapctl.Commands;
+
+/// <summary>
+/// How snapctl says an operation failed (docs/errors.md): one line "snapctl: error: MESSAGE" on stderr, and with
+/// --json also {"error": {"kind": KIND, "message": MESSAGE}} on stdout. The library names the input at fault
+/// (<see cref="SnapshotException.Parameter"/>); this adds the flag that sets it.
+/// </summary>
+public static class ErrorReport
+{
+    /// <summary>Exit codes: 1 an operation failed, 2 the command line is wrong, 130 interrupted.</summary>
+    public const int Failed = 1, Usage = 2, Interrupted = 130;
+
+    /// <summary>The kind, message and exit code for any exception; an unexpected one is reported as "internal"
+    /// with its type, never as a stack trace.</summary>
+    public static (string Kind, string Message, int ExitCode) Describe(Exception ex)
+    {
+        ArgumentNullException.ThrowIfNull(ex);
+        return ex switch
+        {
+            SnapshotException s => (s.Kind, WithFlag(s.Message, s.Parameter), Failed),
+            UsageException u => ("usage", u.Message, Usage),
+            OperationCanceledException => ("interrupted", "interrupted", Interrupted),
+            FileNotFoundException f => ("io", f.FileName is null ? f.Message : $"{f.FileName} does not exist", Failed),
+            DirectoryNotFoundException or PathTooLongException or IOException => ("io", ex.Message, Failed),
+            UnauthorizedAccessException => ("permission", ex.Message, Failed),
+            _ => ("internal", $"{ex.GetType().Name}: {ex.Message} (a bug in snapctl; please report it)", Failed),
+        };
+    }
+
+    /// <summary>The message with the flag that sets <paramref name="parameter"/> ("... (option --tenant)").</summary>
+    public static string WithFlag(string message, string? parameter) => parameter switch
+    {
+        null => message,
+        "store" => $"{message} (option --store or $SNAPSHOTS_STORE)",
+        "distributed" => $"{message} (option --distributed or $SNAPSHOTS_DISTRIBUTED)",
+        "force" => $"{message} (option --force)",
+        _ => $"{message} (option --{parameter})",
+    };
+
+    /// <summary>Prints the error as docs/errors.md says and returns the exit code.</summary>
+    public static int Print(Exception ex, bool json)
+    {
+        var (kind, message, code) = Describe(ex);
+        Console.Error.WriteLine($"snapctl: error: {message}");
+        if (json) Output.WriteJson(new { error = new { kind, message } });
+        return code;
+    }
+}

@@ -1,0 +1,99 @@
+using Snapshots.Host;
+using Snapshots.Store;
+
+namespace Snapshots.Tests;
+
+/// <summary>The host library in-process, as snapctl, the daemon and the harness call it: every recipe, typed
+/// results, and errors that name the input at fault without naming any flag.</summary>
+[Trait("Category", "unit")]
+public class HostTests
+{
+    [Fact]
+    public async Task Build_export_verify_warm_inspect_list_remove_gc_in_process()
+    {
+        using var t = new TestStore();
+        using var host = new SnapshotHost(t.Blobs, t.Keys);
+        var osImg = t.Image("os.img", size: 16L << 20);
+        var fnImg = t.Image("fn.img", function: 3, size: 16L << 20);
+        var os = await host.BuildAsync(new() { Name = "os", MemoryPath = osImg });
+        var fn = await host.BuildAsync(new() { Name = "fn", MemoryPath = fnImg, Parent = "os", Tenant = "acme" });
+        Assert.Equal("function", fn.Layer);
+        Assert.True(fn.InheritedChunks > 0);
+
+        var tiers = new TierSettings { CacheDirectory = t.Path_("cache"), CacheBytes = 1L << 30 };
+        var exported = await host.ExportAsync("fn", "acme", t.Path_("fn.out"), tiers);
+        Assert.True(TestStore.SameBytes(fnImg, t.Path_("fn.out")));
+        Assert.Equal(2, exported.Tiers.Count); // the disk cache, then the origin
+        Assert.Equal(exported.DataChunks, exported.Tiers[^1].Hits);
+        Assert.Equal(1.0, exported.Tiers[^1].HitRatio);
+
+        var warmed = await host.WarmAsync("fn", tiers, parallelism: 4);
+        Assert.Equal(warmed.Chunks, warmed.Tiers[0].Hits); // all from the cache the export filled
+
+        var verified = await host.VerifyAsync("fn", "acme");
+        Assert.True(verified.Ok);
+        Assert.Equal(2, verified.Layers);
+
+        var chain = await host.InspectAsync("fn");
+        Assert.Equal(["fn", "os"], chain.Select(l => l.Name));
+        Assert.Equal(os.ManifestHash, chain[1].ManifestHash);
+        Assert.Equal(2, (await host.ListAsync()).Count(l => l.Layer is not null));
+
+        var refused = await Assert.ThrowsAsync<InvalidInputException>(() => host.RemoveAsync("os", force: false));
+        Assert.Equal("force", refused.Parameter);
+        Assert.Contains("is the parent of fn", refused.Message);
+        var removed = await host.RemoveAsync("fn", force: false);
+        Assert.Empty(removed.OrphanedChildren);
+        var gc = await host.CollectGarbageAsync();
+        Assert.Equal(fn.NewChunks, gc.ChunksDeleted);
+    }
+
+    [Fact]
+    public async Task Progress_is_begun_with_the_total_then_reported()
+    {
+        using var t = new TestStore();
+        using var host = new SnapshotHost(t.Blobs, t.Keys);
+        var img = t.Image("os.img", size: 16L << 20);
+        var progress = new RecordingProgress();
+        await host.BuildAsync(new() { Name = "os", MemoryPath = img }, progress);
+        Assert.Equal(16L << 20, progress.Total);
+        var export = new RecordingProgress();
+        await host.ExportAsync("os", null, t.Path_("os.out"), TierSettings.OriginOnly, export);
+        Assert.Equal(16L << 20, export.Total);
+        Assert.True(export.Last > 0);
+    }
+
+    [Fact]
+    public async Task Library_errors_name_the_input_never_a_flag()
+    {
+        using var t = new TestStore();
+        using var host = new SnapshotHost(t.Blobs, t.Keys);
+        var img = t.Image("os.img", size: 16L << 20);
+        await host.BuildAsync(new() { Name = "os", MemoryPath = img });
+        var cases = new (Func<Task> Act, string Parameter)[]
+        {
+            (() => host.BuildAsync(new() { Name = "os", MemoryPath = img }), "replace"),
+            (() => host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "Acme" }), "tenant"),
+            (() => host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Layer = Store.Manifests.LayerKind.Function }), "tenant"),
+            (() => host.BuildAsync(new() { Name = "fn", MemoryPath = t.Path_("absent.img") }), "memory"),
+            (() => host.ExportAsync("os", null, t.Path_("o"), new TierSettings { Distributed = "redis:/x" }), "distributed"),
+            (() => host.WarmAsync("os", TierSettings.OriginOnly, 4), "cache-dir"),
+        };
+        foreach (var (act, parameter) in cases)
+        {
+            var ex = await Assert.ThrowsAnyAsync<SnapshotException>(act);
+            Assert.Equal(parameter, ex.Parameter);
+            Assert.DoesNotContain("--", ex.Message);
+        }
+        var store = Assert.Throws<InvalidInputException>(() => SnapshotHost.Open(new StoreOptions { Address = "" }));
+        Assert.Equal("store", store.Parameter);
+        Assert.Equal("invalid-input", store.Kind);
+    }
+
+    private sealed class RecordingProgress : IByteProgress
+    {
+        public long Total, Last;
+        public void Begin(long totalBytes) => Total = totalBytes;
+        public void Report(long value) => Interlocked.Exchange(ref Last, Math.Max(Last, value));
+    }
+}
