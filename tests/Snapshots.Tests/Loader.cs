@@ -6,18 +6,7 @@ namespace Snapshots.Tests;
 /// <summary>Runs `snapctl restore` and native/bin/replay-vmm (Firecracker's side) against each other.</summary>
 public static class Loader
 {
-    public static string ReplayVmm
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "native", "bin", "replay-vmm");
-                if (File.Exists(candidate)) return candidate;
-            }
-            throw new FileNotFoundException("native/bin/replay-vmm is not built: run `make -C native` (scripts/test.sh does)");
-        }
-    }
+    public static string ReplayVmm => NativeBin.Find("replay-vmm");
 
     public sealed record Run(Snapctl.Result Handler, int VmmExit, string VmmStdout, string VmmStderr)
     {

@@ -1,9 +1,10 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Snapshots.Store;
+using Snapshots.Store.Cache;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Distributed;
+using Snapshots.Store.Faults;
 using Snapshots.Store.Tiers;
 
 namespace Snapshots.Tests;
@@ -11,29 +12,24 @@ namespace Snapshots.Tests;
 /// <summary>The tiered reader's rules with in-memory tiers: single-flight, deadlines, verification, fill-back.</summary>
 public class TieredReaderTests
 {
-    /// <summary>A tier in memory that can be slowed, hung or made to lie.</summary>
-    private sealed class MemoryTier(string name) : IChunkCache
+    private static readonly FaultProfile Hung = new() { StallRate = 1 };
+    private static readonly FaultProfile Lying = new() { CorruptRate = 1 };
+
+    /// <summary>An origin in memory, holding <paramref name="bytes"/> when given, behind the fault injector.</summary>
+    private static (FaultInjectingChunkStore Origin, MemoryChunkStore Store) Origin(string name, FaultProfile faults,
+        byte[]? bytes = null)
     {
-        public readonly ConcurrentDictionary<ChunkName, byte[]> Entries = new();
-        public int Gets;
-        public TimeSpan Delay;
-        public bool Hang, Lie;
-        public string Describe => name;
-        public bool VerifiesOnRead => false;
+        var store = new MemoryChunkStore(name);
+        if (bytes is not null) store.Add(bytes);
+        return (new FaultInjectingChunkStore(store, faults, seed: 1), store);
+    }
 
-        public async ValueTask<int> TryGetAsync(ChunkName n, Memory<byte> buffer, CancellationToken ct = default)
-        {
-            Interlocked.Increment(ref Gets);
-            if (Hang) await Task.Delay(Timeout.Infinite, ct);
-            if (Delay > TimeSpan.Zero) await Task.Delay(Delay, ct);
-            if (!Entries.TryGetValue(n, out var b)) return -1;
-            b.CopyTo(buffer);
-            if (Lie) buffer.Span[10] ^= 1;
-            return b.Length;
-        }
-
-        public ValueTask PutAsync(ChunkName n, ReadOnlyMemory<byte> c, CancellationToken ct = default) { Entries[n] = c.ToArray(); return ValueTask.CompletedTask; }
-        public void Remove(ChunkName n) => Entries.TryRemove(n, out _);
+    /// <summary>A cache in memory, holding <paramref name="bytes"/> when given, behind the fault injector.</summary>
+    private static FaultInjectingChunkCache Cache(string name, FaultProfile faults, byte[]? bytes = null)
+    {
+        var store = new MemoryChunkStore(name);
+        if (bytes is not null) store.Add(bytes);
+        return new FaultInjectingChunkCache(store, faults, seed: 1);
     }
 
     private static (ChunkName Name, byte[] Bytes) Chunk()
@@ -52,25 +48,23 @@ public class TieredReaderTests
     public async Task Concurrent_readers_of_one_chunk_cause_one_fetch()
     {
         var (name, bytes) = Chunk();
-        var origin = new MemoryTier("origin") { Delay = TimeSpan.FromMilliseconds(200) };
-        origin.Entries[name] = bytes;
-        var cache = new MemoryTier("cache");
+        var (origin, originStore) = Origin("origin", FaultProfile.Slow(TimeSpan.FromMilliseconds(200)), bytes);
+        var cache = new MemoryChunkStore("cache");
         var reader = new ChunkReader(Options(1, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)), origin, cache);
         var buffers = Enumerable.Range(0, 16).Select(_ => new byte[200_000]).ToArray();
         var lengths = await Task.WhenAll(buffers.Select(b => reader.ReadAsync(name, b, "test").AsTask()));
-        Assert.Equal(1, origin.Gets);
+        Assert.Equal(1L, originStore.Gets);
         Assert.Equal(15, reader.SharedFetches);
         Assert.All(lengths, n => Assert.Equal(bytes.Length, n));
         Assert.All(buffers, b => Assert.True(b.AsSpan(0, bytes.Length).SequenceEqual(bytes)));
-        Assert.True(cache.Entries.ContainsKey(name));
+        Assert.True(cache.Contains(name));
     }
 
     [Fact]
     public async Task A_waiter_that_gives_up_leaves_the_others_served()
     {
         var (name, bytes) = Chunk();
-        var origin = new MemoryTier("origin") { Delay = TimeSpan.FromMilliseconds(300) };
-        origin.Entries[name] = bytes;
+        var (origin, originStore) = Origin("origin", FaultProfile.Slow(TimeSpan.FromMilliseconds(300)), bytes);
         var reader = new ChunkReader(Options(0, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)), origin);
         var leader = reader.ReadAsync(name, new byte[200_000], "test").AsTask();
         using var cts = new CancellationTokenSource(50);
@@ -81,16 +75,15 @@ public class TieredReaderTests
         Assert.Equal(bytes.Length, await leader);
         Assert.Equal(bytes.Length, await waiter);
         Assert.True(stayer.AsSpan(0, bytes.Length).SequenceEqual(bytes));
-        Assert.Equal(1, origin.Gets);
+        Assert.Equal(1L, originStore.Gets);
     }
 
     [Fact]
     public async Task A_hung_cache_costs_its_deadline_and_the_origin_serves()
     {
         var (name, bytes) = Chunk();
-        var origin = new MemoryTier("origin");
-        origin.Entries[name] = bytes;
-        var hung = new MemoryTier("hung cache") { Hang = true };
+        var (origin, _) = Origin("origin", FaultProfile.None, bytes);
+        var hung = Cache("hung cache", Hung);
         var reader = new ChunkReader(Options(1, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5)), origin, hung);
         var clock = Stopwatch.StartNew();
         Assert.Equal(bytes.Length, await reader.ReadAsync(name, new byte[200_000], "test"));
@@ -103,7 +96,7 @@ public class TieredReaderTests
     public async Task A_hung_origin_fails_at_its_deadline_naming_the_chunk()
     {
         var (name, _) = Chunk();
-        var origin = new MemoryTier("origin X") { Hang = true };
+        var (origin, _) = Origin("origin X", Hung);
         var reader = new ChunkReader(Options(0, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(300)), origin);
         var clock = Stopwatch.StartNew();
         var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 'vm' (index 3)"));
@@ -115,10 +108,8 @@ public class TieredReaderTests
     public async Task A_lying_cache_is_dropped_and_refilled_from_the_origin()
     {
         var (name, bytes) = Chunk();
-        var origin = new MemoryTier("origin");
-        origin.Entries[name] = bytes;
-        var liar = new MemoryTier("liar") { Lie = true };
-        liar.Entries[name] = bytes;
+        var (origin, _) = Origin("origin", FaultProfile.None, bytes);
+        var liar = Cache("liar", Lying, bytes);
         var reader = new ChunkReader(origin, liar);
         var buffer = new byte[200_000];
         Assert.Equal(bytes.Length, await reader.ReadAsync(name, buffer, "test"));
@@ -131,13 +122,12 @@ public class TieredReaderTests
     public async Task A_lying_origin_is_an_error_not_bytes()
     {
         var (name, bytes) = Chunk();
-        var origin = new MemoryTier("origin") { Lie = true };
-        origin.Entries[name] = bytes;
-        var cache = new MemoryTier("cache");
+        var (origin, _) = Origin("origin", Lying, bytes);
+        var cache = new MemoryChunkStore("cache");
         var reader = new ChunkReader(origin, cache);
         var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 's'"));
         Assert.Contains("is corrupt in origin", ex.Message);
-        Assert.Empty(cache.Entries);
+        Assert.Equal(0, cache.Count);
     }
 
     [Fact]

@@ -3,17 +3,23 @@ using System.Runtime.InteropServices;
 namespace Snapshots.ChunkFs.Native;
 
 /// <summary>Every syscall the loaders make, in one place. Wrappers elsewhere keep pointers out of the rest of
-/// the code; errno comes back through Marshal.GetLastPInvokeError.</summary>
+/// the code; errno comes back through Marshal.GetLastPInvokeError. The constants are typed by hand (x86_64)
+/// and checked against the kernel and libc headers by native/abi-probe (UffdAbiTests).</summary>
 internal static unsafe partial class LibC
 {
     public const int EAGAIN = 11, EEXIST = 17, ESRCH = 3, ENOENT = 2, EINTR = 4, EINVAL = 22;
     public const short POLLIN = 1, POLLERR = 8, POLLHUP = 16;
     public const int SOL_SOCKET = 1, SCM_RIGHTS = 1, SO_PEERCRED = 17;
     public const int MSG_CMSG_CLOEXEC = 0x40000000, MSG_DONTWAIT = 0x40;
+
+    /// <summary>A control message carrying one descriptor: its cmsg_len (CMSG_LEN(sizeof(int))) and the buffer
+    /// it needs (CMSG_SPACE(sizeof(int))). The descriptor itself starts at sizeof(CmsgHdr).</summary>
+    public const int CMSG_LEN_FD = 20, CMSG_SPACE_FD = 24;
+
     public const int SIGKILL = 9;
     public const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
-    private const long SYS_userfaultfd = 323, SYS_pidfd_open = 434;
+    public const long SYS_userfaultfd = 323, SYS_pidfd_open = 434;
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int ioctl(int fd, ulong request, void* arg);

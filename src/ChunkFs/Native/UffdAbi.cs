@@ -2,7 +2,11 @@ using System.Runtime.InteropServices;
 
 namespace Snapshots.ChunkFs.Native;
 
-/// <summary>linux/userfaultfd.h for x86_64 (sizes and offsets in ../shared/reference/linux-abi.md; a test checks them).</summary>
+/// <summary>
+/// linux/userfaultfd.h (x86_64), typed by hand. native/abi-probe prints every constant here and the size and
+/// field offsets of every struct in this file as the kernel headers define them; UffdAbiTests fails on any
+/// value that differs, and on a constant or field added here that the probe does not print.
+/// </summary>
 internal static class UffdAbi
 {
     public const ulong UFFDIO_API = 0xC018AA3F;
@@ -21,14 +25,15 @@ internal static class UffdAbi
     public const byte UFFD_EVENT_REMOVE = 0x15;
 }
 
+/// <summary>struct uffd_msg: the event, then a union (arg) whose member depends on it.</summary>
 [StructLayout(LayoutKind.Explicit, Size = 32)]
 internal struct UffdMsg
 {
     [FieldOffset(0)] public byte Event;
-    [FieldOffset(8)] public ulong PagefaultFlags;   // also remove.start
-    [FieldOffset(16)] public ulong PagefaultAddress; // also remove.end
-    public readonly ulong RemoveStart => PagefaultFlags;
-    public readonly ulong RemoveEnd => PagefaultAddress;
+    [FieldOffset(8)] public ulong PagefaultFlags;   // arg.pagefault
+    [FieldOffset(16)] public ulong PagefaultAddress;
+    [FieldOffset(8)] public ulong RemoveStart;      // arg.remove, same bytes
+    [FieldOffset(16)] public ulong RemoveEnd;
 }
 
 [StructLayout(LayoutKind.Sequential)]

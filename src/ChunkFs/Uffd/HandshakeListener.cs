@@ -108,7 +108,7 @@ public sealed class HandshakeListener : IDisposable
             if (msg.ControlLen >= (nuint)sizeof(CmsgHdr))
             {
                 var h = (CmsgHdr*)control;
-                if (h->Level == SOL_SOCKET && h->Type == SCM_RIGHTS && h->Len >= (nuint)(sizeof(CmsgHdr) + 4))
+                if (h->Level == SOL_SOCKET && h->Type == SCM_RIGHTS && h->Len >= CMSG_LEN_FD)
                 {
                     int received = *(int*)(control + sizeof(CmsgHdr));
                     if (fd < 0) fd = received; else close(received); // only the first fd counts

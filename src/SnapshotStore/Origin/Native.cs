@@ -3,7 +3,8 @@ using System.Runtime.InteropServices;
 namespace Snapshots.Store.Origin;
 
 /// <summary>The two syscalls .NET does not expose: syncfs (one durability barrier for a batch of chunk
-/// files) and fsync of a directory (so a rename survives a crash).</summary>
+/// files) and fsync of a directory (so a rename survives a crash). The constants are typed by hand (x86_64;
+/// O_DIRECTORY differs on arm64) and checked against the libc headers by native/abi-probe (UffdAbiTests).</summary>
 internal static partial class Native
 {
     [LibraryImport("libc", SetLastError = true)]
@@ -15,7 +16,7 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     private static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
 
-    private const uint SYNC_FILE_RANGE_WRITE = 2;
+    internal const uint SYNC_FILE_RANGE_WRITE = 2;
 
     /// <summary>Starts writing a file's dirty pages back now, without waiting: the disk works while the build
     /// computes, and the syncfs before the manifest has little left to wait for. Best effort.</summary>
@@ -28,7 +29,7 @@ internal static partial class Native
     [LibraryImport("libc")]
     private static partial int close(int fd);
 
-    private const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
+    internal const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
 
     public static void SyncFileSystem(string dir) => WithDirectory(dir, fd => syncfs(fd), "syncfs");
 

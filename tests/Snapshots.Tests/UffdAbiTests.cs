@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Snapshots.ChunkFs.Native;
+using Snapshots.Store.Origin;
+
+namespace Snapshots.Tests;
+
+/// <summary>
+/// The interop's hand-typed ABI (UffdAbi and the structs beside it, LibC, the store's Native) against the kernel
+/// and libc headers as native/abi-probe compiles them on this machine. <see cref="Facts"/> is the explicit
+/// table: the probe's name for a fact, the C# member that states it, and the C# value. A fact on one side only,
+/// a value that differs, or a constant, struct or field the table forgot, fails.
+/// </summary>
+[Trait("Category", "process")]
+public sealed class UffdAbiTests
+{
+    /// <summary>One fact both sides state: the probe's line name, the C# member, the C# value.</summary>
+    private sealed record Fact(string Probe, string Member, ulong Value);
+
+    private static readonly Fact[] Facts =
+    [
+        Const("UFFDIO_API", UffdAbi.UFFDIO_API),
+        Const("UFFDIO_REGISTER", UffdAbi.UFFDIO_REGISTER),
+        Const("UFFDIO_UNREGISTER", UffdAbi.UFFDIO_UNREGISTER),
+        Const("UFFDIO_WAKE", UffdAbi.UFFDIO_WAKE),
+        Const("UFFDIO_COPY", UffdAbi.UFFDIO_COPY),
+        Const("UFFDIO_ZEROPAGE", UffdAbi.UFFDIO_ZEROPAGE),
+        Const("UFFD_API", UffdAbi.UFFD_API),
+        Const("UFFD_FEATURE_EVENT_REMOVE", UffdAbi.UFFD_FEATURE_EVENT_REMOVE),
+        Const("UFFDIO_REGISTER_MODE_MISSING", UffdAbi.UFFDIO_REGISTER_MODE_MISSING),
+        Const("UFFDIO_COPY_MODE_DONTWAKE", UffdAbi.UFFDIO_COPY_MODE_DONTWAKE),
+        Const("UFFD_EVENT_PAGEFAULT", UffdAbi.UFFD_EVENT_PAGEFAULT),
+        Const("UFFD_EVENT_REMOVE", UffdAbi.UFFD_EVENT_REMOVE),
+        Const("SYS_userfaultfd", LibC.SYS_userfaultfd),
+
+        Size<UffdMsg>("uffd_msg"),
+        .. Field<UffdMsg>("uffd_msg.event", nameof(UffdMsg.Event)),
+        .. Field<UffdMsg>("uffd_msg.arg.pagefault.flags", nameof(UffdMsg.PagefaultFlags)),
+        .. Field<UffdMsg>("uffd_msg.arg.pagefault.address", nameof(UffdMsg.PagefaultAddress)),
+        .. Field<UffdMsg>("uffd_msg.arg.remove.start", nameof(UffdMsg.RemoveStart)),
+        .. Field<UffdMsg>("uffd_msg.arg.remove.end", nameof(UffdMsg.RemoveEnd)),
+        Size<UffdioRange>("uffdio_range"),
+        .. Field<UffdioRange>("uffdio_range.start", nameof(UffdioRange.Start)),
+        .. Field<UffdioRange>("uffdio_range.len", nameof(UffdioRange.Len)),
+        Size<UffdioApi>("uffdio_api"),
+        .. Field<UffdioApi>("uffdio_api.api", nameof(UffdioApi.Api)),
+        .. Field<UffdioApi>("uffdio_api.features", nameof(UffdioApi.Features)),
+        .. Field<UffdioApi>("uffdio_api.ioctls", nameof(UffdioApi.Ioctls)),
+        Size<UffdioRegister>("uffdio_register"),
+        .. Field<UffdioRegister>("uffdio_register.range", nameof(UffdioRegister.Range)),
+        .. Field<UffdioRegister>("uffdio_register.mode", nameof(UffdioRegister.Mode)),
+        .. Field<UffdioRegister>("uffdio_register.ioctls", nameof(UffdioRegister.Ioctls)),
+        Size<UffdioCopy>("uffdio_copy"),
+        .. Field<UffdioCopy>("uffdio_copy.dst", nameof(UffdioCopy.Dst)),
+        .. Field<UffdioCopy>("uffdio_copy.src", nameof(UffdioCopy.Src)),
+        .. Field<UffdioCopy>("uffdio_copy.len", nameof(UffdioCopy.Len)),
+        .. Field<UffdioCopy>("uffdio_copy.mode", nameof(UffdioCopy.Mode)),
+        .. Field<UffdioCopy>("uffdio_copy.copy", nameof(UffdioCopy.Copy)),
+        Size<UffdioZeropage>("uffdio_zeropage"),
+        .. Field<UffdioZeropage>("uffdio_zeropage.range", nameof(UffdioZeropage.Range)),
+        .. Field<UffdioZeropage>("uffdio_zeropage.mode", nameof(UffdioZeropage.Mode)),
+        .. Field<UffdioZeropage>("uffdio_zeropage.zeropage", nameof(UffdioZeropage.Zeropage)),
+
+        Const("ENOENT", LibC.ENOENT),
+        Const("ESRCH", LibC.ESRCH),
+        Const("EINTR", LibC.EINTR),
+        Const("EAGAIN", LibC.EAGAIN),
+        Const("EEXIST", LibC.EEXIST),
+        Const("EINVAL", LibC.EINVAL),
+
+        Const("POLLIN", LibC.POLLIN),
+        Const("POLLERR", LibC.POLLERR),
+        Const("POLLHUP", LibC.POLLHUP),
+        Size<PollFd>("pollfd"),
+        .. Field<PollFd>("pollfd.fd", nameof(PollFd.Fd)),
+        .. Field<PollFd>("pollfd.events", nameof(PollFd.Events)),
+        .. Field<PollFd>("pollfd.revents", nameof(PollFd.REvents)),
+        Const("EPOLL_CLOEXEC", LibC.EPOLL_CLOEXEC),
+        Const("EPOLL_CTL_ADD", LibC.EPOLL_CTL_ADD),
+        Const("EPOLLIN", LibC.EPOLLIN),
+        Const("EPOLLERR", LibC.EPOLLERR),
+        Const("EPOLLHUP", LibC.EPOLLHUP),
+        Size<EpollEvent>("epoll_event"),
+        .. Field<EpollEvent>("epoll_event.events", nameof(EpollEvent.Events)),
+        .. Field<EpollEvent>("epoll_event.data", nameof(EpollEvent.Data)),
+        Const("EFD_CLOEXEC", LibC.EFD_CLOEXEC),
+        Const("EFD_NONBLOCK", LibC.EFD_NONBLOCK),
+        Const("SIGKILL", LibC.SIGKILL),
+        Const("SYS_pidfd_open", LibC.SYS_pidfd_open),
+
+        Const("SOL_SOCKET", LibC.SOL_SOCKET),
+        Const("SCM_RIGHTS", LibC.SCM_RIGHTS),
+        Const("SO_PEERCRED", LibC.SO_PEERCRED),
+        Const("MSG_CMSG_CLOEXEC", LibC.MSG_CMSG_CLOEXEC),
+        Const("MSG_DONTWAIT", LibC.MSG_DONTWAIT),
+        Const("CMSG_LEN(sizeof(int))", LibC.CMSG_LEN_FD),
+        Const("CMSG_SPACE(sizeof(int))", LibC.CMSG_SPACE_FD),
+        new("CMSG_DATA(cmsg)-cmsg", "sizeof(CmsgHdr)", (ulong)Unsafe.SizeOf<CmsgHdr>()),
+        Size<IoVec>("iovec"),
+        .. Field<IoVec>("iovec.iov_base", nameof(IoVec.Base)),
+        .. Field<IoVec>("iovec.iov_len", nameof(IoVec.Len)),
+        Size<MsgHdr>("msghdr"),
+        .. Field<MsgHdr>("msghdr.msg_name", nameof(MsgHdr.Name)),
+        .. Field<MsgHdr>("msghdr.msg_namelen", nameof(MsgHdr.NameLen)),
+        .. Field<MsgHdr>("msghdr.msg_iov", nameof(MsgHdr.Iov)),
+        .. Field<MsgHdr>("msghdr.msg_iovlen", nameof(MsgHdr.IovLen)),
+        .. Field<MsgHdr>("msghdr.msg_control", nameof(MsgHdr.Control)),
+        .. Field<MsgHdr>("msghdr.msg_controllen", nameof(MsgHdr.ControlLen)),
+        .. Field<MsgHdr>("msghdr.msg_flags", nameof(MsgHdr.Flags)),
+        Size<CmsgHdr>("cmsghdr"),
+        .. Field<CmsgHdr>("cmsghdr.cmsg_len", nameof(CmsgHdr.Len)),
+        .. Field<CmsgHdr>("cmsghdr.cmsg_level", nameof(CmsgHdr.Level)),
+        .. Field<CmsgHdr>("cmsghdr.cmsg_type", nameof(CmsgHdr.Type)),
+        Size<UCred>("ucred"),
+        .. Field<UCred>("ucred.pid", nameof(UCred.Pid)),
+        .. Field<UCred>("ucred.uid", nameof(UCred.Uid)),
+        .. Field<UCred>("ucred.gid", nameof(UCred.Gid)),
+
+        Const("O_RDONLY", Native.O_RDONLY),
+        Const("O_DIRECTORY", Native.O_DIRECTORY),
+        Const("O_CLOEXEC", Native.O_CLOEXEC),
+        Const("O_CLOEXEC", LibC.O_CLOEXEC),
+        Const("O_NONBLOCK", LibC.O_NONBLOCK),
+        Const("SYNC_FILE_RANGE_WRITE", Native.SYNC_FILE_RANGE_WRITE),
+    ];
+
+    [Fact]
+    public void The_probe_and_the_table_name_the_same_facts()
+    {
+        var probe = RunProbe();
+        var table = Facts.Select(f => f.Probe).ToHashSet(StringComparer.Ordinal);
+        var unmapped = probe.Keys.Where(name => !table.Contains(name)).ToList();
+        var unprinted = table.Where(name => !probe.ContainsKey(name)).ToList();
+        Assert.True(unmapped.Count == 0,
+            $"abi-probe prints facts no C# member is mapped to (add them to Facts): {string.Join(", ", unmapped)}");
+        Assert.True(unprinted.Count == 0,
+            $"Facts checks names abi-probe does not print (add them to native/abi-probe/main.c): " +
+            string.Join(", ", unprinted));
+    }
+
+    [Fact]
+    public void Every_hand_typed_value_matches_the_kernel_headers()
+    {
+        var probe = RunProbe();
+        Assert.True(Facts.Length > 100, "the table is the test: it should not be nearly empty");
+        var wrong = Mismatches(Facts, probe);
+        Assert.True(wrong.Count == 0, "hand-typed ABI differs from the headers:\n" + string.Join("\n", wrong));
+    }
+
+    [Fact]
+    public void Every_hand_typed_constant_struct_and_field_is_in_the_table()
+    {
+        var members = Facts.Select(f => f.Member).ToHashSet(StringComparer.Ordinal);
+        const BindingFlags Static = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static;
+        const BindingFlags Instance = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance;
+        var constants = new[] { typeof(UffdAbi), typeof(LibC), typeof(Native) }
+            .SelectMany(t => t.GetFields(Static).Where(f => f.IsLiteral).Select(f => $"{t.Name}.{f.Name}"));
+        var structs = typeof(UffdAbi).Assembly.GetTypes()
+            .Where(t => t.Namespace == typeof(UffdAbi).Namespace && t.IsValueType && !t.IsEnum)
+            .Where(t => !t.IsDefined(typeof(CompilerGeneratedAttribute)))
+            .ToList();
+        var fields = structs.SelectMany(t => t.GetFields(Instance).Select(f => $"{t.Name}.{f.Name}"));
+        Assert.True(structs.Count >= 12, $"found only {structs.Count} interop structs: is the namespace right?");
+        var uncovered = constants.Concat(structs.Select(t => t.Name)).Concat(fields)
+            .Where(m => !members.Contains(m)).ToList();
+        Assert.True(uncovered.Count == 0,
+            $"no abi-probe line checks these (add them to native/abi-probe/main.c and to Facts): " +
+            string.Join(", ", uncovered));
+    }
+
+    [Fact]
+    public void A_wrong_value_is_reported_with_both_numbers()
+    {
+        var probe = Parse("UFFDIO_COPY 3223890435\nsizeof:uffdio_copy 48\n");
+        var facts = Facts.Where(f => f.Probe is "UFFDIO_COPY" or "sizeof:uffdio_copy").ToArray();
+        var wrong = Assert.Single(Mismatches(facts, probe));
+        Assert.Equal("UffdioCopy is 40 (0x28); the headers say 48 (0x30) [sizeof:uffdio_copy]", wrong);
+    }
+
+    [Theory]
+    [InlineData("UFFD_API\n", "not 'NAME VALUE'")]
+    [InlineData("UFFD_API 0xAA\n", "not 'NAME VALUE'")]
+    [InlineData("UFFD_API 170\nUFFD_API 170\n", "twice")]
+    public void A_malformed_probe_line_is_refused(string output, string expected)
+    {
+        Assert.Contains(expected, Assert.Throws<FormatException>(() => Parse(output)).Message);
+    }
+
+    private static Fact Const<T>(string probe, T value, [CallerArgumentExpression(nameof(value))] string member = "")
+        where T : IBinaryInteger<T> => new(probe, member, ulong.CreateChecked(value));
+
+    private static Fact Size<T>(string cStruct) => new($"sizeof:{cStruct}", typeof(T).Name, (ulong)Unsafe.SizeOf<T>());
+
+    /// <summary>A field's offset and its own width (padding after a last field would hide a wrong width).</summary>
+    private static Fact[] Field<T>(string cField, string field)
+    {
+        var info = typeof(T).GetField(field) ?? throw new ArgumentException($"{typeof(T).Name} has no field {field}");
+        var member = $"{typeof(T).Name}.{field}";
+        ulong width = (ulong)(info.FieldType.IsPointer ? IntPtr.Size : Marshal.SizeOf(info.FieldType));
+        return
+        [
+            new($"offsetof:{cField}", member, (ulong)Marshal.OffsetOf<T>(field).ToInt64()),
+            new($"sizeof:{cField}", member, width),
+        ];
+    }
+
+    private static List<string> Mismatches(IEnumerable<Fact> facts, Dictionary<string, ulong> probe)
+    {
+        var wrong = new List<string>();
+        foreach (var f in facts)
+        {
+            if (!probe.TryGetValue(f.Probe, out ulong c) || c == f.Value) continue;
+            wrong.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{f.Member} is {f.Value} (0x{f.Value:X}); the headers say {c} (0x{c:X}) [{f.Probe}]"));
+        }
+        return wrong;
+    }
+
+    private static Dictionary<string, ulong> RunProbe()
+    {
+        var psi = new ProcessStartInfo(NativeBin.Find("abi-probe"))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("abi-probe did not start");
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(10_000), "abi-probe did not exit within 10 s");
+        Assert.True(p.ExitCode == 0, $"abi-probe exited {p.ExitCode}: {stderr.Result}");
+        return Parse(stdout);
+    }
+
+    /// <summary>Lines of `NAME VALUE` (decimal; NAME may hold anything but a newline), each name once.</summary>
+    private static Dictionary<string, ulong> Parse(string output)
+    {
+        var facts = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int space = line.LastIndexOf(' ');
+            if (space <= 0 || !ulong.TryParse(line.AsSpan(space + 1), NumberStyles.None, CultureInfo.InvariantCulture,
+                    out ulong value))
+                throw new FormatException($"abi-probe printed a line that is not 'NAME VALUE': '{line}'");
+            if (!facts.TryAdd(line[..space], value))
+                throw new FormatException($"abi-probe printed '{line[..space]}' twice");
+        }
+        return facts;
+    }
+}
