@@ -7,7 +7,7 @@ namespace Snapshots.TierBench;
 public sealed class Recorder
 {
     private readonly Dictionary<string, LongHistogram> _h = [];
-    public readonly List<string> Order = [];
+    public List<string> Order { get; } = [];
 
     public void Record(string label, long startTimestamp)
     {

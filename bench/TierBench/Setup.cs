@@ -11,12 +11,13 @@ namespace Snapshots.TierBench;
 /// <summary>The tiers under test and the bare clients they are compared with, over the same services.</summary>
 public sealed class Setup : IDisposable
 {
-    public readonly Services Services;
-    public readonly S3BlobStore Blobs;
-    public readonly OriginChunkStore Origin;
-    public readonly AmazonS3Client BareS3;
-    public readonly RedisChunkCache Whole, Striped;
-    public readonly string DiskDir;
+    public Services Services { get; }
+    public S3BlobStore Blobs { get; }
+    public OriginChunkStore Origin { get; }
+    public AmazonS3Client BareS3 { get; }
+    public RedisChunkCache Whole { get; }
+    public RedisChunkCache Striped { get; }
+    public string DiskDir { get; }
 
     public Setup(Services services)
     {

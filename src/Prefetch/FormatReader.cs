@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using Snapshots.Store;
@@ -60,23 +61,23 @@ internal ref struct FormatReader
 /// <summary>Writer counterpart: fields, then a CRC-32 trailer over everything.</summary>
 internal sealed class FormatWriter
 {
-    private readonly MemoryStream _ms = new();
+    private readonly ArrayBufferWriter<byte> _out = new();
 
     public FormatWriter(ReadOnlySpan<byte> magic, ushort version)
     {
-        _ms.Write(magic);
+        _out.Write(magic);
         U16(version);
         U16(0);
     }
 
-    public void U16(ushort v) { Span<byte> b = stackalloc byte[2]; BinaryPrimitives.WriteUInt16LittleEndian(b, v); _ms.Write(b); }
-    public void U32(uint v) { Span<byte> b = stackalloc byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, v); _ms.Write(b); }
-    public void U64(ulong v) { Span<byte> b = stackalloc byte[8]; BinaryPrimitives.WriteUInt64LittleEndian(b, v); _ms.Write(b); }
-    public void Bytes(ReadOnlySpan<byte> b) => _ms.Write(b);
+    public void U16(ushort v) { Span<byte> b = stackalloc byte[2]; BinaryPrimitives.WriteUInt16LittleEndian(b, v); _out.Write(b); }
+    public void U32(uint v) { Span<byte> b = stackalloc byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, v); _out.Write(b); }
+    public void U64(ulong v) { Span<byte> b = stackalloc byte[8]; BinaryPrimitives.WriteUInt64LittleEndian(b, v); _out.Write(b); }
+    public void Bytes(ReadOnlySpan<byte> b) => _out.Write(b);
 
     public byte[] Finish()
     {
-        U32(Crc32.HashToUInt32(_ms.GetBuffer().AsSpan(0, (int)_ms.Length)));
-        return _ms.ToArray();
+        U32(Crc32.HashToUInt32(_out.WrittenSpan));
+        return _out.WrittenSpan.ToArray();
     }
 }

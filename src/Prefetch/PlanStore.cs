@@ -13,7 +13,7 @@ public sealed class PlanStore(IBlobStore blobs)
 
     /// <summary>Binds the plan to the snapshot's current manifest (and to its working-set pack, when one was
     /// built for it) and publishes it. The pack is published first, so a plan never names a missing pack.</summary>
-    public async Task<PrefetchPlan> AttachAsync(string name, PrefetchPlan plan, CancellationToken ct = default, Func<Task<BuildResult>>? buildPack = null)
+    public async Task<PrefetchPlan> AttachAsync(string name, PrefetchPlan plan, Func<Task<BuildResult>>? buildPack = null, CancellationToken ct = default)
     {
         var manifest = await new SnapshotCatalog(blobs).LoadAsync(name, ct);
         if (manifest.ImageSize != plan.ImageSize)

@@ -91,5 +91,5 @@ public static class FirecrackerHandshake
         }
     }
 
-    private static SnapshotException Bad(string what) => new InvalidInputException($"uffd handshake: {what}");
+    private static InvalidInputException Bad(string what) => new InvalidInputException($"uffd handshake: {what}");
 }

@@ -91,7 +91,8 @@ public sealed partial class UffdHandler : IPrefetchTarget
         finally
         {
             stopPrefetch.Cancel();
-            try { prefetch.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+            // Not the caller's token: the prefetcher was told to stop just above; wait (5 s at most) until it has.
+            try { prefetch.Wait(TimeSpan.FromSeconds(5), CancellationToken.None); } catch (AggregateException) { }
             if (pidfd >= 0) close(pidfd);
             if (_wakeFd >= 0) close(_wakeFd);
         }

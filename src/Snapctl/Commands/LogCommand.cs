@@ -70,7 +70,7 @@ public static class LogCommand
             }
             using (reader)
             {
-                var bound = await new PlanStore(blobs).AttachAsync(snapshot, plan, ct, buildPack);
+                var bound = await new PlanStore(blobs).AttachAsync(snapshot, plan, buildPack, ct);
                 Output.WriteJson(new { attached = snapshot, pages = plan.Pages.Length, runs = plan.RunsMerged, pack = bound.PackName });
             }
             return 0;

@@ -49,7 +49,6 @@ public readonly struct ChunkName : IEquatable<ChunkName>
     }
 
     public override string ToString() => Convert.ToHexStringLower(_bytes);
-    public string Short => ToString()[..12];
 
     public bool Equals(ChunkName other) => ((ReadOnlySpan<byte>)_bytes).SequenceEqual(other._bytes);
     public override bool Equals(object? obj) => obj is ChunkName n && Equals(n);

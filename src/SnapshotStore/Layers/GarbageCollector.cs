@@ -32,22 +32,21 @@ public sealed class GarbageCollector(IBlobStore blobs)
         int temps = await RemoveTempFilesAsync(ct);
 
         var (r1, live, stale, manifests) = await ReferencedAsync(removeStale: true, ct);
-        var candidates = new List<(string Key, long Size)>();
+        var candidates = new List<(string Key, ChunkName Name, long Size)>();
         int scanned = 0;
         await foreach (var blob in blobs.ListAsync(OriginChunkStore.Prefix, ct))
         {
             if (!OriginChunkStore.TryParseKey(blob.Key, out var name)) continue;
             scanned++;
-            if (!r1.Contains(name)) candidates.Add((blob.Key, blob.Size));
+            if (!r1.Contains(name)) candidates.Add((blob.Key, name, blob.Size));
         }
-        foreach (var (key, _) in candidates) await blobs.MoveAsync(key, Trash + key, ct);
+        foreach (var (key, _, _) in candidates) await blobs.MoveAsync(key, Trash + key, ct);
 
         var (r2, _, _, _) = await ReferencedAsync(removeStale: false, ct);
         int reclaimed = 0, deleted = 0;
         long bytes = 0;
-        foreach (var (key, size) in candidates)
+        foreach (var (key, name, size) in candidates)
         {
-            OriginChunkStore.TryParseKey(key, out var name);
             if (r2.Contains(name))
             {
                 if (await blobs.MoveAsync(Trash + key, key, ct)) reclaimed++;

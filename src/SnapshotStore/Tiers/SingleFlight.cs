@@ -15,7 +15,7 @@ internal sealed class SingleFlight
 
     public delegate ValueTask<FetchResult> Fetch(ChunkName name, Memory<byte> buffer, CancellationToken ct);
 
-    /// <summary>The length of the chunk in <paramref name="buffer"/>, or why it could not be had.</summary>
+    /// <summary>The length of the chunk in the reader's buffer, or why it could not be had.</summary>
     public readonly record struct FetchResult(int Length, string? Failure)
     {
         public static FetchResult Abandoned { get; } = new(-1, null);

@@ -8,6 +8,9 @@ namespace Snapshots.Store.Tiers;
 /// check, with its counters. Whatever the store does (answer, fail, hang, lie) the result is a
 /// <see cref="TierRead"/> within the deadline; only the caller's own cancellation escapes as an exception.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
+    Justification = "_slots is a SemaphoreSlim whose wait handle is never created; disposing it would make a read "
+        + "still in flight throw in Release")]
 internal sealed class Tier
 {
     private readonly IChunkStore _store;
