@@ -87,8 +87,11 @@ public sealed class PrefetchPlan
             list[i] = p;
         }
         r.End();
-        return new PrefetchPlan { ImageSize = (long)imageSize, PageSize = (int)pageSize, ManifestHash = hash,
-            PackName = packName.Length > 0 ? packName : null, PackHash = packHash, RunsMerged = (int)runs, GroupSizes = sizes, Pages = list };
+        return new PrefetchPlan
+        {
+            ImageSize = (long)imageSize, PageSize = (int)pageSize, ManifestHash = hash,
+            PackName = packName.Length > 0 ? packName : null, PackHash = packHash, RunsMerged = (int)runs, GroupSizes = sizes, Pages = list
+        };
     }
 
     public static PrefetchPlan Load(string path) => Parse(File.ReadAllBytes(path), path);

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Snapshots.Store;
 using Snapshots.Store.Chunks;
-using Snapshots.Store.Layers;
 using Snapshots.Store.Origin;
 using Snapshots.Store.Tiers;
 using Snapshots.Tests.Services;

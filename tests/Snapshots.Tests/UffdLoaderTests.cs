@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Snapshots.Store.Chunks;
-using Snapshots.Store.Layers;
 
 namespace Snapshots.Tests;
 

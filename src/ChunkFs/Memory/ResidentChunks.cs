@@ -1,5 +1,4 @@
 using System.Buffers;
-using Snapshots.Store;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Crypto;
 using Snapshots.Store.Layers;

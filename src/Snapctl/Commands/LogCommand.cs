@@ -89,15 +89,21 @@ public static class LogCommand
             if (bytes.AsSpan().StartsWith("SNAPPLN\0"u8))
             {
                 var plan = PrefetchPlan.Parse(bytes, path);
-                Output.WriteJson(new { kind = "plan", plan.ImageSize, pages = plan.Pages.Length, groups = plan.GroupSizes.Length, plan.RunsMerged,
+                Output.WriteJson(new
+                {
+                    kind = "plan", plan.ImageSize, pages = plan.Pages.Length, groups = plan.GroupSizes.Length, plan.RunsMerged,
                     spannedChunks = plan.Pages.Select(p => p / ChunkGeometry.PagesPerChunk).Distinct().Count(),
-                    manifestHash = Convert.ToHexStringLower(plan.ManifestHash), pack = plan.PackName });
+                    manifestHash = Convert.ToHexStringLower(plan.ManifestHash), pack = plan.PackName
+                });
             }
             else
             {
                 var log = AccessLog.Parse(bytes, path);
-                Output.WriteJson(new { kind = "access-log", log.ImageSize, touches = log.Touches.Length,
-                    spanUs = log.Touches.Sum(t => (long)t.DeltaUs) });
+                Output.WriteJson(new
+                {
+                    kind = "access-log", log.ImageSize, touches = log.Touches.Length,
+                    spanUs = log.Touches.Sum(t => (long)t.DeltaUs)
+                });
             }
             return 0;
         });

@@ -14,7 +14,10 @@ public static class SizeParser
         {
             unit = char.ToUpperInvariant(t[^1]) switch
             {
-                'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, 'T' => 1L << 40,
+                'K' => 1L << 10,
+                'M' => 1L << 20,
+                'G' => 1L << 30,
+                'T' => 1L << 40,
                 _ => throw new InvalidInputException($"{option} '{text}': unknown unit (use K, M, G or T)"),
             };
             t = t[..^1];

@@ -56,7 +56,9 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
                 case "layout":
                     layout = value switch
                     {
-                        "auto" => CacheLayout.Auto, "whole" => CacheLayout.Whole, "striped" => CacheLayout.Striped,
+                        "auto" => CacheLayout.Auto,
+                        "whole" => CacheLayout.Whole,
+                        "striped" => CacheLayout.Striped,
                         _ => throw new InvalidInputException($"--distributed '{address}': layout '{value}' (use auto, whole or striped)"),
                     };
                     break;

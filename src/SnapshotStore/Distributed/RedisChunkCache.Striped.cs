@@ -1,5 +1,5 @@
-using Snapshots.Store.Chunks;
 using System.Threading.Channels;
+using Snapshots.Store.Chunks;
 using StackExchange.Redis;
 
 namespace Snapshots.Store.Distributed;
