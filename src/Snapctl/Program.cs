@@ -12,7 +12,8 @@ public static class Program
         foreach (var cmd in new[]
         {
             BuildCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(), InspectCommand.Create(),
-            ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(), WarmCommand.Create(),
+            ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(),
+            WarmCommand.Create(),
             RestoreCommand.Create(), LogCommand.Create(),
         })
             root.Subcommands.Add(cmd);

@@ -58,7 +58,8 @@ public class GcTests
         Assert.True(await gcLoop > 0);
         foreach (var name in new[] { "f1", "f3", "f5" })
         {
-            var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs)).VerifyAsync(await t.OpenAsync(name));
+            var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs))
+                .VerifyAsync(await t.OpenAsync(name));
             Assert.True(result.Ok, string.Join("; ", result.Bad.Select(b => b.Problem)));
         }
     }
@@ -81,16 +82,21 @@ public class GcTests
             // random moment within it.
             var started = System.Diagnostics.Stopwatch.StartNew();
             while (!p.HasExited && started.Elapsed < TimeSpan.FromSeconds(60)
-                   && Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length == 0) await Task.Delay(5);
+                   && Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length == 0)
+            {
+                await Task.Delay(5);
+            }
             await Task.Delay(rng.Next(0, 400));
             p.Kill(entireProcessTree: true); // SIGKILL
             await p.WaitForExitAsync();
-            sawPartial |= t.ChunkFiles().Count() > baseline || Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length > 0;
+            sawPartial |= t.ChunkFiles().Count() > baseline
+                || Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length > 0;
 
             // Whatever the moment: either the manifest is whole with every chunk, or it is not there at all.
             if (await t.Catalog.ExistsAsync($"victim{attempt}"))
             {
-                var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs)).VerifyAsync(await t.OpenAsync($"victim{attempt}"));
+                var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs))
+                    .VerifyAsync(await t.OpenAsync($"victim{attempt}"));
                 Assert.True(result.Ok);
                 await t.Catalog.DeleteAsync($"victim{attempt}");
             }

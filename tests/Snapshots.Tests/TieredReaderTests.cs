@@ -8,7 +8,9 @@ using Snapshots.Store.Tiers;
 
 namespace Snapshots.Tests;
 
-/// <summary>The tiered reader's rules with in-memory tiers: single-flight, deadlines, verification, fill-back.</summary>
+/// <summary>
+/// The tiered reader's rules with in-memory tiers: single-flight, deadlines, verification, fill-back.
+/// </summary>
 public class TieredReaderTests
 {
     /// <summary>A tier in memory that can be slowed, hung or made to lie.</summary>
@@ -32,7 +34,12 @@ public class TieredReaderTests
             return b.Length;
         }
 
-        public ValueTask PutAsync(ChunkName n, ReadOnlyMemory<byte> c, CancellationToken ct = default) { Entries[n] = c.ToArray(); return ValueTask.CompletedTask; }
+        public ValueTask PutAsync(ChunkName n, ReadOnlyMemory<byte> c, CancellationToken ct = default)
+        {
+            Entries[n] = c.ToArray();
+            return ValueTask.CompletedTask;
+        }
+
         public void Remove(ChunkName n) => Entries.TryRemove(n, out _);
     }
 
@@ -106,8 +113,11 @@ public class TieredReaderTests
         var origin = new MemoryTier("origin X") { Hang = true };
         var reader = new ChunkReader(Options(0, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(300)), origin);
         var clock = Stopwatch.StartNew();
-        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 'vm' (index 3)"));
-        Assert.Equal($"chunk {name} of snapshot 'vm' (index 3) could not be read: origin X did not answer within 300 ms", ex.Message);
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(
+            async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 'vm' (index 3)"));
+        Assert.Equal(
+            $"chunk {name} of snapshot 'vm' (index 3) could not be read: origin X did not answer within 300 ms",
+            ex.Message);
         Assert.InRange(clock.ElapsedMilliseconds, 290, 2000);
     }
 
@@ -135,7 +145,8 @@ public class TieredReaderTests
         origin.Entries[name] = bytes;
         var cache = new MemoryTier("cache");
         var reader = new ChunkReader(origin, cache);
-        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 's'"));
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(
+            async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 's'"));
         Assert.Contains("is corrupt in origin", ex.Message);
         Assert.Empty(cache.Entries);
     }
@@ -169,7 +180,8 @@ public class TieredReaderTests
         var chunk = RandomNumberGenerator.GetBytes(length);
         var stripes = StripeCodec.Encode(chunk, k);
         Assert.Equal(k + 1, stripes.Length);
-        for (int i = 0; i < stripes.Length; i++) Assert.Equal(length, StripeCodec.CheckHeader(stripes[i], k, i, 600_000));
+        for (int i = 0; i < stripes.Length; i++)
+            Assert.Equal(length, StripeCodec.CheckHeader(stripes[i], k, i, 600_000));
         Assert.Equal(-1, StripeCodec.CheckHeader(stripes[0], k, 1, 600_000));
         var views = stripes.Select(s => (ReadOnlyMemory<byte>)s).ToArray();
         for (int missing = -1; missing < k; missing++)

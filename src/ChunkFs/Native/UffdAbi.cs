@@ -2,7 +2,9 @@ using System.Runtime.InteropServices;
 
 namespace Snapshots.ChunkFs.Native;
 
-/// <summary>linux/userfaultfd.h for x86_64 (sizes and offsets in ../shared/reference/linux-abi.md; a test checks them).</summary>
+/// <summary>
+/// linux/userfaultfd.h for x86_64 (sizes and offsets in ../shared/reference/linux-abi.md; a test checks them).
+/// </summary>
 internal static class UffdAbi
 {
     public const ulong UFFDIO_API = 0xC018AA3F;

@@ -199,7 +199,11 @@ public sealed partial class UffdHandler : IPrefetchTarget
 
     private void Defer(ulong address)
     {
-        if (_pendingCount == _pendingFaults.Length) { FailVm("too many faults deferred behind pending events"); return; }
+        if (_pendingCount == _pendingFaults.Length)
+        {
+            FailVm("too many faults deferred behind pending events");
+            return;
+        }
         _pendingFaults[_pendingCount++] = address;
     }
 
@@ -239,7 +243,9 @@ public sealed partial class UffdHandler : IPrefetchTarget
         {
             // DONTWAKE: nobody waits on a page we install ahead; a thread that does wait faulted, and its fault
             // (answered EEXIST) wakes it.
-            var status = _uffd.Copy(dst, src + (nint)slot * PageSize, (ulong)(count * PageSize), wake: false, out long copied, out int errno);
+            var status = _uffd.Copy(
+                dst, src + (nint)slot * PageSize, (ulong)(count * PageSize), wake: false,
+                out long copied, out int errno);
             long done = copied / PageSize;
             for (long p = 0; p < done; p++) _installed.Set(firstPage + p);
             _prefetched += done;
@@ -272,7 +278,9 @@ public sealed partial class UffdHandler : IPrefetchTarget
     ValueTask IPrefetchTarget.LoadChunkAsync(PrefetchUnit unit, CancellationToken ct)
     {
         var source = unit.FromPack ? _pack! : _memory;
-        return source.IsZeroChunk(unit.Chunk) ? ValueTask.CompletedTask : new ValueTask(source.LoadAsync(unit.Chunk, ct));
+        return source.IsZeroChunk(unit.Chunk)
+            ? ValueTask.CompletedTask
+            : new ValueTask(source.LoadAsync(unit.Chunk, ct));
     }
 
     private unsafe void Wake()

@@ -13,7 +13,8 @@ public static class CommonOptions
 {
     public static Option<string> Store() => new("--store", "-s")
     {
-        Description = "The origin: a directory, file://DIR, or s3://BUCKET/PREFIX?endpoint=URL (credentials from AWS_* or the AWS profile) ($SNAPSHOTS_STORE)",
+        Description = "The origin: a directory, file://DIR, or s3://BUCKET/PREFIX?endpoint=URL "
+            + "(credentials from AWS_* or the AWS profile) ($SNAPSHOTS_STORE)",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SNAPSHOTS_STORE") ?? "",
     };
 
@@ -24,14 +25,24 @@ public static class CommonOptions
     };
 
     public static Option<string> Name() => new("--name", "-n") { Description = "Snapshot name", Required = true };
-    public static Option<string?> Tenant() => new("--tenant") { Description = "Tenant whose function layers this request may read or write" };
+    public static Option<string?> Tenant() => new("--tenant")
+    {
+        Description = "Tenant whose function layers this request may read or write",
+    };
     public static Option<bool> Json() => new("--json") { Description = "Print the result as JSON" };
-    public static Option<string?> CacheDir() => new("--cache-dir") { Description = "Local disk cache directory (ciphertext only)" };
-    public static Option<string> CacheSize() => new("--cache-size") { Description = "Local disk cache budget (e.g. 2G)", DefaultValueFactory = _ => "10G" };
+    public static Option<string?> CacheDir() => new("--cache-dir")
+    {
+        Description = "Local disk cache directory (ciphertext only)",
+    };
+    public static Option<string> CacheSize() => new("--cache-size")
+    {
+        Description = "Local disk cache budget (e.g. 2G)", DefaultValueFactory = _ => "10G",
+    };
 
     public static Option<string?> Distributed() => new("--distributed")
     {
-        Description = "Distributed cache: redis://HOST:PORT[,HOST:PORT...][?layout=auto|whole|striped&deadline=MS] ($SNAPSHOTS_DISTRIBUTED)",
+        Description = "Distributed cache: redis://HOST:PORT[,HOST:PORT...][?layout=auto|whole|striped&deadline=MS] "
+            + "($SNAPSHOTS_DISTRIBUTED)",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SNAPSHOTS_DISTRIBUTED"),
     };
 
@@ -45,7 +56,8 @@ public static class CommonOptions
 
     /// <summary>The one place the CLI builds its reader: local disk cache, then the distributed cache, then the
     /// origin, each with its deadline and concurrency bound.</summary>
-    public static ChunkReader Reader(IBlobStore blobs, string? cacheDir, string cacheSize, string? distributed = null, double deadlineSeconds = 0)
+    public static ChunkReader Reader(
+        IBlobStore blobs, string? cacheDir, string cacheSize, string? distributed = null, double deadlineSeconds = 0)
     {
         var caches = new List<IChunkCache>();
         var options = new List<TierOptions>();
@@ -61,7 +73,10 @@ public static class CommonOptions
             caches.Add(RedisChunkCache.ConnectAsync(address).GetAwaiter().GetResult());
             options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
         }
-        var origin = deadlineSeconds > 0 ? TierOptions.Origin with { Deadline = TimeSpan.FromSeconds(deadlineSeconds) } : TierOptions.Origin;
-        return new ChunkReader(new ReaderOptions(options, origin) { OwnsTiers = true }, new OriginChunkStore(blobs), [.. caches]);
+        var origin = deadlineSeconds > 0
+            ? TierOptions.Origin with { Deadline = TimeSpan.FromSeconds(deadlineSeconds) }
+            : TierOptions.Origin;
+        return new ChunkReader(
+            new ReaderOptions(options, origin) { OwnsTiers = true }, new OriginChunkStore(blobs), [.. caches]);
     }
 }

@@ -11,7 +11,10 @@ public static class ExportCommand
         var store = CommonOptions.Store();
         var keyring = CommonOptions.Keyring();
         var name = CommonOptions.Name();
-        var output = new Option<string>("--out", "-o") { Description = "Where to write the full image (sparse where zero)", Required = true };
+        var output = new Option<string>("--out", "-o")
+        {
+            Description = "Where to write the full image (sparse where zero)", Required = true,
+        };
         var tenant = CommonOptions.Tenant();
         var cacheDir = CommonOptions.CacheDir();
         var cacheSize = CommonOptions.CacheSize();
@@ -25,17 +28,25 @@ public static class ExportCommand
         cmd.SetAction(async (pr, ct) =>
         {
             var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
-            var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), new LocalKeyring(pr.GetValue(keyring)!), pr.GetValue(name)!, pr.GetValue(tenant), ct);
-            using var reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed), pr.GetValue(deadline));
+            var chain = await SnapshotChain.OpenAsync(
+                new SnapshotCatalog(blobs), new LocalKeyring(pr.GetValue(keyring)!), pr.GetValue(name)!,
+                pr.GetValue(tenant), ct);
+            using var reader = CommonOptions.Reader(
+                blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed), pr.GetValue(deadline));
             bool asJson = pr.GetValue(json);
             var result = await Output.WithProgressAsync($"export {chain.Name}", chain.ImageSize, asJson,
                 p => new ImageExporter(reader).ExportAsync(chain, pr.GetValue(output)!, 0, p, ct));
             if (asJson)
             {
-                Output.WriteJson(new { result.Name, result.Path, result.ImageBytes, result.Chunks, result.DataChunks, result.ZeroChunks, result.Seconds, tiers = TierReport.Of(reader) });
+                Output.WriteJson(new
+                {
+                    result.Name, result.Path, result.ImageBytes, result.Chunks, result.DataChunks, result.ZeroChunks,
+                    result.Seconds, tiers = TierReport.Of(reader),
+                });
                 return 0;
             }
-            Console.WriteLine($"exported '{result.Name}' to {result.Path}: {Output.Bytes(result.ImageBytes)}, {result.DataChunks} data + {result.ZeroChunks} zero chunks in {result.Seconds:F2} s");
+            Console.WriteLine($"exported '{result.Name}' to {result.Path}: {Output.Bytes(result.ImageBytes)}, " +
+                $"{result.DataChunks} data + {result.ZeroChunks} zero chunks in {result.Seconds:F2} s");
             TierReport.Print(reader);
             return 0;
         });

@@ -14,9 +14,11 @@ public static class GcCommand
         {
             var result = await new GarbageCollector(CommonOptions.OpenStore(pr.GetValue(store)!)).CollectAsync(ct);
             if (pr.GetValue(json)) { Output.WriteJson(result); return 0; }
-            Console.WriteLine($"gc: {result.Manifests} manifests, {result.LiveLeases} running builds; {result.ChunksScanned} chunks scanned, " +
-                $"{result.ChunksReferenced} referenced, {result.ChunksDeleted} deleted ({Output.Bytes(result.BytesDeleted)}), " +
-                $"{result.ChunksReclaimedByBuilds} reclaimed by builds; {result.StaleLeasesRemoved} stale leases and {result.TempFilesRemoved} temp files removed");
+            Console.WriteLine($"gc: {result.Manifests} manifests, {result.LiveLeases} running builds; " +
+                $"{result.ChunksScanned} chunks scanned, {result.ChunksReferenced} referenced, " +
+                $"{result.ChunksDeleted} deleted ({Output.Bytes(result.BytesDeleted)}), " +
+                $"{result.ChunksReclaimedByBuilds} reclaimed by builds; {result.StaleLeasesRemoved} stale leases and " +
+                $"{result.TempFilesRemoved} temp files removed");
             return 0;
         });
         return cmd;

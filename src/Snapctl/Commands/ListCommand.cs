@@ -29,7 +29,8 @@ public static class ListCommand
             }
             if (pr.GetValue(json)) { Output.WriteJson(new { snapshots = rows }); return 0; }
             foreach (var r in rows)
-                Console.WriteLine(r is LayerInfo l ? l.Row() : r is Unreadable u ? $"{u.Name,-24} ERROR {u.Error}" : r.ToString());
+                Console.WriteLine(
+                    r is LayerInfo l ? l.Row() : r is Unreadable u ? $"{u.Name,-24} ERROR {u.Error}" : r.ToString());
             return 0;
         });
         return cmd;

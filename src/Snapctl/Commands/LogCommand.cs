@@ -24,16 +24,33 @@ public static class LogCommand
     private static Command Merge()
     {
         var output = new Option<string>("--out", "-o") { Description = "Plan file to write", Required = true };
-        var logs = new Argument<string[]>("LOG") { Description = "Access logs recorded by `snapctl restore --record`", Arity = ArgumentArity.OneOrMore };
-        var fraction = new Option<double>("--min-fraction") { Description = "Keep pages seen in at least this fraction of runs", DefaultValueFactory = _ => 0.5 };
-        var group = new Option<int>("--group-pages") { Description = "Pages per group (sorted by offset within a group)", DefaultValueFactory = _ => PlanMerger.DefaultGroupPages };
-        var cmd = new Command("merge", "Merge access logs of many restores into a prefetch plan") { output, logs, fraction, group };
+        var logs = new Argument<string[]>("LOG")
+        {
+            Description = "Access logs recorded by `snapctl restore --record`", Arity = ArgumentArity.OneOrMore,
+        };
+        var fraction = new Option<double>("--min-fraction")
+        {
+            Description = "Keep pages seen in at least this fraction of runs", DefaultValueFactory = _ => 0.5,
+        };
+        var group = new Option<int>("--group-pages")
+        {
+            Description = "Pages per group (sorted by offset within a group)",
+            DefaultValueFactory = _ => PlanMerger.DefaultGroupPages,
+        };
+        var cmd = new Command("merge", "Merge access logs of many restores into a prefetch plan")
+        {
+            output, logs, fraction, group,
+        };
         cmd.SetAction(pr =>
         {
             var loaded = pr.GetValue(logs)!.Select(AccessLog.Load).ToList();
             var plan = PlanMerger.Merge(loaded, pr.GetValue(fraction), pr.GetValue(group));
             File.WriteAllBytes(pr.GetValue(output)!, plan.Serialize());
-            Output.WriteJson(new { plan = pr.GetValue(output), runs = plan.RunsMerged, pages = plan.Pages.Length, groups = plan.GroupSizes.Length });
+            Output.WriteJson(new
+            {
+                plan = pr.GetValue(output), runs = plan.RunsMerged, pages = plan.Pages.Length,
+                groups = plan.GroupSizes.Length,
+            });
             return 0;
         });
         return cmd;
@@ -48,9 +65,14 @@ public static class LogCommand
         var cacheDir = CommonOptions.CacheDir();
         var cacheSize = CommonOptions.CacheSize();
         var distributed = CommonOptions.Distributed();
-        var noPack = new Option<bool>("--no-pack") { Description = "Attach the plan alone: restores then prefetch whole snapshot chunks" };
+        var noPack = new Option<bool>("--no-pack")
+        {
+            Description = "Attach the plan alone: restores then prefetch whole snapshot chunks",
+        };
         var planFile = new Argument<string>("PLAN") { Description = "Plan file from `snapctl log merge`" };
-        var cmd = new Command("attach", "Store a prefetch plan, and its working-set pack, with a snapshot (replacing the previous ones atomically)")
+        var cmd = new Command(
+            "attach",
+            "Store a prefetch plan, and its working-set pack, with a snapshot (replacing the previous ones atomically)")
         {
             store, keyring, name, tenant, cacheDir, cacheSize, distributed, noPack, planFile,
         };
@@ -64,14 +86,19 @@ public static class LogCommand
             if (!pr.GetValue(noPack))
             {
                 var keys = new LocalKeyring(pr.GetValue(keyring)!);
-                var chain = await SnapshotChain.OpenAsync(new SnapshotCatalog(blobs), keys, snapshot, pr.GetValue(tenant), ct);
-                reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed));
+                var chain = await SnapshotChain.OpenAsync(
+                    new SnapshotCatalog(blobs), keys, snapshot, pr.GetValue(tenant), ct);
+                reader = CommonOptions.Reader(
+                    blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed));
                 buildPack = () => WorkingSetPack.BuildAsync(blobs, keys, chain, reader, plan, ct);
             }
             using (reader)
             {
                 var bound = await new PlanStore(blobs).AttachAsync(snapshot, plan, buildPack, ct);
-                Output.WriteJson(new { attached = snapshot, pages = plan.Pages.Length, runs = plan.RunsMerged, pack = bound.PackName });
+                Output.WriteJson(new
+                {
+                    attached = snapshot, pages = plan.Pages.Length, runs = plan.RunsMerged, pack = bound.PackName,
+                });
             }
             return 0;
         });
@@ -91,7 +118,8 @@ public static class LogCommand
                 var plan = PrefetchPlan.Parse(bytes, path);
                 Output.WriteJson(new
                 {
-                    kind = "plan", plan.ImageSize, pages = plan.Pages.Length, groups = plan.GroupSizes.Length, plan.RunsMerged,
+                    kind = "plan", plan.ImageSize, pages = plan.Pages.Length, groups = plan.GroupSizes.Length,
+                    plan.RunsMerged,
                     spannedChunks = plan.Pages.Select(p => p / ChunkGeometry.PagesPerChunk).Distinct().Count(),
                     manifestHash = Convert.ToHexStringLower(plan.ManifestHash), pack = plan.PackName
                 });
@@ -113,7 +141,10 @@ public static class LogCommand
     private static Command ToTrace()
     {
         var file = new Argument<string>("LOG");
-        var output = new Option<string>("--out", "-o") { Required = true, Description = "Text trace for native/bin/replay-vmm --trace" };
+        var output = new Option<string>("--out", "-o")
+        {
+            Required = true, Description = "Text trace for native/bin/replay-vmm --trace",
+        };
         var cmd = new Command("to-trace", "Write an access log as a replay-vmm trace") { file, output };
         cmd.SetAction(pr =>
         {
@@ -125,11 +156,26 @@ public static class LogCommand
 
     private static Command Synth()
     {
-        var image = new Option<string>("--image") { Required = true, Description = "The memory image the trace is for" };
-        var pages = new Option<int>("--pages") { Description = "Working-set size in pages", DefaultValueFactory = _ => 6000 };
-        var seed = new Option<int>("--seed") { Description = "Working-set seed (the function)", DefaultValueFactory = _ => 1 };
-        var variant = new Option<int>("--variant") { Description = "Invocation seed: changes a few runs and their order (0: none)" };
-        var variation = new Option<double>("--variation") { Description = "Fraction of runs a variant changes", DefaultValueFactory = _ => 0.03 };
+        var image = new Option<string>("--image")
+        {
+            Required = true, Description = "The memory image the trace is for",
+        };
+        var pages = new Option<int>("--pages")
+        {
+            Description = "Working-set size in pages", DefaultValueFactory = _ => 6000,
+        };
+        var seed = new Option<int>("--seed")
+        {
+            Description = "Working-set seed (the function)", DefaultValueFactory = _ => 1,
+        };
+        var variant = new Option<int>("--variant")
+        {
+            Description = "Invocation seed: changes a few runs and their order (0: none)",
+        };
+        var variation = new Option<double>("--variation")
+        {
+            Description = "Fraction of runs a variant changes", DefaultValueFactory = _ => 0.03,
+        };
         var gap = new Option<uint>("--gap-us") { Description = "Busy time between touches, in microseconds" };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "Access log to write" };
         var trace = new Option<string?>("--trace") { Description = "Also write it as a replay-vmm text trace" };
@@ -139,8 +185,11 @@ public static class LogCommand
         };
         cmd.SetAction(pr =>
         {
-            if (!File.Exists(pr.GetValue(image))) throw new InvalidInputException($"image {pr.GetValue(image)} does not exist");
-            var log = SyntheticWorkingSet.Generate(pr.GetValue(image)!, pr.GetValue(pages), pr.GetValue(seed), pr.GetValue(variant), pr.GetValue(variation), pr.GetValue(gap));
+            if (!File.Exists(pr.GetValue(image)))
+                throw new InvalidInputException($"image {pr.GetValue(image)} does not exist");
+            var log = SyntheticWorkingSet.Generate(
+                pr.GetValue(image)!, pr.GetValue(pages), pr.GetValue(seed), pr.GetValue(variant),
+                pr.GetValue(variation), pr.GetValue(gap));
             File.WriteAllBytes(pr.GetValue(output)!, log.Serialize());
             if (pr.GetValue(trace) is { } t) TraceText.Write(log, t);
             Output.WriteJson(new { log = pr.GetValue(output), touches = log.Touches.Length });

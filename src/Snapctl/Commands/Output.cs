@@ -15,17 +15,22 @@ public static class Output
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    public static void WriteJson(object value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, value.GetType(), Json));
+    public static void WriteJson(object value) =>
+        Console.Out.WriteLine(JsonSerializer.Serialize(value, value.GetType(), Json));
 
-    public static bool Interactive => !Console.IsOutputRedirected && !Console.IsErrorRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+    public static bool Interactive =>
+        !Console.IsOutputRedirected && !Console.IsErrorRedirected && AnsiConsole.Profile.Capabilities.Interactive;
 
     /// <summary>Runs <paramref name="work"/> with a byte-progress bar when interactive and not --json.</summary>
-    public static async Task<T> WithProgressAsync<T>(string label, long total, bool json, Func<IProgress<long>?, Task<T>> work)
+    public static async Task<T> WithProgressAsync<T>(
+        string label, long total, bool json, Func<IProgress<long>?, Task<T>> work)
     {
         if (json || !Interactive || total <= 0) return await work(null);
         T result = default!;
         await AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+            .Columns(
+                new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(),
+                new RemainingTimeColumn())
             .StartAsync(async ctx =>
             {
                 var task = ctx.AddTask(label, maxValue: total);

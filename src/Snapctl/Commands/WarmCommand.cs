@@ -17,19 +17,25 @@ public static class WarmCommand
         var cacheSize = CommonOptions.CacheSize();
         var distributed = CommonOptions.Distributed();
         var deadline = CommonOptions.Deadline();
-        var parallel = new Option<int>("--parallel") { Description = "Chunks fetched at once", DefaultValueFactory = _ => 16 };
+        var parallel = new Option<int>("--parallel")
+        {
+            Description = "Chunks fetched at once", DefaultValueFactory = _ => 16,
+        };
         var json = CommonOptions.Json();
-        var cmd = new Command("warm", "Pre-fill the local cache with a snapshot's chunks (from the distributed cache or the origin)")
+        var cmd = new Command(
+            "warm", "Pre-fill the local cache with a snapshot's chunks (from the distributed cache or the origin)")
         {
             store, name, cacheDir, cacheSize, distributed, deadline, parallel, json,
         };
         cmd.SetAction(async (pr, ct) =>
         {
-            if (pr.GetValue(cacheDir) is null) throw new InvalidInputException("warm needs --cache-dir: the local cache to fill");
+            if (pr.GetValue(cacheDir) is null)
+                throw new InvalidInputException("warm needs --cache-dir: the local cache to fill");
             if (pr.GetValue(parallel) is < 1 or > 256) throw new InvalidInputException("--parallel must be 1-256");
             var blobs = CommonOptions.OpenStore(pr.GetValue(store)!);
             var snapshot = pr.GetValue(name)!;
-            using var reader = CommonOptions.Reader(blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed), pr.GetValue(deadline));
+            using var reader = CommonOptions.Reader(
+                blobs, pr.GetValue(cacheDir), pr.GetValue(cacheSize)!, pr.GetValue(distributed), pr.GetValue(deadline));
             var names = await ChainChunkNames.ResolveAsync(new SnapshotCatalog(blobs), snapshot, ct);
             bool asJson = pr.GetValue(json);
             long estimate = (long)names.Count * Store.Chunks.ChunkGeometry.ChunkSize;
@@ -37,10 +43,14 @@ public static class WarmCommand
                 p => CacheWarmer.WarmAsync(reader, snapshot, names, pr.GetValue(parallel), p, ct));
             if (asJson)
             {
-                Output.WriteJson(new { result.Name, result.Chunks, result.Bytes, result.Seconds, tiers = TierReport.Of(reader) });
+                Output.WriteJson(new
+                {
+                    result.Name, result.Chunks, result.Bytes, result.Seconds, tiers = TierReport.Of(reader),
+                });
                 return 0;
             }
-            Console.WriteLine($"warmed '{result.Name}': {result.Chunks} chunks, {Output.Bytes(result.Bytes)} in {result.Seconds:F2} s");
+            Console.WriteLine($"warmed '{result.Name}': {result.Chunks} chunks, {Output.Bytes(result.Bytes)} " +
+                $"in {result.Seconds:F2} s");
             TierReport.Print(reader);
             return 0;
         });

@@ -33,7 +33,11 @@ public readonly struct ChunkName : IEquatable<ChunkName>
         name = default;
         if (hex.Length != Length * 2) return false;
         Bytes32 b = default;
-        if (Convert.FromHexString(hex, b, out _, out int written) != System.Buffers.OperationStatus.Done || written != Length) return false;
+        if (Convert.FromHexString(hex, b, out _, out int written) != System.Buffers.OperationStatus.Done
+            || written != Length)
+        {
+            return false;
+        }
         name = new ChunkName(b);
         return true;
     }

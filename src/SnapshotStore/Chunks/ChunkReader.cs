@@ -20,7 +20,8 @@ public sealed class ChunkReader : IDisposable
     private readonly SingleFlight.Fetch _fetch;
     private readonly bool _ownsTiers;
 
-    public ChunkReader(IChunkStore origin, params IChunkCache[] caches) : this(ReaderOptions.For(caches.Length), origin, caches) { }
+    public ChunkReader(IChunkStore origin, params IChunkCache[] caches)
+        : this(ReaderOptions.For(caches.Length), origin, caches) { }
 
     public ChunkReader(ReaderOptions options, IChunkStore origin, params IChunkCache[] caches)
     {
@@ -47,14 +48,16 @@ public sealed class ChunkReader : IDisposable
 
     /// <summary>Returns the ciphertext length in <paramref name="buffer"/>; throws
     /// <see cref="ChunkUnavailableException"/> naming the chunk and <paramref name="context"/>.</summary>
-    public async ValueTask<int> ReadAsync(ChunkName name, Memory<byte> buffer, string context, CancellationToken ct = default)
+    public async ValueTask<int> ReadAsync(
+        ChunkName name, Memory<byte> buffer, string context, CancellationToken ct = default)
     {
         var result = await _flights.RunAsync(name, buffer, _fetch, ct);
         if (result.Failure is { } failure) throw new ChunkUnavailableException($"chunk {name} of {context} {failure}");
         return result.Length;
     }
 
-    private async ValueTask<SingleFlight.FetchResult> FetchAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct)
+    private async ValueTask<SingleFlight.FetchResult> FetchAsync(
+        ChunkName name, Memory<byte> buffer, CancellationToken ct)
     {
         for (int i = 0; i < _caches.Length; i++)
         {
@@ -73,13 +76,15 @@ public sealed class ChunkReader : IDisposable
             case TierOutcome.Miss:
                 return new SingleFlight.FetchResult(-1, $"is missing from {_origin.Describe}");
             case TierOutcome.Corrupt:
-                return new SingleFlight.FetchResult(-1, $"is corrupt in {_origin.Describe} (its bytes do not hash to its name)");
+                return new SingleFlight.FetchResult(
+                    -1, $"is corrupt in {_origin.Describe} (its bytes do not hash to its name)");
             default:
                 return new SingleFlight.FetchResult(-1, $"could not be read: {origin.Reason}");
         }
     }
 
-    private async ValueTask FillAsync(int foundAt, ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct)
+    private async ValueTask FillAsync(
+        int foundAt, ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct)
     {
         for (int i = 0; i < foundAt; i++) await _caches[i].FillAsync(name, ciphertext, ct);
     }

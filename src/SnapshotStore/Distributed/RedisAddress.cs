@@ -59,7 +59,8 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
                         "auto" => CacheLayout.Auto,
                         "whole" => CacheLayout.Whole,
                         "striped" => CacheLayout.Striped,
-                        _ => throw new InvalidInputException($"--distributed '{address}': layout '{value}' (use auto, whole or striped)"),
+                        _ => throw new InvalidInputException(
+                            $"--distributed '{address}': layout '{value}' (use auto, whole or striped)"),
                     };
                     break;
                 case "stripes":
@@ -69,7 +70,9 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
                 case "deadline": deadline = Millis(address, key, value); break;
                 case "cooldown": cooldown = Millis(address, key, value); break;
                 case "connect": connect = Millis(address, key, value); break;
-                default: throw new InvalidInputException($"--distributed '{address}': unknown option '{key}' (layout, stripes, deadline, cooldown, connect)");
+                default:
+                    throw new InvalidInputException($"--distributed '{address}': unknown option '{key}' "
+                        + "(layout, stripes, deadline, cooldown, connect)");
             }
         }
         return new RedisAddress(endpoints, layout, stripes, deadline, cooldown, connect);
@@ -78,5 +81,6 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
     private static TimeSpan Millis(string address, string key, string value) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && ms > 0
             ? TimeSpan.FromMilliseconds(ms)
-            : throw new InvalidInputException($"--distributed '{address}': {key} '{value}' is not a positive number of milliseconds");
+            : throw new InvalidInputException(
+                $"--distributed '{address}': {key} '{value}' is not a positive number of milliseconds");
 }

@@ -49,12 +49,16 @@ public static class VmImageGenerator
         if (page < 256) baseSeed = page % 8 == 0 ? Mix(spec.OsSeed, 1) : 0;
         else if (page < 256 + eighth) baseSeed = Mix(spec.OsSeed, 2);
         else if (page >= 2 * eighth && page < 3 * eighth) baseSeed = Mix(spec.OsSeed, 3);
-        else if (page >= 4 * eighth && page < 5 * eighth && spec.RuntimeSeed != 0) baseSeed = Mix(spec.RuntimeSeed, 4);
-        else if (page >= 6 * eighth && page < 6 * eighth + eighth / 2 && spec.FunctionSeed != 0) baseSeed = Mix(spec.FunctionSeed, 5);
+        else if (page >= 4 * eighth && page < 5 * eighth && spec.RuntimeSeed != 0)
+            baseSeed = Mix(spec.RuntimeSeed, 4);
+        else if (page >= 6 * eighth && page < 6 * eighth + eighth / 2 && spec.FunctionSeed != 0)
+            baseSeed = Mix(spec.FunctionSeed, 5);
         if (baseSeed == 0) return 0;
 
-        if (spec.FunctionSeed != 0 && Changed(page, Mix(spec.FunctionSeed, 6), spec.FunctionChangePercent)) return Mix(spec.FunctionSeed, 7);
-        if (spec.CloneSeed != 0 && Changed(page, Mix(spec.CloneSeed, 8), spec.CloneChangePercent)) return Mix(spec.CloneSeed, 9);
+        if (spec.FunctionSeed != 0 && Changed(page, Mix(spec.FunctionSeed, 6), spec.FunctionChangePercent))
+            return Mix(spec.FunctionSeed, 7);
+        if (spec.CloneSeed != 0 && Changed(page, Mix(spec.CloneSeed, 8), spec.CloneChangePercent))
+            return Mix(spec.CloneSeed, 9);
         return baseSeed;
     }
 
@@ -65,7 +69,8 @@ public static class VmImageGenerator
         return (h % 1_000_000) < (ulong)(percent * 10_000);
     }
 
-    private static int Mix(int seed, int salt) => seed == 0 ? 0 : (int)(SplitMix(((ulong)(uint)seed << 8) | (uint)salt) | 1);
+    private static int Mix(int seed, int salt) =>
+        seed == 0 ? 0 : (int)(SplitMix(((ulong)(uint)seed << 8) | (uint)salt) | 1);
 
     private static void FillRandom(Span<byte> dest, int seed, long page)
     {

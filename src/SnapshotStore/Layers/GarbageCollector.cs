@@ -5,7 +5,8 @@ using Snapshots.Store.Origin;
 namespace Snapshots.Store.Layers;
 
 public sealed record GcResult(int Manifests, int LiveLeases, int StaleLeasesRemoved, int ChunksScanned,
-    int ChunksReferenced, int ChunksDeleted, long BytesDeleted, int ChunksReclaimedByBuilds, int TempFilesRemoved, double Seconds);
+    int ChunksReferenced, int ChunksDeleted, long BytesDeleted, int ChunksReclaimedByBuilds, int TempFilesRemoved,
+    double Seconds);
 
 /// <summary>
 /// Deletes chunks that no manifest and no running build references, never one still needed:
@@ -56,10 +57,12 @@ public sealed class GarbageCollector(IBlobStore blobs)
             deleted++;
             bytes += size;
         }
-        return new GcResult(manifests, live, stale, scanned, scanned - candidates.Count, deleted, bytes, reclaimed, temps, clock.Elapsed.TotalSeconds);
+        return new GcResult(manifests, live, stale, scanned, scanned - candidates.Count, deleted, bytes, reclaimed,
+            temps, clock.Elapsed.TotalSeconds);
     }
 
-    private async Task<(HashSet<ChunkName> Refs, int LiveLeases, int StaleLeases, int Manifests)> ReferencedAsync(bool removeStale, CancellationToken ct)
+    private async Task<(HashSet<ChunkName> Refs, int LiveLeases, int StaleLeases, int Manifests)> ReferencedAsync(
+        bool removeStale, CancellationToken ct)
     {
         var refs = new HashSet<ChunkName>();
         int live = 0, stale = 0, manifests = 0;
@@ -94,7 +97,8 @@ public sealed class GarbageCollector(IBlobStore blobs)
             try { m = await catalog.TryLoadAsync(name, ct); }
             catch (ManifestFormatException ex)
             {
-                throw new SnapshotException($"gc stopped: {ex.Message}. Repair or remove that manifest first (its chunks are unknown, so nothing can be deleted safely)");
+                throw new SnapshotException($"gc stopped: {ex.Message}. Repair or remove that manifest first "
+                    + "(its chunks are unknown, so nothing can be deleted safely)");
             }
             if (m is null) continue; // removed meanwhile
             manifests++;
@@ -120,7 +124,8 @@ public sealed class GarbageCollector(IBlobStore blobs)
             {
                 if (!blob.Key.EndsWith(FileBlobStore.TempSuffix, StringComparison.Ordinal)) continue;
                 var parts = blob.Key.Split('.');
-                bool writerGone = parts.Length >= 3 && int.TryParse(parts[^3], out var pid) && ProcessIdentity.StartTicks(pid) < 0;
+                bool writerGone = parts.Length >= 3 && int.TryParse(parts[^3], out var pid)
+                    && ProcessIdentity.StartTicks(pid) < 0;
                 if (writerGone || DateTimeOffset.UtcNow - blob.LastModified > TempGrace) doomed.Add(blob.Key);
             }
         }

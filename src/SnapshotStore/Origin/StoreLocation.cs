@@ -6,11 +6,20 @@ public static class StoreLocation
 {
     public static IBlobStore Open(string address, bool create)
     {
-        if (string.IsNullOrWhiteSpace(address)) throw new InvalidInputException("--store is required (a directory, file://DIR or s3://BUCKET/PREFIX?endpoint=URL)");
-        if (address.StartsWith("file://", StringComparison.Ordinal)) return new FileBlobStore(address["file://".Length..], create);
-        if (address.StartsWith(S3Address.Scheme, StringComparison.Ordinal)) return new S3BlobStore(S3Address.Parse(address), create);
+        if (string.IsNullOrWhiteSpace(address))
+        {
+            throw new InvalidInputException(
+                "--store is required (a directory, file://DIR or s3://BUCKET/PREFIX?endpoint=URL)");
+        }
+        if (address.StartsWith("file://", StringComparison.Ordinal))
+            return new FileBlobStore(address["file://".Length..], create);
+        if (address.StartsWith(S3Address.Scheme, StringComparison.Ordinal))
+            return new S3BlobStore(S3Address.Parse(address), create);
         if (address.Contains("://", StringComparison.Ordinal))
-            throw new InvalidInputException($"store '{address}': unsupported scheme (use a directory, file://DIR or s3://BUCKET/PREFIX)");
+        {
+            throw new InvalidInputException(
+                $"store '{address}': unsupported scheme (use a directory, file://DIR or s3://BUCKET/PREFIX)");
+        }
         return new FileBlobStore(address, create);
     }
 }
