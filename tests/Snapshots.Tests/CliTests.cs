@@ -1,6 +1,7 @@
 namespace Snapshots.Tests;
 
 /// <summary>The CLI as users and machines see it: exit codes, --json fields, messages.</summary>
+[Trait("Category", Category.Process)]
 public class CliTests
 {
     [Fact]

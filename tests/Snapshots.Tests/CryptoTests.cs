@@ -4,6 +4,7 @@ using Snapshots.Store.Crypto;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class CryptoTests
 {
     private static (byte[] Cipher, ChunkName Name) Seal(byte[] convergenceKey, string salt, byte[] plain)

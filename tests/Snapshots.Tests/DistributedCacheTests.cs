@@ -7,6 +7,7 @@ namespace Snapshots.Tests;
 
 /// <summary>The Redis Cluster tier against a real cluster: fill-back, hits, and planted corruption.</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class DistributedCacheTests(ServicesFixture services)
 {
     [Theory]

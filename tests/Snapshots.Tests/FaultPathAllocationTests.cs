@@ -5,6 +5,7 @@ namespace Snapshots.Tests;
 
 /// <summary>The fault path with the chunk in memory allocates nothing per fault: the handler thread's allocation
 /// does not grow with the number of faults it serves.</summary>
+[Trait("Category", Category.Process)]
 public class FaultPathAllocationTests
 {
     private static async Task<(long Allocated, long Faults)> ServeAsync(TestStore t, string image, int pages, int seed)

@@ -4,6 +4,7 @@ using Snapshots.Store.Layers;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class FaultTests
 {
     [Fact]
@@ -103,6 +104,7 @@ public class FaultTests
     }
 }
 
+[Trait("Category", Category.Unit)]
 public class TornChunkTests
 {
     [Fact]

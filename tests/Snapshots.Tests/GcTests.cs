@@ -3,9 +3,11 @@ using Snapshots.Store.Layers;
 
 namespace Snapshots.Tests;
 
+/// <summary>Garbage collection. Mixed costs, so the category is on each test: one test SIGKILLs snapctl.</summary>
 public class GcTests
 {
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Deletes_only_chunks_no_manifest_references()
     {
         using var t = new TestStore();
@@ -24,6 +26,7 @@ public class GcTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Refuses_to_collect_when_a_manifest_is_unreadable()
     {
         using var t = new TestStore();
@@ -37,6 +40,7 @@ public class GcTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Never_deletes_a_chunk_a_concurrent_build_depends_on()
     {
         using var t = new TestStore();
@@ -65,6 +69,7 @@ public class GcTests
     }
 
     [Fact]
+    [Trait("Category", Category.Process)]
     public async Task A_build_killed_with_sigkill_leaves_no_visible_manifest_and_gc_cleans_up()
     {
         using var t = new TestStore();

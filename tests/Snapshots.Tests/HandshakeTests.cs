@@ -7,12 +7,14 @@ using Snapshots.Store;
 
 namespace Snapshots.Tests;
 
-/// <summary>Firecracker's handshake, and everything a broken or hostile VMM could send instead.</summary>
+/// <summary>Firecracker's handshake, and everything a broken or hostile VMM could send instead. Mixed costs, so the
+/// category is on each test: the last one runs snapctl.</summary>
 public class HandshakeTests
 {
     private const long Snapshot = 64L << 20;
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public unsafe void Abi_struct_sizes_match_the_kernel_headers()
     {
         Assert.Equal(32, sizeof(UffdMsg));
@@ -30,6 +32,7 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public void Parses_firecrackers_message()
     {
         var json = """[{"base_host_virt_addr":139637976727552,"size":33554432,"offset":0,"page_size":4096},"""
@@ -42,6 +45,7 @@ public class HandshakeTests
     }
 
     [Theory]
+    [Trait("Category", Category.Unit)]
     [InlineData("", "empty message")]
     [InlineData("{}", "expected a JSON array")]
     [InlineData("[", "not valid JSON")]
@@ -70,6 +74,7 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public void Rejects_an_oversized_handshake()
     {
         var region = """{"base_host_virt_addr":4096,"size":4096,"offset":0,"page_size":4096}""";
@@ -124,6 +129,7 @@ public class HandshakeTests
         """[{"base_host_virt_addr":139637976727552,"size":33554432,"offset":0,"page_size":4096}]""");
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Accepts_a_real_uffd_with_a_valid_message()
     {
         int fd = NewUffd();
@@ -132,6 +138,7 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Refuses_a_message_without_a_descriptor()
     {
         var ex = await HandshakeAsync(Good, -1);
@@ -139,6 +146,7 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Refuses_a_descriptor_that_is_not_a_uffd()
     {
         using var file = File.OpenHandle("/dev/null");
@@ -147,6 +155,7 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Refuses_overlapping_regions_sent_with_a_real_uffd()
     {
         int fd = NewUffd();
@@ -162,6 +171,7 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Process)]
     public async Task The_cli_names_a_bad_handshake_and_exits_non_zero()
     {
         using var t = new TestStore();

@@ -5,6 +5,7 @@ using Snapshots.Store.Keys;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class KeyTests
 {
     [Fact]

@@ -3,6 +3,7 @@ using Snapshots.Store.Manifests;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class LayerTests
 {
     [Fact]

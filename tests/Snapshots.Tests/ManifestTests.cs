@@ -5,6 +5,7 @@ using Snapshots.Store.Manifests;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class ManifestTests
 {
     private static async Task<(TestStore Store, byte[] Bytes)> OneManifestAsync()

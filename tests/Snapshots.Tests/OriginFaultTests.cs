@@ -9,6 +9,7 @@ namespace Snapshots.Tests;
 
 /// <summary>An origin that errs, stalls or restarts mid-read: the exact bytes or a clear error, in time.</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class OriginFaultTests(ServicesFixture services)
 {
     private static async Task<(RemoteStore T, string Image, ChunkName Chunk)> BuiltAsync(

@@ -3,6 +3,7 @@ using Snapshots.Store.Chunks;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class PageSourceTests
 {
     [Fact]

@@ -3,6 +3,7 @@ using Snapshots.Store;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class PrefetchFormatTests
 {
     private static AccessLog Log(params uint[] pages) =>

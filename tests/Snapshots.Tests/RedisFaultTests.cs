@@ -7,6 +7,7 @@ namespace Snapshots.Tests;
 /// <summary>Redis nodes killed or stalled mid-read, and the whole cluster gone: exact bytes, bounded time.
 /// Each test has its own cluster (it breaks it).</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class RedisFaultTests(ServicesFixture services)
 {
     private async Task<(RemoteStore T, string Image, RedisChunkCache Redis)> WarmRedisAsync(

@@ -10,6 +10,7 @@ namespace Snapshots.Tests;
 
 /// <summary>The S3 origin against a real S3 server (s3rver): layout, put-if-absent, gc, and its failures.</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class S3OriginTests(ServicesFixture services)
 {
     [Fact]

@@ -4,6 +4,7 @@ namespace Snapshots.Tests;
 
 /// <summary>snapctl with the tier options, as a user runs it against S3 and a Redis Cluster.</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class TierCliTests(ServicesFixture services)
 {
     [Fact]

@@ -11,6 +11,7 @@ namespace Snapshots.Tests;
 /// <summary>
 /// The tiered reader's rules with in-memory tiers: single-flight, deadlines, verification, fill-back.
 /// </summary>
+[Trait("Category", Category.Unit)]
 public class TieredReaderTests
 {
     /// <summary>A tier in memory that can be slowed, hung or made to lie.</summary>

@@ -5,6 +5,7 @@ namespace Snapshots.Tests;
 
 /// <summary>`snapctl restore` serving native/bin/replay-vmm over userfaultfd: every page the VMM touches is
 /// checked against the memory file.</summary>
+[Trait("Category", Category.Process)]
 public class UffdLoaderTests
 {
     private static async Task<(TestStore T, string Image)> SnapshotAsync(long size = 32L << 20)
