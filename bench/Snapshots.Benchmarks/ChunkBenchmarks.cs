@@ -42,7 +42,10 @@ public class ChunkBenchmarks
         _name = EncryptAndName();
         _secret = new ChunkSecret(_key, _hash);
         if (!VerifyAndDecrypt() || !_output.AsSpan().SequenceEqual(_plain))
-            throw new InvalidOperationException("the chunk does not round-trip: the benchmark would measure a failure path");
+        {
+            throw new InvalidOperationException(
+                "the chunk does not round-trip: the benchmark would measure a failure path");
+        }
     }
 
     /// <summary>The build's step for a new chunk (LayerBuilder.ChunkJob): hash, key, encrypt, name.</summary>

@@ -22,8 +22,12 @@ public static class VmChunks
         long firstPage = (long)DataChunkIndex * ChunkGeometry.PagesPerChunk;
         for (int p = 0; p < ChunkGeometry.PagesPerChunk; p++)
         {
-            if (!VmImageGenerator.FillPage(Spec, firstPage + p, chunk.AsSpan(p * ChunkGeometry.PageSize, ChunkGeometry.PageSize)))
-                throw new InvalidOperationException($"page {firstPage + p} of the benchmark chunk is zero: the generator's layout changed");
+            var page = chunk.AsSpan(p * ChunkGeometry.PageSize, ChunkGeometry.PageSize);
+            if (!VmImageGenerator.FillPage(Spec, firstPage + p, page))
+            {
+                throw new InvalidOperationException(
+                    $"page {firstPage + p} of the benchmark chunk is zero: the generator's layout changed");
+            }
         }
         return chunk;
     }

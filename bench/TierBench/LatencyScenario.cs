@@ -19,7 +19,8 @@ public static class LatencyScenario
         var names = new ChunkName[objects];
         var disk = new DiskChunkCache(s.DiskDir, 4L << 30);
         var db = s.Whole.Database;
-        Console.Error.WriteLine($"filling {objects} objects into s3rver, redis (whole, striped, bare) and the disk cache");
+        Console.Error.WriteLine(
+            $"filling {objects} objects into s3rver, redis (whole, striped, bare) and the disk cache");
         for (int i = 0; i < objects; i++)
         {
             var bytes = BenchChunks.Bytes(1, i);
@@ -30,7 +31,8 @@ public static class LatencyScenario
             await db.StringSetAsync(BareKey(name), bytes);
             await disk.PutAsync(name, bytes);
         }
-        await s.Whole.FlushFillsAsync(TimeSpan.FromSeconds(10)); await s.Striped.FlushFillsAsync(TimeSpan.FromSeconds(10));
+        await s.Whole.FlushFillsAsync(TimeSpan.FromSeconds(10));
+        await s.Striped.FlushFillsAsync(TimeSpan.FromSeconds(10));
 
         var buffer = new byte[BenchChunks.Size];
         var readers = new (string Label, ChunkReader Reader)[]
@@ -57,7 +59,8 @@ public static class LatencyScenario
         var healthy = new Recorder();
         await MeasureAsync(healthy, names, samples, readers, bare, buffer);
         foreach (var (label, r) in readers)
-            Console.Error.WriteLine($"{label}: tier hits {string.Join(", ", r.Counters.Select(c => $"{c.Tier}={c.Hits}"))}");
+            Console.Error.WriteLine(
+                $"{label}: tier hits {string.Join(", ", r.Counters.Select(c => $"{c.Tier}={c.Hits}"))}");
 
         // One of five masters stalled: the defence (striped) against none (whole: deadline, breaker, origin).
         int stalledPort = s.Services.RedisBase + 1;
@@ -68,7 +71,10 @@ public static class LatencyScenario
         try { await MeasureAsync(stalled, names, samples, stalledReaders, [], buffer); }
         finally { s.Services.Signal(stalledPort, "CONT"); }
         foreach (var (label, r) in stalledReaders)
-            Console.Error.WriteLine($"stalled {label}: tier hits {string.Join(", ", r.Counters.Select(c => $"{c.Tier}={c.Hits}/t{c.Timeouts}"))}");
+        {
+            var hits = string.Join(", ", r.Counters.Select(c => $"{c.Tier}={c.Hits}/t{c.Timeouts}"));
+            Console.Error.WriteLine($"stalled {label}: tier hits {hits}");
+        }
 
         return Report(healthy, stalled, s);
     }
@@ -118,13 +124,20 @@ public static class LatencyScenario
         Ratio("reader: redis striped 4-of-5", "bare: SE.Redis GET");
         Ratio("reader: s3rver origin", "bare: SDK GET");
         Ratio("reader: local disk", "bare: file read");
-        sb.AppendLine().AppendLine($"### One of {s.Services.Masters} Redis masters stalled (SIGSTOP), concurrency 1").AppendLine().AppendLine(Recorder.Header);
+        sb.AppendLine().AppendLine($"### One of {s.Services.Masters} Redis masters stalled (SIGSTOP), concurrency 1")
+            .AppendLine().AppendLine(Recorder.Header);
         foreach (var l in stalled.Order) sb.AppendLine(stalled.Row(l));
-        sb.AppendLine().AppendLine("Stalled p99 / healthy p99 of the same reader (target <= 2x with the defence):").AppendLine();
+        sb.AppendLine().AppendLine("Stalled p99 / healthy p99 of the same reader (target <= 2x with the defence):")
+            .AppendLine();
         foreach (var l in stalled.Order)
-            sb.AppendLine($"- {l}: p99 **{stalled.P(l, 99) / (double)healthy.P(l, 99):0.00}x**, p99.9 {stalled.P(l, 99.9) / (double)healthy.P(l, 99.9):0.00}x");
-        sb.AppendLine($"- striped: {s.Striped.Rebuilt} reads rebuilt from parity, {s.Striped.NodeFailures} node requests failed/late, {s.Striped.ShortCircuited} not sent (breaker open)");
-        sb.AppendLine($"- whole: {s.Whole.NodeFailures} node requests failed/late, {s.Whole.ShortCircuited} not sent (breaker open)");
+        {
+            sb.AppendLine($"- {l}: p99 **{stalled.P(l, 99) / (double)healthy.P(l, 99):0.00}x**, "
+                + $"p99.9 {stalled.P(l, 99.9) / (double)healthy.P(l, 99.9):0.00}x");
+        }
+        sb.AppendLine($"- striped: {s.Striped.Rebuilt} reads rebuilt from parity, {s.Striped.NodeFailures} node "
+            + $"requests failed/late, {s.Striped.ShortCircuited} not sent (breaker open)");
+        sb.AppendLine($"- whole: {s.Whole.NodeFailures} node requests failed/late, "
+            + $"{s.Whole.ShortCircuited} not sent (breaker open)");
         return sb.ToString();
     }
 
@@ -139,7 +152,8 @@ public static class LatencyScenario
 
     private static async Task BareS3GetAsync(Setup s, ChunkName n, byte[] buffer)
     {
-        using var r = await s.BareS3.GetObjectAsync(new GetObjectRequest { BucketName = "bench", Key = "tiers/" + OriginChunkStore.KeyOf(n) });
+        using var r = await s.BareS3.GetObjectAsync(
+            new GetObjectRequest { BucketName = "bench", Key = "tiers/" + OriginChunkStore.KeyOf(n) });
         int total = 0, read;
         while ((read = await r.ResponseStream.ReadAsync(buffer.AsMemory(total))) > 0) total += read;
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Snapshots.TierBench;
 
@@ -15,20 +14,26 @@ string Arg(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-using var services = new Services(int.Parse(Arg("--s3-port", "4602")), int.Parse(Arg("--redis-base", "7141")), 5, Arg("--maxmem", "1gb"));
+using var services = new Services(
+    int.Parse(Arg("--s3-port", "4602")), int.Parse(Arg("--redis-base", "7141")), 5, Arg("--maxmem", "1gb"));
 using var setup = new Setup(services);
 string body = scenario switch
 {
-    "latency" => await LatencyScenario.RunAsync(setup, int.Parse(Arg("--objects", "200")), int.Parse(Arg("--samples", "2000"))),
-    "restore" => await RestoreScenario.RunAsync(setup, int.Parse(Arg("--chunks", "1000")), int.Parse(Arg("--parallel", "16"))),
+    "latency" => await LatencyScenario.RunAsync(
+        setup, int.Parse(Arg("--objects", "200")), int.Parse(Arg("--samples", "2000"))),
+    "restore" => await RestoreScenario.RunAsync(
+        setup, int.Parse(Arg("--chunks", "1000")), int.Parse(Arg("--parallel", "16"))),
     _ => throw new ArgumentException($"unknown scenario '{scenario}' (latency, restore)"),
 };
 
 var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':')[1].Trim() ?? "?";
 var load = File.ReadAllText("/proc/loadavg").Trim();
-var head = $"## tierbench {scenario}\n\n- command: `dotnet run -c Release --project bench/TierBench -- {string.Join(' ', args)}`\n" +
-    $"- date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; machine: {Environment.ProcessorCount} cores ({cpu}), loadavg at end {load}\n" +
-    $"- services: s3rver 3.7.1 on loopback, Redis 7.0 cluster of 5 masters (no replicas) on loopback; .NET {Environment.Version}\n";
+var head = $"## tierbench {scenario}\n\n" +
+    $"- command: `dotnet run -c Release --project bench/TierBench -- {string.Join(' ', args)}`\n" +
+    $"- date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; machine: {Environment.ProcessorCount} cores ({cpu}), " +
+    $"loadavg at end {load}\n" +
+    "- services: s3rver 3.7.1 on loopback, Redis 7.0 cluster of 5 masters (no replicas) on loopback; " +
+    $".NET {Environment.Version}\n";
 var text = head + "\n" + body;
 Console.WriteLine(text);
 if (Arg("--out", "") is { Length: > 0 } outFile) File.WriteAllText(outFile, text);

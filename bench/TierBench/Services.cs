@@ -22,16 +22,21 @@ public sealed class Services : IDisposable
 
     public string S3Endpoint => $"http://127.0.0.1:{S3Port}";
     public string RedisAddress(string options) =>
-        "redis://" + string.Join(',', Enumerable.Range(RedisBase, Masters).Select(p => $"127.0.0.1:{p}")) + "?" + options;
+        "redis://" + string.Join(',', Enumerable.Range(RedisBase, Masters).Select(p => $"127.0.0.1:{p}"))
+        + "?" + options;
 
-    private Dictionary<string, string> S3Env => new() { ["S3_PORT"] = S3Port.ToString(), ["S3_STATE"] = Path.Combine(_state, "s3rver") };
+    private Dictionary<string, string> S3Env => new()
+    {
+        ["S3_PORT"] = S3Port.ToString(), ["S3_STATE"] = Path.Combine(_state, "s3rver"),
+    };
     private Dictionary<string, string> RedisEnv(string maxmem = "512mb") => new()
     {
         ["REDIS_BASE_PORT"] = RedisBase.ToString(), ["REDIS_MASTERS"] = Masters.ToString(),
         ["REDIS_STATE"] = Path.Combine(_state, "redis"), ["REDIS_MAXMEM"] = maxmem,
     };
 
-    public int PidOf(int port) => int.Parse(File.ReadAllText(Path.Combine(_state, "redis", port.ToString(), "redis.pid")).Trim());
+    public int PidOf(int port) =>
+        int.Parse(File.ReadAllText(Path.Combine(_state, "redis", port.ToString(), "redis.pid")).Trim());
 
     public void Signal(int port, string signal)
     {
@@ -41,8 +46,10 @@ public sealed class Services : IDisposable
 
     public void Dispose()
     {
-        try { Run("redis-cluster.sh", "stop", RedisEnv()); } catch (InvalidOperationException e) { Console.Error.WriteLine(e.Message); }
-        try { Run("s3rver.sh", "stop", S3Env); } catch (InvalidOperationException e) { Console.Error.WriteLine(e.Message); }
+        try { Run("redis-cluster.sh", "stop", RedisEnv()); }
+        catch (InvalidOperationException e) { Console.Error.WriteLine(e.Message); }
+        try { Run("s3rver.sh", "stop", S3Env); }
+        catch (InvalidOperationException e) { Console.Error.WriteLine(e.Message); }
     }
 
     private static void Run(string script, string verb, Dictionary<string, string> env)

@@ -11,12 +11,13 @@ namespace Snapshots.TierBench;
 /// <summary>The tiers under test and the bare clients they are compared with, over the same services.</summary>
 public sealed class Setup : IDisposable
 {
-    public readonly Services Services;
-    public readonly S3BlobStore Blobs;
-    public readonly OriginChunkStore Origin;
-    public readonly AmazonS3Client BareS3;
-    public readonly RedisChunkCache Whole, Striped;
-    public readonly string DiskDir;
+    public Services Services { get; }
+    public S3BlobStore Blobs { get; }
+    public OriginChunkStore Origin { get; }
+    public AmazonS3Client BareS3 { get; }
+    public RedisChunkCache Whole { get; }
+    public RedisChunkCache Striped { get; }
+    public string DiskDir { get; }
 
     public Setup(Services services)
     {
@@ -32,10 +33,13 @@ public sealed class Setup : IDisposable
             RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
         });
-        Whole = RedisChunkCache.ConnectAsync(RedisAddress.Parse(services.RedisAddress("layout=whole&deadline=100&cooldown=1000"))).GetAwaiter().GetResult();
-        Striped = RedisChunkCache.ConnectAsync(RedisAddress.Parse(services.RedisAddress("layout=striped&stripes=5&deadline=100&cooldown=1000"))).GetAwaiter().GetResult();
+        Whole = Connect(services.RedisAddress("layout=whole&deadline=100&cooldown=1000"));
+        Striped = Connect(services.RedisAddress("layout=striped&stripes=5&deadline=100&cooldown=1000"));
         DiskDir = Path.Combine(Services.Root, ".work", "bench-disk-" + Guid.NewGuid().ToString("N")[..8]);
     }
+
+    private static RedisChunkCache Connect(string address) =>
+        RedisChunkCache.ConnectAsync(RedisAddress.Parse(address)).GetAwaiter().GetResult();
 
     public static ReaderOptions Options(params TierOptions[] caches) => new(caches, TierOptions.Origin);
     public static TierOptions RedisTier => TierOptions.Distributed; // node deadline 100 ms inside, 250 ms for the tier
@@ -43,7 +47,8 @@ public sealed class Setup : IDisposable
     public ChunkReader Reader(params IChunkCache[] caches)
     {
         var opts = new TierOptions[caches.Length];
-        for (int i = 0; i < caches.Length; i++) opts[i] = caches[i] is DiskChunkCache ? TierOptions.LocalDisk : RedisTier;
+        for (int i = 0; i < caches.Length; i++)
+            opts[i] = caches[i] is DiskChunkCache ? TierOptions.LocalDisk : RedisTier;
         return new ChunkReader(Options(opts), Origin, caches);
     }
 

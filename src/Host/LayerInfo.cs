@@ -5,8 +5,9 @@ namespace Snapshots.Host;
 
 /// <summary>What `inspect` and `ls` show of a manifest: everything readable without a key. Sizes in bytes;
 /// <see cref="ManifestFraction"/> is manifest bytes over image bytes.</summary>
-public sealed record LayerInfo(string Name, string Layer, string Domain, string? Parent, long ImageBytes, int Chunks,
-    int DataEntries, int ZeroEntries, int ManifestBytes, double ManifestFraction, string ManifestHash, int FormatVersion,
+public sealed record LayerInfo(
+    string Name, string Layer, string Domain, string? Parent, long ImageBytes, int Chunks, int DataEntries,
+    int ZeroEntries, int ManifestBytes, double ManifestFraction, string ManifestHash, int FormatVersion,
     DateTimeOffset Created)
 {
     public static LayerInfo Of(Manifest m)

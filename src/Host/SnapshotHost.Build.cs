@@ -6,7 +6,8 @@ public sealed partial class SnapshotHost
 {
     /// <summary>Builds a layer from a raw memory file and publishes its manifest (chunks first, manifest last:
     /// no partial manifest is ever visible). Progress is in bytes of the memory file.</summary>
-    public Task<BuildResult> BuildAsync(BuildRequest request, IByteProgress? progress = null, CancellationToken ct = default)
+    public Task<BuildResult> BuildAsync(
+        BuildRequest request, IByteProgress? progress = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (File.Exists(request.MemoryPath)) progress?.Begin(new FileInfo(request.MemoryPath).Length);

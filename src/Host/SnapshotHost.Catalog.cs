@@ -76,5 +76,6 @@ public sealed partial class SnapshotHost
 
     /// <summary>Deletes chunks no manifest or running build references (safe against concurrent builds:
     /// docs/format.md).</summary>
-    public Task<GcResult> CollectGarbageAsync(CancellationToken ct = default) => new GarbageCollector(Blobs).CollectAsync(ct);
+    public Task<GcResult> CollectGarbageAsync(CancellationToken ct = default) =>
+        new GarbageCollector(Blobs).CollectAsync(ct);
 }

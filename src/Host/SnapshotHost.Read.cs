@@ -37,9 +37,9 @@ public sealed partial class SnapshotHost
     {
         ArgumentNullException.ThrowIfNull(tiers);
         if (tiers.CacheDirectory is null)
-            throw new Store.InvalidInputException("warming needs a local cache directory to fill") { Parameter = "cache-dir" };
+            throw new Store.InvalidInputException("warming needs a local cache directory to fill", "cache-dir");
         if (parallelism is < 1 or > 256)
-            throw new Store.InvalidInputException($"parallelism {parallelism} must be 1-256") { Parameter = "parallel" };
+            throw new Store.InvalidInputException($"parallelism {parallelism} must be 1-256", "parallel");
         using var reader = await OpenReaderAsync(tiers, ct);
         var names = await ChainChunkNames.ResolveAsync(Catalog, name, ct);
         progress?.Begin((long)names.Count * ChunkGeometry.ChunkSize);

@@ -41,7 +41,8 @@ public sealed partial class SnapshotHost : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         var blobs = StoreLocation.Open(options.Address, create);
         var keyring = options.KeyringDirectory;
-        return new SnapshotHost(blobs, new Lazy<IKeyProvider>(() => new LocalKeyring(keyring)), options.Log, ownsBlobs: true);
+        var keys = new Lazy<IKeyProvider>(() => new LocalKeyring(keyring));
+        return new SnapshotHost(blobs, keys, options.Log, ownsBlobs: true);
     }
 
     public IBlobStore Blobs { get; }
@@ -81,7 +82,8 @@ public sealed partial class SnapshotHost : IDisposable
             options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
         }
         var origin = TierOptions.Origin with { Deadline = tiers.OriginDeadline };
-        return new ChunkReader(new ReaderOptions(options, origin) { OwnsTiers = true }, new OriginChunkStore(Blobs), [.. caches]);
+        var readerOptions = new ReaderOptions(options, origin) { OwnsTiers = true };
+        return new ChunkReader(readerOptions, new OriginChunkStore(Blobs), [.. caches]);
     }
 
     public void Dispose()

@@ -39,7 +39,8 @@ public sealed class AccessLog
         var (pageSize, imageSize) = r.ImageGeometry();
         uint count = r.U32("count");
         ulong pages = imageSize / pageSize;
-        if (count > pages || (long)count * 8 != r.Remaining) r.Fail($"{count} touches do not match the file's length or the image's {pages} pages");
+        if (count > pages || (long)count * 8 != r.Remaining)
+            r.Fail($"{count} touches do not match the file's length or the image's {pages} pages");
         var touches = new PageTouch[count];
         var seen = new HashSet<uint>();
         for (int i = 0; i < touches.Length; i++)

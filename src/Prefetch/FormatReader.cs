@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using Snapshots.Store;
@@ -16,8 +17,10 @@ internal ref struct FormatReader
         _bytes = bytes;
         _source = source;
         if (bytes.Length > maxBytes) Fail($"{bytes.Length} bytes is over the {maxBytes}-byte limit");
-        if (bytes.Length < magic.Length + 4 + 4 || !bytes[..magic.Length].SequenceEqual(magic)) Fail("bad magic (not this kind of file)");
-        if (Crc32.HashToUInt32(bytes[..^4]) != BinaryPrimitives.ReadUInt32LittleEndian(bytes[^4..])) Fail("checksum mismatch (damaged or altered)");
+        if (bytes.Length < magic.Length + 4 + 4 || !bytes[..magic.Length].SequenceEqual(magic))
+            Fail("bad magic (not this kind of file)");
+        if (Crc32.HashToUInt32(bytes[..^4]) != BinaryPrimitives.ReadUInt32LittleEndian(bytes[^4..]))
+            Fail("checksum mismatch (damaged or altered)");
         _pos = magic.Length;
         ushort v = U16("version");
         if (v != version) Fail($"version {v} is not supported (this build reads {version})");
@@ -44,7 +47,9 @@ internal ref struct FormatReader
         uint pageSize = U32("page size");
         if (pageSize != Snapshots.Store.Chunks.ChunkGeometry.PageSize) Fail($"page size {pageSize} is not supported");
         ulong imageSize = U64("image size");
-        if (imageSize == 0 || imageSize > Snapshots.Store.Chunks.ChunkGeometry.MaxImageSize || imageSize % pageSize != 0) Fail($"image size {imageSize} is invalid");
+        if (imageSize == 0 || imageSize > Snapshots.Store.Chunks.ChunkGeometry.MaxImageSize
+            || imageSize % pageSize != 0)
+            Fail($"image size {imageSize} is invalid");
         return (pageSize, imageSize);
     }
 
@@ -60,23 +65,41 @@ internal ref struct FormatReader
 /// <summary>Writer counterpart: fields, then a CRC-32 trailer over everything.</summary>
 internal sealed class FormatWriter
 {
-    private readonly MemoryStream _ms = new();
+    private readonly ArrayBufferWriter<byte> _out = new();
 
     public FormatWriter(ReadOnlySpan<byte> magic, ushort version)
     {
-        _ms.Write(magic);
+        _out.Write(magic);
         U16(version);
         U16(0);
     }
 
-    public void U16(ushort v) { Span<byte> b = stackalloc byte[2]; BinaryPrimitives.WriteUInt16LittleEndian(b, v); _ms.Write(b); }
-    public void U32(uint v) { Span<byte> b = stackalloc byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, v); _ms.Write(b); }
-    public void U64(ulong v) { Span<byte> b = stackalloc byte[8]; BinaryPrimitives.WriteUInt64LittleEndian(b, v); _ms.Write(b); }
-    public void Bytes(ReadOnlySpan<byte> b) => _ms.Write(b);
+    public void U16(ushort v)
+    {
+        Span<byte> b = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16LittleEndian(b, v);
+        _out.Write(b);
+    }
+
+    public void U32(uint v)
+    {
+        Span<byte> b = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(b, v);
+        _out.Write(b);
+    }
+
+    public void U64(ulong v)
+    {
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(b, v);
+        _out.Write(b);
+    }
+
+    public void Bytes(ReadOnlySpan<byte> b) => _out.Write(b);
 
     public byte[] Finish()
     {
-        U32(Crc32.HashToUInt32(_ms.GetBuffer().AsSpan(0, (int)_ms.Length)));
-        return _ms.ToArray();
+        U32(Crc32.HashToUInt32(_out.WrittenSpan));
+        return _out.WrittenSpan.ToArray();
     }
 }

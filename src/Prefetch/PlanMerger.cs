@@ -11,14 +11,22 @@ public static class PlanMerger
 {
     public const int DefaultGroupPages = 1024;
 
-    public static PrefetchPlan Merge(IReadOnlyList<AccessLog> logs, double minFraction = 0.5, int groupPages = DefaultGroupPages)
+    public static PrefetchPlan Merge(
+        IReadOnlyList<AccessLog> logs, double minFraction = 0.5, int groupPages = DefaultGroupPages)
     {
         if (logs.Count == 0) throw new InvalidInputException("no access logs to merge");
-        if (minFraction is <= 0 or > 1) throw new InvalidInputException("the minimum fraction of runs must be in (0, 1]") { Parameter = "min-fraction" };
-        if (groupPages < 1) throw new InvalidInputException("pages per group must be at least 1") { Parameter = "group-pages" };
+        if (minFraction is <= 0 or > 1)
+            throw new InvalidInputException("the minimum fraction of runs must be in (0, 1]", "min-fraction");
+        if (groupPages < 1) throw new InvalidInputException("pages per group must be at least 1", "group-pages");
         long size = logs[0].ImageSize;
         foreach (var log in logs)
-            if (log.ImageSize != size) throw new InvalidInputException($"access logs are of different images ({size} and {log.ImageSize} bytes)");
+        {
+            if (log.ImageSize != size)
+            {
+                throw new InvalidInputException(
+                    $"access logs are of different images ({size} and {log.ImageSize} bytes)");
+            }
+        }
 
         var positions = new Dictionary<uint, List<double>>();
         foreach (var log in logs)

@@ -13,11 +13,15 @@ public sealed class PlanStore(IBlobStore blobs)
 
     /// <summary>Binds the plan to the snapshot's current manifest (and to its working-set pack, when one was
     /// built for it) and publishes it. The pack is published first, so a plan never names a missing pack.</summary>
-    public async Task<PrefetchPlan> AttachAsync(string name, PrefetchPlan plan, CancellationToken ct = default, Func<Task<BuildResult>>? buildPack = null)
+    public async Task<PrefetchPlan> AttachAsync(
+        string name, PrefetchPlan plan, Func<Task<BuildResult>>? buildPack = null, CancellationToken ct = default)
     {
         var manifest = await new SnapshotCatalog(blobs).LoadAsync(name, ct);
         if (manifest.ImageSize != plan.ImageSize)
-            throw new InvalidInputException($"the plan is for a {plan.ImageSize}-byte image; snapshot '{name}' is {manifest.ImageSize} bytes");
+        {
+            throw new InvalidInputException(
+                $"the plan is for a {plan.ImageSize}-byte image; snapshot '{name}' is {manifest.ImageSize} bytes");
+        }
         PrefetchPlan bound = plan.BoundTo(manifest.Hash);
         if (buildPack is not null)
         {
@@ -28,8 +32,11 @@ public sealed class PlanStore(IBlobStore blobs)
         return bound;
     }
 
-    /// <summary>The snapshot's plan, or null (with the reason) when it has none or it was made for another version.</summary>
-    public async Task<(PrefetchPlan? Plan, string? Why)> TryLoadAsync(string name, byte[] manifestHash, CancellationToken ct = default)
+    /// <summary>
+    /// The snapshot's plan, or null (with the reason) when it has none or it was made for another version.
+    /// </summary>
+    public async Task<(PrefetchPlan? Plan, string? Why)> TryLoadAsync(
+        string name, byte[] manifestHash, CancellationToken ct = default)
     {
         var bytes = await blobs.ReadAllAsync(KeyOf(name), PrefetchPlan.MaxBytes, ct);
         if (bytes is null) return (null, $"snapshot '{name}' has no prefetch plan");

@@ -30,7 +30,8 @@ public sealed class PrefetchPlan
 
     public PrefetchPlan BoundTo(byte[] manifestHash, string? packName = null, byte[]? packHash = null) => new()
     {
-        ImageSize = ImageSize, PageSize = PageSize, ManifestHash = manifestHash, PackName = packName, PackHash = packHash ?? new byte[32],
+        ImageSize = ImageSize, PageSize = PageSize, ManifestHash = manifestHash, PackName = packName,
+        PackHash = packHash ?? new byte[32],
         RunsMerged = RunsMerged, GroupSizes = GroupSizes, Pages = Pages,
     };
 
@@ -87,8 +88,12 @@ public sealed class PrefetchPlan
             list[i] = p;
         }
         r.End();
-        return new PrefetchPlan { ImageSize = (long)imageSize, PageSize = (int)pageSize, ManifestHash = hash,
-            PackName = packName.Length > 0 ? packName : null, PackHash = packHash, RunsMerged = (int)runs, GroupSizes = sizes, Pages = list };
+        return new PrefetchPlan
+        {
+            ImageSize = (long)imageSize, PageSize = (int)pageSize, ManifestHash = hash,
+            PackName = packName.Length > 0 ? packName : null, PackHash = packHash, RunsMerged = (int)runs,
+            GroupSizes = sizes, Pages = list
+        };
     }
 
     public static PrefetchPlan Load(string path) => Parse(File.ReadAllBytes(path), path);

@@ -11,10 +11,10 @@ public sealed record PrefetchOptions
 }
 
 /// <summary>
-/// Walks a plan ahead of the VM: its units (chunks of the working-set pack, or of the snapshot) in order, fetched with bounded
-/// concurrency under a bandwidth cap, then handed to the loader to install. The scheduler never serves a demand
-/// fault and never holds one up: the loader installs prefetched pages only between demand faults, and a chunk a
-/// demand fault needs is fetched once, by whoever asks first.
+/// Walks a plan ahead of the VM: its units (chunks of the working-set pack, or of the snapshot) in order, fetched
+/// with bounded concurrency under a bandwidth cap, then handed to the loader to install. The scheduler never serves
+/// a demand fault and never holds one up: the loader installs prefetched pages only between demand faults, and a
+/// chunk a demand fault needs is fetched once, by whoever asks first.
 /// </summary>
 public sealed class PrefetchScheduler(IReadOnlyList<PrefetchUnit> work, IPrefetchTarget target, PrefetchOptions options)
 {
@@ -26,13 +26,16 @@ public sealed class PrefetchScheduler(IReadOnlyList<PrefetchUnit> work, IPrefetc
 
     public async Task RunAsync(CancellationToken ct)
     {
-        var bucket = options.BandwidthBytesPerSecond > 0 ? new TokenBucket(options.BandwidthBytesPerSecond, 4L * ChunkGeometry.ChunkSize) : null;
+        var bucket = options.BandwidthBytesPerSecond > 0
+            ? new TokenBucket(options.BandwidthBytesPerSecond, 4L * ChunkGeometry.ChunkSize)
+            : null;
         int next = -1;
         var workers = new Task[Math.Max(1, options.Concurrency)];
         for (int w = 0; w < workers.Length; w++)
             workers[w] = Task.Run(async () =>
             {
-                for (int i = Interlocked.Increment(ref next); i < work.Count && !ct.IsCancellationRequested; i = Interlocked.Increment(ref next))
+                for (int i = Interlocked.Increment(ref next); i < work.Count && !ct.IsCancellationRequested;
+                    i = Interlocked.Increment(ref next))
                 {
                     var unit = work[i];
                     try
@@ -45,7 +48,8 @@ public sealed class PrefetchScheduler(IReadOnlyList<PrefetchUnit> work, IPrefetc
                     catch (OperationCanceledException) { return; }
                     catch (Store.SnapshotException)
                     {
-                        // A prefetch that fails costs nothing but the prefetch: demand will fetch (and fail loudly) if needed.
+                        // A prefetch that fails costs nothing but the prefetch: demand will fetch (and fail loudly)
+                        // if needed.
                         Interlocked.Increment(ref _failures);
                     }
                 }

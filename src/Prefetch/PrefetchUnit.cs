@@ -37,7 +37,10 @@ public sealed record PrefetchUnit(int Chunk, uint[] Pages, bool FromPack)
     {
         var units = new List<PrefetchUnit>();
         for (int start = 0, c = 0; start < plan.Pages.Length; start += ChunkGeometry.PagesPerChunk, c++)
-            units.Add(new PrefetchUnit(c, plan.Pages.AsSpan(start, Math.Min(ChunkGeometry.PagesPerChunk, plan.Pages.Length - start)).ToArray(), FromPack: true));
+        {
+            int count = Math.Min(ChunkGeometry.PagesPerChunk, plan.Pages.Length - start);
+            units.Add(new PrefetchUnit(c, plan.Pages.AsSpan(start, count).ToArray(), FromPack: true));
+        }
         return units;
     }
 }

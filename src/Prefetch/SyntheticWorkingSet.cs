@@ -10,7 +10,8 @@ namespace Snapshots.Prefetch;
 /// </summary>
 public static class SyntheticWorkingSet
 {
-    public static AccessLog Generate(string imagePath, int pages, int baseSeed, int variantSeed = 0, double variation = 0.03, uint gapUs = 0)
+    public static AccessLog Generate(
+        string imagePath, int pages, int baseSeed, int variantSeed = 0, double variation = 0.03, uint gapUs = 0)
     {
         var (data, zero) = ClassifyPages(imagePath, out long size);
         var runs = PickRuns(data, zero, pages, new Random(baseSeed));

@@ -19,7 +19,8 @@ public sealed class TokenBucket(long bytesPerSecond, long burstBytes)
             lock (_lock)
             {
                 long now = Stopwatch.GetTimestamp();
-                _tokens = Math.Min(burstBytes, _tokens + Stopwatch.GetElapsedTime(_last, now).TotalSeconds * bytesPerSecond);
+                double refill = Stopwatch.GetElapsedTime(_last, now).TotalSeconds * bytesPerSecond;
+                _tokens = Math.Min(burstBytes, _tokens + refill);
                 _last = now;
                 if (_tokens >= bytes || _tokens >= burstBytes) { _tokens -= bytes; return; }
                 wait = TimeSpan.FromSeconds((bytes - _tokens) / bytesPerSecond);

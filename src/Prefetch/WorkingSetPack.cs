@@ -23,15 +23,24 @@ public static class WorkingSetPack
     public static string NameFor(string snapshot)
     {
         var name = snapshot + Suffix;
-        if (!SnapshotName.IsValid(name)) throw new InvalidInputException($"snapshot name '{snapshot}' is too long to carry a working-set pack");
+        if (!SnapshotName.IsValid(name))
+            throw new InvalidInputException($"snapshot name '{snapshot}' is too long to carry a working-set pack");
         return name;
     }
 
-    /// <summary>Builds the pack of <paramref name="plan"/> for <paramref name="chain"/> (opened with the caller's tenant).</summary>
-    public static async Task<BuildResult> BuildAsync(IBlobStore blobs, IKeyProvider keys, SnapshotChain chain, ChunkReader reader, PrefetchPlan plan, CancellationToken ct = default)
+    /// <summary>
+    /// Builds the pack of <paramref name="plan"/> for <paramref name="chain"/> (opened with the caller's tenant).
+    /// </summary>
+    public static async Task<BuildResult> BuildAsync(
+        IBlobStore blobs, IKeyProvider keys, SnapshotChain chain, ChunkReader reader, PrefetchPlan plan,
+        CancellationToken ct = default)
     {
         if (plan.Pages.Length == 0) throw new InvalidInputException("the plan has no pages to pack");
-        if (plan.Pages.Length > MaxPages) throw new InvalidInputException($"the plan's {plan.Pages.Length} pages are over the {MaxPages}-page pack limit");
+        if (plan.Pages.Length > MaxPages)
+        {
+            throw new InvalidInputException(
+                $"the plan's {plan.Pages.Length} pages are over the {MaxPages}-page pack limit");
+        }
         var image = new byte[(long)plan.Pages.Length * ChunkGeometry.PageSize];
 
         // Each source chunk is fetched and decrypted once, however many planned pages it holds.

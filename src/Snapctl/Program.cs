@@ -21,7 +21,8 @@ public static class Program
         var parsed = root.Parse(args);
         // A usage error is one line and a hint, not the whole help text (docs/errors.md).
         if (parsed.Errors.Count > 0)
-            return ErrorReport.Print(new UsageException($"{parsed.Errors[0].Message} See '{CommandPath(parsed)} --help'."), json);
+            return ErrorReport.Print(new UsageException(
+                $"{parsed.Errors[0].Message} See '{CommandPath(parsed)} --help'."), json);
         try
         {
             return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

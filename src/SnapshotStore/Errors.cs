@@ -11,13 +11,17 @@ public class SnapshotException(string message, Exception? inner = null) : Except
     /// <summary>Stable machine-readable kind: "failed" here; each subclass has its own (docs/errors.md).</summary>
     public virtual string Kind => "failed";
 
-    /// <summary>The request field at fault ("tenant", "store", "replace"...), or null when no single input is.</summary>
+    /// <summary>The request field at fault ("tenant", "store", "replace"...), or null when no single input
+    /// is.</summary>
     public string? Parameter { get; init; }
 }
 
 /// <summary>Bad input: a missing file, an invalid name or address, conflicting settings. Nothing was changed.</summary>
 public sealed class InvalidInputException(string message) : SnapshotException(message)
 {
+    /// <summary>Bad input in the request field <paramref name="parameter"/>.</summary>
+    public InvalidInputException(string message, string parameter) : this(message) => Parameter = parameter;
+
     public override string Kind => "invalid-input";
 }
 

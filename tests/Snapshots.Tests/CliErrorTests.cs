@@ -1,8 +1,9 @@
 namespace Snapshots.Tests;
 
 /// <summary>docs/errors.md as snapctl users see it: one line on stderr, a typed JSON error, exit 1 for a failed
-/// operation and 2 for a wrong command line, the flag named by the CLI (never by the library), no stack trace.</summary>
-[Trait("Category", "process")]
+/// operation and 2 for a wrong command line, the flag named by the CLI (never by the library), no stack
+/// trace.</summary>
+[Trait("Category", Category.Process)]
 public class CliErrorTests
 {
     private static void OneLine(Snapctl.Result r)

@@ -1,6 +1,7 @@
 namespace Snapshots.Tests;
 
 /// <summary>The CLI as users and machines see it: exit codes, --json fields, messages.</summary>
+[Trait("Category", Category.Process)]
 public class CliTests
 {
     [Fact]
@@ -12,15 +13,23 @@ public class CliTests
 
         var b = await Snapctl.RunAsync(t, "build", "--name", "os", "--memory", os, "--json");
         Assert.Equal(0, b.ExitCode);
-        foreach (var field in new[] { "chunks", "zeroChunks", "inheritedChunks", "dedupedChunks", "newChunks", "uploadedBytes", "manifestBytes", "seconds" })
+        string[] fields =
+        [
+            "chunks", "zeroChunks", "inheritedChunks", "dedupedChunks", "newChunks", "uploadedBytes", "manifestBytes",
+            "seconds",
+        ];
+        foreach (var field in fields)
             Assert.True(b.Json.TryGetProperty(field, out _), $"build --json lacks {field}: {b.Stdout}");
         Assert.Equal(64, b.Json.GetProperty("chunks").GetInt32());
 
-        var f = await Snapctl.RunAsync(t, "build", "--name", "fn", "--memory", fn, "--parent", "os", "--tenant", "acme", "--json");
+        var f = await Snapctl.RunAsync(
+            t, "build", "--name", "fn", "--memory", fn, "--parent", "os", "--tenant", "acme", "--json");
         Assert.Equal(0, f.ExitCode);
         Assert.True(f.Json.GetProperty("inheritedChunks").GetInt32() > 0);
 
-        var e = await Snapctl.RunAsync(t, "export", "--name", "fn", "--tenant", "acme", "--out", t.Path_("fn.out"), "--cache-dir", t.Path_("cache"), "--json");
+        var e = await Snapctl.RunAsync(
+            t, "export", "--name", "fn", "--tenant", "acme", "--out", t.Path_("fn.out"),
+            "--cache-dir", t.Path_("cache"), "--json");
         Assert.Equal(0, e.ExitCode);
         Assert.True(TestStore.SameBytes(fn, t.Path_("fn.out")));
 
@@ -52,8 +61,9 @@ public class CliTests
         var missing = await Snapctl.RunAsync(t, "build", "--name", "x", "--memory", t.Path_("absent.img"), "--json");
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("absent.img does not exist", missing.Stderr);
-        Assert.Contains("absent.img does not exist", missing.Json.GetProperty("error").GetProperty("message").GetString());
-        Assert.Equal("invalid-input", missing.Json.GetProperty("error").GetProperty("kind").GetString());
+        var error = missing.Json.GetProperty("error");
+        Assert.Contains("absent.img does not exist", error.GetProperty("message").GetString());
+        Assert.Equal("invalid-input", error.GetProperty("kind").GetString());
 
         var badName = await Snapctl.RunAsync(t, "build", "--name", "../evil", "--memory", t.Image("os.img"));
         Assert.Equal(1, badName.ExitCode);

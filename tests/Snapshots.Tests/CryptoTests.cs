@@ -1,10 +1,11 @@
 using System.Security.Cryptography;
+using Snapshots.Store;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Crypto;
-using Snapshots.Store;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class CryptoTests
 {
     private static (byte[] Cipher, ChunkName Name) Seal(byte[] convergenceKey, string salt, byte[] plain)

@@ -4,6 +4,7 @@ using Snapshots.Store.Chunks;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class DiskCacheTests
 {
     private static (ChunkName Name, byte[] Bytes) Chunk(int size = 64 * 1024)

@@ -7,6 +7,7 @@ namespace Snapshots.Tests;
 
 /// <summary>The Redis Cluster tier against a real cluster: fill-back, hits, and planted corruption.</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class DistributedCacheTests(ServicesFixture services)
 {
     [Theory]
@@ -23,7 +24,8 @@ public class DistributedCacheTests(ServicesFixture services)
         using (var first = t.Reader(t.Disk("c1"), redis))
         {
             Assert.True(TestStore.SameBytes(img, await t.ExportAsync("os", first, "a.out")));
-            Assert.True(built.NewChunks == first.Counters[2].Hits, string.Join("; ", first.Counters.Select(c => c.Snapshot().ToString())) + $" new={built.NewChunks}");
+            Assert.True(built.NewChunks == first.Counters[2].Hits,
+                string.Join("; ", first.Counters.Select(c => c.Snapshot().ToString())) + $" new={built.NewChunks}");
         }
         await redis.FlushFillsAsync(TimeSpan.FromSeconds(5)); // fills complete in the background
         using var second = t.Reader(t.Disk("c2"), redis);
@@ -81,7 +83,8 @@ public class DistributedCacheTests(ServicesFixture services)
         using var t = new RemoteStore(services.S3);
         var img = t.Image("os.img", 16L << 20);
         await t.BuildAsync("os", img);
-        using var redis = await RedisChunkCache.ConnectAsync(RedisAddress.Parse(services.Redis.Address("layout=whole")));
+        using var redis = await RedisChunkCache.ConnectAsync(
+            RedisAddress.Parse(services.Redis.Address("layout=whole")));
         var disk = t.Disk();
         using (var fill = t.Reader(disk, redis)) await t.ExportAsync("os", fill, "fill.out");
         await redis.FlushFillsAsync(TimeSpan.FromSeconds(5));

@@ -5,13 +5,12 @@ using Snapshots.Store;
 using Snapshots.Store.Cache;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Faults;
-using Snapshots.Store.Tiers;
 
 namespace Snapshots.Tests;
 
 /// <summary>The fault-injecting decorator itself: rates, determinism, what each fault looks like to a reader,
 /// cancellation, run-time profile changes and profile validation.</summary>
-[Trait("Category", "unit")]
+[Trait("Category", Category.Unit)]
 public sealed class FaultInjectionTests
 {
     private enum Seen { Ok, Miss, Error, Corrupt }

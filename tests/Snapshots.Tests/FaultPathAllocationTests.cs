@@ -5,6 +5,7 @@ namespace Snapshots.Tests;
 
 /// <summary>The fault path with the chunk in memory allocates nothing per fault: the handler thread's allocation
 /// does not grow with the number of faults it serves.</summary>
+[Trait("Category", Category.Process)]
 public class FaultPathAllocationTests
 {
     private static async Task<(long Allocated, long Faults)> ServeAsync(TestStore t, string image, int pages, int seed)
@@ -14,9 +15,12 @@ public class FaultPathAllocationTests
         await memory.PreloadAsync(2, CancellationToken.None);
         var socket = t.Path_($"alloc-{seed}.sock");
         using var listener = new HandshakeListener(socket);
-        using var vmm = Loader.StartVmm(["--image", image, "--socket", socket, "--touch", $"random:{pages}:{seed}", "--timeout", "60"]);
-        using var session = await listener.AcceptAsync(chain.ImageSize, TimeSpan.FromSeconds(10), CancellationToken.None);
-        var handler = new UffdHandler(session, memory, new UffdHandlerOptions { FaultAroundPages = 1 }); // one fault per touch
+        using var vmm = Loader.StartVmm(
+            ["--image", image, "--socket", socket, "--touch", $"random:{pages}:{seed}", "--timeout", "60"]);
+        using var session = await listener.AcceptAsync(
+            chain.ImageSize, TimeSpan.FromSeconds(10), CancellationToken.None);
+        // One fault per touch.
+        var handler = new UffdHandler(session, memory, new UffdHandlerOptions { FaultAroundPages = 1 });
         // Run on a dedicated thread so the measurement sees only the handler's own allocations.
         long allocated = 0;
         RestoreStats? stats = null;
@@ -49,6 +53,7 @@ public class FaultPathAllocationTests
         var large = await ServeAsync(t, image, 4000, 2);
         Assert.True(large.Faults >= 3600, $"{large.Faults} faults");
         // Ten times the faults, not one more object: under a kilobyte of slack for runtime noise.
-        Assert.True(large.Allocated - small.Allocated < 1024, $"{large.Allocated - small.Allocated} more bytes for {large.Faults - small.Faults} more faults");
+        Assert.True(large.Allocated - small.Allocated < 1024,
+            $"{large.Allocated - small.Allocated} more bytes for {large.Faults - small.Faults} more faults");
     }
 }

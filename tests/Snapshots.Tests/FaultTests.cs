@@ -4,6 +4,7 @@ using Snapshots.Store.Layers;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class FaultTests
 {
     [Fact]
@@ -13,7 +14,8 @@ public class FaultTests
         var missing = await Assert.ThrowsAsync<InvalidInputException>(() => t.BuildAsync("x", t.Path_("nope.img")));
         Assert.Contains("nope.img does not exist", missing.Message);
         File.WriteAllBytes(t.Path_("empty.img"), []);
-        Assert.Contains("is empty", (await Assert.ThrowsAsync<InvalidInputException>(() => t.BuildAsync("x", t.Path_("empty.img")))).Message);
+        var empty = await Assert.ThrowsAsync<InvalidInputException>(() => t.BuildAsync("x", t.Path_("empty.img")));
+        Assert.Contains("is empty", empty.Message);
         File.WriteAllBytes(t.Path_("torn.img"), new byte[(1 << 20) + 100]);
         var torn = await Assert.ThrowsAsync<InvalidInputException>(() => t.BuildAsync("x", t.Path_("torn.img")));
         Assert.Contains("not a whole number of 4 KiB pages", torn.Message);
@@ -25,7 +27,8 @@ public class FaultTests
     public async Task Parent_that_does_not_exist_is_named()
     {
         using var t = new TestStore();
-        var ex = await Assert.ThrowsAsync<InvalidInputException>(() => t.BuildAsync("rt", t.Image("rt.img", runtime: 2), parent: "ghost"));
+        var ex = await Assert.ThrowsAsync<InvalidInputException>(
+            () => t.BuildAsync("rt", t.Image("rt.img", runtime: 2), parent: "ghost"));
         Assert.Contains("parent snapshot 'ghost' does not exist", ex.Message);
         var chain = await Assert.ThrowsAsync<SnapshotNotFoundException>(() => t.OpenAsync("ghost"));
         Assert.Contains("'ghost' not found", chain.Message);
@@ -101,6 +104,7 @@ public class FaultTests
     }
 }
 
+[Trait("Category", Category.Unit)]
 public class TornChunkTests
 {
     [Fact]

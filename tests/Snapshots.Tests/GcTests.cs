@@ -3,9 +3,11 @@ using Snapshots.Store.Layers;
 
 namespace Snapshots.Tests;
 
+/// <summary>Garbage collection. Mixed costs, so the category is on each test: one test SIGKILLs snapctl.</summary>
 public class GcTests
 {
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Deletes_only_chunks_no_manifest_references()
     {
         using var t = new TestStore();
@@ -24,6 +26,7 @@ public class GcTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Refuses_to_collect_when_a_manifest_is_unreadable()
     {
         using var t = new TestStore();
@@ -37,6 +40,7 @@ public class GcTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Never_deletes_a_chunk_a_concurrent_build_depends_on()
     {
         using var t = new TestStore();
@@ -58,12 +62,14 @@ public class GcTests
         Assert.True(await gcLoop > 0);
         foreach (var name in new[] { "f1", "f3", "f5" })
         {
-            var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs)).VerifyAsync(await t.OpenAsync(name));
+            var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs))
+                .VerifyAsync(await t.OpenAsync(name));
             Assert.True(result.Ok, string.Join("; ", result.Bad.Select(b => b.Problem)));
         }
     }
 
     [Fact]
+    [Trait("Category", Category.Process)]
     public async Task A_build_killed_with_sigkill_leaves_no_visible_manifest_and_gc_cleans_up()
     {
         using var t = new TestStore();
@@ -81,16 +87,21 @@ public class GcTests
             // random moment within it.
             var started = System.Diagnostics.Stopwatch.StartNew();
             while (!p.HasExited && started.Elapsed < TimeSpan.FromSeconds(60)
-                   && Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length == 0) await Task.Delay(5);
+                   && Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length == 0)
+            {
+                await Task.Delay(5);
+            }
             await Task.Delay(rng.Next(0, 400));
             p.Kill(entireProcessTree: true); // SIGKILL
             await p.WaitForExitAsync();
-            sawPartial |= t.ChunkFiles().Count() > baseline || Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length > 0;
+            sawPartial |= t.ChunkFiles().Count() > baseline
+                || Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length > 0;
 
             // Whatever the moment: either the manifest is whole with every chunk, or it is not there at all.
             if (await t.Catalog.ExistsAsync($"victim{attempt}"))
             {
-                var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs)).VerifyAsync(await t.OpenAsync($"victim{attempt}"));
+                var result = await new ChainVerifier(new Store.Chunks.OriginChunkStore(t.Blobs))
+                    .VerifyAsync(await t.OpenAsync($"victim{attempt}"));
                 Assert.True(result.Ok);
                 await t.Catalog.DeleteAsync($"victim{attempt}");
             }

@@ -6,7 +6,8 @@ using Snapshots.Store;
 
 namespace Snapshots.Tests;
 
-/// <summary>Firecracker's handshake, and everything a broken or hostile VMM could send instead.</summary>
+/// <summary>Firecracker's handshake, and everything a broken or hostile VMM could send instead. Mixed costs, so the
+/// category is on each test: the last one runs snapctl.</summary>
 public class HandshakeTests
 {
     private const long Snapshot = 64L << 20;
@@ -14,7 +15,9 @@ public class HandshakeTests
     [Fact]
     public void Parses_firecrackers_message()
     {
-        var json = """[{"base_host_virt_addr":139637976727552,"size":33554432,"offset":0,"page_size":4096},{"base_host_virt_addr":139638043836416,"size":16777216,"offset":33554432,"page_size":4096,"new_field":1}]""";
+        var json = """[{"base_host_virt_addr":139637976727552,"size":33554432,"offset":0,"page_size":4096},"""
+            + """{"base_host_virt_addr":139638043836416,"size":16777216,"offset":33554432,"page_size":"""
+            + """4096,"new_field":1}]""";
         var regions = FirecrackerHandshake.Parse(Encoding.UTF8.GetBytes(json), Snapshot);
         Assert.Equal(2, regions.Length);
         Assert.Equal(33554432UL, regions[1].Offset);
@@ -22,31 +25,43 @@ public class HandshakeTests
     }
 
     [Theory]
+    [Trait("Category", Category.Unit)]
     [InlineData("", "empty message")]
     [InlineData("{}", "expected a JSON array")]
     [InlineData("[", "not valid JSON")]
     [InlineData("[]", "no regions")]
     [InlineData("""[{"size":4096,"offset":0,"page_size":4096}]""", "needs base_host_virt_addr")]
-    [InlineData("""[{"base_host_virt_addr":"x","size":4096,"offset":0,"page_size":4096}]""", "must be a non-negative integer")]
+    [InlineData("""[{"base_host_virt_addr":"x","size":4096,"offset":0,"page_size":4096}]""",
+        "must be a non-negative integer")]
     [InlineData("""[{"base_host_virt_addr":4097,"size":4096,"offset":0,"page_size":4096}]""", "not page-aligned")]
     [InlineData("""[{"base_host_virt_addr":4096,"size":100,"offset":0,"page_size":4096}]""", "not a positive multiple")]
-    [InlineData("""[{"base_host_virt_addr":4096,"size":4096,"offset":0,"page_size":2097152}]""", "page size 2097152 is not supported")]
-    [InlineData("""[{"base_host_virt_addr":4096,"size":134217728,"offset":0,"page_size":4096}]""", "larger than the snapshot")]
-    [InlineData("""[{"base_host_virt_addr":4096,"size":8192,"offset":0,"page_size":4096},{"base_host_virt_addr":8192,"size":4096,"offset":8192,"page_size":4096}]""", "overlap in the VMM")]
-    [InlineData("""[{"base_host_virt_addr":4096,"size":8192,"offset":0,"page_size":4096},{"base_host_virt_addr":65536,"size":4096,"offset":4096,"page_size":4096}]""", "overlap in the memory file")]
+    [InlineData("""[{"base_host_virt_addr":4096,"size":4096,"offset":0,"page_size":2097152}]""",
+        "page size 2097152 is not supported")]
+    [InlineData("""[{"base_host_virt_addr":4096,"size":134217728,"offset":0,"page_size":4096}]""",
+        "larger than the snapshot")]
+    [InlineData("""[{"base_host_virt_addr":4096,"size":8192,"offset":0,"page_size":4096},"""
+        + """{"base_host_virt_addr":8192,"size":4096,"offset":8192,"page_size":4096}]""", "overlap in the VMM")]
+    [InlineData("""[{"base_host_virt_addr":4096,"size":8192,"offset":0,"page_size":4096},"""
+        + """{"base_host_virt_addr":65536,"size":4096,"offset":4096,"page_size":4096}]""",
+        "overlap in the memory file")]
     [InlineData("""[{"base_host_virt_addr":4096,"size":4096,"offset":0,"page_size":4096}] junk""", "not valid JSON")]
     public void Rejects_malformed_handshakes_by_name(string json, string expected)
     {
-        var ex = Assert.Throws<InvalidInputException>(() => FirecrackerHandshake.Parse(Encoding.UTF8.GetBytes(json), Snapshot));
+        var ex = Assert.Throws<InvalidInputException>(
+            () => FirecrackerHandshake.Parse(Encoding.UTF8.GetBytes(json), Snapshot));
         Assert.Contains("uffd handshake", ex.Message);
         Assert.Contains(expected, ex.Message);
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public void Rejects_an_oversized_handshake()
     {
-        var big = "[" + string.Join(",", Enumerable.Repeat("""{"base_host_virt_addr":4096,"size":4096,"offset":0,"page_size":4096}""", 2000)) + "]";
-        Assert.Contains("limit", Assert.Throws<InvalidInputException>(() => FirecrackerHandshake.Parse(Encoding.UTF8.GetBytes(big), Snapshot)).Message);
+        var region = """{"base_host_virt_addr":4096,"size":4096,"offset":0,"page_size":4096}""";
+        var big = "[" + string.Join(",", Enumerable.Repeat(region, 2000)) + "]";
+        var ex = Assert.Throws<InvalidInputException>(
+            () => FirecrackerHandshake.Parse(Encoding.UTF8.GetBytes(big), Snapshot));
+        Assert.Contains("limit", ex.Message);
     }
 
     private static async Task<Exception?> HandshakeAsync(byte[] message, int fd)
@@ -91,9 +106,11 @@ public class HandshakeTests
         return fd;
     }
 
-    private static readonly byte[] Good = Encoding.UTF8.GetBytes("""[{"base_host_virt_addr":139637976727552,"size":33554432,"offset":0,"page_size":4096}]""");
+    private static readonly byte[] Good = Encoding.UTF8.GetBytes(
+        """[{"base_host_virt_addr":139637976727552,"size":33554432,"offset":0,"page_size":4096}]""");
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Accepts_a_real_uffd_with_a_valid_message()
     {
         int fd = NewUffd();
@@ -102,6 +119,7 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Refuses_a_message_without_a_descriptor()
     {
         var ex = await HandshakeAsync(Good, -1);
@@ -109,6 +127,7 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Refuses_a_descriptor_that_is_not_a_uffd()
     {
         using var file = File.OpenHandle("/dev/null");
@@ -117,12 +136,15 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Refuses_overlapping_regions_sent_with_a_real_uffd()
     {
         int fd = NewUffd();
         try
         {
-            var bad = Encoding.UTF8.GetBytes("""[{"base_host_virt_addr":4096,"size":8192,"offset":0,"page_size":4096},{"base_host_virt_addr":8192,"size":4096,"offset":8192,"page_size":4096}]""");
+            var bad = Encoding.UTF8.GetBytes(
+                """[{"base_host_virt_addr":4096,"size":8192,"offset":0,"page_size":4096},"""
+                + """{"base_host_virt_addr":8192,"size":4096,"offset":8192,"page_size":4096}]""");
             var ex = await HandshakeAsync(bad, fd);
             Assert.Contains("overlap", Assert.IsType<InvalidInputException>(ex).Message);
         }
@@ -130,12 +152,14 @@ public class HandshakeTests
     }
 
     [Fact]
+    [Trait("Category", Category.Process)]
     public async Task The_cli_names_a_bad_handshake_and_exits_non_zero()
     {
         using var t = new TestStore();
         await t.BuildAsync("os", t.Image("os.img", size: 16L << 20));
         var socket = t.Path_("cli.sock");
-        using var handler = Snapctl.Start(t, "restore", "--name", "os", "--uffd-socket", socket, "--accept-timeout", "30");
+        using var handler = Snapctl.Start(
+            t, "restore", "--name", "os", "--uffd-socket", socket, "--accept-timeout", "30");
         var herr = handler.StandardError.ReadToEndAsync();
         while (!File.Exists(socket)) await Task.Delay(20);
         using (var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))

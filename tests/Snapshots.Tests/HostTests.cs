@@ -5,7 +5,7 @@ namespace Snapshots.Tests;
 
 /// <summary>The host library in-process, as snapctl, the daemon and the harness call it: every recipe, typed
 /// results, and errors that name the input at fault without naming any flag.</summary>
-[Trait("Category", "unit")]
+[Trait("Category", Category.Unit)]
 public class HostTests
 {
     [Fact]
@@ -74,9 +74,13 @@ public class HostTests
         {
             (() => host.BuildAsync(new() { Name = "os", MemoryPath = img }), "replace"),
             (() => host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "Acme" }), "tenant"),
-            (() => host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Layer = Store.Manifests.LayerKind.Function }), "tenant"),
+            (() => host.BuildAsync(new()
+            {
+                Name = "fn", MemoryPath = img, Parent = "os", Layer = Store.Manifests.LayerKind.Function,
+            }), "tenant"),
             (() => host.BuildAsync(new() { Name = "fn", MemoryPath = t.Path_("absent.img") }), "memory"),
-            (() => host.ExportAsync("os", null, t.Path_("o"), new TierSettings { Distributed = "redis:/x" }), "distributed"),
+            (() => host.ExportAsync("os", null, t.Path_("o"), new TierSettings { Distributed = "redis:/x" }),
+                "distributed"),
             (() => host.WarmAsync("os", TierSettings.OriginOnly, 4), "cache-dir"),
         };
         foreach (var (act, parameter) in cases)

@@ -5,6 +5,7 @@ using Snapshots.Store.Keys;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class KeyTests
 {
     [Fact]
@@ -13,7 +14,8 @@ public class KeyTests
         using var t = new TestStore();
         Assert.False(Directory.Exists(t.KeyringDir));
         await t.BuildAsync("os", t.Image("os.img", size: 16L << 20));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(t.KeyringDir));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute,
+            File.GetUnixFileMode(t.KeyringDir));
         var file = Assert.Single(Directory.GetFiles(t.KeyringDir));
         Assert.EndsWith("shared.key", file);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
@@ -53,7 +55,8 @@ public class KeyTests
         Assert.Equal("tenant", none.Parameter); // the library names the input; snapctl names its flag
         Assert.DoesNotContain("--", none.Message);
         // A function layer cannot be built on another tenant's layer either.
-        await Assert.ThrowsAsync<KeyUnavailableException>(() => t.BuildAsync("fn2", t.Path_("fn.img"), parent: "fn", tenant: "evil"));
+        await Assert.ThrowsAsync<KeyUnavailableException>(
+            () => t.BuildAsync("fn2", t.Path_("fn.img"), parent: "fn", tenant: "evil"));
 
         File.Delete(Path.Combine(t.KeyringDir, "tenant-acme.key"));
         var missing = await Assert.ThrowsAsync<KeyUnavailableException>(() => t.OpenAsync("fn", "acme"));

@@ -3,6 +3,7 @@ using Snapshots.Store.Manifests;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class LayerTests
 {
     [Fact]
@@ -29,7 +30,8 @@ public class LayerTests
         var r = await t.BuildAsync("os", os);
         Assert.Equal(64, r.Chunks);
         Assert.Equal(r.Chunks, r.ZeroChunks + r.InheritedChunks + r.DedupedChunks + r.NewChunks);
-        Assert.True(r.ZeroChunks > r.Chunks / 2, $"a VM-like image is mostly zero, got {r.ZeroChunks} zero of {r.Chunks}");
+        Assert.True(r.ZeroChunks > r.Chunks / 2,
+            $"a VM-like image is mostly zero, got {r.ZeroChunks} zero of {r.Chunks}");
         Assert.Equal(r.NewChunks, t.ChunkFiles().Count());
         var m = await t.Catalog.LoadAsync("os");
         Assert.All(m.Entries, e => Assert.Equal(EntryKind.Data, e.Kind));

@@ -14,15 +14,20 @@ public static class Loader
         public JsonElement Vmm => JsonDocument.Parse(VmmStdout.Trim().Split('\n')[^1]).RootElement;
     }
 
-    /// <summary>Starts the handler, waits for its socket, runs the VMM to completion, then collects the handler.</summary>
-    public static async Task<Run> RestoreAsync(TestStore t, string[] restoreArgs, string[] vmmArgs, TimeSpan? limit = null)
+    /// <summary>
+    /// Starts the handler, waits for its socket, runs the VMM to completion, then collects the handler.
+    /// </summary>
+    public static async Task<Run> RestoreAsync(
+        TestStore t, string[] restoreArgs, string[] vmmArgs, TimeSpan? limit = null)
     {
         var socket = t.Path_($"uffd-{Guid.NewGuid():N}.sock");
-        using var handler = Snapctl.Start(t, ["restore", "--uffd-socket", socket, "--accept-timeout", "60", .. restoreArgs]);
+        using var handler = Snapctl.Start(
+            t, ["restore", "--uffd-socket", socket, "--accept-timeout", "60", .. restoreArgs]);
         var hout = handler.StandardOutput.ReadToEndAsync();
         var herr = handler.StandardError.ReadToEndAsync();
         var clock = Stopwatch.StartNew();
-        while (!File.Exists(socket) && !handler.HasExited && clock.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(20);
+        while (!File.Exists(socket) && !handler.HasExited && clock.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(20);
 
         using var vmm = StartVmm(["--socket", socket, "--timeout", "60", .. vmmArgs]);
         var vout = vmm.StandardOutput.ReadToEndAsync();
@@ -30,12 +35,16 @@ public static class Loader
         using var cts = new CancellationTokenSource(limit ?? TimeSpan.FromSeconds(90));
         await vmm.WaitForExitAsync(cts.Token);
         await handler.WaitForExitAsync(cts.Token);
-        return new Run(new Snapctl.Result(handler.ExitCode, await hout, await herr), vmm.ExitCode, await vout, await verr);
+        return new Run(
+            new Snapctl.Result(handler.ExitCode, await hout, await herr), vmm.ExitCode, await vout, await verr);
     }
 
     public static Process StartVmm(string[] args)
     {
-        var psi = new ProcessStartInfo(ReplayVmm) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(ReplayVmm)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
         foreach (var a in args) psi.ArgumentList.Add(a);
         return Process.Start(psi)!;
     }

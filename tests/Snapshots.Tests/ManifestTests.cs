@@ -5,6 +5,7 @@ using Snapshots.Store.Manifests;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class ManifestTests
 {
     private static async Task<(TestStore Store, byte[] Bytes)> OneManifestAsync()
@@ -60,7 +61,8 @@ public class ManifestTests
             var ex = Assert.Throws<ManifestFormatException>(() => ManifestCodec.Parse(bytes.AsSpan(0, len), "'fn'"));
             Assert.Matches("truncated|bad magic", ex.Message);
         }
-        await File.WriteAllBytesAsync(Path.Combine(t.StoreDir, SnapshotCatalog.KeyOf("fn")), bytes.AsSpan(0, bytes.Length - 40).ToArray());
+        await File.WriteAllBytesAsync(
+            Path.Combine(t.StoreDir, SnapshotCatalog.KeyOf("fn")), bytes.AsSpan(0, bytes.Length - 40).ToArray());
         var e2 = await Assert.ThrowsAsync<ManifestFormatException>(() => t.OpenAsync("fn", "acme"));
         Assert.Contains("'fn' in file://", e2.Message);
         Assert.Contains("truncated", e2.Message);

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Snapshots.Store;
 using Snapshots.Store.Chunks;
-using Snapshots.Store.Layers;
 using Snapshots.Store.Origin;
 using Snapshots.Store.Tiers;
 using Snapshots.Tests.Services;
@@ -10,9 +9,11 @@ namespace Snapshots.Tests;
 
 /// <summary>An origin that errs, stalls or restarts mid-read: the exact bytes or a clear error, in time.</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class OriginFaultTests(ServicesFixture services)
 {
-    private static async Task<(RemoteStore T, string Image, ChunkName Chunk)> BuiltAsync(S3Server s3, long size = 64L << 20)
+    private static async Task<(RemoteStore T, string Image, ChunkName Chunk)> BuiltAsync(
+        S3Server s3, long size = 64L << 20)
     {
         var t = new RemoteStore(s3);
         var img = t.Image("os.img", size);
@@ -24,8 +25,11 @@ public class OriginFaultTests(ServicesFixture services)
     /// <summary>A reader whose origin is another endpoint holding nothing, under a short deadline.</summary>
     private static ChunkReader ReaderAt(string endpoint, double requestTimeout, TimeSpan deadline)
     {
-        var blobs = new S3BlobStore(S3Address.Parse($"s3://snapshots-test/p?endpoint={endpoint}&timeout={requestTimeout}"), create: false, S3Server.Credentials);
-        return new ChunkReader(new ReaderOptions([], TierOptions.Origin with { Deadline = deadline }), new OriginChunkStore(blobs));
+        var blobs = new S3BlobStore(
+            S3Address.Parse($"s3://snapshots-test/p?endpoint={endpoint}&timeout={requestTimeout}"), create: false,
+            S3Server.Credentials);
+        return new ChunkReader(
+            new ReaderOptions([], TierOptions.Origin with { Deadline = deadline }), new OriginChunkStore(blobs));
     }
 
     [Fact]
@@ -36,7 +40,8 @@ public class OriginFaultTests(ServicesFixture services)
         using var bad = new FaultyHttpServer(4607, FaultyHttpServer.Mode.Error500);
         using var reader = ReaderAt("http://127.0.0.1:4607", 2, TimeSpan.FromSeconds(5));
         var clock = Stopwatch.StartNew();
-        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(chunk, new byte[600_000], "snapshot 'os'"));
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(
+            async () => await reader.ReadAsync(chunk, new byte[600_000], "snapshot 'os'"));
         Assert.Contains($"chunk {chunk} of snapshot 'os' could not be read", ex.Message);
         Assert.Contains("500", ex.Message);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
@@ -52,7 +57,8 @@ public class OriginFaultTests(ServicesFixture services)
         using var silent = new FaultyHttpServer(4606, FaultyHttpServer.Mode.Silent);
         using var reader = ReaderAt("http://127.0.0.1:4606", 30, TimeSpan.FromSeconds(2));
         var clock = Stopwatch.StartNew();
-        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(chunk, new byte[600_000], "snapshot 'os'"));
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(
+            async () => await reader.ReadAsync(chunk, new byte[600_000], "snapshot 'os'"));
         Assert.Contains($"chunk {chunk} of snapshot 'os'", ex.Message);
         Assert.Contains("did not answer within 2 s", ex.Message);
         Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.9), TimeSpan.FromSeconds(6));

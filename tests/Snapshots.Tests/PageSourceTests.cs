@@ -3,6 +3,7 @@ using Snapshots.Store.Chunks;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class PageSourceTests
 {
     [Fact]
@@ -12,7 +13,8 @@ public class PageSourceTests
         await t.BuildAsync("os", t.Image("os.img", size: 16L << 20));
         var img = t.Image("rt.img", runtime: 2, size: 16L << 20);
         await t.BuildAsync("rt", img, parent: "os");
-        using var source = new ResidentChunks(await t.OpenAsync("rt"), t.Reader(), 4L << 20); // small budget: chunks are evicted and read again
+        // A small budget: chunks are evicted and read again.
+        using var source = new ResidentChunks(await t.OpenAsync("rt"), t.Reader(), 4L << 20);
         var image = File.ReadAllBytes(img);
         Assert.Equal(image.LongLength, source.Size);
         var page = new byte[8 * ChunkGeometry.PageSize];
@@ -22,9 +24,12 @@ public class PageSourceTests
             long offset = (long)rng.Next((int)(source.Size / page.Length)) * page.Length;
             await source.ReadAsync(offset, page);
             Assert.True(image.AsSpan((int)offset, page.Length).SequenceEqual(page), $"bytes differ at {offset}");
-            Assert.Equal(image.AsSpan((int)(offset / ChunkGeometry.ChunkSize * ChunkGeometry.ChunkSize), ChunkGeometry.ChunkSize).IndexOfAnyExcept((byte)0) < 0, source.IsZero(offset));
+            int chunkStart = (int)(offset / ChunkGeometry.ChunkSize * ChunkGeometry.ChunkSize);
+            bool zeroChunk = image.AsSpan(chunkStart, ChunkGeometry.ChunkSize).IndexOfAnyExcept((byte)0) < 0;
+            Assert.Equal(zeroChunk, source.IsZero(offset));
         }
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await source.ReadAsync(source.Size, page));
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await source.ReadAsync(ChunkGeometry.ChunkSize - 4096, page));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(
+            async () => await source.ReadAsync(ChunkGeometry.ChunkSize - 4096, page));
     }
 }

@@ -3,6 +3,7 @@ using Snapshots.Store;
 
 namespace Snapshots.Tests;
 
+[Trait("Category", Category.Unit)]
 public class PrefetchFormatTests
 {
     private static AccessLog Log(params uint[] pages) =>
@@ -28,7 +29,8 @@ public class PrefetchFormatTests
         var plan = PlanMerger.Merge([Log(1, 5, 9, 700), Log(1, 9, 5), Log(1, 5, 9)], groupPages: 2);
         Assert.Equal(new uint[] { 1, 5, 9 }, plan.Pages);
         Assert.Equal(new[] { 2, 1 }, plan.GroupSizes);
-        Assert.Throws<InvalidInputException>(() => PlanMerger.Merge([Log(1), new AccessLog { ImageSize = 4096, Touches = [] }]));
+        Assert.Throws<InvalidInputException>(
+            () => PlanMerger.Merge([Log(1), new AccessLog { ImageSize = 4096, Touches = [] }]));
     }
 
     [Fact]
@@ -36,9 +38,12 @@ public class PrefetchFormatTests
     {
         var logBytes = Log(5, 9, 1, 700).Serialize();
         var planBytes = PlanMerger.Merge([Log(5, 9, 1, 700)]).Serialize();
-        Assert.Contains("bad magic", Assert.Throws<InvalidInputException>(() => AccessLog.Parse(planBytes, "plan.bin")).Message);
-        Assert.Contains("bad magic", Assert.Throws<InvalidInputException>(() => PrefetchPlan.Parse(logBytes, "x.log")).Message);
-        Assert.Contains("access log x.log", Assert.Throws<InvalidInputException>(() => AccessLog.Parse("garbage"u8, "x.log")).Message);
+        Assert.Contains("bad magic",
+            Assert.Throws<InvalidInputException>(() => AccessLog.Parse(planBytes, "plan.bin")).Message);
+        Assert.Contains("bad magic",
+            Assert.Throws<InvalidInputException>(() => PrefetchPlan.Parse(logBytes, "x.log")).Message);
+        Assert.Contains("access log x.log",
+            Assert.Throws<InvalidInputException>(() => AccessLog.Parse("garbage"u8, "x.log")).Message);
         var rng = new Random(11);
         for (int i = 0; i < 10_000; i++)
         {
@@ -50,7 +55,11 @@ public class PrefetchFormatTests
                 case 1: bad = bad[..rng.Next(bad.Length)]; break;
                 default: bad = [.. bad, (byte)rng.Next(256)]; break;
             }
-            var ex = Record.Exception(() => { if (i % 2 == 0) AccessLog.Parse(bad, "f"); else PrefetchPlan.Parse(bad, "f"); });
+            var ex = Record.Exception(() =>
+            {
+                if (i % 2 == 0) AccessLog.Parse(bad, "f");
+                else PrefetchPlan.Parse(bad, "f");
+            });
             Assert.IsType<InvalidInputException>(ex);
         }
     }
@@ -58,10 +67,14 @@ public class PrefetchFormatTests
     [Fact]
     public void Duplicate_and_out_of_range_pages_are_named()
     {
-        var dup = new AccessLog { ImageSize = 64L << 20, Touches = [new PageTouch(3, 0), new PageTouch(3, 1)] }.Serialize();
+        var dup = new AccessLog
+        {
+            ImageSize = 64L << 20, Touches = [new PageTouch(3, 0), new PageTouch(3, 1)],
+        }.Serialize();
         Assert.Contains("touched twice", Assert.Throws<InvalidInputException>(() => AccessLog.Parse(dup, "d")).Message);
         var far = new AccessLog { ImageSize = 8192, Touches = [new PageTouch(2, 0)] }.Serialize();
-        Assert.Contains("beyond the image", Assert.Throws<InvalidInputException>(() => AccessLog.Parse(far, "f")).Message);
+        Assert.Contains("beyond the image",
+            Assert.Throws<InvalidInputException>(() => AccessLog.Parse(far, "f")).Message);
     }
 
     [Fact]

@@ -7,9 +7,11 @@ namespace Snapshots.Tests;
 /// <summary>Redis nodes killed or stalled mid-read, and the whole cluster gone: exact bytes, bounded time.
 /// Each test has its own cluster (it breaks it).</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class RedisFaultTests(ServicesFixture services)
 {
-    private async Task<(RemoteStore T, string Image, RedisChunkCache Redis)> WarmRedisAsync(RedisCluster cluster, string options)
+    private async Task<(RemoteStore T, string Image, RedisChunkCache Redis)> WarmRedisAsync(
+        RedisCluster cluster, string options)
     {
         var t = new RemoteStore(services.S3);
         var img = t.Image("os.img", 128L << 20);
@@ -43,7 +45,8 @@ public class RedisFaultTests(ServicesFixture services)
             // The dead/stalled node cost at most a deadline per in-flight request, then its breaker kept reads away.
             // (one opening, plus one per cooldown of 5 s in which a probe found the node still gone)
             long allowed = 2 + (long)(clock.Elapsed.TotalSeconds / 5);
-            Assert.True(redis.Breakers[1].TimesOpened <= allowed, $"breaker opened {redis.Breakers[1].TimesOpened} times in {clock.Elapsed}");
+            Assert.True(redis.Breakers[1].TimesOpened <= allowed,
+                $"breaker opened {redis.Breakers[1].TimesOpened} times in {clock.Elapsed}");
 
             // Afterwards, reads of that node's chunks: striped rebuilds from the others; whole goes to the origin.
             using var after = t.Reader(t.Disk("c2"), redis);
@@ -52,7 +55,8 @@ public class RedisFaultTests(ServicesFixture services)
             Assert.True(clock2.Elapsed < TimeSpan.FromSeconds(10), $"took {clock2.Elapsed}");
             if (redis.DataStripes > 0) Assert.Equal(0, after.Counters[2].Hits);
             else Assert.True(after.Counters[2].Hits > 0);
-            Assert.True(after.Counters[1].Timeouts <= 1, $"{after.Counters[1].Timeouts} tier timeouts"); // the node deadline decides, not the tier's
+            // The node deadline decides, not the tier's.
+            Assert.True(after.Counters[1].Timeouts <= 1, $"{after.Counters[1].Timeouts} tier timeouts");
         }
         finally
         {

@@ -10,6 +10,7 @@ namespace Snapshots.Tests;
 
 /// <summary>The S3 origin against a real S3 server (s3rver): layout, put-if-absent, gc, and its failures.</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class S3OriginTests(ServicesFixture services)
 {
     [Fact]
@@ -30,11 +31,13 @@ public class S3OriginTests(ServicesFixture services)
 
         using var reader = t.Reader(null, null);
         Assert.True(TestStore.SameBytes(fn, await t.ExportAsync("fn", reader, "fn.out", "acme")));
-        var verify = await new ChainVerifier(new OriginChunkStore(t.Blobs)).VerifyAsync(await SnapshotChain.OpenAsync(t.Catalog, t.Keys, "fn", "acme"));
+        var verify = await new ChainVerifier(new OriginChunkStore(t.Blobs))
+            .VerifyAsync(await SnapshotChain.OpenAsync(t.Catalog, t.Keys, "fn", "acme"));
         Assert.True(verify.Ok);
 
         // Rebuilding the same image dedups every chunk (HEAD then PUT finds them all).
-        var again = await new LayerBuilder(t.Blobs, t.Keys).BuildAsync(new BuildRequest { Name = "os", MemoryPath = os, Replace = true });
+        var again = await new LayerBuilder(t.Blobs, t.Keys)
+            .BuildAsync(new BuildRequest { Name = "os", MemoryPath = os, Replace = true });
         Assert.Equal(b.NewChunks, again.DedupedChunks);
         Assert.Equal(0, again.NewChunks);
 
@@ -68,7 +71,9 @@ public class S3OriginTests(ServicesFixture services)
     [Fact]
     public async Task Wrong_credentials_are_a_clear_error()
     {
-        using var blobs = new S3BlobStore(S3Address.Parse(services.S3.Address("creds")), create: false, new Amazon.Runtime.BasicAWSCredentials("WRONGKEY", "nope"));
+        using var blobs = new S3BlobStore(
+            S3Address.Parse(services.S3.Address("creds")), create: false,
+            new Amazon.Runtime.BasicAWSCredentials("WRONGKEY", "nope"));
         var clock = Stopwatch.StartNew();
         var ex = await Assert.ThrowsAsync<SnapshotException>(() => new SnapshotCatalog(blobs).LoadAsync("os"));
         Assert.Contains("access denied", ex.Message);
@@ -80,7 +85,9 @@ public class S3OriginTests(ServicesFixture services)
     [Fact]
     public async Task Unreachable_endpoint_is_a_clear_error_within_the_deadline()
     {
-        using var blobs = new S3BlobStore(S3Address.Parse("s3://snapshots-test/x?endpoint=http://127.0.0.1:4608&timeout=2"), create: false, S3Server.Credentials);
+        using var blobs = new S3BlobStore(
+            S3Address.Parse("s3://snapshots-test/x?endpoint=http://127.0.0.1:4608&timeout=2"), create: false,
+            S3Server.Credentials);
         var clock = Stopwatch.StartNew();
         var ex = await Assert.ThrowsAsync<SnapshotException>(() => new SnapshotCatalog(blobs).LoadAsync("os"));
         Assert.Contains("cannot reach the endpoint", ex.Message);
@@ -96,7 +103,8 @@ public class S3OriginTests(ServicesFixture services)
         var m = await t.Catalog.LoadAsync("os");
         var victim = m.Entries[m.Entries.Length / 2].Name;
         await t.Blobs.DeleteAsync(OriginChunkStore.KeyOf(victim));
-        using var redis = await Store.Distributed.RedisChunkCache.ConnectAsync(Store.Distributed.RedisAddress.Parse(services.Redis.Address()));
+        using var redis = await Store.Distributed.RedisChunkCache.ConnectAsync(
+            Store.Distributed.RedisAddress.Parse(services.Redis.Address()));
         using var reader = t.Reader(t.Disk(), redis, TimeSpan.FromSeconds(5));
         var clock = Stopwatch.StartNew();
         var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(() => t.ExportAsync("os", reader, "os.out"));

@@ -32,21 +32,33 @@ public sealed class TestStore : IDisposable
     public string Path_(string name) => Path.Combine(Dir, name);
 
     /// <summary>Generates an image; small by default so tests stay fast.</summary>
-    public string Image(string name, int runtime = 0, int function = 0, int clone = 0, long size = 32L << 20, int os = 1)
+    public string Image(
+        string name, int runtime = 0, int function = 0, int clone = 0, long size = 32L << 20, int os = 1)
     {
         var path = Path_(name);
-        VmImageGenerator.Write(new VmImageSpec { Size = size, OsSeed = os, RuntimeSeed = runtime, FunctionSeed = function, CloneSeed = clone }, path);
+        var spec = new VmImageSpec
+        {
+            Size = size, OsSeed = os, RuntimeSeed = runtime, FunctionSeed = function, CloneSeed = clone,
+        };
+        VmImageGenerator.Write(spec, path);
         return path;
     }
 
-    public Task<BuildResult> BuildAsync(string name, string memory, string? parent = null, string? tenant = null, Store.Manifests.LayerKind? layer = null, bool replace = false) =>
-        Host.BuildAsync(new BuildRequest { Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant, Layer = layer, Replace = replace });
+    public Task<BuildResult> BuildAsync(
+        string name, string memory, string? parent = null, string? tenant = null,
+        Store.Manifests.LayerKind? layer = null, bool replace = false) =>
+        Host.BuildAsync(new BuildRequest
+        {
+            Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant, Layer = layer, Replace = replace,
+        });
 
-    public Task<SnapshotChain> OpenAsync(string name, string? tenant = null) => SnapshotChain.OpenAsync(Catalog, Keys, name, tenant);
+    public Task<SnapshotChain> OpenAsync(string name, string? tenant = null) =>
+        SnapshotChain.OpenAsync(Catalog, Keys, name, tenant);
 
     public ChunkReader Reader(params IChunkCache[] caches) => new(new OriginChunkStore(Blobs), caches);
 
-    public async Task<string> ExportAsync(string name, string? tenant = null, string? outName = null, params IChunkCache[] caches)
+    public async Task<string> ExportAsync(
+        string name, string? tenant = null, string? outName = null, params IChunkCache[] caches)
     {
         var output = Path_(outName ?? name + ".out");
         if (caches.Length == 0)
@@ -61,7 +73,8 @@ public sealed class TestStore : IDisposable
 
     public IEnumerable<string> ChunkFiles() =>
         Directory.Exists(Path.Combine(StoreDir, "chunks"))
-            ? Directory.EnumerateFiles(Path.Combine(StoreDir, "chunks"), "*", SearchOption.AllDirectories).Where(f => !f.EndsWith(".tmp"))
+            ? Directory.EnumerateFiles(Path.Combine(StoreDir, "chunks"), "*", SearchOption.AllDirectories)
+                .Where(f => !f.EndsWith(".tmp"))
             : [];
 
     public static bool SameBytes(string a, string b)

@@ -4,6 +4,7 @@ namespace Snapshots.Tests;
 
 /// <summary>snapctl with the tier options, as a user runs it against S3 and a Redis Cluster.</summary>
 [Collection(ServicesCollection.Name)]
+[Trait("Category", Category.Services)]
 public class TierCliTests(ServicesFixture services)
 {
     [Fact]
@@ -18,7 +19,9 @@ public class TierCliTests(ServicesFixture services)
         Assert.True(b.ExitCode == 0, b.Stderr);
         int newChunks = b.Json.GetProperty("newChunks").GetInt32();
 
-        var w = await Snapctl.RunAsync(t, "warm", "--store", store, "--name", "os", "--cache-dir", t.Path_("cache"), "--distributed", redis, "--json");
+        var w = await Snapctl.RunAsync(
+            t, "warm", "--store", store, "--name", "os", "--cache-dir", t.Path_("cache"), "--distributed", redis,
+            "--json");
         Assert.True(w.ExitCode == 0, w.Stderr);
         Assert.Equal(newChunks, w.Json.GetProperty("chunks").GetInt32());
         var origin = w.Json.GetProperty("tiers")[2];
@@ -26,11 +29,15 @@ public class TierCliTests(ServicesFixture services)
         Assert.Equal(newChunks, Directory.EnumerateFiles(t.Path_("cache"), "*", SearchOption.AllDirectories).Count());
 
         // A warm local cache serves everything; a cold one next to a warm Redis gets it from Redis.
-        var e1 = await Snapctl.RunAsync(t, "export", "--store", store, "--name", "os", "--out", t.Path_("a.out"), "--cache-dir", t.Path_("cache"), "--distributed", redis, "--json");
+        var e1 = await Snapctl.RunAsync(
+            t, "export", "--store", store, "--name", "os", "--out", t.Path_("a.out"), "--cache-dir", t.Path_("cache"),
+            "--distributed", redis, "--json");
         Assert.True(e1.ExitCode == 0, e1.Stderr);
         Assert.True(TestStore.SameBytes(os, t.Path_("a.out")));
         Assert.Equal(1.0, e1.Json.GetProperty("tiers")[0].GetProperty("hitRatio").GetDouble());
-        var e2 = await Snapctl.RunAsync(t, "export", "--store", store, "--name", "os", "--out", t.Path_("b.out"), "--cache-dir", t.Path_("cold"), "--distributed", redis, "--json");
+        var e2 = await Snapctl.RunAsync(
+            t, "export", "--store", store, "--name", "os", "--out", t.Path_("b.out"), "--cache-dir", t.Path_("cold"),
+            "--distributed", redis, "--json");
         Assert.True(e2.ExitCode == 0, e2.Stderr);
         Assert.True(TestStore.SameBytes(os, t.Path_("b.out")));
         var redisTier = e2.Json.GetProperty("tiers")[1];
@@ -53,7 +60,8 @@ public class TierCliTests(ServicesFixture services)
         var badStore = await Snapctl.RunAsync(t, "ls", "--store", "s3://X/y");
         Assert.Equal(1, badStore.ExitCode);
         Assert.Contains("not a valid bucket name", badStore.Stderr);
-        var badRedis = await Snapctl.RunAsync(t, "warm", "--name", "os", "--cache-dir", t.Path_("c"), "--distributed", "redis://nohost");
+        var badRedis = await Snapctl.RunAsync(
+            t, "warm", "--name", "os", "--cache-dir", t.Path_("c"), "--distributed", "redis://nohost");
         Assert.Equal(1, badRedis.ExitCode);
         Assert.Contains("'nohost' is not HOST:PORT", badRedis.Stderr);
         var noCache = await Snapctl.RunAsync(t, "warm", "--name", "os");

@@ -9,7 +9,10 @@ using Snapshots.Store.Tiers;
 
 namespace Snapshots.Tests;
 
-/// <summary>The tiered reader's rules with in-memory tiers: single-flight, deadlines, verification, fill-back.</summary>
+/// <summary>
+/// The tiered reader's rules with in-memory tiers: single-flight, deadlines, verification, fill-back.
+/// </summary>
+[Trait("Category", Category.Unit)]
 public class TieredReaderTests
 {
     private static readonly FaultProfile Hung = new() { StallRate = 1 };
@@ -99,8 +102,11 @@ public class TieredReaderTests
         var (origin, _) = Origin("origin X", Hung);
         var reader = new ChunkReader(Options(0, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(300)), origin);
         var clock = Stopwatch.StartNew();
-        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 'vm' (index 3)"));
-        Assert.Equal($"chunk {name} of snapshot 'vm' (index 3) could not be read: origin X did not answer within 300 ms", ex.Message);
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(
+            async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 'vm' (index 3)"));
+        Assert.Equal(
+            $"chunk {name} of snapshot 'vm' (index 3) could not be read: origin X did not answer within 300 ms",
+            ex.Message);
         Assert.InRange(clock.ElapsedMilliseconds, 290, 2000);
     }
 
@@ -125,7 +131,8 @@ public class TieredReaderTests
         var (origin, _) = Origin("origin", Lying, bytes);
         var cache = new MemoryChunkStore("cache");
         var reader = new ChunkReader(origin, cache);
-        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 's'"));
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(
+            async () => await reader.ReadAsync(name, new byte[200_000], "snapshot 's'"));
         Assert.Contains("is corrupt in origin", ex.Message);
         Assert.Equal(0, cache.Count);
     }
@@ -159,7 +166,8 @@ public class TieredReaderTests
         var chunk = RandomNumberGenerator.GetBytes(length);
         var stripes = StripeCodec.Encode(chunk, k);
         Assert.Equal(k + 1, stripes.Length);
-        for (int i = 0; i < stripes.Length; i++) Assert.Equal(length, StripeCodec.CheckHeader(stripes[i], k, i, 600_000));
+        for (int i = 0; i < stripes.Length; i++)
+            Assert.Equal(length, StripeCodec.CheckHeader(stripes[i], k, i, 600_000));
         Assert.Equal(-1, StripeCodec.CheckHeader(stripes[0], k, 1, 600_000));
         var views = stripes.Select(s => (ReadOnlyMemory<byte>)s).ToArray();
         for (int missing = -1; missing < k; missing++)

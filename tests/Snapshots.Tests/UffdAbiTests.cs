@@ -15,7 +15,7 @@ namespace Snapshots.Tests;
 /// table: the probe's name for a fact, the C# member that states it, and the C# value. A fact on one side only,
 /// a value that differs, or a constant, struct or field the table forgot, fails.
 /// </summary>
-[Trait("Category", "process")]
+[Trait("Category", Category.Process)]
 public sealed class UffdAbiTests
 {
     /// <summary>One fact both sides state: the probe's line name, the C# member, the C# value.</summary>

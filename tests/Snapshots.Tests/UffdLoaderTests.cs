@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using Snapshots.Store.Chunks;
-using Snapshots.Store.Layers;
 
 namespace Snapshots.Tests;
 
 /// <summary>`snapctl restore` serving native/bin/replay-vmm over userfaultfd: every page the VMM touches is
 /// checked against the memory file.</summary>
+[Trait("Category", Category.Process)]
 public class UffdLoaderTests
 {
     private static async Task<(TestStore T, string Image)> SnapshotAsync(long size = 32L << 20)
@@ -22,7 +22,8 @@ public class UffdLoaderTests
     {
         var (t, img) = await SnapshotAsync();
         using var scope = t;
-        var run = await Loader.RestoreAsync(t, ["--name", "rt", "--cache-dir", t.Path_("cache")], ["--image", img, "--touch", "all"]);
+        var run = await Loader.RestoreAsync(
+            t, ["--name", "rt", "--cache-dir", t.Path_("cache")], ["--image", img, "--touch", "all"]);
         Assert.Equal(0, run.VmmExit);
         Assert.Equal(8192, run.Vmm.GetProperty("pages").GetInt32());
         Assert.Equal(0, run.Vmm.GetProperty("bad").GetInt32());
@@ -30,7 +31,9 @@ public class UffdLoaderTests
         Assert.Equal("exited", run.Stats.GetProperty("outcome").GetString());
         Assert.True(run.Stats.GetProperty("pagesCopied").GetInt64() > 0);
         Assert.True(run.Stats.GetProperty("zeroPages").GetInt64() > 0);
-        foreach (var field in new[] { "faults", "pagesCopied", "zeroPages", "prefetchedPages", "faultP50Us", "faultP99Us", "tiers" })
+        string[] fields =
+            ["faults", "pagesCopied", "zeroPages", "prefetchedPages", "faultP50Us", "faultP99Us", "tiers"];
+        foreach (var field in fields)
             Assert.True(run.Stats.TryGetProperty(field, out _), field);
     }
 
@@ -39,15 +42,18 @@ public class UffdLoaderTests
     {
         var (t, img) = await SnapshotAsync();
         using var scope = t;
-        var one = await Loader.RestoreAsync(t, ["--name", "rt", "--fault-around", "1"], ["--image", img, "--touch", "all"]);
+        var one = await Loader.RestoreAsync(
+            t, ["--name", "rt", "--fault-around", "1"], ["--image", img, "--touch", "all"]);
         var four = await Loader.RestoreAsync(t, ["--name", "rt"], ["--image", img, "--touch", "all"]);
         Assert.Equal(0, four.Vmm.GetProperty("bad").GetInt32());
         Assert.True(four.Stats.GetProperty("faults").GetInt64() < one.Stats.GetProperty("faults").GetInt64() / 2,
             $"{four.Stats.GetProperty("faults")} faults with fault-around, {one.Stats.GetProperty("faults")} without");
         var log = t.Path_("rec.log");
-        var recorded = await Loader.RestoreAsync(t, ["--name", "rt", "--record", log], ["--image", img, "--touch", "all"]);
+        var recorded = await Loader.RestoreAsync(
+            t, ["--name", "rt", "--record", log], ["--image", img, "--touch", "all"]);
         Assert.Equal(one.Stats.GetProperty("faults").GetInt64(), recorded.Stats.GetProperty("faults").GetInt64());
-        Assert.Equal(recorded.Stats.GetProperty("faults").GetInt64(), Snapshots.Prefetch.AccessLog.Load(log).Touches.Length);
+        Assert.Equal(
+            recorded.Stats.GetProperty("faults").GetInt64(), Snapshots.Prefetch.AccessLog.Load(log).Touches.Length);
     }
 
     [Fact]
@@ -70,7 +76,8 @@ public class UffdLoaderTests
     {
         var (t, img) = await SnapshotAsync();
         using var scope = t;
-        var run = await Loader.RestoreAsync(t, ["--name", "rt"], ["--image", img, "--touch", "all", "--balloon", "512:20"]);
+        var run = await Loader.RestoreAsync(
+            t, ["--name", "rt"], ["--image", img, "--touch", "all", "--balloon", "512:20"]);
         Assert.Equal(0, run.VmmExit);
         Assert.Equal(0, run.Vmm.GetProperty("bad").GetInt32());
         Assert.Equal(0, run.Vmm.GetProperty("balloonBad").GetInt32());
@@ -87,14 +94,18 @@ public class UffdLoaderTests
         {
             var log = t.Path_($"synth{v}.log");
             var trace = t.Path_($"trace{v}.txt");
-            Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "synth", "--image", img, "--pages", "3000", "--seed", "5", "--variant", $"{v}", "--out", log, "--trace", trace)).ExitCode);
+            var synth = await Snapctl.RunAsync(
+                t, "log", "synth", "--image", img, "--pages", "3000", "--seed", "5", "--variant", $"{v}",
+                "--out", log, "--trace", trace);
+            Assert.Equal(0, synth.ExitCode);
             traces.Add(trace);
         }
         var recorded = new List<string>();
         for (int v = 0; v < 3; v++)
         {
             var rec = t.Path_($"rec{v}.log");
-            var run = await Loader.RestoreAsync(t, ["--name", "rt", "--no-prefetch", "--record", rec], ["--image", img, "--trace", traces[v]]);
+            var run = await Loader.RestoreAsync(
+                t, ["--name", "rt", "--no-prefetch", "--record", rec], ["--image", img, "--trace", traces[v]]);
             Assert.Equal(0, run.Vmm.GetProperty("bad").GetInt32());
             Assert.True(new FileInfo(rec).Length > 0);
             recorded.Add(rec);
@@ -104,9 +115,11 @@ public class UffdLoaderTests
         Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "attach", "--name", "rt", plan)).ExitCode);
 
         var pack = (await Snapctl.RunAsync(t, "inspect", "--name", "rt.pack", "--json")).Json.GetProperty("chain")[0];
-        Assert.True(pack.GetProperty("imageBytes").GetInt64() is > 0 and <= 3000L * 4096, "the pack holds the planned pages, no more");
+        Assert.True(pack.GetProperty("imageBytes").GetInt64() is > 0 and <= 3000L * 4096,
+            "the pack holds the planned pages, no more");
 
-        var cold = await Loader.RestoreAsync(t, ["--name", "rt", "--no-prefetch"], ["--image", img, "--trace", traces[3]]);
+        var cold = await Loader.RestoreAsync(
+            t, ["--name", "rt", "--no-prefetch"], ["--image", img, "--trace", traces[3]]);
         var warm = await Loader.RestoreAsync(t, ["--name", "rt", "--prefetch"], ["--image", img, "--trace", traces[3]]);
         Assert.Equal(0, warm.Vmm.GetProperty("bad").GetInt32());
         Assert.Contains("working-set pack chunks loaded", warm.Stats.GetProperty("prefetch").GetString());
@@ -115,7 +128,8 @@ public class UffdLoaderTests
 
         // The same plan without a pack prefetches the snapshot's own chunks, just as correctly.
         Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "attach", "--name", "rt", "--no-pack", plan)).ExitCode);
-        var chunks = await Loader.RestoreAsync(t, ["--name", "rt", "--prefetch"], ["--image", img, "--trace", traces[3]]);
+        var chunks = await Loader.RestoreAsync(
+            t, ["--name", "rt", "--prefetch"], ["--image", img, "--trace", traces[3]]);
         Assert.Equal(0, chunks.Vmm.GetProperty("bad").GetInt32());
         Assert.Contains("snapshot chunks loaded", chunks.Stats.GetProperty("prefetch").GetString());
         Assert.True(chunks.Stats.GetProperty("prefetchedPages").GetInt64() > 0);
@@ -127,7 +141,8 @@ public class UffdLoaderTests
         var (t, img) = await SnapshotAsync();
         using var scope = t;
         var socket = t.Path_("die.sock");
-        using var handler = Snapctl.Start(t, "restore", "--name", "rt", "--uffd-socket", socket, "--accept-timeout", "60");
+        using var handler = Snapctl.Start(
+            t, "restore", "--name", "rt", "--uffd-socket", socket, "--accept-timeout", "60");
         var hout = handler.StandardOutput.ReadToEndAsync();
         while (!File.Exists(socket)) await Task.Delay(20);
         var trace = t.Path_("slow.txt");
@@ -150,7 +165,8 @@ public class UffdLoaderTests
         // Remove every stored chunk of the runtime layer: the origin now lacks them.
         var m = await t.Catalog.LoadAsync("rt");
         foreach (var e in m.Entries) File.Delete(Path.Combine(t.StoreDir, OriginChunkStore.KeyOf(e.Name)));
-        var run = await Loader.RestoreAsync(t, ["--name", "rt", "--fault-deadline", "5"], ["--image", img, "--touch", "all"]);
+        var run = await Loader.RestoreAsync(
+            t, ["--name", "rt", "--fault-deadline", "5"], ["--image", img, "--touch", "all"]);
         Assert.Equal(1, run.Handler.ExitCode);
         Assert.Equal("failed", run.Stats.GetProperty("outcome").GetString());
         Assert.StartsWith("chunk", run.Stats.GetProperty("reason").GetString());
@@ -173,7 +189,8 @@ public class UffdLoaderTests
         var trace = t.Path_("one.txt");
         File.WriteAllText(trace, $"{offset} 0\n");
         var clock = Stopwatch.StartNew();
-        var run = await Loader.RestoreAsync(t, ["--name", "rt", "--fault-deadline", "2"], ["--image", img, "--trace", trace]);
+        var run = await Loader.RestoreAsync(
+            t, ["--name", "rt", "--fault-deadline", "2"], ["--image", img, "--trace", trace]);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
         Assert.Equal(1, run.Handler.ExitCode);
         Assert.Equal("failed", run.Stats.GetProperty("outcome").GetString());

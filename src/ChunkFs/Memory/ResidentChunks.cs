@@ -1,5 +1,4 @@
 using System.Buffers;
-using Snapshots.Store;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Crypto;
 using Snapshots.Store.Layers;
@@ -94,7 +93,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
         try
         {
-            if (_chain.Chunks[chunk].IsZero) throw new InvalidOperationException($"chunk {chunk} is zero: loaders map zero pages instead");
+            if (_chain.Chunks[chunk].IsZero)
+                throw new InvalidOperationException($"chunk {chunk} is zero: loaders map zero pages instead");
             // The fetch itself has no caller's deadline: every waiter applies its own, and a late result still helps.
             int n = await _chain.ReadCiphertextAsync(_reader, chunk, cipher, CancellationToken.None);
             buffer = RentBuffer();
@@ -133,7 +133,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     }
 
     /// <summary>Evicts the oldest unpinned chunks until within budget. A chunk is evicted only by swinging its pin
-    /// count from 0 to a negative mark, so a concurrent TryPin either wins (and eviction skips it) or sees no address.</summary>
+    /// count from 0 to a negative mark, so a concurrent TryPin either wins (and eviction skips it) or sees no
+    /// address.</summary>
     private void EvictLocked()
     {
         int attempts = _loadedOrder.Count;
@@ -154,7 +155,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         }
     }
 
-    /// <summary>Loads every data chunk (as far as the budget allows): the "all in memory" case for benchmarks.</summary>
+    /// <summary>
+    /// Loads every data chunk (as far as the budget allows): the "all in memory" case for benchmarks.
+    /// </summary>
     public async Task PreloadAsync(int parallelism, CancellationToken ct)
     {
         int next = -1;
@@ -162,8 +165,11 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         for (int w = 0; w < workers.Length; w++)
             workers[w] = Task.Run(async () =>
             {
-                for (int i = Interlocked.Increment(ref next); i < ChunkCount && _resident < _maxResident; i = Interlocked.Increment(ref next))
+                for (int i = Interlocked.Increment(ref next); i < ChunkCount && _resident < _maxResident;
+                    i = Interlocked.Increment(ref next))
+                {
                     if (!IsZeroChunk(i)) await LoadAsync(i, ct);
+                }
             }, ct);
         await Task.WhenAll(workers);
     }
@@ -173,8 +179,12 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     {
         int chunk = (int)(offset / ChunkGeometry.ChunkSize);
         int within = (int)(offset % ChunkGeometry.ChunkSize);
-        if ((ulong)offset >= (ulong)Size || offset % ChunkGeometry.PageSize != 0 || within + destination.Length > ChunkGeometry.ChunkSize)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"read of {destination.Length} at {offset} is unaligned, crosses a chunk or passes the image's end");
+        if ((ulong)offset >= (ulong)Size || offset % ChunkGeometry.PageSize != 0
+            || within + destination.Length > ChunkGeometry.ChunkSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"read of {destination.Length} at {offset} is "
+                + "unaligned, crosses a chunk or passes the image's end");
+        }
         if (IsZeroChunk(chunk)) { destination.Span.Clear(); return; }
         var address = await PinAsync(chunk, ct);
         try { NativeBuffers.Span(address + within, destination.Length).CopyTo(destination.Span); }

@@ -27,7 +27,10 @@ internal sealed unsafe class UserfaultFd(int fd) : IDisposable
     /// <paramref name="dst"/>; <paramref name="copied"/> is what landed before any error.</summary>
     public InstallStatus Copy(ulong dst, nint src, ulong len, bool wake, out long copied, out int errno)
     {
-        var c = new UffdioCopy { Dst = dst, Src = (ulong)src, Len = len, Mode = wake ? 0 : UffdAbi.UFFDIO_COPY_MODE_DONTWAKE };
+        var c = new UffdioCopy
+        {
+            Dst = dst, Src = (ulong)src, Len = len, Mode = wake ? 0 : UffdAbi.UFFDIO_COPY_MODE_DONTWAKE,
+        };
         // SAFETY: c lives on this stack frame for the call; the kernel reads src..src+len from our address space,
         // which the caller keeps pinned (ResidentChunks pin) until this returns.
         int rc = ioctl(Fd, UffdAbi.UFFDIO_COPY, &c);

@@ -22,7 +22,8 @@ public static class FirecrackerHandshake
         try
         {
             var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 4 });
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray) throw Bad("expected a JSON array of regions");
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+                throw Bad("expected a JSON array of regions");
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
                 if (reader.TokenType != JsonTokenType.StartObject) throw Bad("expected a region object");
@@ -59,7 +60,8 @@ public static class FirecrackerHandshake
                 case "size": size = Need(isNumber, value, index, field); break;
                 case "offset": offset = Need(isNumber, value, index, field); break;
                 case "page_size": pageSize = Need(isNumber, value, index, field); break;
-                case "page_size_kib": pageSize = Need(isNumber, value, index, field) * 1024; break; // older Firecracker releases
+                // Older Firecracker releases.
+                case "page_size_kib": pageSize = Need(isNumber, value, index, field) * 1024; break;
                 default: break; // newer fields are ignored, as Firecracker's own handler does
             }
         }
@@ -76,20 +78,29 @@ public static class FirecrackerHandshake
         for (int i = 0; i < regions.Count; i++)
         {
             var r = regions[i];
-            if (r.PageSize != SupportedPageSize) throw Bad($"region {i}: page size {r.PageSize} is not supported (only 4096)");
-            if (r.Size == 0 || r.Size % r.PageSize != 0) throw Bad($"region {i}: size {r.Size} is not a positive multiple of the page size");
-            if (r.BaseHostVirtAddr % r.PageSize != 0 || r.Offset % r.PageSize != 0) throw Bad($"region {i}: base or offset is not page-aligned");
-            if (r.BaseHostVirtAddr + r.Size < r.BaseHostVirtAddr || r.Offset + r.Size < r.Offset) throw Bad($"region {i}: wraps around");
+            if (r.PageSize != SupportedPageSize)
+                throw Bad($"region {i}: page size {r.PageSize} is not supported (only 4096)");
+            if (r.Size == 0 || r.Size % r.PageSize != 0)
+                throw Bad($"region {i}: size {r.Size} is not a positive multiple of the page size");
+            if (r.BaseHostVirtAddr % r.PageSize != 0 || r.Offset % r.PageSize != 0)
+                throw Bad($"region {i}: base or offset is not page-aligned");
+            if (r.BaseHostVirtAddr + r.Size < r.BaseHostVirtAddr || r.Offset + r.Size < r.Offset)
+                throw Bad($"region {i}: wraps around");
             if (r.Offset + r.Size > (ulong)snapshotSize)
-                throw Bad($"region {i} (offset {r.Offset}, size {r.Size}) is larger than the snapshot ({snapshotSize} bytes)");
+            {
+                throw Bad($"region {i} (offset {r.Offset}, size {r.Size}) is larger than the snapshot "
+                    + $"({snapshotSize} bytes)");
+            }
             for (int j = 0; j < i; j++)
             {
                 var o = regions[j];
-                if (r.BaseHostVirtAddr < o.End && o.BaseHostVirtAddr < r.End) throw Bad($"regions {j} and {i} overlap in the VMM's address space");
-                if (r.Offset < o.Offset + o.Size && o.Offset < r.Offset + r.Size) throw Bad($"regions {j} and {i} overlap in the memory file");
+                if (r.BaseHostVirtAddr < o.End && o.BaseHostVirtAddr < r.End)
+                    throw Bad($"regions {j} and {i} overlap in the VMM's address space");
+                if (r.Offset < o.Offset + o.Size && o.Offset < r.Offset + r.Size)
+                    throw Bad($"regions {j} and {i} overlap in the memory file");
             }
         }
     }
 
-    private static SnapshotException Bad(string what) => new InvalidInputException($"uffd handshake: {what}");
+    private static InvalidInputException Bad(string what) => new InvalidInputException($"uffd handshake: {what}");
 }

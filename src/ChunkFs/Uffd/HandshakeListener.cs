@@ -38,7 +38,8 @@ public sealed class HandshakeListener : IDisposable
         var uffd = fd >= 0 ? new UserfaultFd(fd) : null;
         try
         {
-            if (uffd is null) throw new InvalidInputException("uffd handshake: no file descriptor attached (SCM_RIGHTS)");
+            if (uffd is null)
+                throw new InvalidInputException("uffd handshake: no file descriptor attached (SCM_RIGHTS)");
             var regions = FirecrackerHandshake.Parse(json, snapshotSize);
             CheckIsUserfaultFd(uffd);
             return new UffdSession(regions, pid) { Uffd = uffd };
@@ -123,7 +124,8 @@ public sealed class HandshakeListener : IDisposable
     /// <summary>A uffd answers read() with EAGAIN when idle; anything else (a file, a pipe) is refused.</summary>
     private static void CheckIsUserfaultFd(UserfaultFd uffd)
     {
-        if (!File.Exists($"/proc/self/fd/{uffd.Fd}")) throw new InvalidInputException("uffd handshake: the attached descriptor is not open");
+        if (!File.Exists($"/proc/self/fd/{uffd.Fd}"))
+            throw new InvalidInputException("uffd handshake: the attached descriptor is not open");
         var target = new FileInfo($"/proc/self/fd/{uffd.Fd}").LinkTarget ?? "";
         if (!target.Contains("userfaultfd", StringComparison.Ordinal))
             throw new InvalidInputException($"uffd handshake: the attached descriptor is not a userfaultfd ({target})");

@@ -20,7 +20,9 @@ public sealed record RestoreStats
     public double FaultP50Us { get; init; }
     public double FaultP99Us { get; init; }
     public double FaultMaxUs { get; init; }
-    /// <summary>The sum of the handler's service times: how long vCPUs waited on it, the kernel's round trips aside.</summary>
+    /// <summary>
+    /// The sum of the handler's service times: how long vCPUs waited on it, the kernel's round trips aside.
+    /// </summary>
     public double FaultServiceMs { get; init; }
     public long ChunksLoaded { get; init; }
     public long ChunkEvictions { get; init; }

@@ -8,7 +8,9 @@ namespace Snapshots.ChunkFs.Uffd;
 
 public sealed partial class UffdHandler
 {
-    /// <summary>Serves one demand fault: zeros for zero chunks and removed pages, else the page from its chunk.</summary>
+    /// <summary>
+    /// Serves one demand fault: zeros for zero chunks and removed pages, else the page from its chunk.
+    /// </summary>
     private void ServeFault(ulong address, bool retry)
     {
         long t0 = Stopwatch.GetTimestamp();
@@ -29,7 +31,10 @@ public sealed partial class UffdHandler
             ulong len = BytesToRunEnd(page, off);
             status = _uffd.ZeroPage(page, len, out installed, out errno);
             _zero += installed / PageSize;
-            for (long p = 0; p < installed / PageSize; p++) if (!_removed.Get(pageIndex + p)) _installed.Set(pageIndex + p);
+            for (long p = 0; p < installed / PageSize; p++)
+            {
+                if (!_removed.Get(pageIndex + p)) _installed.Set(pageIndex + p);
+            }
         }
         else
         {
@@ -47,7 +52,8 @@ public sealed partial class UffdHandler
                     sourceChunk = slot / ChunkGeometry.PagesPerChunk;
                     within = (long)(slot % ChunkGeometry.PagesPerChunk) * PageSize;
                 }
-                if (!source.TryPin(sourceChunk, out src) && !TryLoadForDemand(source, sourceChunk, off, out src)) return;
+                if (!source.TryPin(sourceChunk, out src) && !TryLoadForDemand(source, sourceChunk, off, out src))
+                    return;
             }
             // Fault-around: from the snapshot's own chunk, also install the next few pages a guest usually touches
             // right after (REAP measured runs of 2-3 pages), stopping at anything present, removed, or past the
@@ -55,7 +61,8 @@ public sealed partial class UffdHandler
             int pages = ReferenceEquals(source, _memory) ? FaultAroundPages(page, pageIndex, off) : 1;
             try
             {
-                status = _uffd.Copy(page, src + (nint)within, (ulong)pages * PageSize, wake: true, out installed, out errno);
+                status = _uffd.Copy(
+                    page, src + (nint)within, (ulong)pages * PageSize, wake: true, out installed, out errno);
             }
             finally
             {
@@ -93,7 +100,8 @@ public sealed partial class UffdHandler
     private int FaultAroundPages(ulong page, long pageIndex, long off)
     {
         // A recorded restore must see every first touch: pages installed ahead never fault.
-        int limit = (int)Math.Min((ulong)(_touches is null ? _options.FaultAroundPages : 1), BytesToRunEnd(page, off) / PageSize);
+        ulong wanted = (ulong)(_touches is null ? _options.FaultAroundPages : 1);
+        int limit = (int)Math.Min(wanted, BytesToRunEnd(page, off) / PageSize);
         int n = 1;
         while (n < limit && !_installed.Get(pageIndex + n) && !_removed.Get(pageIndex + n)) n++;
         return n;
@@ -122,7 +130,8 @@ public sealed partial class UffdHandler
         }
         catch (OperationCanceledException)
         {
-            FailVm($"the page at offset {off} (chunk {chunk}) could not be fetched within {_options.FaultDeadline.TotalSeconds:F1} s");
+            FailVm($"the page at offset {off} (chunk {chunk}) could not be fetched within "
+                + $"{_options.FaultDeadline.TotalSeconds:F1} s");
         }
         catch (SnapshotException ex)
         {
@@ -195,11 +204,14 @@ public sealed partial class UffdHandler
             FaultP50Us = n > 0 ? Us(sorted[n / 2]) : 0, FaultP99Us = n > 0 ? Us(sorted[(int)(n * 0.99)]) : 0,
             FaultMaxUs = n > 0 ? Us(sorted[^1]) : 0,
             FaultServiceMs = Us(Sum(sorted)) / 1000,
-            ChunksLoaded = _memory.Loads + (_pack?.Loads ?? 0), ChunkEvictions = _memory.Evictions + (_pack?.Evictions ?? 0), Seconds = elapsed.TotalSeconds,
+            ChunksLoaded = _memory.Loads + (_pack?.Loads ?? 0),
+            ChunkEvictions = _memory.Evictions + (_pack?.Evictions ?? 0),
+            Seconds = elapsed.TotalSeconds,
             Outcome = _failure is null ? RestoreStats.ExitedOutcome : RestoreStats.FailedOutcome,
             Reason = _failure,
             Prefetch = scheduler is null ? null
-                : $"{scheduler.ChunksLoaded} {(_pack is null ? "snapshot" : "working-set pack")} chunks loaded, {scheduler.Failures} failed",
+                : $"{scheduler.ChunksLoaded} {(_pack is null ? "snapshot" : "working-set pack")} chunks loaded, "
+                    + $"{scheduler.Failures} failed",
         };
     }
 }

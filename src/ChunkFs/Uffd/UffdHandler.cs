@@ -91,7 +91,8 @@ public sealed partial class UffdHandler : IPrefetchTarget
         finally
         {
             stopPrefetch.Cancel();
-            try { prefetch.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+            // Not the caller's token: the prefetcher was told to stop just above; wait (5 s at most) until it has.
+            try { prefetch.Wait(TimeSpan.FromSeconds(5), CancellationToken.None); } catch (AggregateException) { }
             if (pidfd >= 0) close(pidfd);
             if (_wakeFd >= 0) close(_wakeFd);
         }
@@ -198,7 +199,11 @@ public sealed partial class UffdHandler : IPrefetchTarget
 
     private void Defer(ulong address)
     {
-        if (_pendingCount == _pendingFaults.Length) { FailVm("too many faults deferred behind pending events"); return; }
+        if (_pendingCount == _pendingFaults.Length)
+        {
+            FailVm("too many faults deferred behind pending events");
+            return;
+        }
         _pendingFaults[_pendingCount++] = address;
     }
 
@@ -238,7 +243,9 @@ public sealed partial class UffdHandler : IPrefetchTarget
         {
             // DONTWAKE: nobody waits on a page we install ahead; a thread that does wait faulted, and its fault
             // (answered EEXIST) wakes it.
-            var status = _uffd.Copy(dst, src + (nint)slot * PageSize, (ulong)(count * PageSize), wake: false, out long copied, out int errno);
+            var status = _uffd.Copy(
+                dst, src + (nint)slot * PageSize, (ulong)(count * PageSize), wake: false,
+                out long copied, out int errno);
             long done = copied / PageSize;
             for (long p = 0; p < done; p++) _installed.Set(firstPage + p);
             _prefetched += done;
@@ -271,7 +278,9 @@ public sealed partial class UffdHandler : IPrefetchTarget
     ValueTask IPrefetchTarget.LoadChunkAsync(PrefetchUnit unit, CancellationToken ct)
     {
         var source = unit.FromPack ? _pack! : _memory;
-        return source.IsZeroChunk(unit.Chunk) ? ValueTask.CompletedTask : new ValueTask(source.LoadAsync(unit.Chunk, ct));
+        return source.IsZeroChunk(unit.Chunk)
+            ? ValueTask.CompletedTask
+            : new ValueTask(source.LoadAsync(unit.Chunk, ct));
     }
 
     private unsafe void Wake()

@@ -9,12 +9,18 @@ public sealed record UffdHandlerOptions
     /// <summary>Record first touches (demand faults) into an access log.</summary>
     public bool Record { get; init; }
     public PrefetchPlan? Plan { get; init; }
-    /// <summary>The plan's working-set pack, in memory tier form; null: prefetch from the snapshot's own chunks.</summary>
+    /// <summary>
+    /// The plan's working-set pack, in memory tier form; null: prefetch from the snapshot's own chunks.
+    /// </summary>
     public Memory.ResidentChunks? Pack { get; init; }
     public PrefetchOptions Prefetch { get; init; } = new();
-    /// <summary>Pages per UFFDIO_COPY when installing prefetched runs; demand faults are checked between runs.</summary>
+    /// <summary>
+    /// Pages per UFFDIO_COPY when installing prefetched runs; demand faults are checked between runs.
+    /// </summary>
     public int InstallBatchPages { get; init; } = 32;
-    /// <summary>Pages a demand fault installs from its chunk: the faulting page and the ones after it (1: none).</summary>
+    /// <summary>
+    /// Pages a demand fault installs from its chunk: the faulting page and the ones after it (1: none).
+    /// </summary>
     public int FaultAroundPages { get; init; } = 4;
     public Action<string> Log { get; init; } = _ => { };
 }

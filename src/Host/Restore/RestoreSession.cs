@@ -50,10 +50,8 @@ public sealed class RestoreSession : IDisposable
         ArgumentNullException.ThrowIfNull(request);
         if (request.FaultAroundPages is < 1 or > 128)
         {
-            throw new InvalidInputException($"fault-around of {request.FaultAroundPages} pages: use 1-128")
-            {
-                Parameter = "fault-around",
-            };
+            throw new InvalidInputException(
+                $"fault-around of {request.FaultAroundPages} pages: use 1-128", "fault-around");
         }
         var chain = await host.OpenChainAsync(request.Name, request.Tenant, ct);
         var plan = await ChoosePlanAsync(host, chain, request, ct);
@@ -65,14 +63,16 @@ public sealed class RestoreSession : IDisposable
             // A demand fetch runs on the thread pool beside the prefetch workers: with only as many pool threads as
             // cores it can wait in the queue behind them (the pool adds threads only slowly), stalling a vCPU.
             ThreadPool.GetMinThreads(out int workers, out int io);
-            ThreadPool.SetMinThreads(Math.Max(workers, 4 * Environment.ProcessorCount + request.PrefetchConcurrency), io);
+            int wanted = (4 * Environment.ProcessorCount) + request.PrefetchConcurrency;
+            ThreadPool.SetMinThreads(Math.Max(workers, wanted), io);
             if (request.Preload) await memory.PreloadAsync(Environment.ProcessorCount, ct);
             // Before the VMM may connect, fetch one chunk: the whole read path (tiers, verification, decryption) is
             // then compiled and warm, and a VM's first fault does not pay tens of milliseconds for it.
             int firstData = Array.FindIndex(chain.Chunks, c => !c.IsZero);
             if (firstData >= 0) await WarmUpAsync(memory.LoadAsync(firstData, ct));
             pack = await OpenPackAsync(host, request, plan, reader, ct);
-            if (pack is not null && !pack.IsZeroChunk(0)) await WarmUpAsync(pack.LoadAsync(0, ct)); // the plan's first pages
+            // The pack's first chunk holds the plan's first pages.
+            if (pack is not null && !pack.IsZeroChunk(0)) await WarmUpAsync(pack.LoadAsync(0, ct));
             return new RestoreSession(host, request, chain, reader, memory, plan, pack);
         }
         catch
@@ -162,12 +162,13 @@ public sealed class RestoreSession : IDisposable
                 return null;
             case PrefetchMode.File:
                 if (request.PlanPath is null)
-                    throw new InvalidInputException("a plan file is needed to prefetch from a file") { Parameter = "plan" };
+                    throw new InvalidInputException("a plan file is needed to prefetch from a file", "plan");
                 plan = PrefetchPlan.Load(request.PlanPath);
                 break;
             default:
                 var (attached, why) = await new PlanStore(host.Blobs).TryLoadAsync(chain.Name, chain.Top.Hash, ct);
-                if (attached is null && request.Prefetch == PrefetchMode.Attached) host.Log($"warning: {why}; serving on demand");
+                if (attached is null && request.Prefetch == PrefetchMode.Attached) host.Log($"warning: {why}; "
+                    + "serving on demand");
                 plan = attached;
                 break;
         }
@@ -191,11 +192,13 @@ public sealed class RestoreSession : IDisposable
         var packChain = await host.OpenChainAsync(packName, request.Tenant, ct);
         if (packChain.Top.Hash.AsSpan().SequenceEqual(plan.PackHash))
             return new ResidentChunks(packChain, reader, request.MemoryBudgetBytes);
-        host.Log($"warning: working-set pack '{packName}' is not the one the plan was made with; prefetching snapshot chunks");
+        host.Log($"warning: working-set pack '{packName}' is not the one the plan was made with; prefetching "
+            + "snapshot chunks");
         return null;
     }
 
-    /// <summary>Best effort and bounded: a tier that fails here fails the VM later, at a fault, with its reason.</summary>
+    /// <summary>Best effort and bounded: a tier that fails here fails the VM later, at a fault, with its
+    /// reason.</summary>
     private static async Task WarmUpAsync(Task load)
     {
         try { await load.WaitAsync(TimeSpan.FromSeconds(2)); }

@@ -12,14 +12,19 @@ public static class BuildCommand
         var store = CommonOptions.Store();
         var keyring = CommonOptions.Keyring();
         var name = CommonOptions.Name();
-        var memory = new Option<string>("--memory", "-m") { Description = "Raw guest memory file (no header)", Required = true };
+        var memory = new Option<string>("--memory", "-m")
+        {
+            Description = "Raw guest memory file (no header)",
+            Required = true,
+        };
         var parent = new Option<string?>("--parent", "-p")
         {
             Description = "Parent snapshot: chunks equal to the parent's are inherited",
         };
         var layer = new Option<string?>("--layer")
         {
-            Description = "os | runtime | function (default: os without a parent, runtime with one, function with --tenant)",
+            Description = "os | runtime | function (default: os without a parent, runtime with one, function with "
+                + "--tenant)",
         };
         var tenant = CommonOptions.Tenant();
         var salt = new Option<string>("--salt")
@@ -38,7 +43,8 @@ public static class BuildCommand
             LayerKind? kind = null;
             if (pr.GetValue(layer) is { } text)
             {
-                if (!LayerKinds.TryParse(text, out var k)) throw new UsageException($"--layer '{text}': use os, runtime or function");
+                if (!LayerKinds.TryParse(text, out var k))
+                    throw new UsageException($"--layer '{text}': use os, runtime or function");
                 kind = k;
             }
             var request = new BuildRequest
@@ -53,7 +59,8 @@ public static class BuildCommand
             };
             using var host = CommonOptions.OpenHost(pr, store, keyring, create: true);
             bool asJson = pr.GetValue(json);
-            var r = await Output.WithProgressAsync($"build {request.Name}", asJson, p => host.BuildAsync(request, p, ct));
+            var r = await Output.WithProgressAsync(
+                $"build {request.Name}", asJson, p => host.BuildAsync(request, p, ct));
             if (asJson)
             {
                 Output.WriteJson(r);
@@ -61,7 +68,8 @@ public static class BuildCommand
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"built {r.Layer} layer '{r.Name}' ({r.Domain}) in {r.Seconds:F2} s: {r.Chunks} chunks = " +
-                $"{r.ZeroChunks} zero + {r.InheritedChunks} inherited + {r.DedupedChunks} deduped + {r.NewChunks} new; " +
+                $"{r.ZeroChunks} zero + {r.InheritedChunks} inherited + {r.DedupedChunks} deduped + " +
+                $"{r.NewChunks} new; " +
                 $"uploaded {Output.Bytes(r.UploadedBytes)}, manifest {Output.Bytes(r.ManifestBytes)}"));
             return 0;
         });

@@ -69,7 +69,8 @@ public static class CommonOptions
             ArgumentNullException.ThrowIfNull(pr);
             double deadline = pr.GetValue(_deadline);
             if (deadline <= 0 || double.IsNaN(deadline) || deadline > 3600)
-                throw new UsageException($"{_deadline.Name} {deadline}: use a positive number of seconds, at most 3600");
+                throw new UsageException(
+                    $"{_deadline.Name} {deadline}: use a positive number of seconds, at most 3600");
             return new TierSettings
             {
                 CacheDirectory = pr.GetValue(_cacheDir),

@@ -19,7 +19,8 @@ public static class GcCommand
                 return 0;
             }
             Console.WriteLine($"gc: {r.Manifests} manifests, {r.LiveLeases} running builds; {r.ChunksScanned} chunks " +
-                $"scanned, {r.ChunksReferenced} referenced, {r.ChunksDeleted} deleted ({Output.Bytes(r.BytesDeleted)}), " +
+                $"scanned, {r.ChunksReferenced} referenced, {r.ChunksDeleted} deleted "
+                    + $"({Output.Bytes(r.BytesDeleted)}), " +
                 $"{r.ChunksReclaimedByBuilds} reclaimed by builds; {r.StaleLeasesRemoved} stale leases and " +
                 $"{r.TempFilesRemoved} temp files removed");
             return 0;

@@ -21,7 +21,8 @@ public static class ListCommand
                 Output.WriteJson(new { snapshots = shown });
                 return 0;
             }
-            foreach (var r in rows) Console.WriteLine(r.Layer is { } l ? LayerText.Row(l) : $"{r.Name,-24} ERROR {r.Error}");
+            foreach (var r in rows) Console.WriteLine(r.Layer is { } l ? LayerText.Row(l) : $"{r.Name,-24} ERROR "
+                + $"{r.Error}");
             return 0;
         });
         return cmd;

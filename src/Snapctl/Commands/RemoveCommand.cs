@@ -10,7 +10,13 @@ public static class RemoveCommand
         var name = CommonOptions.Name();
         var force = new Option<bool>("--force") { Description = "Remove even when other snapshots build on it" };
         var json = CommonOptions.Json();
-        var cmd = new Command("rm", "Remove a snapshot's manifest (its chunks go at the next gc)") { store, name, force, json };
+        var cmd = new Command("rm", "Remove a snapshot's manifest (its chunks go at the next gc)")
+        {
+            store,
+            name,
+            force,
+            json,
+        };
         cmd.SetAction(async (pr, ct) =>
         {
             using var host = CommonOptions.OpenHost(pr, store);

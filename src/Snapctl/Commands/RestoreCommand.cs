@@ -19,11 +19,24 @@ public static class RestoreCommand
             Required = true,
         };
         var tiers = new CommonOptions.Tiers();
-        var record = new Option<string?>("--record") { Description = "Write the first-touch page-access log of this restore here" };
-        var prefetch = new Option<bool>("--prefetch") { Description = "Prefetch with the snapshot's attached plan (the default when it has one)" };
+        var record = new Option<string?>("--record")
+        {
+            Description = "Write the first-touch page-access log of this restore here",
+        };
+        var prefetch = new Option<bool>("--prefetch")
+        {
+            Description = "Prefetch with the snapshot's attached plan (the default when it has one)",
+        };
         var noPrefetch = new Option<bool>("--no-prefetch") { Description = "Serve every page on demand" };
-        var plan = new Option<string?>("--plan") { Description = "Prefetch with this plan file instead of the attached one" };
-        var budget = new Option<string>("--memory-budget") { Description = "Decrypted chunks kept in memory", DefaultValueFactory = _ => "2G" };
+        var plan = new Option<string?>("--plan")
+        {
+            Description = "Prefetch with this plan file instead of the attached one",
+        };
+        var budget = new Option<string>("--memory-budget")
+        {
+            Description = "Decrypted chunks kept in memory",
+            DefaultValueFactory = _ => "2G",
+        };
         var deadline = new Option<double>("--fault-deadline")
         {
             Description = "Seconds a fault may wait for its chunk before the VM is failed",
@@ -34,15 +47,25 @@ public static class RestoreCommand
             Description = "Chunk fetches in flight for prefetch",
             DefaultValueFactory = _ => 2,
         };
-        var bandwidth = new Option<string?>("--prefetch-bandwidth") { Description = "Prefetch bandwidth cap per second (e.g. 200M); none by default" };
+        var bandwidth = new Option<string?>("--prefetch-bandwidth")
+        {
+            Description = "Prefetch bandwidth cap per second (e.g. 200M); none by default",
+        };
         var faultAround = new Option<int>("--fault-around")
         {
             Description = "Pages a demand fault installs: the faulting page and those after it in its chunk (1-128)",
             DefaultValueFactory = _ => 4,
         };
-        var preload = new Option<bool>("--preload") { Description = "Load every chunk into memory before the VMM connects (measures the handler alone)" };
-        var acceptTimeout = new Option<double>("--accept-timeout") { Description = "Seconds to wait for the VMM to connect (0: forever)" };
-        var cmd = new Command("restore", "Serve a VMM's guest memory from a snapshot over userfaultfd (Firecracker's protocol) until it exits")
+        var preload = new Option<bool>("--preload")
+        {
+            Description = "Load every chunk into memory before the VMM connects (measures the handler alone)",
+        };
+        var acceptTimeout = new Option<double>("--accept-timeout")
+        {
+            Description = "Seconds to wait for the VMM to connect (0: forever)",
+        };
+        var cmd = new Command("restore", "Serve a VMM's guest memory from a snapshot over userfaultfd (Firecracker's "
+            + "protocol) until it exits")
         {
             store, keyring, name, tenant, socket, record, prefetch, noPrefetch, plan, budget, deadline, concurrency,
             bandwidth, faultAround, preload, acceptTimeout,
@@ -53,9 +76,11 @@ public static class RestoreCommand
             if (pr.GetValue(prefetch) && pr.GetValue(noPrefetch))
                 throw new UsageException("--prefetch and --no-prefetch exclude each other");
             if (pr.GetValue(deadline) is <= 0 or > 3600 or double.NaN)
-                throw new UsageException($"--fault-deadline {pr.GetValue(deadline)}: use a positive number of seconds, at most 3600");
+                throw new UsageException(
+                    $"--fault-deadline {pr.GetValue(deadline)}: use a positive number of seconds, at most 3600");
             if (pr.GetValue(acceptTimeout) is < 0 or double.NaN)
-                throw new UsageException($"--accept-timeout {pr.GetValue(acceptTimeout)}: use 0 (forever) or a positive number of seconds");
+                throw new UsageException(
+                    $"--accept-timeout {pr.GetValue(acceptTimeout)}: use 0 (forever) or a positive number of seconds");
             var mode = pr.GetValue(noPrefetch) ? PrefetchMode.Off
                 : pr.GetValue(plan) is not null ? PrefetchMode.File
                 : pr.GetValue(prefetch) ? PrefetchMode.Attached
@@ -74,7 +99,9 @@ public static class RestoreCommand
                 PrefetchBandwidth = pr.GetValue(bandwidth) is { } bw ? SizeParser.Parse(bw, "--prefetch-bandwidth") : 0,
                 FaultAroundPages = pr.GetValue(faultAround),
                 Preload = pr.GetValue(preload),
-                AcceptTimeout = pr.GetValue(acceptTimeout) > 0 ? TimeSpan.FromSeconds(pr.GetValue(acceptTimeout)) : null,
+                AcceptTimeout = pr.GetValue(acceptTimeout) > 0
+                    ? TimeSpan.FromSeconds(pr.GetValue(acceptTimeout))
+                    : null,
                 RecordPath = pr.GetValue(record),
             };
             using var host = CommonOptions.OpenHost(pr, store, keyring);

@@ -12,9 +12,14 @@ public static class WarmCommand
         var store = CommonOptions.Store();
         var name = CommonOptions.Name();
         var tiers = new CommonOptions.Tiers();
-        var parallel = new Option<int>("--parallel") { Description = "Chunks fetched at once", DefaultValueFactory = _ => 16 };
+        var parallel = new Option<int>("--parallel")
+        {
+            Description = "Chunks fetched at once",
+            DefaultValueFactory = _ => 16,
+        };
         var json = CommonOptions.Json();
-        var cmd = new Command("warm", "Pre-fill the local cache with a snapshot's chunks (from the distributed cache or the origin)")
+        var cmd = new Command("warm", "Pre-fill the local cache with a snapshot's chunks (from the distributed cache "
+            + "or the origin)")
         {
             store, name, parallel, json,
         };

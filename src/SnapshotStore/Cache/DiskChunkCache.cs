@@ -24,7 +24,8 @@ public sealed class DiskChunkCache : IChunkCache
 
     public DiskChunkCache(string dir, long maxBytes)
     {
-        if (maxBytes < ConvergentCipherSize) throw new InvalidInputException($"cache size {maxBytes} is smaller than one chunk") { Parameter = "cache-size" };
+        if (maxBytes < ConvergentCipherSize)
+            throw new InvalidInputException($"cache size {maxBytes} is smaller than one chunk", "cache-size");
         _dir = Path.GetFullPath(dir);
         _maxBytes = maxBytes;
         Directory.CreateDirectory(_dir);
@@ -80,8 +81,11 @@ public sealed class DiskChunkCache : IChunkCache
         var tmp = FileBlobStore.TempPathFor(path);
         try
         {
-            using (var h = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, ciphertext.Length))
+            using (var h = File.OpenHandle(
+                tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, ciphertext.Length))
+            {
                 RandomAccess.Write(h, ciphertext.Span, 0);
+            }
             File.Move(tmp, path, overwrite: true);
         }
         finally

@@ -33,7 +33,11 @@ public readonly struct ChunkName : IEquatable<ChunkName>
         name = default;
         if (hex.Length != Length * 2) return false;
         Bytes32 b = default;
-        if (Convert.FromHexString(hex, b, out _, out int written) != System.Buffers.OperationStatus.Done || written != Length) return false;
+        if (Convert.FromHexString(hex, b, out _, out int written) != System.Buffers.OperationStatus.Done
+            || written != Length)
+        {
+            return false;
+        }
         name = new ChunkName(b);
         return true;
     }
@@ -49,7 +53,6 @@ public readonly struct ChunkName : IEquatable<ChunkName>
     }
 
     public override string ToString() => Convert.ToHexStringLower(_bytes);
-    public string Short => ToString()[..12];
 
     public bool Equals(ChunkName other) => ((ReadOnlySpan<byte>)_bytes).SequenceEqual(other._bytes);
     public override bool Equals(object? obj) => obj is ChunkName n && Equals(n);

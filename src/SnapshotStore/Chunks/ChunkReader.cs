@@ -20,7 +20,8 @@ public sealed class ChunkReader : IDisposable
     private readonly SingleFlight.Fetch _fetch;
     private readonly bool _ownsTiers;
 
-    public ChunkReader(IChunkStore origin, params IChunkCache[] caches) : this(ReaderOptions.For(caches.Length), origin, caches) { }
+    public ChunkReader(IChunkStore origin, params IChunkCache[] caches)
+        : this(ReaderOptions.For(caches.Length), origin, caches) { }
 
     public ChunkReader(ReaderOptions options, IChunkStore origin, params IChunkCache[] caches)
     {
@@ -48,7 +49,8 @@ public sealed class ChunkReader : IDisposable
     /// <summary>Returns the ciphertext length in <paramref name="buffer"/>; throws
     /// <see cref="ChunkUnavailableException"/> naming the chunk and <paramref name="context"/>, with its
     /// <see cref="ChunkFault"/>: missing or corrupt at the origin, or unavailable from every tier.</summary>
-    public async ValueTask<int> ReadAsync(ChunkName name, Memory<byte> buffer, string context, CancellationToken ct = default)
+    public async ValueTask<int> ReadAsync(
+        ChunkName name, Memory<byte> buffer, string context, CancellationToken ct = default)
     {
         var result = await _flights.RunAsync(name, buffer, _fetch, ct);
         if (result.Failure is { } failure)
@@ -56,7 +58,8 @@ public sealed class ChunkReader : IDisposable
         return result.Length;
     }
 
-    private async ValueTask<SingleFlight.FetchResult> FetchAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct)
+    private async ValueTask<SingleFlight.FetchResult> FetchAsync(
+        ChunkName name, Memory<byte> buffer, CancellationToken ct)
     {
         for (int i = 0; i < _caches.Length; i++)
         {
@@ -82,7 +85,8 @@ public sealed class ChunkReader : IDisposable
         }
     }
 
-    private async ValueTask FillAsync(int foundAt, ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct)
+    private async ValueTask FillAsync(
+        int foundAt, ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct)
     {
         for (int i = 0; i < foundAt; i++) await _caches[i].FillAsync(name, ciphertext, ct);
     }

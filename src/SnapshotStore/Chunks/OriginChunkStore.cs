@@ -27,8 +27,10 @@ public sealed class OriginChunkStore(IBlobStore blobs) : IChunkStore
     public async ValueTask<int> TryGetAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct = default) =>
         await Blobs.ReadAsync(KeyOf(name), buffer, ct) ?? -1;
 
-    public ValueTask<bool> PutIfAbsentAsync(ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default) =>
+    public ValueTask<bool> PutIfAbsentAsync(
+        ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default) =>
         Blobs.PutIfAbsentAsync(KeyOf(name), ciphertext, ct);
 
-    public ValueTask<bool> ExistsAsync(ChunkName name, CancellationToken ct = default) => Blobs.ExistsAsync(KeyOf(name), ct);
+    public ValueTask<bool> ExistsAsync(ChunkName name, CancellationToken ct = default) =>
+        Blobs.ExistsAsync(KeyOf(name), ct);
 }

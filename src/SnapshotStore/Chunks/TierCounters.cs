@@ -40,12 +40,14 @@ public sealed class TierCounters(string tier)
     public void FillError() => Interlocked.Increment(ref _fillErrors);
 
     /// <summary>Hit latency at a percentile (0-100), in microseconds; 0 before the first hit.</summary>
-    public long LatencyUs(double percentile) => _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(percentile);
+    public long LatencyUs(double percentile) =>
+        _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(percentile);
 
     public TierStats Snapshot() => new(Tier, Hits, Misses, Bytes, Corrupt, Errors, Timeouts, Skipped, FillErrors,
         LatencyUs(50), LatencyUs(99), LatencyUs(99.9), _latency.TotalCount == 0 ? 0 : _latency.GetMaxValue());
 }
 
 /// <summary>A tier's counters at one moment, for --json and the benchmarks.</summary>
-public sealed record TierStats(string Tier, long Hits, long Misses, long Bytes, long Corrupt, long Errors, long Timeouts,
-    long Skipped, long FillErrors, long P50Us, long P99Us, long P999Us, long MaxUs);
+public sealed record TierStats(
+    string Tier, long Hits, long Misses, long Bytes, long Corrupt, long Errors, long Timeouts, long Skipped,
+    long FillErrors, long P50Us, long P99Us, long P999Us, long MaxUs);

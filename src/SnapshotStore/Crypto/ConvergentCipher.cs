@@ -22,8 +22,11 @@ public static class ConvergentCipher
     private static ReadOnlySpan<byte> KeyLabel => "snapshots/chunk-key/v1"u8;
     private static ReadOnlySpan<byte> ZeroNonce => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
-    /// <summary>Derives the chunk key (32 bytes) from the plaintext hash, the domain's convergence key and the salt.</summary>
-    public static void DeriveKey(ReadOnlySpan<byte> convergenceKey, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> plaintextHash, Span<byte> key)
+    /// <summary>
+    /// Derives the chunk key (32 bytes) from the plaintext hash, the domain's convergence key and the salt.
+    /// </summary>
+    public static void DeriveKey(
+        ReadOnlySpan<byte> convergenceKey, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> plaintextHash, Span<byte> key)
     {
         Span<byte> input = stackalloc byte[KeyLabel.Length + 1 + 255 + ContentHash.Size];
         int n = 0;
@@ -34,7 +37,9 @@ public static class ConvergentCipher
         HMACSHA256.HashData(convergenceKey, input[..n], key);
     }
 
-    /// <summary>Encrypts <paramref name="plaintext"/> into <paramref name="ciphertext"/> (plaintext length + 16).</summary>
+    /// <summary>
+    /// Encrypts <paramref name="plaintext"/> into <paramref name="ciphertext"/> (plaintext length + 16).
+    /// </summary>
     public static int Encrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext)
     {
         int total = plaintext.Length + TagSize;

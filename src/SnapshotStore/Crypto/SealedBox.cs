@@ -16,11 +16,14 @@ public static class SealedBox
         var nonce = box.AsSpan(0, NonceSize);
         RandomNumberGenerator.Fill(nonce);
         using var gcm = new AesGcm(key, TagSize);
-        gcm.Encrypt(nonce, plaintext, box.AsSpan(NonceSize, plaintext.Length), box.AsSpan(NonceSize + plaintext.Length, TagSize), associatedData);
+        gcm.Encrypt(
+            nonce, plaintext, box.AsSpan(NonceSize, plaintext.Length),
+            box.AsSpan(NonceSize + plaintext.Length, TagSize), associatedData);
         return box;
     }
 
-    public static bool TryOpen(ReadOnlySpan<byte> key, ReadOnlySpan<byte> box, ReadOnlySpan<byte> associatedData, out byte[] plaintext)
+    public static bool TryOpen(
+        ReadOnlySpan<byte> key, ReadOnlySpan<byte> box, ReadOnlySpan<byte> associatedData, out byte[] plaintext)
     {
         plaintext = [];
         if (box.Length < Overhead) return false;
@@ -29,7 +32,9 @@ public static class SealedBox
         using var gcm = new AesGcm(key, TagSize);
         try
         {
-            gcm.Decrypt(box[..NonceSize], box.Slice(NonceSize, len), box.Slice(NonceSize + len, TagSize), result, associatedData);
+            gcm.Decrypt(
+                box[..NonceSize], box.Slice(NonceSize, len), box.Slice(NonceSize + len, TagSize), result,
+                associatedData);
         }
         catch (AuthenticationTagMismatchException)
         {

@@ -23,10 +23,8 @@ public readonly partial record struct TrustDomain
     public static TrustDomain ForTenant(string tenant)
     {
         if (!TenantPattern().IsMatch(tenant))
-            throw new InvalidInputException($"tenant '{tenant}' is not a valid tenant id (1-64 of a-z, 0-9, '_', '-')")
-            {
-                Parameter = "tenant",
-            };
+            throw new InvalidInputException(
+                $"tenant '{tenant}' is not a valid tenant id (1-64 of a-z, 0-9, '_', '-')", "tenant");
         return new TrustDomain(TenantPrefix + tenant);
     }
 

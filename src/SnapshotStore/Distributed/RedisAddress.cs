@@ -56,8 +56,11 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
                 case "layout":
                     layout = value switch
                     {
-                        "auto" => CacheLayout.Auto, "whole" => CacheLayout.Whole, "striped" => CacheLayout.Striped,
-                        _ => throw Bad($"distributed cache address '{address}': layout '{value}' (use auto, whole or striped)"),
+                        "auto" => CacheLayout.Auto,
+                        "whole" => CacheLayout.Whole,
+                        "striped" => CacheLayout.Striped,
+                        _ => throw Bad(
+                            $"distributed cache address '{address}': layout '{value}' (use auto, whole or striped)"),
                     };
                     break;
                 case "stripes":
@@ -67,7 +70,9 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
                 case "deadline": deadline = Millis(address, key, value); break;
                 case "cooldown": cooldown = Millis(address, key, value); break;
                 case "connect": connect = Millis(address, key, value); break;
-                default: throw Bad($"distributed cache address '{address}': unknown option '{key}' (layout, stripes, deadline, cooldown, connect)");
+                default:
+                    throw Bad($"distributed cache address '{address}': unknown option '{key}' "
+                        + "(layout, stripes, deadline, cooldown, connect)");
             }
         }
         return new RedisAddress(endpoints, layout, stripes, deadline, cooldown, connect);
@@ -78,5 +83,6 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
     private static TimeSpan Millis(string address, string key, string value) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && ms > 0
             ? TimeSpan.FromMilliseconds(ms)
-            : throw Bad($"distributed cache address '{address}': {key} '{value}' is not a positive number of milliseconds");
+            : throw Bad(
+                $"distributed cache address '{address}': {key} '{value}' is not a positive number of milliseconds");
 }

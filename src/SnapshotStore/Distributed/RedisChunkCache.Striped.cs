@@ -1,5 +1,5 @@
-using Snapshots.Store.Chunks;
 using System.Threading.Channels;
+using Snapshots.Store.Chunks;
 using StackExchange.Redis;
 
 namespace Snapshots.Store.Distributed;
@@ -11,14 +11,16 @@ public sealed partial class RedisChunkCache
     /// chunk does not match its name and every stripe is in, each data stripe in turn is rebuilt from parity
     /// instead (one bad stripe is found that way); if nothing matches, the entry is dropped.
     /// </summary>
-    private async ValueTask<int> GetStripedAsync(ClusterPlacement p, ChunkName name, Memory<byte> buffer, CancellationToken ct)
+    private async ValueTask<int> GetStripedAsync(
+        ClusterPlacement p, ChunkName name, Memory<byte> buffer, CancellationToken ct)
     {
         int n = _k + 1, start = StartNode(name, p.Count);
         var stripes = new Lease<byte>?[n];
         // Stripes arrive through a channel in the order they are answered (this read resumes on the thread that
         // delivered the stripe: no extra hop per stripe); whatever is still in flight when this read ends
         // disposes itself (its write to the completed channel fails).
-        var arrivals = Channel.CreateUnbounded<(int Index, Lease<byte>? Lease)>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
+        var arrivals = Channel.CreateUnbounded<(int Index, Lease<byte>? Lease)>(
+            new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
         int asked = 0;
         for (int i = 0; i < n; i++)
         {
@@ -66,7 +68,8 @@ public sealed partial class RedisChunkCache
     {
         Lease<byte>? lease = null;
         try { lease = await FetchAsync(node, key, CancellationToken.None); } // bounded by the node deadline
-        catch (Exception) { Interlocked.Increment(ref _nodeFailures); } // anything else (a disposed client): a missing stripe
+        // Anything else (a disposed client): a missing stripe.
+        catch (Exception) { Interlocked.Increment(ref _nodeFailures); }
         if (!arrivals.TryWrite((index, lease))) lease?.Dispose();
     }
 

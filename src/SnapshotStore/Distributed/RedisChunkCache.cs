@@ -88,7 +88,8 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
             {
                 CacheLayout.Whole => 0,
                 CacheLayout.Striped when computed.Count < 3 =>
-                    throw new InvalidInputException($"{Describe}: the striped layout needs at least 3 masters, the cluster has {computed.Count}"),
+                    throw new InvalidInputException(
+                        $"{Describe}: the striped layout needs at least 3 masters, the cluster has {computed.Count}"),
                 CacheLayout.Striped => n - 1,
                 _ => computed.Count >= 3 ? n - 1 : 0,
             };
@@ -122,7 +123,8 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
         return _k == 0 ? GetWholeAsync(p, name, buffer, ct) : GetStripedAsync(p, name, buffer, ct);
     }
 
-    private async ValueTask<int> GetWholeAsync(ClusterPlacement p, ChunkName name, Memory<byte> buffer, CancellationToken ct)
+    private async ValueTask<int> GetWholeAsync(
+        ClusterPlacement p, ChunkName name, Memory<byte> buffer, CancellationToken ct)
     {
         int node = StartNode(name, p.Count);
         if (!_breakers[node].TryEnter()) { Interlocked.Increment(ref _shortCircuited); return -1; }
@@ -139,7 +141,8 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
     }
 
     /// <summary>One GET to one node under the node deadline; null on a miss, failure or timeout (which the
-    /// node's breaker records). A late answer is disposed when it arrives. Only the caller's cancellation throws.</summary>
+    /// node's breaker records). A late answer is disposed when it arrives. Only the caller's cancellation
+    /// throws.</summary>
     private async Task<Lease<byte>?> FetchAsync(int node, RedisKey key, CancellationToken ct)
     {
         var get = _db.StringGetLeaseAsync(key);
@@ -166,7 +169,11 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
     private static void DisposeWhenDone(Task<Lease<byte>?> get)
     {
         if (get.IsCompletedSuccessfully) get.Result?.Dispose();
-        else if (!get.IsCompleted) _ = get.ContinueWith(static t => { if (t.IsCompletedSuccessfully) t.Result?.Dispose(); }, TaskScheduler.Default);
+        else if (!get.IsCompleted)
+        {
+            _ = get.ContinueWith(
+                static t => { if (t.IsCompletedSuccessfully) t.Result?.Dispose(); }, TaskScheduler.Default);
+        }
     }
 
     /// <summary>Fills the cache without delaying the caller: the writes are sent at once and complete in the
@@ -176,7 +183,11 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
     {
         var p = EnsurePlacement();
         if (p is null) return ValueTask.CompletedTask;
-        if (Volatile.Read(ref _pendingFills) >= MaxPendingFills) { Interlocked.Increment(ref _skippedFills); return ValueTask.CompletedTask; }
+        if (Volatile.Read(ref _pendingFills) >= MaxPendingFills)
+        {
+            Interlocked.Increment(ref _skippedFills);
+            return ValueTask.CompletedTask;
+        }
         int start = StartNode(name, p.Count);
         if (_k == 0)
         {
@@ -216,7 +227,8 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
     public async Task FlushFillsAsync(TimeSpan limit)
     {
         long until = Environment.TickCount64 + (long)limit.TotalMilliseconds;
-        while (Volatile.Read(ref _pendingFills) > 0 && Environment.TickCount64 < until) await Task.Delay(5).ConfigureAwait(false);
+        while (Volatile.Read(ref _pendingFills) > 0 && Environment.TickCount64 < until)
+            await Task.Delay(5).ConfigureAwait(false);
     }
 
     public void Remove(ChunkName name)
@@ -225,7 +237,8 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
         if (p is null) return;
         int start = StartNode(name, p.Count);
         if (_k == 0) { _db.KeyDelete(WholeKey(p, start, name), CommandFlags.FireAndForget); return; }
-        for (int i = 0; i <= _k; i++) _db.KeyDelete(StripeKey(p, (start + i) % p.Count, name, i), CommandFlags.FireAndForget);
+        for (int i = 0; i <= _k; i++)
+            _db.KeyDelete(StripeKey(p, (start + i) % p.Count, name, i), CommandFlags.FireAndForget);
     }
 
     private void DropCorrupt(ChunkName name)

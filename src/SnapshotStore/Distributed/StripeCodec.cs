@@ -43,8 +43,11 @@ public static class StripeCodec
     /// <paramref name="index"/> of a k-of-n code that fits <paramref name="maxChunk"/>.</summary>
     public static int CheckHeader(ReadOnlySpan<byte> stripe, int k, int index, int maxChunk)
     {
-        if (stripe.Length < HeaderSize || stripe[0] != Magic || stripe[1] != Version || stripe[2] != k || stripe[3] != k + 1 || stripe[4] != index)
+        if (stripe.Length < HeaderSize || stripe[0] != Magic || stripe[1] != Version
+            || stripe[2] != k || stripe[3] != k + 1 || stripe[4] != index)
+        {
             return -1;
+        }
         uint length = BinaryPrimitives.ReadUInt32LittleEndian(stripe[8..]);
         if (length == 0 || length > maxChunk || stripe.Length != HeaderSize + StripeLength((int)length, k)) return -1;
         return (int)length;
@@ -53,7 +56,8 @@ public static class StripeCodec
     /// <summary>Writes the chunk into <paramref name="chunk"/> from the stripes, rebuilding data stripe
     /// <paramref name="rebuild"/> (or none: -1) from parity and the others. Stripes must have passed
     /// <see cref="CheckHeader"/> with the same length.</summary>
-    public static void Assemble(ReadOnlySpan<ReadOnlyMemory<byte>> stripes, int k, int chunkLength, int rebuild, Span<byte> chunk)
+    public static void Assemble(
+        ReadOnlySpan<ReadOnlyMemory<byte>> stripes, int k, int chunkLength, int rebuild, Span<byte> chunk)
     {
         int len = StripeLength(chunkLength, k);
         byte[]? pooled = rebuild >= 0 ? System.Buffers.ArrayPool<byte>.Shared.Rent(len) : null;

@@ -13,7 +13,8 @@ public static class VmImageGenerator
     public static void Write(VmImageSpec spec, string path)
     {
         if (spec.Size < 16 << 20 || spec.Size % ChunkGeometry.PageSize != 0)
-            throw new InvalidInputException("image size must be at least 16 MiB and a whole number of 4 KiB pages") { Parameter = "size" };
+            throw new InvalidInputException(
+                "image size must be at least 16 MiB and a whole number of 4 KiB pages", "size");
         var tmp = path + ".gen.tmp";
         using (var file = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write))
         {
@@ -49,12 +50,16 @@ public static class VmImageGenerator
         if (page < 256) baseSeed = page % 8 == 0 ? Mix(spec.OsSeed, 1) : 0;
         else if (page < 256 + eighth) baseSeed = Mix(spec.OsSeed, 2);
         else if (page >= 2 * eighth && page < 3 * eighth) baseSeed = Mix(spec.OsSeed, 3);
-        else if (page >= 4 * eighth && page < 5 * eighth && spec.RuntimeSeed != 0) baseSeed = Mix(spec.RuntimeSeed, 4);
-        else if (page >= 6 * eighth && page < 6 * eighth + eighth / 2 && spec.FunctionSeed != 0) baseSeed = Mix(spec.FunctionSeed, 5);
+        else if (page >= 4 * eighth && page < 5 * eighth && spec.RuntimeSeed != 0)
+            baseSeed = Mix(spec.RuntimeSeed, 4);
+        else if (page >= 6 * eighth && page < 6 * eighth + eighth / 2 && spec.FunctionSeed != 0)
+            baseSeed = Mix(spec.FunctionSeed, 5);
         if (baseSeed == 0) return 0;
 
-        if (spec.FunctionSeed != 0 && Changed(page, Mix(spec.FunctionSeed, 6), spec.FunctionChangePercent)) return Mix(spec.FunctionSeed, 7);
-        if (spec.CloneSeed != 0 && Changed(page, Mix(spec.CloneSeed, 8), spec.CloneChangePercent)) return Mix(spec.CloneSeed, 9);
+        if (spec.FunctionSeed != 0 && Changed(page, Mix(spec.FunctionSeed, 6), spec.FunctionChangePercent))
+            return Mix(spec.FunctionSeed, 7);
+        if (spec.CloneSeed != 0 && Changed(page, Mix(spec.CloneSeed, 8), spec.CloneChangePercent))
+            return Mix(spec.CloneSeed, 9);
         return baseSeed;
     }
 
@@ -65,7 +70,8 @@ public static class VmImageGenerator
         return (h % 1_000_000) < (ulong)(percent * 10_000);
     }
 
-    private static int Mix(int seed, int salt) => seed == 0 ? 0 : (int)(SplitMix(((ulong)(uint)seed << 8) | (uint)salt) | 1);
+    private static int Mix(int seed, int salt) =>
+        seed == 0 ? 0 : (int)(SplitMix(((ulong)(uint)seed << 8) | (uint)salt) | 1);
 
     private static void FillRandom(Span<byte> dest, int seed, long page)
     {

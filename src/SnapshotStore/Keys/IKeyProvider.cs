@@ -16,9 +16,14 @@ public interface IKeyProvider
     /// <paramref name="create"/>; otherwise a missing domain throws <see cref="KeyUnavailableException"/>.</summary>
     byte[] GetConvergenceKey(TrustDomain domain, bool create);
 
-    /// <summary>Wraps a fresh layer key under the domain's key; <paramref name="context"/> binds it to its manifest.</summary>
+    /// <summary>
+    /// Wraps a fresh layer key under the domain's key; <paramref name="context"/> binds it to its manifest.
+    /// </summary>
     byte[] WrapLayerKey(TrustDomain domain, ReadOnlySpan<byte> layerKey, ReadOnlySpan<byte> context, bool create);
 
-    /// <summary>Unwraps a layer key; throws <see cref="KeyUnavailableException"/> when the domain key is missing or does not open it.</summary>
+    /// <summary>
+    /// Unwraps a layer key; throws <see cref="KeyUnavailableException"/> when the domain key is missing or does not
+    /// open it.
+    /// </summary>
     byte[] UnwrapLayerKey(TrustDomain domain, ReadOnlySpan<byte> wrapped, ReadOnlySpan<byte> context);
 }

@@ -42,8 +42,8 @@ public sealed class LocalKeyring : IKeyProvider
         try
         {
             if (!SealedBox.TryOpen(wrapKey, wrapped, context, out var layerKey))
-                throw new KeyUnavailableException(
-                    $"the layer key does not open with domain '{domain}' in {Describe}: the manifest was made with another key for this domain, or it was altered");
+                throw new KeyUnavailableException($"the layer key does not open with domain '{domain}' in {Describe}: "
+                    + "the manifest was made with another key for this domain, or it was altered");
             return layerKey;
         }
         finally { CryptographicOperations.ZeroMemory(wrapKey); }
@@ -72,7 +72,10 @@ public sealed class LocalKeyring : IKeyProvider
     {
         var key = File.ReadAllBytes(path);
         if (key.Length != MasterKeySize)
-            throw new KeyUnavailableException($"key file for domain '{domain}' in {Describe} is {key.Length} bytes, expected {MasterKeySize}");
+        {
+            throw new KeyUnavailableException(
+                $"key file for domain '{domain}' in {Describe} is {key.Length} bytes, expected {MasterKeySize}");
+        }
         return key;
     }
 

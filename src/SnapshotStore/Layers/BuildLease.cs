@@ -25,7 +25,9 @@ public sealed class BuildLease : IAsyncDisposable
     {
         var key = $"{Prefix}{Guid.NewGuid():N}.lease";
         var lease = new BuildLease(blobs, key);
-        var header = $"lease v1 {ProcessIdentity.Host} {ProcessIdentity.BootId} {Environment.ProcessId} {ProcessIdentity.StartTicks(Environment.ProcessId)} {snapshot}\n";
+        int pid = Environment.ProcessId;
+        long startTicks = ProcessIdentity.StartTicks(pid);
+        var header = $"lease v1 {ProcessIdentity.Host} {ProcessIdentity.BootId} {pid} {startTicks} {snapshot}\n";
         await blobs.AppendAsync(key, Encoding.ASCII.GetBytes(header), ct);
         return lease;
     }
@@ -79,7 +81,8 @@ public sealed record LeaseOwner(string Host, string BootId, int Pid, long StartT
 
     /// <summary>True when the owner is certainly gone: same host and boot, and that process no longer runs.</summary>
     public bool IsDeadOnThisHost =>
-        Host == ProcessIdentity.Host && BootId == ProcessIdentity.BootId && ProcessIdentity.StartTicks(Pid) != StartTicks;
+        Host == ProcessIdentity.Host && BootId == ProcessIdentity.BootId
+        && ProcessIdentity.StartTicks(Pid) != StartTicks;
 }
 
 /// <summary>Identifies a process across pid reuse: host, boot id, pid and its start time in clock ticks.</summary>

@@ -10,7 +10,8 @@ namespace Snapshots.Store.Layers;
 /// </summary>
 public static class ChainChunkNames
 {
-    public static async Task<List<ChunkName>> ResolveAsync(SnapshotCatalog catalog, string name, CancellationToken ct = default)
+    public static async Task<List<ChunkName>> ResolveAsync(
+        SnapshotCatalog catalog, string name, CancellationToken ct = default)
     {
         var top = await catalog.LoadAsync(name, ct);
         var slots = new ChunkName?[ChunkGeometry.ChunkCount(top.ImageSize)];
@@ -25,11 +26,19 @@ public static class ChainChunkNames
                 if (e.Kind == EntryKind.Data) slots[e.Index] = e.Name;
             }
             if (current.ParentName is not { } parentName) break;
-            if (depth + 1 >= SnapshotChain.MaxDepth) throw new ManifestFormatException($"snapshot '{name}': chain deeper than {SnapshotChain.MaxDepth} layers");
+            if (depth + 1 >= SnapshotChain.MaxDepth)
+            {
+                throw new ManifestFormatException(
+                    $"snapshot '{name}': chain deeper than {SnapshotChain.MaxDepth} layers");
+            }
             var parent = await catalog.TryLoadAsync(parentName, ct)
-                ?? throw new SnapshotException($"snapshot '{current.Name}' needs parent '{parentName}', which is not in {catalog.Blobs.Describe}");
+                ?? throw new SnapshotException($"snapshot '{current.Name}' needs parent '{parentName}', "
+                    + $"which is not in {catalog.Blobs.Describe}");
             if (!parent.Hash.AsSpan().SequenceEqual(current.ParentHash))
-                throw new SnapshotException($"snapshot '{current.Name}' was built on another version of '{parentName}' (parent manifest hash mismatch)");
+            {
+                throw new SnapshotException($"snapshot '{current.Name}' was built on another version of '{parentName}' "
+                    + "(parent manifest hash mismatch)");
+            }
             current = parent;
         }
         var names = new List<ChunkName>();

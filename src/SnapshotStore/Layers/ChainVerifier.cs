@@ -8,7 +8,8 @@ namespace Snapshots.Store.Layers;
 
 public sealed record BadChunk(string Layer, int Index, string Chunk, string Problem);
 
-public sealed record VerifyResult(string Name, int Layers, int ChunksChecked, long BytesChecked, IReadOnlyList<BadChunk> Bad, double Seconds)
+public sealed record VerifyResult(
+    string Name, int Layers, int ChunksChecked, long BytesChecked, IReadOnlyList<BadChunk> Bad, double Seconds)
 {
     public bool Ok => Bad.Count == 0;
 }
@@ -19,7 +20,8 @@ public sealed record VerifyResult(string Name, int Layers, int ChunksChecked, lo
 /// </summary>
 public sealed class ChainVerifier(IChunkStore origin)
 {
-    public async Task<VerifyResult> VerifyAsync(SnapshotChain chain, int parallelism = 0, IProgress<long>? progress = null, CancellationToken ct = default)
+    public async Task<VerifyResult> VerifyAsync(
+        SnapshotChain chain, int parallelism = 0, IProgress<long>? progress = null, CancellationToken ct = default)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var work = new List<(int Layer, int Entry)>();
@@ -44,8 +46,10 @@ public sealed class ChainVerifier(IChunkStore origin)
                         var layer = chain.Layers[l];
                         var entry = layer.Entries[e];
                         var problem = await CheckAsync(layer, entry, chain.Secrets[l][e], cipher, plain, ct);
-                        if (problem is not null) bad.Add(new BadChunk(layer.Name, entry.Index, entry.Name.ToString(), problem));
-                        progress?.Report(Interlocked.Add(ref bytes, ChunkGeometry.ChunkLength(layer.ImageSize, entry.Index)));
+                        if (problem is not null)
+                            bad.Add(new BadChunk(layer.Name, entry.Index, entry.Name.ToString(), problem));
+                        int length = ChunkGeometry.ChunkLength(layer.ImageSize, entry.Index);
+                        progress?.Report(Interlocked.Add(ref bytes, length));
                     }
                 }
                 finally
@@ -59,7 +63,8 @@ public sealed class ChainVerifier(IChunkStore origin)
         return new VerifyResult(chain.Name, chain.Layers.Count, work.Count, bytes, sorted, clock.Elapsed.TotalSeconds);
     }
 
-    private async Task<string?> CheckAsync(Manifest layer, ManifestEntry entry, ChunkSecret secret, byte[] cipher, byte[] plain, CancellationToken ct)
+    private async Task<string?> CheckAsync(
+        Manifest layer, ManifestEntry entry, ChunkSecret secret, byte[] cipher, byte[] plain, CancellationToken ct)
     {
         int n;
         try { n = await origin.TryGetAsync(entry.Name, cipher, ct); }
@@ -67,7 +72,8 @@ public sealed class ChainVerifier(IChunkStore origin)
         if (n < 0) return $"missing from {origin.Describe}";
         if (!entry.Name.Matches(cipher.AsSpan(0, n))) return "corrupt: its bytes do not hash to its name";
         int expected = ChunkGeometry.ChunkLength(layer.ImageSize, entry.Index);
-        if (n != expected + ConvergentCipher.TagSize) return $"ciphertext is {n} bytes, expected {expected + ConvergentCipher.TagSize}";
+        if (n != expected + ConvergentCipher.TagSize)
+            return $"ciphertext is {n} bytes, expected {expected + ConvergentCipher.TagSize}";
         return SnapshotChain.TryDecrypt(secret, cipher.AsSpan(0, n), plain);
     }
 }

@@ -5,7 +5,8 @@ using Snapshots.Store.Origin;
 namespace Snapshots.Store.Layers;
 
 public sealed record GcResult(int Manifests, int LiveLeases, int StaleLeasesRemoved, int ChunksScanned,
-    int ChunksReferenced, int ChunksDeleted, long BytesDeleted, int ChunksReclaimedByBuilds, int TempFilesRemoved, double Seconds);
+    int ChunksReferenced, int ChunksDeleted, long BytesDeleted, int ChunksReclaimedByBuilds, int TempFilesRemoved,
+    double Seconds);
 
 /// <summary>
 /// Deletes chunks that no manifest and no running build references, never one still needed:
@@ -32,22 +33,21 @@ public sealed class GarbageCollector(IBlobStore blobs)
         int temps = await RemoveTempFilesAsync(ct);
 
         var (r1, live, stale, manifests) = await ReferencedAsync(removeStale: true, ct);
-        var candidates = new List<(string Key, long Size)>();
+        var candidates = new List<(string Key, ChunkName Name, long Size)>();
         int scanned = 0;
         await foreach (var blob in blobs.ListAsync(OriginChunkStore.Prefix, ct))
         {
             if (!OriginChunkStore.TryParseKey(blob.Key, out var name)) continue;
             scanned++;
-            if (!r1.Contains(name)) candidates.Add((blob.Key, blob.Size));
+            if (!r1.Contains(name)) candidates.Add((blob.Key, name, blob.Size));
         }
-        foreach (var (key, _) in candidates) await blobs.MoveAsync(key, Trash + key, ct);
+        foreach (var (key, _, _) in candidates) await blobs.MoveAsync(key, Trash + key, ct);
 
         var (r2, _, _, _) = await ReferencedAsync(removeStale: false, ct);
         int reclaimed = 0, deleted = 0;
         long bytes = 0;
-        foreach (var (key, size) in candidates)
+        foreach (var (key, name, size) in candidates)
         {
-            OriginChunkStore.TryParseKey(key, out var name);
             if (r2.Contains(name))
             {
                 if (await blobs.MoveAsync(Trash + key, key, ct)) reclaimed++;
@@ -57,10 +57,12 @@ public sealed class GarbageCollector(IBlobStore blobs)
             deleted++;
             bytes += size;
         }
-        return new GcResult(manifests, live, stale, scanned, scanned - candidates.Count, deleted, bytes, reclaimed, temps, clock.Elapsed.TotalSeconds);
+        return new GcResult(manifests, live, stale, scanned, scanned - candidates.Count, deleted, bytes, reclaimed,
+            temps, clock.Elapsed.TotalSeconds);
     }
 
-    private async Task<(HashSet<ChunkName> Refs, int LiveLeases, int StaleLeases, int Manifests)> ReferencedAsync(bool removeStale, CancellationToken ct)
+    private async Task<(HashSet<ChunkName> Refs, int LiveLeases, int StaleLeases, int Manifests)> ReferencedAsync(
+        bool removeStale, CancellationToken ct)
     {
         var refs = new HashSet<ChunkName>();
         int live = 0, stale = 0, manifests = 0;
@@ -95,7 +97,8 @@ public sealed class GarbageCollector(IBlobStore blobs)
             try { m = await catalog.TryLoadAsync(name, ct); }
             catch (ManifestFormatException ex)
             {
-                throw new SnapshotException($"gc stopped: {ex.Message}. Repair or remove that manifest first (its chunks are unknown, so nothing can be deleted safely)");
+                throw new SnapshotException($"gc stopped: {ex.Message}. Repair or remove that manifest first "
+                    + "(its chunks are unknown, so nothing can be deleted safely)");
             }
             if (m is null) continue; // removed meanwhile
             manifests++;
@@ -121,7 +124,8 @@ public sealed class GarbageCollector(IBlobStore blobs)
             {
                 if (!blob.Key.EndsWith(FileBlobStore.TempSuffix, StringComparison.Ordinal)) continue;
                 var parts = blob.Key.Split('.');
-                bool writerGone = parts.Length >= 3 && int.TryParse(parts[^3], out var pid) && ProcessIdentity.StartTicks(pid) < 0;
+                bool writerGone = parts.Length >= 3 && int.TryParse(parts[^3], out var pid)
+                    && ProcessIdentity.StartTicks(pid) < 0;
                 if (writerGone || DateTimeOffset.UtcNow - blob.LastModified > TempGrace) doomed.Add(blob.Key);
             }
         }

@@ -20,12 +20,14 @@ public sealed record ExportResult(string Name, string Path, long ImageBytes, int
 /// </summary>
 public sealed class ImageExporter(ChunkReader reader)
 {
-    public async Task<ExportResult> ExportAsync(SnapshotChain chain, string outPath, int parallelism = 0, IProgress<long>? progress = null, CancellationToken ct = default)
+    public async Task<ExportResult> ExportAsync(
+        SnapshotChain chain, string outPath, int parallelism = 0, IProgress<long>? progress = null,
+        CancellationToken ct = default)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var target = Path.GetFullPath(outPath);
         var dir = Path.GetDirectoryName(target)!;
-        if (!Directory.Exists(dir)) throw new InvalidInputException($"output directory {dir} does not exist") { Parameter = "out" };
+        if (!Directory.Exists(dir)) throw new InvalidInputException($"output directory {dir} does not exist", "out");
         var tmp = FileBlobStore.TempPathFor(target);
         int dataChunks = 0;
         try
@@ -43,7 +45,8 @@ public sealed class ImageExporter(ChunkReader reader)
                         var plain = ArrayPool<byte>.Shared.Rent(ChunkGeometry.ChunkSize);
                         try
                         {
-                            for (int i = Interlocked.Increment(ref next); i < chain.ChunkCount; i = Interlocked.Increment(ref next))
+                            for (int i = Interlocked.Increment(ref next); i < chain.ChunkCount;
+                                i = Interlocked.Increment(ref next))
                             {
                                 int length = chain.ChunkLength(i);
                                 if (!chain.Chunks[i].IsZero)
@@ -69,10 +72,12 @@ public sealed class ImageExporter(ChunkReader reader)
         {
             File.Delete(tmp);
         }
-        return new ExportResult(chain.Name, target, chain.ImageSize, chain.ChunkCount, dataChunks, chain.ChunkCount - dataChunks, clock.Elapsed.TotalSeconds);
+        return new ExportResult(chain.Name, target, chain.ImageSize, chain.ChunkCount, dataChunks,
+            chain.ChunkCount - dataChunks, clock.Elapsed.TotalSeconds);
     }
 
-    private async Task WriteChunkAsync(SnapshotChain chain, int index, SafeFileHandle file, byte[] cipher, byte[] plain, CancellationToken ct)
+    private async Task WriteChunkAsync(
+        SnapshotChain chain, int index, SafeFileHandle file, byte[] cipher, byte[] plain, CancellationToken ct)
     {
         int n = await chain.ReadCiphertextAsync(reader, index, cipher, ct);
         chain.DecryptOrThrow(index, cipher.AsSpan(0, n), plain);

@@ -3,13 +3,17 @@ using Snapshots.Store.Chunks;
 
 namespace Snapshots.Store.Layers;
 
-/// <summary>The bytes a layer is built from: a raw memory file, or an image assembled in memory (a working-set pack).</summary>
+/// <summary>
+/// The bytes a layer is built from: a raw memory file, or an image assembled in memory (a working-set pack).
+/// </summary>
 public interface IImageSource : IDisposable
 {
     string Describe { get; }
     long Size { get; }
 
-    /// <summary>Fills <paramref name="destination"/> from <paramref name="offset"/>, or throws naming the source.</summary>
+    /// <summary>
+    /// Fills <paramref name="destination"/> from <paramref name="offset"/>, or throws naming the source.
+    /// </summary>
     void Read(long offset, Span<byte> destination);
 }
 
@@ -22,12 +26,14 @@ public sealed class FileImageSource : IImageSource
     public FileImageSource(string path)
     {
         var info = new FileInfo(path);
-        if (!info.Exists) throw new InvalidInputException($"memory file {path} does not exist") { Parameter = "memory" };
+        if (!info.Exists) throw new InvalidInputException($"memory file {path} does not exist", "memory");
         long size = info.Length;
-        if (size == 0) throw new InvalidInputException($"memory file {path} is empty") { Parameter = "memory" };
+        if (size == 0) throw new InvalidInputException($"memory file {path} is empty", "memory");
         if (size % ChunkGeometry.PageSize != 0)
-            throw new InvalidInputException($"memory file {path} is {size} bytes, not a whole number of 4 KiB pages (truncated?)") { Parameter = "memory" };
-        if (size > ChunkGeometry.MaxImageSize) throw new InvalidInputException($"memory file {path} is over the 1 TiB limit") { Parameter = "memory" };
+            throw new InvalidInputException(
+                $"memory file {path} is {size} bytes, not a whole number of 4 KiB pages (truncated?)", "memory");
+        if (size > ChunkGeometry.MaxImageSize)
+            throw new InvalidInputException($"memory file {path} is over the 1 TiB limit", "memory");
         Describe = $"memory file {path}";
         Size = size;
         _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.SequentialScan);
@@ -43,7 +49,8 @@ public sealed class FileImageSource : IImageSource
         {
             int n = RandomAccess.Read(_file, destination[total..], offset + total);
             if (n == 0)
-                throw new InvalidInputException($"{Describe} ended at byte {offset + total}: it was truncated during the build");
+                throw new InvalidInputException(
+                    $"{Describe} ended at byte {offset + total}: it was truncated during the build");
             total += n;
         }
     }
@@ -56,6 +63,7 @@ public sealed class MemoryImageSource(byte[] bytes, string describe) : IImageSou
 {
     public string Describe { get; } = describe;
     public long Size => bytes.LongLength;
-    public void Read(long offset, Span<byte> destination) => bytes.AsSpan((int)offset, destination.Length).CopyTo(destination);
+    public void Read(long offset, Span<byte> destination) =>
+        bytes.AsSpan((int)offset, destination.Length).CopyTo(destination);
     public void Dispose() { }
 }

@@ -21,15 +21,19 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
     private readonly SnapshotCatalog _catalog = new(blobs);
     private readonly OriginChunkStore _origin = new(blobs);
 
-    public async Task<BuildResult> BuildAsync(BuildRequest req, IProgress<long>? progress = null, CancellationToken ct = default)
+    public async Task<BuildResult> BuildAsync(
+        BuildRequest req, IProgress<long>? progress = null, CancellationToken ct = default)
     {
         SnapshotName.Validate(req.Name);
         using var source = new FileImageSource(req.MemoryPath);
         return await BuildAsync(req, source, progress, ct);
     }
 
-    /// <summary>Builds from any image source (<see cref="BuildRequest.MemoryPath"/> is then only descriptive).</summary>
-    public async Task<BuildResult> BuildAsync(BuildRequest req, IImageSource source, IProgress<long>? progress = null, CancellationToken ct = default)
+    /// <summary>
+    /// Builds from any image source (<see cref="BuildRequest.MemoryPath"/> is then only descriptive).
+    /// </summary>
+    public async Task<BuildResult> BuildAsync(
+        BuildRequest req, IImageSource source, IProgress<long>? progress = null, CancellationToken ct = default)
     {
         var clock = Stopwatch.StartNew();
         SnapshotName.Validate(req.Name);
@@ -41,15 +45,17 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
                 Parameter = "replace",
             };
         var salt = Encoding.UTF8.GetBytes(req.Salt);
-        if (salt.Length is 0 or > 64) throw new InvalidInputException("salt must be 1-64 bytes") { Parameter = "salt" };
+        if (salt.Length is 0 or > 64) throw new InvalidInputException("salt must be 1-64 bytes", "salt");
 
         SnapshotChain? parent = null;
         if (req.Parent is not null)
         {
             SnapshotName.Validate(req.Parent);
-            if (req.Parent == req.Name) throw new InvalidInputException($"snapshot '{req.Name}' cannot be its own parent") { Parameter = "parent" };
+            if (req.Parent == req.Name)
+                throw new InvalidInputException($"snapshot '{req.Name}' cannot be its own parent", "parent");
             if (!await _catalog.ExistsAsync(req.Parent, ct))
-                throw new InvalidInputException($"parent snapshot '{req.Parent}' does not exist in {blobs.Describe}") { Parameter = "parent" };
+                throw new InvalidInputException(
+                    $"parent snapshot '{req.Parent}' does not exist in {blobs.Describe}", "parent");
             parent = await SnapshotChain.OpenAsync(_catalog, keys, req.Parent, req.Tenant, ct);
         }
         var layer = ResolveLayer(req, parent);
@@ -63,7 +69,8 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         try
         {
             await using var lease = await BuildLease.AcquireAsync(blobs, req.Name, ct);
-            var job = new ChunkJob(this, source, imageSize, parent, convergenceKey, salt, lease, entries, secrets, counts, progress);
+            var job = new ChunkJob(
+                this, source, imageSize, parent, convergenceKey, salt, lease, entries, secrets, counts, progress);
             int next = -1;
             var workers = new Task[Math.Max(1, req.Parallelism)];
             for (int w = 0; w < workers.Length; w++)
@@ -73,8 +80,11 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
                     var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
                     try
                     {
-                        for (int i = Interlocked.Increment(ref next); i < chunkCount; i = Interlocked.Increment(ref next))
+                        for (int i = Interlocked.Increment(ref next); i < chunkCount;
+                            i = Interlocked.Increment(ref next))
+                        {
                             await job.ProcessAsync(i, plain, cipher, ct);
+                        }
                     }
                     finally
                     {
@@ -103,8 +113,9 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         }
     }
 
-    private async Task<(int Bytes, byte[] Hash)> PublishAsync(BuildRequest req, LayerKind layer, TrustDomain domain, byte[] salt,
-        long imageSize, SnapshotChain? parent, ManifestEntry?[] entries, ChunkSecret[] secrets, CancellationToken ct)
+    private async Task<(int Bytes, byte[] Hash)> PublishAsync(
+        BuildRequest req, LayerKind layer, TrustDomain domain, byte[] salt, long imageSize, SnapshotChain? parent,
+        ManifestEntry?[] entries, ChunkSecret[] secrets, CancellationToken ct)
     {
         var list = new List<ManifestEntry>();
         var listSecrets = new List<ChunkSecret>();
@@ -123,7 +134,8 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
                 Id = id, Name = req.Name, Layer = layer, Domain = domain, Salt = salt,
                 ImageSize = imageSize, ChunkSize = ChunkGeometry.ChunkSize, Created = DateTimeOffset.UtcNow,
                 ParentName = parent?.Name, ParentHash = parent?.Top.Hash,
-                WrappedLayerKey = keys.WrapLayerKey(domain, layerKey, ManifestCodec.LayerKeyContext(id, domain), create: true),
+                WrappedLayerKey = keys.WrapLayerKey(
+                    domain, layerKey, ManifestCodec.LayerKeyContext(id, domain), create: true),
                 Entries = [.. list],
             };
             var bytes = ManifestCodec.Serialize(manifest, listSecrets.ToArray(), layerKey);
@@ -138,21 +150,19 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
 
     private static LayerKind ResolveLayer(BuildRequest req, SnapshotChain? parent)
     {
-        var layer = req.Layer ?? (req.Tenant is not null ? LayerKind.Function : parent is null ? LayerKind.Os : LayerKind.Runtime);
+        var layer = req.Layer
+            ?? (req.Tenant is not null ? LayerKind.Function : parent is null ? LayerKind.Os : LayerKind.Runtime);
         if (layer == LayerKind.Function && req.Tenant is null)
-            throw new InvalidInputException("a function layer needs a tenant: function layers are encrypted per tenant")
-            {
-                Parameter = "tenant",
-            };
+            throw new InvalidInputException(
+                "a function layer needs a tenant: function layers are encrypted per tenant", "tenant");
         if (layer != LayerKind.Function && req.Tenant is not null)
-            throw new InvalidInputException($"a tenant applies to function layers only, not to a {layer.ToText()} layer")
-            {
-                Parameter = "tenant",
-            };
+            throw new InvalidInputException(
+                $"a tenant applies to function layers only, not to a {layer.ToText()} layer", "tenant");
         if (layer == LayerKind.Os && parent is not null)
-            throw new InvalidInputException("an os layer has no parent") { Parameter = "parent" };
+            throw new InvalidInputException("an os layer has no parent", "parent");
         if (parent is not null && layer != LayerKind.Function && parent.Top.Layer == LayerKind.Function)
-            throw new InvalidInputException($"a {layer.ToText()} layer cannot build on function layer '{parent.Name}'") { Parameter = "parent" };
+            throw new InvalidInputException(
+                $"a {layer.ToText()} layer cannot build on function layer '{parent.Name}'", "parent");
         if (req.Tenant is not null) TrustDomain.ForTenant(req.Tenant); // validates the id, with a clear message
         return layer;
     }
@@ -165,7 +175,8 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
 
     /// <summary>The per-chunk step, shared by the build's workers.</summary>
     private sealed class ChunkJob(LayerBuilder owner, IImageSource source, long imageSize, SnapshotChain? parent,
-        byte[] convergenceKey, byte[] salt, BuildLease lease, ManifestEntry?[] entries, ChunkSecret[] secrets, Counts counts, IProgress<long>? progress)
+        byte[] convergenceKey, byte[] salt, BuildLease lease, ManifestEntry?[] entries, ChunkSecret[] secrets,
+        Counts counts, IProgress<long>? progress)
     {
         public async ValueTask ProcessAsync(int index, byte[] plainBuffer, byte[] cipherBuffer, CancellationToken ct)
         {

@@ -18,7 +18,8 @@ public sealed class SnapshotCatalog(IBlobStore blobs)
     public static bool TryParseKey(string key, out string name)
     {
         name = "";
-        if (!key.StartsWith(Prefix, StringComparison.Ordinal) || !key.EndsWith(Suffix, StringComparison.Ordinal)) return false;
+        if (!key.StartsWith(Prefix, StringComparison.Ordinal) || !key.EndsWith(Suffix, StringComparison.Ordinal))
+            return false;
         name = key[Prefix.Length..^Suffix.Length];
         return SnapshotName.IsValid(name);
     }
@@ -29,20 +30,25 @@ public sealed class SnapshotCatalog(IBlobStore blobs)
         if (bytes is null) return null;
         var m = ManifestCodec.Parse(bytes, $"'{name}' in {Blobs.Describe}");
         if (m.Name != name)
-            throw new ManifestFormatException($"manifest '{name}' in {Blobs.Describe} is for snapshot '{m.Name}' (swapped manifest)");
+        {
+            throw new ManifestFormatException(
+                $"manifest '{name}' in {Blobs.Describe} is for snapshot '{m.Name}' (swapped manifest)");
+        }
         return m;
     }
 
     public async Task<Manifest> LoadAsync(string name, CancellationToken ct = default) =>
         await TryLoadAsync(name, ct) ?? throw new SnapshotNotFoundException(name, Blobs.Describe);
 
-    public Task<bool> ExistsAsync(string name, CancellationToken ct = default) => Blobs.ExistsAsync(KeyOf(name), ct).AsTask();
+    public Task<bool> ExistsAsync(string name, CancellationToken ct = default) =>
+        Blobs.ExistsAsync(KeyOf(name), ct).AsTask();
 
     /// <summary>Publishes durably: the caller has already flushed every chunk the manifest names.</summary>
     public async Task PublishAsync(string name, byte[] manifestBytes, CancellationToken ct = default) =>
         await Blobs.PutAsync(KeyOf(name), manifestBytes, ct);
 
-    public async Task DeleteAsync(string name, CancellationToken ct = default) => await Blobs.DeleteAsync(KeyOf(name), ct);
+    public async Task DeleteAsync(string name, CancellationToken ct = default) =>
+        await Blobs.DeleteAsync(KeyOf(name), ct);
 
     public async IAsyncEnumerable<string> ListNamesAsync([EnumeratorCancellation] CancellationToken ct = default)
     {

@@ -41,7 +41,8 @@ public sealed class SnapshotChain
 
     public int ChunkLength(int index) => ChunkGeometry.ChunkLength(ImageSize, index);
 
-    public static async Task<SnapshotChain> OpenAsync(SnapshotCatalog catalog, IKeyProvider keys, string name, string? tenant, CancellationToken ct = default)
+    public static async Task<SnapshotChain> OpenAsync(
+        SnapshotCatalog catalog, IKeyProvider keys, string name, string? tenant, CancellationToken ct = default)
     {
         var layers = new List<Manifest>();
         var top = await catalog.LoadAsync(name, ct);
@@ -55,10 +56,12 @@ public sealed class SnapshotChain
                 if (seen.Name == parentName)
                     throw new ManifestFormatException($"snapshot '{name}': the chain loops at '{parentName}'");
             var parent = await catalog.TryLoadAsync(parentName, ct)
-                ?? throw new SnapshotException($"snapshot '{current.Name}' needs parent '{parentName}', which is not in {catalog.Blobs.Describe}");
+                ?? throw new SnapshotException($"snapshot '{current.Name}' needs parent '{parentName}', "
+                    + $"which is not in {catalog.Blobs.Describe}");
             if (!parent.Hash.AsSpan().SequenceEqual(current.ParentHash))
                 throw new SnapshotException(
-                    $"snapshot '{current.Name}' was built on another version of '{parentName}' (parent manifest hash mismatch): rebuild it on the current parent");
+                    $"snapshot '{current.Name}' was built on another version of '{parentName}' "
+                    + "(parent manifest hash mismatch): rebuild it on the current parent");
             CheckLayering(current, parent);
             layers.Add(parent);
             current = parent;
@@ -78,18 +81,23 @@ public sealed class SnapshotChain
             {
                 int index = entries[e].Index;
                 if (index >= chunks.Length) continue; // a smaller child drops the parent's tail
-                chunks[index] = entries[e].Kind == EntryKind.Zero ? ChunkRef.Zero : new ChunkRef(entries[e].Name, secrets[l][e], (short)l);
+                chunks[index] = entries[e].Kind == EntryKind.Zero
+                    ? ChunkRef.Zero
+                    : new ChunkRef(entries[e].Name, secrets[l][e], (short)l);
             }
         }
         return new SnapshotChain { Layers = layers, Chunks = chunks, Secrets = secrets };
     }
 
-    /// <summary>One tenant's request never reaches another tenant's layers; shared layers are readable by all.</summary>
+    /// <summary>
+    /// One tenant's request never reaches another tenant's layers; shared layers are readable by all.
+    /// </summary>
     public static void CheckAccess(Manifest layer, string? tenant)
     {
         if (layer.Domain.Tenant is not { } owner) return;
         if (tenant is null)
-            throw new KeyUnavailableException($"snapshot '{layer.Name}' is a tenant's function layer: name its tenant to read it")
+            throw new KeyUnavailableException(
+                $"snapshot '{layer.Name}' is a tenant's function layer: name its tenant to read it")
             {
                 Parameter = "tenant",
             };
@@ -101,26 +109,36 @@ public sealed class SnapshotChain
             };
     }
 
-    /// <summary>OS and runtime layers only build on shared layers; a function layer on shared layers or its own tenant's.</summary>
+    /// <summary>
+    /// OS and runtime layers only build on shared layers; a function layer on shared layers or its own tenant's.
+    /// </summary>
     public static void CheckLayering(Manifest child, Manifest parent)
     {
         if (!parent.Domain.IsShared && parent.Domain != child.Domain)
-            throw new ManifestFormatException($"snapshot '{child.Name}' ({child.Domain}) cannot build on '{parent.Name}' ({parent.Domain})");
+        {
+            throw new ManifestFormatException(
+                $"snapshot '{child.Name}' ({child.Domain}) cannot build on '{parent.Name}' ({parent.Domain})");
+        }
     }
 
     /// <summary>How messages name chunk <paramref name="index"/>: its snapshot, index and layer.</summary>
     public string ContextOf(int index)
     {
         var r = Chunks[index];
-        return r.IsZero ? $"snapshot '{Name}' (index {index})" : $"snapshot '{Name}' (index {index}, layer '{Layers[r.Layer].Name}')";
+        return r.IsZero
+            ? $"snapshot '{Name}' (index {index})"
+            : $"snapshot '{Name}' (index {index}, layer '{Layers[r.Layer].Name}')";
     }
 
     /// <summary>Reads chunk <paramref name="index"/> through <paramref name="reader"/> into <paramref name="cipher"/>;
     /// returns the ciphertext length. Decrypt it with <see cref="DecryptOrThrow"/>.</summary>
-    public ValueTask<int> ReadCiphertextAsync(ChunkReader reader, int index, Memory<byte> cipher, CancellationToken ct) =>
+    public ValueTask<int> ReadCiphertextAsync(
+        ChunkReader reader, int index, Memory<byte> cipher, CancellationToken ct) =>
         reader.ReadAsync(Chunks[index].Name, cipher, ContextOf(index), ct);
 
-    /// <summary>Authenticates and decrypts chunk <paramref name="index"/>, or throws naming the chunk and what is wrong.</summary>
+    /// <summary>
+    /// Authenticates and decrypts chunk <paramref name="index"/>, or throws naming the chunk and what is wrong.
+    /// </summary>
     public void DecryptOrThrow(int index, ReadOnlySpan<byte> ciphertext, Span<byte> plaintext)
     {
         if (TryDecrypt(index, ciphertext, plaintext) is { } problem)

@@ -76,19 +76,26 @@ public static class ManifestCodec
     /// <summary>Parses and checks structure and checksum; needs no key.</summary>
     public static Manifest Parse(ReadOnlySpan<byte> bytes, string source)
     {
-        if (bytes.Length > MaxManifestBytes) Fail(source, $"{bytes.Length} bytes is over the {MaxManifestBytes}-byte limit");
+        if (bytes.Length > MaxManifestBytes)
+            Fail(source, $"{bytes.Length} bytes is over the {MaxManifestBytes}-byte limit");
         var r = new Reader(bytes, source);
-        if (bytes.Length < Magic.Length || !bytes[..Magic.Length].SequenceEqual(Magic)) Fail(source, "not a manifest (bad magic)");
+        if (bytes.Length < Magic.Length || !bytes[..Magic.Length].SequenceEqual(Magic))
+            Fail(source, "not a manifest (bad magic)");
         r.Skip(Magic.Length);
         ushort version = r.U16("version");
         if (version != Version) Fail(source, $"format version {version} is not supported (this build reads {Version})");
         r.U16("flags");
         uint total = r.U32("length");
         if (total != bytes.Length)
-            Fail(source, total > bytes.Length ? $"truncated: {bytes.Length} of {total} bytes" : $"{bytes.Length} bytes where the header says {total}");
+        {
+            Fail(source, total > bytes.Length
+                ? $"truncated: {bytes.Length} of {total} bytes"
+                : $"{bytes.Length} bytes where the header says {total}");
+        }
         Span<byte> sum = stackalloc byte[TrailerSize];
         ContentHash.Compute(bytes[..^TrailerSize], sum);
-        if (!sum.SequenceEqual(bytes[^TrailerSize..])) Fail(source, "checksum mismatch (the manifest was altered or damaged)");
+        if (!sum.SequenceEqual(bytes[^TrailerSize..]))
+            Fail(source, "checksum mismatch (the manifest was altered or damaged)");
 
         var id = r.Bytes(16, "id").ToArray();
         byte layer = r.U8("layer");
@@ -98,7 +105,8 @@ public static class ManifestCodec
         uint chunkSize = r.U32("chunk size");
         if (chunkSize != ChunkGeometry.ChunkSize) Fail(source, $"chunk size {chunkSize} is not supported");
         ulong imageSize = r.U64("image size");
-        if (imageSize == 0 || imageSize > ChunkGeometry.MaxImageSize) Fail(source, $"image size {imageSize} is out of range");
+        if (imageSize == 0 || imageSize > ChunkGeometry.MaxImageSize)
+            Fail(source, $"image size {imageSize} is out of range");
         long created = r.I64("created");
         string name = r.Str8("name");
         if (!SnapshotName.IsValid(name)) Fail(source, "invalid snapshot name");
@@ -124,7 +132,8 @@ public static class ManifestCodec
         for (int i = 0; i < entries.Length; i++)
         {
             int index = (int)r.U32("entry index");
-            if (index <= previous || index >= chunkCount) Fail(source, $"entry {i} has index {index} (out of order or out of range)");
+            if (index <= previous || index >= chunkCount)
+                Fail(source, $"entry {i} has index {index} (out of order or out of range)");
             byte kind = r.U8("entry kind");
             if (kind > (byte)EntryKind.Data) Fail(source, $"entry {i} has unknown kind {kind}");
             var chunkName = ChunkName.FromBytes(r.Bytes(ChunkName.Length, "chunk name"));
@@ -133,7 +142,8 @@ public static class ManifestCodec
         }
         uint sealedLength = r.U32("key table length");
         int authenticated = r.Position;
-        if (sealedLength != count * (long)ChunkSecret.Size + SealedBox.Overhead) Fail(source, "key table length does not match the entries");
+        if (sealedLength != count * (long)ChunkSecret.Size + SealedBox.Overhead)
+            Fail(source, "key table length does not match the entries");
         var sealedTable = r.Bytes((int)sealedLength, "key table").ToArray();
         if (r.Remaining != TrailerSize) Fail(source, "unexpected bytes after the key table");
 
@@ -157,7 +167,10 @@ public static class ManifestCodec
         try
         {
             if (!SealedBox.TryOpen(layerKey, m.SealedKeyTable, m.Raw.AsSpan(0, m.AuthenticatedLength), out var table))
-                throw new ManifestFormatException($"manifest '{m.Name}': the key table does not authenticate (altered manifest)");
+            {
+                throw new ManifestFormatException(
+                    $"manifest '{m.Name}': the key table does not authenticate (altered manifest)");
+            }
             var secrets = new ChunkSecret[m.Entries.Length];
             for (int i = 0; i < secrets.Length; i++)
             {
@@ -174,7 +187,8 @@ public static class ManifestCodec
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void Fail(string source, string what) => throw new ManifestFormatException($"manifest {source}: {what}");
+    private static void Fail(string source, string what) =>
+        throw new ManifestFormatException($"manifest {source}: {what}");
 
     private ref struct Reader(ReadOnlySpan<byte> bytes, string source)
     {

@@ -13,7 +13,8 @@ public static partial class SnapshotName
     {
         if (!IsValid(name))
             throw new InvalidInputException(
-                $"snapshot name '{name}' is invalid: use 1-{MaxLength} of A-Z a-z 0-9 . _ -, starting with a letter or digit");
+                $"snapshot name '{name}' is invalid: use 1-{MaxLength} of A-Z a-z 0-9 . _ -, "
+                + "starting with a letter or digit");
         return name!;
     }
 

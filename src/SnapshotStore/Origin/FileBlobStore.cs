@@ -20,7 +20,7 @@ public sealed partial class FileBlobStore : IBlobStore
         _root = Path.GetFullPath(root);
         if (!Directory.Exists(_root))
         {
-            if (!create) throw new InvalidInputException($"store directory {_root} does not exist") { Parameter = "store" };
+            if (!create) throw new InvalidInputException($"store directory {_root} does not exist", "store");
             Directory.CreateDirectory(_root);
         }
     }
@@ -38,14 +38,21 @@ public sealed partial class FileBlobStore : IBlobStore
     public ValueTask<int?> ReadAsync(string key, Memory<byte> destination, CancellationToken ct = default)
     {
         SafeFileHandle handle;
-        try { handle = File.OpenHandle(PathOf(key), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete); }
+        try
+        {
+            handle = File.OpenHandle(
+                PathOf(key), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
         catch (FileNotFoundException) { return ValueTask.FromResult<int?>(null); }
         catch (DirectoryNotFoundException) { return ValueTask.FromResult<int?>(null); }
         using (handle)
         {
             long length = RandomAccess.GetLength(handle);
             if (length > destination.Length)
-                throw new SnapshotException($"object {key} in {Describe} is {length} bytes, larger than the {destination.Length} expected");
+            {
+                throw new SnapshotException(
+                    $"object {key} in {Describe} is {length} bytes, larger than the {destination.Length} expected");
+            }
             int total = 0;
             while (total < length)
             {
@@ -65,14 +72,18 @@ public sealed partial class FileBlobStore : IBlobStore
             var info = new FileInfo(path);
             if (!info.Exists) return null;
             if (info.Length > maxBytes)
-                throw new SnapshotException($"object {key} in {Describe} is {info.Length} bytes, over the {maxBytes}-byte limit");
+            {
+                throw new SnapshotException(
+                    $"object {key} in {Describe} is {info.Length} bytes, over the {maxBytes}-byte limit");
+            }
             return await File.ReadAllBytesAsync(path, ct);
         }
         catch (FileNotFoundException) { return null; }
         catch (DirectoryNotFoundException) { return null; }
     }
 
-    public ValueTask<bool> ExistsAsync(string key, CancellationToken ct = default) => ValueTask.FromResult(File.Exists(PathOf(key)));
+    public ValueTask<bool> ExistsAsync(string key, CancellationToken ct = default) =>
+        ValueTask.FromResult(File.Exists(PathOf(key)));
 
     public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
@@ -118,17 +129,22 @@ public sealed partial class FileBlobStore : IBlobStore
     {
         var path = PathOf(key);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        await using var fs = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        await using var fs = new FileStream(
+            path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
         await fs.WriteAsync(data, ct);
     }
 
-    public async IAsyncEnumerable<BlobInfo> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken ct = default)
+    public async IAsyncEnumerable<BlobInfo> ListAsync(
+        string prefix, [EnumeratorCancellation] CancellationToken ct = default)
     {
         await Task.CompletedTask;
         // The prefix is a directory path ("chunks/", "manifests/"); list files below it, recursively.
         var dir = Path.Combine(_root, prefix.TrimEnd('/'));
         if (!Directory.Exists(dir)) yield break;
-        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 };
+        var options = new EnumerationOptions
+        {
+            RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0,
+        };
         foreach (var file in new DirectoryInfo(dir).EnumerateFiles("*", options))
         {
             ct.ThrowIfCancellationRequested();
@@ -176,7 +192,8 @@ public sealed partial class FileBlobStore : IBlobStore
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var tmp = TempPathFor(path);
-        using var handle = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, data.Length);
+        using var handle = File.OpenHandle(
+            tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, data.Length);
         RandomAccess.Write(handle, data, 0);
         if (durable) RandomAccess.FlushToDisk(handle);
         else Native.StartWriteback(handle);

@@ -43,6 +43,6 @@ internal static partial class Native
         {
             if (op(fd) != 0) throw new IOException($"{what} {dir}: errno {Marshal.GetLastPInvokeError()}");
         }
-        finally { close(fd); }
+        finally { _ = close(fd); } // a read-only directory fd: nothing is lost if close fails
     }
 }

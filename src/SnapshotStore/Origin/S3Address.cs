@@ -13,7 +13,7 @@ public sealed record S3Address(string Bucket, string Prefix, string? Endpoint, s
     public static S3Address Parse(string address)
     {
         if (!address.StartsWith(Scheme, StringComparison.Ordinal))
-            throw new InvalidInputException($"store '{address}' is not an s3:// address") { Parameter = "store" };
+            throw new InvalidInputException($"store '{address}' is not an s3:// address", "store");
         var rest = address[Scheme.Length..];
         string query = "";
         int q = rest.IndexOf('?');
@@ -22,11 +22,13 @@ public sealed record S3Address(string Bucket, string Prefix, string? Endpoint, s
         var bucket = slash < 0 ? rest : rest[..slash];
         var prefix = slash < 0 ? "" : rest[(slash + 1)..].Trim('/');
         if (bucket.Length is < 3 or > 63 || !IsBucketName(bucket))
-            throw new InvalidInputException($"store '{address}': '{bucket}' is not a valid bucket name (3-63 of a-z 0-9 . -)") { Parameter = "store" };
+            throw new InvalidInputException(
+                $"store '{address}': '{bucket}' is not a valid bucket name (3-63 of a-z 0-9 . -)", "store");
         if (prefix.Length > 0) prefix += "/";
 
         string? endpoint = null;
-        string region = Environment.GetEnvironmentVariable("AWS_REGION") ?? Environment.GetEnvironmentVariable("AWS_DEFAULT_REGION") ?? "us-east-1";
+        string region = Environment.GetEnvironmentVariable("AWS_REGION")
+            ?? Environment.GetEnvironmentVariable("AWS_DEFAULT_REGION") ?? "us-east-1";
         var timeout = TimeSpan.FromSeconds(10);
         foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -36,17 +38,22 @@ public sealed record S3Address(string Bucket, string Prefix, string? Endpoint, s
             switch (key)
             {
                 case "endpoint":
-                    if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
-                        throw new InvalidInputException($"store '{address}': endpoint '{value}' is not an http(s) URL") { Parameter = "store" };
+                    if (!Uri.TryCreate(value, UriKind.Absolute, out var uri)
+                        || (uri.Scheme != "http" && uri.Scheme != "https"))
+                        throw new InvalidInputException(
+                            $"store '{address}': endpoint '{value}' is not an http(s) URL", "store");
                     endpoint = value.TrimEnd('/');
                     break;
                 case "region": region = value; break;
                 case "timeout":
                     if (!double.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var s) || s <= 0)
-                        throw new InvalidInputException($"store '{address}': timeout '{value}' is not a positive number of seconds") { Parameter = "store" };
+                        throw new InvalidInputException(
+                            $"store '{address}': timeout '{value}' is not a positive number of seconds", "store");
                     timeout = TimeSpan.FromSeconds(s);
                     break;
-                default: throw new InvalidInputException($"store '{address}': unknown option '{key}' (endpoint, region, timeout)") { Parameter = "store" };
+                default:
+                    throw new InvalidInputException(
+                        $"store '{address}': unknown option '{key}' (endpoint, region, timeout)", "store");
             }
         }
         return new S3Address(bucket, prefix, endpoint, region, timeout);

@@ -21,10 +21,13 @@ public sealed partial class S3BlobStore
         var what = ex switch
         {
             AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden } s3 =>
-                $"access denied ({s3.ErrorCode}): check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
+                $"access denied ({s3.ErrorCode}): check the credentials "
+                + "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
             AmazonS3Exception { ErrorCode: "NoSuchBucket" } => $"bucket '{_address.Bucket}' does not exist",
-            AmazonServiceException svc when (int)svc.StatusCode >= 500 => $"the server answered {(int)svc.StatusCode} {svc.ErrorCode}",
-            AmazonServiceException svc when svc.StatusCode != 0 => $"the server answered {(int)svc.StatusCode} {svc.ErrorCode}: {svc.Message}",
+            AmazonServiceException svc when (int)svc.StatusCode >= 500 =>
+                $"the server answered {(int)svc.StatusCode} {svc.ErrorCode}",
+            AmazonServiceException svc when svc.StatusCode != 0 =>
+                $"the server answered {(int)svc.StatusCode} {svc.ErrorCode}: {svc.Message}",
             OperationCanceledException => $"no answer within {_address.RequestTimeout.TotalSeconds:0.#} s",
             _ => $"cannot reach the endpoint: {Innermost(ex).Message}",
         };

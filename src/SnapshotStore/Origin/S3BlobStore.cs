@@ -77,13 +77,17 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
             long length = response.ContentLength;
             if (length < 0) throw new SnapshotException($"GET {key} from {Describe}: the answer announced no length");
             if (length > destination.Length)
-                throw new SnapshotException($"object {key} in {Describe} is {length} bytes, larger than the {destination.Length} expected");
+            {
+                throw new SnapshotException(
+                    $"object {key} in {Describe} is {length} bytes, larger than the {destination.Length} expected");
+            }
             // The announced length is read exactly; a body that ends early is an error, not a short chunk.
             int total = (int)length;
             try { await response.ResponseStream.ReadExactlyAsync(destination[..total], ct); }
             catch (EndOfStreamException)
             {
-                throw new SnapshotException($"GET {key} from {Describe}: the answer ended before the {length} bytes it announced");
+                throw new SnapshotException(
+                    $"GET {key} from {Describe}: the answer ended before the {length} bytes it announced");
             }
             return total;
         }
@@ -99,7 +103,10 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
             using var response = await _s3.GetObjectAsync(request, ct);
             long length = response.ContentLength;
             if (length > maxBytes)
-                throw new SnapshotException($"object {key} in {Describe} is {length} bytes, over the {maxBytes}-byte limit");
+            {
+                throw new SnapshotException(
+                    $"object {key} in {Describe} is {length} bytes, over the {maxBytes}-byte limit");
+            }
             var bytes = new byte[length];
             await response.ResponseStream.ReadExactlyAsync(bytes, ct);
             return bytes;
@@ -113,7 +120,8 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
     {
         try
         {
-            await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _address.Bucket, Key = KeyOf(key) }, ct);
+            await _s3.GetObjectMetadataAsync(
+                new GetObjectMetadataRequest { BucketName = _address.Bucket, Key = KeyOf(key) }, ct);
             return true;
         }
         catch (AmazonS3Exception ex) when (IsNotFound(ex)) { return false; }
@@ -158,9 +166,13 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
         lock (_appended) _appended[key] = combined;
     }
 
-    public async IAsyncEnumerable<BlobInfo> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken ct = default)
+    public async IAsyncEnumerable<BlobInfo> ListAsync(
+        string prefix, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        var request = new ListObjectsV2Request { BucketName = _address.Bucket, Prefix = KeyOf(prefix), MaxKeys = ListPageSize };
+        var request = new ListObjectsV2Request
+        {
+            BucketName = _address.Bucket, Prefix = KeyOf(prefix), MaxKeys = ListPageSize,
+        };
         while (true)
         {
             ListObjectsV2Response response;
@@ -170,7 +182,9 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
             foreach (var o in response.S3Objects ?? [])
             {
                 if (!o.Key.StartsWith(_address.Prefix, StringComparison.Ordinal)) continue;
-                var modified = o.LastModified is { } t ? new DateTimeOffset(t.ToUniversalTime()) : DateTimeOffset.UtcNow;
+                var modified = o.LastModified is { } t
+                    ? new DateTimeOffset(t.ToUniversalTime())
+                    : DateTimeOffset.UtcNow;
                 yield return new BlobInfo(o.Key[_address.Prefix.Length..], o.Size ?? 0, modified);
             }
             if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken)) yield break;
@@ -181,7 +195,10 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
     public async ValueTask DeleteAsync(string key, CancellationToken ct = default)
     {
         lock (_appended) _appended.Remove(key);
-        try { await _s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _address.Bucket, Key = KeyOf(key) }, ct); }
+        try
+        {
+            await _s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _address.Bucket, Key = KeyOf(key) }, ct);
+        }
         catch (AmazonS3Exception ex) when (IsNotFound(ex)) { }
         catch (Exception ex) when (Translatable(ex, ct)) { throw Fail("DELETE", key, ex); }
     }
@@ -190,7 +207,8 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
     {
         var copy = new CopyObjectRequest
         {
-            SourceBucket = _address.Bucket, SourceKey = KeyOf(fromKey), DestinationBucket = _address.Bucket, DestinationKey = KeyOf(toKey),
+            SourceBucket = _address.Bucket, SourceKey = KeyOf(fromKey),
+            DestinationBucket = _address.Bucket, DestinationKey = KeyOf(toKey),
         };
         try { await _s3.CopyObjectAsync(copy, ct); }
         catch (AmazonS3Exception ex) when (IsNotFound(ex)) { return false; }

@@ -17,11 +17,14 @@ public static class S3Credentials
         if (!string.IsNullOrEmpty(key) && !string.IsNullOrEmpty(secret))
         {
             var token = Environment.GetEnvironmentVariable("AWS_SESSION_TOKEN");
-            return string.IsNullOrEmpty(token) ? new BasicAWSCredentials(key, secret) : new SessionAWSCredentials(key, secret, token);
+            return string.IsNullOrEmpty(token)
+                ? new BasicAWSCredentials(key, secret)
+                : new SessionAWSCredentials(key, secret, token);
         }
         var profile = Environment.GetEnvironmentVariable("AWS_PROFILE") ?? "default";
         if (new CredentialProfileStoreChain().TryGetAWSCredentials(profile, out var fromProfile)) return fromProfile;
         throw new InvalidInputException(
-            $"{store}: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile '{profile}' in ~/.aws/credentials (AWS_PROFILE)");
+            $"{store}: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            + $"or a profile '{profile}' in ~/.aws/credentials (AWS_PROFILE)");
     }
 }

@@ -15,7 +15,8 @@ public sealed record WarmResult(string Name, int Chunks, long Bytes, double Seco
 /// tiers (the local disk cache) end up holding them. The first chunk that cannot be had stops the warm-up.</summary>
 public static class CacheWarmer
 {
-    public static async Task<WarmResult> WarmAsync(ChunkReader reader, string snapshot, IReadOnlyList<ChunkName> names, int parallelism,
+    public static async Task<WarmResult> WarmAsync(
+        ChunkReader reader, string snapshot, IReadOnlyList<ChunkName> names, int parallelism,
         IProgress<long>? progress = null, CancellationToken ct = default)
     {
         var clock = Stopwatch.StartNew();

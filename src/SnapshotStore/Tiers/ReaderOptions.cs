@@ -2,7 +2,9 @@ using Snapshots.Store.Chunks;
 
 namespace Snapshots.Store.Tiers;
 
-/// <summary>Per-tier limits for a <see cref="ChunkReader"/>: one entry per cache, nearest first, then the origin.</summary>
+/// <summary>
+/// Per-tier limits for a <see cref="ChunkReader"/>: one entry per cache, nearest first, then the origin.
+/// </summary>
 public sealed record ReaderOptions(IReadOnlyList<TierOptions> Caches, TierOptions Origin)
 {
     /// <summary>When true, disposing the reader disposes the tiers that hold connections (the CLI's reader

@@ -15,7 +15,7 @@ internal sealed class SingleFlight
 
     public delegate ValueTask<FetchResult> Fetch(ChunkName name, Memory<byte> buffer, CancellationToken ct);
 
-    /// <summary>The length of the chunk in <paramref name="buffer"/>, or why it could not be had.</summary>
+    /// <summary>The length of the chunk in the reader's buffer, or why it could not be had.</summary>
     public readonly record struct FetchResult(int Length, string? Failure, ChunkFault Fault = ChunkFault.Unavailable)
     {
         public static FetchResult Abandoned { get; } = new(-1, null);
@@ -62,7 +62,8 @@ internal sealed class SingleFlight
         }
     }
 
-    private async ValueTask<FetchResult> LeadAsync(ChunkName name, Flight flight, Memory<byte> buffer, Fetch fetch, CancellationToken ct)
+    private async ValueTask<FetchResult> LeadAsync(
+        ChunkName name, Flight flight, Memory<byte> buffer, Fetch fetch, CancellationToken ct)
     {
         FetchResult result = FetchResult.Abandoned;
         try
@@ -83,8 +84,15 @@ internal sealed class SingleFlight
                 var mine = result;
                 if (result.Failure is null && result.Length >= 0)
                 {
-                    if (w.Buffer.Length < result.Length) mine = new FetchResult(-1, $"the reader's buffer ({w.Buffer.Length} bytes) is smaller than the chunk ({result.Length} bytes)");
-                    else buffer[..result.Length].CopyTo(w.Buffer);
+                    if (w.Buffer.Length < result.Length)
+                    {
+                        mine = new FetchResult(-1, $"the reader's buffer ({w.Buffer.Length} bytes) is smaller than "
+                            + $"the chunk ({result.Length} bytes)");
+                    }
+                    else
+                    {
+                        buffer[..result.Length].CopyTo(w.Buffer);
+                    }
                 }
                 w.Done.TrySetResult(mine);
             }
@@ -107,6 +115,7 @@ internal sealed class SingleFlight
     private sealed class Waiter(Memory<byte> buffer)
     {
         public readonly Memory<byte> Buffer = buffer;
-        public readonly TaskCompletionSource<FetchResult> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource<FetchResult> Done =
+            new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

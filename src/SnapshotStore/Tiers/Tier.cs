@@ -8,6 +8,10 @@ namespace Snapshots.Store.Tiers;
 /// check, with its counters. Whatever the store does (answer, fail, hang, lie) the result is a
 /// <see cref="TierRead"/> within the deadline; only the caller's own cancellation escapes as an exception.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage(
+    "Design", "CA1001:Types that own disposable fields should be disposable",
+    Justification = "_slots is a SemaphoreSlim whose wait handle is never created; disposing it would make a read "
+        + "still in flight throw in Release")]
 internal sealed class Tier
 {
     private readonly IChunkStore _store;
@@ -35,7 +39,8 @@ internal sealed class Tier
         if (!await _slots.WaitAsync(_options.QueueTimeout, ct))
         {
             Counters.Skip();
-            return new TierRead(TierOutcome.Busy, 0, $"{Describe} had no free slot within {_options.QueueTimeout.TotalMilliseconds:0} ms");
+            double waited = _options.QueueTimeout.TotalMilliseconds;
+            return new TierRead(TierOutcome.Busy, 0, $"{Describe} had no free slot within {waited:0} ms");
         }
         long start = Stopwatch.GetTimestamp();
         int n;
@@ -50,7 +55,8 @@ internal sealed class Tier
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 Counters.Timeout();
-                return new TierRead(TierOutcome.Timeout, 0, $"{Describe} did not answer within {Format(_options.Deadline)}");
+                return new TierRead(
+                    TierOutcome.Timeout, 0, $"{Describe} did not answer within {Format(_options.Deadline)}");
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -90,5 +96,6 @@ internal sealed class Tier
         }
     }
 
-    internal static string Format(TimeSpan t) => t.TotalSeconds >= 1 ? $"{t.TotalSeconds:0.##} s" : $"{t.TotalMilliseconds:0} ms";
+    internal static string Format(TimeSpan t) =>
+        t.TotalSeconds >= 1 ? $"{t.TotalSeconds:0.##} s" : $"{t.TotalMilliseconds:0} ms";
 }

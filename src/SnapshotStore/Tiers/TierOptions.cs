@@ -8,6 +8,7 @@ namespace Snapshots.Store.Tiers;
 public sealed record TierOptions(TimeSpan Deadline, int MaxConcurrency, TimeSpan QueueTimeout)
 {
     public static TierOptions LocalDisk { get; } = new(TimeSpan.FromSeconds(2), 32, TimeSpan.FromSeconds(1));
-    public static TierOptions Distributed { get; } = new(TimeSpan.FromMilliseconds(250), 64, TimeSpan.FromMilliseconds(50));
+    public static TierOptions Distributed { get; } =
+        new(TimeSpan.FromMilliseconds(250), 64, TimeSpan.FromMilliseconds(50));
     public static TierOptions Origin { get; } = new(TimeSpan.FromSeconds(15), 32, TimeSpan.FromSeconds(30));
 }

@@ -54,8 +54,10 @@ public sealed class FaultyHttpServer : IDisposable
                     seen.Append(Encoding.ASCII.GetString(buffer, 0, n));
                 }
                 Interlocked.Increment(ref _requests);
-                var body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>planted failure</Message></Error>";
-                var head = $"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n";
+                var body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+                    + "<Error><Code>InternalError</Code><Message>planted failure</Message></Error>";
+                var head = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\n"
+                    + $"Content-Length: {body.Length}\r\nConnection: close\r\n\r\n";
                 await stream.WriteAsync(Encoding.ASCII.GetBytes(head + body), _stop.Token);
                 return;
             }

@@ -17,14 +17,20 @@ public sealed class RedisCluster : IDisposable
         BasePort = basePort;
         Masters = masters;
         _state = ServiceScripts.StateDir($"redis-{basePort}");
-        _env = new() { ["REDIS_BASE_PORT"] = basePort.ToString(), ["REDIS_MASTERS"] = masters.ToString(), ["REDIS_STATE"] = _state, ["REDIS_MAXMEM"] = "128mb" };
+        _env = new()
+        {
+            ["REDIS_BASE_PORT"] = basePort.ToString(), ["REDIS_MASTERS"] = masters.ToString(),
+            ["REDIS_STATE"] = _state, ["REDIS_MAXMEM"] = "128mb",
+        };
         ServiceScripts.Run("redis-cluster.sh", "start", _env);
     }
 
     public IEnumerable<int> Ports => Enumerable.Range(BasePort, Masters);
-    public string Address(string options = "") => "redis://" + string.Join(',', Ports.Select(p => $"127.0.0.1:{p}")) + (options.Length > 0 ? "?" + options : "");
+    public string Address(string options = "") =>
+        "redis://" + string.Join(',', Ports.Select(p => $"127.0.0.1:{p}")) + (options.Length > 0 ? "?" + options : "");
 
-    public int PidOf(int port) => int.Parse(File.ReadAllText(Path.Combine(_state, port.ToString(), "redis.pid")).Trim());
+    public int PidOf(int port) =>
+        int.Parse(File.ReadAllText(Path.Combine(_state, port.ToString(), "redis.pid")).Trim());
 
     /// <summary>Sends a signal to one node we started (KILL, STOP, CONT).</summary>
     public void Signal(int port, string signal)

@@ -36,7 +36,8 @@ public sealed class RemoteStore : IDisposable
     }
 
     public Task<BuildResult> BuildAsync(string name, string memory, string? parent = null, string? tenant = null) =>
-        new LayerBuilder(Blobs, Keys).BuildAsync(new BuildRequest { Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant });
+        new LayerBuilder(Blobs, Keys).BuildAsync(
+            new BuildRequest { Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant });
 
     public DiskChunkCache Disk(string name = "cache") => new(Path_(name), 1L << 30);
 
@@ -46,7 +47,11 @@ public sealed class RemoteStore : IDisposable
         var caches = new List<IChunkCache>();
         var options = new List<TierOptions>();
         if (disk is not null) { caches.Add(disk); options.Add(TierOptions.LocalDisk); }
-        if (redis is not null) { caches.Add(redis); options.Add(TierOptions.Distributed with { Deadline = redis.Address.NodeDeadline * 2.5 }); }
+        if (redis is not null)
+        {
+            caches.Add(redis);
+            options.Add(TierOptions.Distributed with { Deadline = redis.Address.NodeDeadline * 2.5 });
+        }
         var origin = TierOptions.Origin with { Deadline = originDeadline ?? TimeSpan.FromSeconds(10) };
         return new ChunkReader(new ReaderOptions(options, origin), new OriginChunkStore(Blobs), [.. caches]);
     }

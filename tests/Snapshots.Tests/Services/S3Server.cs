@@ -18,7 +18,10 @@ public sealed class S3Server : IDisposable
         Port = port;
         _state = ServiceScripts.StateDir($"s3rver-{port}");
         if (Directory.Exists(_state)) Directory.Delete(_state, recursive: true);
-        _env = new() { ["S3_PORT"] = port.ToString(), ["S3_STATE"] = _state, ["S3_DIR"] = Path.Combine(_state, "data") };
+        _env = new()
+        {
+            ["S3_PORT"] = port.ToString(), ["S3_STATE"] = _state, ["S3_DIR"] = Path.Combine(_state, "data"),
+        };
         Start();
     }
 
@@ -29,10 +32,12 @@ public sealed class S3Server : IDisposable
 
     /// <summary>A store under a fresh prefix, so tests sharing the server never see each other's objects.</summary>
     public S3BlobStore NewStore(string? prefix = null, double timeoutSeconds = 5) =>
-        new(S3Address.Parse(Address(prefix ?? Guid.NewGuid().ToString("N"), timeoutSeconds)), create: true, Credentials);
+        new(S3Address.Parse(Address(prefix ?? Guid.NewGuid().ToString("N"), timeoutSeconds)), create: true,
+            Credentials);
 
     public string Address(string prefix, double timeoutSeconds = 5) =>
-        $"s3://snapshots-test/{prefix}?endpoint={Endpoint}&timeout={timeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        $"s3://snapshots-test/{prefix}?endpoint={Endpoint}"
+        + $"&timeout={timeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 
     public void Dispose()
     {

@@ -11,14 +11,18 @@ public static class ServiceScripts
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Snapshots.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException($"no Snapshots.sln above {AppContext.BaseDirectory}");
+        return dir?.FullName
+            ?? throw new InvalidOperationException($"no Snapshots.sln above {AppContext.BaseDirectory}");
     }
 
     /// <summary>Runs a script and fails loudly (with its output) when it does not exit 0: a service that
     /// cannot start is a failed test, never a skipped one.</summary>
     public static string Run(string script, string verb, IReadOnlyDictionary<string, string> env)
     {
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
         psi.ArgumentList.Add(Path.Combine(RepoRoot, "scripts", "services", script));
         psi.ArgumentList.Add(verb);
         foreach (var (k, v) in env) psi.Environment[k] = v;
@@ -31,7 +35,8 @@ public static class ServiceScripts
             throw new InvalidOperationException($"{script} {verb} did not finish in 5 minutes");
         }
         var output = stdout.Result + stderr.Result;
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{script} {verb} failed (exit {p.ExitCode}):\n{output}");
+        if (p.ExitCode != 0)
+            throw new InvalidOperationException($"{script} {verb} failed (exit {p.ExitCode}):\n{output}");
         return output;
     }
 
