@@ -13,6 +13,7 @@ public class HandshakeTests
     private const long Snapshot = 64L << 20;
 
     [Fact]
+    [Trait("Category", Category.Unit)]
     public void Parses_firecrackers_message()
     {
         var json = """[{"base_host_virt_addr":139637976727552,"size":33554432,"offset":0,"page_size":4096},"""
