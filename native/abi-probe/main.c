@@ -82,6 +82,7 @@ static void errnos(void)
     CONST(EAGAIN);
     CONST(EEXIST);
     CONST(EINVAL);
+    CONST(ENOMEM);
 }
 
 static void events(void)

@@ -71,6 +71,7 @@ public sealed class UffdAbiTests
         Const("EAGAIN", LibC.EAGAIN),
         Const("EEXIST", LibC.EEXIST),
         Const("EINVAL", LibC.EINVAL),
+        Const("ENOMEM", LibC.ENOMEM),
 
         Const("POLLIN", LibC.POLLIN),
         Const("POLLERR", LibC.POLLERR),

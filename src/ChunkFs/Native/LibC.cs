@@ -7,7 +7,7 @@ namespace Snapshots.ChunkFs.Native;
 /// and checked against the kernel and libc headers by native/abi-probe (UffdAbiTests).</summary>
 internal static unsafe partial class LibC
 {
-    public const int EAGAIN = 11, EEXIST = 17, ESRCH = 3, ENOENT = 2, EINTR = 4, EINVAL = 22;
+    public const int EAGAIN = 11, EEXIST = 17, ESRCH = 3, ENOENT = 2, EINTR = 4, EINVAL = 22, ENOMEM = 12;
     public const short POLLIN = 1, POLLERR = 8, POLLHUP = 16;
     public const int SOL_SOCKET = 1, SCM_RIGHTS = 1, SO_PEERCRED = 17;
     public const int MSG_CMSG_CLOEXEC = 0x40000000, MSG_DONTWAIT = 0x40;

@@ -2,16 +2,29 @@ using static Snapshots.ChunkFs.Native.LibC;
 
 namespace Snapshots.ChunkFs.Native;
 
-/// <summary>The outcome of a UFFDIO_COPY or UFFDIO_ZEROPAGE.</summary>
+/// <summary>The outcome of a UFFDIO_COPY or UFFDIO_ZEROPAGE (kernel mm/userfaultfd.c; docs/loader.md has the
+/// table of what the handler does with each).</summary>
 internal enum InstallStatus
 {
+    /// <summary>Every page landed.</summary>
     Done,
-    /// <summary>Some page in the range is already present (prefetched, or raced): not an error.</summary>
+    /// <summary>Some pages landed (the count says how many, from the first), then the next one failed: the kernel
+    /// returns -EAGAIN with a positive count. The pages after them were not installed.</summary>
+    Partial,
+    /// <summary>EEXIST: the first page is present already (prefetched, or raced): not an error.</summary>
     Exists,
-    /// <summary>A REMOVE (or other mapping change) is pending: read events, then retry.</summary>
+    /// <summary>EAGAIN with nothing copied: a non-cooperative event (REMOVE) is pending: read events, then
+    /// retry.</summary>
     Again,
-    /// <summary>The VMM's memory is gone: it exited.</summary>
-    Gone,
+    /// <summary>ENOENT: the range is not inside one vma registered with this uffd (the VMM mapped fresh memory
+    /// over part of it, or it crosses a region's end).</summary>
+    NotRegistered,
+    /// <summary>ESRCH: the VMM's address space is gone. Whether the VMM exited is learnt from its pidfd.</summary>
+    MemoryGone,
+    /// <summary>ENOMEM: the kernel could not allocate the page: transient, retried within the fault's
+    /// deadline.</summary>
+    NoMemory,
+    /// <summary>EFAULT, EINVAL or anything else: a bug on this side (an unreadable source, a bad range).</summary>
     Failed,
 }
 
@@ -36,7 +49,7 @@ internal sealed unsafe class UserfaultFd(int fd) : IDisposable
         int rc = ioctl(Fd, UffdAbi.UFFDIO_COPY, &c);
         errno = rc < 0 ? Errno : 0;
         copied = c.Copy > 0 ? c.Copy : 0;
-        return Classify(rc, errno);
+        return Classify(rc, errno, copied);
     }
 
     public InstallStatus ZeroPage(ulong start, ulong len, out long zeroed, out int errno)
@@ -46,7 +59,7 @@ internal sealed unsafe class UserfaultFd(int fd) : IDisposable
         int rc = ioctl(Fd, UffdAbi.UFFDIO_ZEROPAGE, &z);
         errno = rc < 0 ? Errno : 0;
         zeroed = z.Zeropage > 0 ? z.Zeropage : 0;
-        return Classify(rc, errno);
+        return Classify(rc, errno, zeroed);
     }
 
     /// <summary>Wakes threads waiting on a range whose pages are present (needed after EEXIST).</summary>
@@ -71,11 +84,15 @@ internal sealed unsafe class UserfaultFd(int fd) : IDisposable
         return (int)(n / sizeof(UffdMsg));
     }
 
-    private static InstallStatus Classify(int rc, int errno) => rc >= 0 ? InstallStatus.Done : errno switch
+    private static InstallStatus Classify(int rc, int errno, long done) => rc >= 0 ? InstallStatus.Done : errno switch
     {
-        EEXIST => InstallStatus.Exists,
+        // A partial copy: the kernel reports the bytes copied and returns -EAGAIN.
+        EAGAIN when done > 0 => InstallStatus.Partial,
         EAGAIN => InstallStatus.Again,
-        ESRCH or ENOENT => InstallStatus.Gone,
+        EEXIST => InstallStatus.Exists,
+        ENOENT => InstallStatus.NotRegistered,
+        ESRCH => InstallStatus.MemoryGone,
+        ENOMEM => InstallStatus.NoMemory,
         _ => InstallStatus.Failed,
     };
 

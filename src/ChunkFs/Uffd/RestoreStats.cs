@@ -17,6 +17,8 @@ public sealed record RestoreStats
     public long ExistingPages { get; init; }
     public long RemoveEvents { get; init; }
     public long RemovedPages { get; init; }
+    /// <summary>Faults on pages the VMM had mapped other memory over by the time they were served.</summary>
+    public long UnregisteredFaults { get; init; }
     public double FaultP50Us { get; init; }
     public double FaultP99Us { get; init; }
     public double FaultMaxUs { get; init; }

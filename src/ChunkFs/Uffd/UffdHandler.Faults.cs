@@ -9,7 +9,10 @@ namespace Snapshots.ChunkFs.Uffd;
 public sealed partial class UffdHandler
 {
     /// <summary>
-    /// Serves one demand fault: zeros for zero chunks and removed pages, else the page from its chunk.
+    /// Serves one demand fault: zeros where the true content is zero (a zero chunk, or a page freed since the
+    /// restore), else the page from its chunk. Every install obeys docs/loader.md's rule: a page is only ever
+    /// installed with its true content, so a run (fault-around, zero run) stops at the first page that is present,
+    /// freed (for a copy), or not freed (for a zero run in a data chunk).
     /// </summary>
     private void ServeFault(ulong address, bool retry)
     {
@@ -23,18 +26,14 @@ public sealed partial class UffdHandler
         long pageIndex = off / PageSize;
         int chunk = (int)(off / ChunkGeometry.ChunkSize);
         InstallStatus status;
-        long installed;
+        long landed;
         int errno;
-        if (_removed.Get(pageIndex) || _memory.IsZeroChunk(chunk))
+        bool zeroChunk = _memory.IsZeroChunk(chunk);
+        if (zeroChunk || _removed.Get(pageIndex))
         {
-            // Zero memory: map the zero page over the rest of the chunk (within the region) in one call.
-            ulong len = BytesToRunEnd(page, off);
-            status = _uffd.ZeroPage(page, len, out installed, out errno);
-            _zero += installed / PageSize;
-            for (long p = 0; p < installed / PageSize; p++)
-            {
-                if (!_removed.Get(pageIndex + p)) _installed.Set(pageIndex + p);
-            }
+            int pages = ZeroRunPages(page, pageIndex, off, zeroChunk);
+            status = Install(page, 0, pages, wake: true, out landed, out errno);
+            _zero += landed;
         }
         else
         {
@@ -42,7 +41,7 @@ public sealed partial class UffdHandler
             // holds it (one pack chunk carries 128 planned pages); else its own chunk, fetched now.
             var source = _memory;
             int sourceChunk = chunk;
-            long within = off - (long)chunk * ChunkGeometry.ChunkSize;
+            long within = off - ((long)chunk * ChunkGeometry.ChunkSize);
             if (!_memory.TryPin(chunk, out nint src))
             {
                 int slot = _packSlot is null ? -1 : _packSlot[pageIndex];
@@ -61,19 +60,15 @@ public sealed partial class UffdHandler
             int pages = ReferenceEquals(source, _memory) ? FaultAroundPages(page, pageIndex, off) : 1;
             try
             {
-                status = _uffd.Copy(
-                    page, src + (nint)within, (ulong)pages * PageSize, wake: true, out installed, out errno);
+                status = Install(page, src + (nint)within, pages, wake: true, out landed, out errno);
             }
             finally
             {
                 source.Unpin(sourceChunk);
             }
-            if (status == InstallStatus.Done) installed = (long)pages * PageSize;
-            long done = installed / PageSize;
-            for (long p = 0; p < done; p++) _installed.Set(pageIndex + p);
-            _copied += done;
-            if (status == InstallStatus.Exists && done > 0) status = InstallStatus.Done; // the faulting page landed
+            _copied += landed;
         }
+        for (long p = 0; p < landed; p++) _installed.Set(pageIndex + p);
 
         switch (status)
         {
@@ -86,8 +81,18 @@ public sealed partial class UffdHandler
             case InstallStatus.Again:
                 Defer(address); // a REMOVE is pending: read it first, then serve this fault again
                 return;
-            case InstallStatus.Gone:
-                _vmGone = true;
+            case InstallStatus.NotRegistered:
+                // Even the faulting page alone is outside a registered vma: the VMM mapped other memory over it
+                // after the fault was queued, and the kernel retries that access on the new mapping. Not ours.
+                _unregistered++;
+                _uffd.Wake(page, PageSize);
+                break;
+            case InstallStatus.MemoryGone:
+                // The VMM's address space is gone; its exit is learnt from its pidfd, never from an errno.
+                _memoryGone = true;
+                return;
+            case InstallStatus.NoMemory:
+                FailVm($"installing the page at offset {off} failed: the host is out of memory (ENOMEM)");
                 return;
             case InstallStatus.Failed:
                 FailVm($"installing the page at offset {off} failed (errno {errno})");
@@ -95,6 +100,41 @@ public sealed partial class UffdHandler
         }
         if (!retry) _faults++;
         Record(pageIndex, t0);
+    }
+
+    /// <summary>Installs <paramref name="pages"/> pages at <paramref name="dst"/>: zeros when
+    /// <paramref name="src"/> is 0, else a copy. A range the kernel refuses whole because part of it is no longer
+    /// registered (ENOENT: fresh memory mapped over it) is retried as the first page alone, so a fault-around that
+    /// meets a remapped range still serves its fault. <paramref name="landed"/> counts pages installed from the
+    /// first.</summary>
+    private InstallStatus Install(ulong dst, nint src, int pages, bool wake, out long landed, out int errno)
+    {
+        var status = InstallOnce(dst, src, pages, wake, out landed, out errno);
+        if (status == InstallStatus.NotRegistered && pages > 1)
+            status = InstallOnce(dst, src, 1, wake, out landed, out errno);
+        return status;
+    }
+
+    private InstallStatus InstallOnce(ulong dst, nint src, int pages, bool wake, out long landed, out int errno)
+    {
+        ulong len = (ulong)pages * PageSize;
+        long bytes;
+        var status = src == 0
+            ? _uffd.ZeroPage(dst, len, out bytes, out errno)
+            : _uffd.Copy(dst, src, len, wake, out bytes, out errno);
+        landed = status == InstallStatus.Done ? pages : bytes / PageSize;
+        return status;
+    }
+
+    /// <summary>How many pages from a zero-content page a zero run may cover: in a zero chunk, up to the first
+    /// present page; in a data chunk, only the following pages that were freed too (the others hold the
+    /// snapshot's bytes).</summary>
+    private int ZeroRunPages(ulong page, long pageIndex, long off, bool zeroChunk)
+    {
+        int limit = (int)(BytesToRunEnd(page, off) / PageSize);
+        int n = 1;
+        while (n < limit && !_installed.Get(pageIndex + n) && (zeroChunk || _removed.Get(pageIndex + n))) n++;
+        return n;
     }
 
     private int FaultAroundPages(ulong page, long pageIndex, long off)
@@ -200,7 +240,7 @@ public sealed partial class UffdHandler
             Snapshot = _memory.Name, VmmPid = _session.VmmPid, Regions = _session.Regions.Length,
             Faults = _faults, PagesCopied = _copied, ZeroPages = _zero, PrefetchedPages = _prefetched,
             PlannedPages = _options.Plan?.Pages.Length ?? 0, ExistingPages = _existing,
-            RemoveEvents = _removeEvents, RemovedPages = _removedPages,
+            RemoveEvents = _removeEvents, RemovedPages = _removedPages, UnregisteredFaults = _unregistered,
             FaultP50Us = n > 0 ? Us(sorted[n / 2]) : 0, FaultP99Us = n > 0 ? Us(sorted[(int)(n * 0.99)]) : 0,
             FaultMaxUs = n > 0 ? Us(sorted[^1]) : 0,
             FaultServiceMs = Us(Sum(sorted)) / 1000,

@@ -39,7 +39,10 @@ public sealed partial class UffdHandler : IPrefetchTarget
     private readonly PageTouch[]? _touches;
     private int _touchCount;
     private long _lastTouch;
-    private long _faults, _copied, _zero, _prefetched, _existing, _removeEvents, _removedPages;
+    private long _faults, _copied, _zero, _prefetched, _existing, _removeEvents, _removedPages, _unregistered;
+    /// <summary>ESRCH: the VMM's address space is gone; nothing more can be installed. The loop still ends only
+    /// when the pidfd says the VMM exited.</summary>
+    private bool _memoryGone;
     private int _wakeFd = -1;
     private string? _failure;
     private bool _vmGone;
@@ -211,7 +214,7 @@ public sealed partial class UffdHandler : IPrefetchTarget
     /// chunk they come from) from a unit the prefetcher loaded.</summary>
     private void InstallOneRun()
     {
-        while (true)
+        while (!_memoryGone)
         {
             if (_installing is null)
             {
@@ -246,18 +249,25 @@ public sealed partial class UffdHandler : IPrefetchTarget
             var status = _uffd.Copy(
                 dst, src + (nint)slot * PageSize, (ulong)(count * PageSize), wake: false,
                 out long copied, out int errno);
-            long done = copied / PageSize;
+            long done = status == InstallStatus.Done ? count : copied / PageSize;
             for (long p = 0; p < done; p++) _installed.Set(firstPage + p);
             _prefetched += done;
             switch (status)
             {
                 case InstallStatus.Exists:
-                    _installed.Set(firstPage + done); // the page that stopped the run is present already
+                    _installed.Set(firstPage); // the first page is present already
                     _existing++;
                     break;
-                case InstallStatus.Gone:
-                    _vmGone = true;
+                case InstallStatus.MemoryGone:
+                    _memoryGone = true;
                     break;
+                case InstallStatus.Partial:
+                case InstallStatus.Again:
+                case InstallStatus.NotRegistered:
+                    // The rest of the run is left to demand: a page present, a REMOVE pending, or memory the VMM
+                    // remapped. Nothing is lost: a page not installed faults and is served then.
+                    break;
+                case InstallStatus.NoMemory:
                 case InstallStatus.Failed:
                     _options.Log($"prefetch copy at offset {off} failed (errno {errno}); demand will serve it");
                     break;
