@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -152,6 +153,10 @@ static void files(void)
     CONST(O_CLOEXEC);
     CONST(O_NONBLOCK);
     CONST(SYNC_FILE_RANGE_WRITE);
+    CONST(S_IFMT);
+    CONST(S_IFSOCK);
+    SIZE(stat);
+    FIELD(stat, st_mode);
 }
 
 int main(void)

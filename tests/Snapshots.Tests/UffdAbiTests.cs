@@ -127,6 +127,10 @@ public sealed class UffdAbiTests
         Const("O_CLOEXEC", LibC.O_CLOEXEC),
         Const("O_NONBLOCK", LibC.O_NONBLOCK),
         Const("SYNC_FILE_RANGE_WRITE", Native.SYNC_FILE_RANGE_WRITE),
+        Const("S_IFMT", LibC.S_IFMT),
+        Const("S_IFSOCK", LibC.S_IFSOCK),
+        Size<Stat>("stat"),
+        .. Field<Stat>("stat.st_mode", nameof(Stat.Mode)),
     ];
 
     [Fact]

@@ -11,51 +11,152 @@ public sealed class UffdSession(GuestRegion[] regions, int vmmPid) : IDisposable
     internal UserfaultFd Uffd { get; init; } = null!;
     public GuestRegion[] Regions { get; } = regions;
     public int VmmPid { get; } = vmmPid;
+
+    /// <summary>Kills the VMM (SIGKILL by its SO_PEERCRED pid): once it has handed over its memory, a VMM that
+    /// nobody will serve must fail loudly, never hang on a fault. Returns false when there is nobody to kill (the
+    /// peer was this process, or pid 0/1).</summary>
+    public bool KillVmm() => Kill(VmmPid);
+
+    internal static bool Kill(int pid) =>
+        pid > 1 && pid != Environment.ProcessId && kill(pid, SIGKILL) == 0;
+
     public void Dispose() => Uffd.Dispose();
 }
 
-/// <summary>Listens on the handler's Unix socket and accepts one VMM, exactly as Firecracker connects.</summary>
+/// <summary>A VMM connected and handed over its uffd, but its handshake was refused (regions that do not fit the
+/// snapshot, unsupported page size). It was killed: nobody would have served its memory.</summary>
+public sealed class VmmRefusedException(string message, int vmmPid) : SnapshotException(message)
+{
+    public override string Kind => "vmm-refused";
+    public int VmmPid { get; } = vmmPid;
+}
+
+/// <summary>
+/// Listens on the handler's Unix socket and accepts one VMM, exactly as Firecracker connects. The socket is
+/// owner-only whatever the umask, and only peers of the allowed uid (by default this process's) may hand over a
+/// VMM; a connection that is not a VMM (another uid, no descriptor, not a uffd, nothing sent) is refused with a
+/// warning and the wait goes on.
+/// </summary>
 public sealed class HandshakeListener : IDisposable
 {
     private readonly Socket _listener;
+    private readonly Action<string> _log;
+    private readonly uint _allowedUid;
     public string Path { get; }
 
-    public HandshakeListener(string path)
+    /// <summary>Binds <paramref name="path"/>. Refuses, naming the "uffd-socket" input, when its directory is
+    /// missing, when something other than a socket is there (never removed), or when a live handler answers on
+    /// it; replaces a stale socket nobody listens on.</summary>
+    public HandshakeListener(string path, Action<string>? log = null, uint? allowedUid = null)
     {
         Path = System.IO.Path.GetFullPath(path);
-        if (File.Exists(Path)) File.Delete(Path); // a stale socket from an earlier run
+        _log = log ?? (_ => { });
+        _allowedUid = allowedUid ?? geteuid();
+        var dir = System.IO.Path.GetDirectoryName(Path)!;
+        if (!Directory.Exists(dir))
+            throw new InvalidInputException($"socket directory {dir} does not exist", "uffd-socket");
+        RemoveStaleSocket(Path);
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        _listener.Bind(new UnixDomainSocketEndPoint(Path));
-        _listener.Listen(1);
-    }
-
-    /// <summary>Waits for the VMM, receives the handshake and the uffd, and validates both.</summary>
-    public async Task<UffdSession> AcceptAsync(long snapshotSize, TimeSpan handshakeTimeout, CancellationToken ct)
-    {
-        using var conn = await _listener.AcceptAsync(ct);
-        int pid = PeerPid(conn);
-        var (json, fd) = await ReceiveAsync(conn, handshakeTimeout, ct);
-        var uffd = fd >= 0 ? new UserfaultFd(fd) : null;
         try
         {
-            if (uffd is null)
-                throw new InvalidInputException("uffd handshake: no file descriptor attached (SCM_RIGHTS)");
-            var regions = FirecrackerHandshake.Parse(json, snapshotSize);
-            CheckIsUserfaultFd(uffd);
-            return new UffdSession(regions, pid) { Uffd = uffd };
+            _listener.Bind(new UnixDomainSocketEndPoint(Path));
+            // Owner-only at once; the peer uid check below also covers the moment before this chmod.
+            File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            _listener.Listen(8);
         }
         catch
         {
-            uffd?.Dispose();
+            _listener.Dispose();
             throw;
         }
     }
 
-    private static int PeerPid(Socket conn)
+    private static unsafe void RemoveStaleSocket(string path)
+    {
+        Stat st;
+        // SAFETY: st lives on this frame for the call; lstat writes at most sizeof(struct stat) into it.
+        if (lstat(path, &st) != 0)
+        {
+            if (Errno == ENOENT) return;
+            throw new InvalidInputException($"socket path {path} cannot be inspected (errno {Errno})", "uffd-socket");
+        }
+        if ((st.Mode & S_IFMT) != S_IFSOCK)
+            throw new InvalidInputException($"{path} exists and is not a socket; it is left alone", "uffd-socket");
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            File.Delete(path); // a stale socket from an earlier run: nobody listens on it
+            return;
+        }
+        throw new InvalidInputException($"a handler is already listening on {path}", "uffd-socket");
+    }
+
+    /// <summary>Waits for the VMM, receives the handshake and the uffd, and validates both. Connections that are
+    /// not a VMM are refused (logged) and the wait goes on; a VMM whose handshake is refused is killed and
+    /// <see cref="VmmRefusedException"/> thrown.</summary>
+    public async Task<UffdSession> AcceptAsync(long snapshotSize, TimeSpan handshakeTimeout, CancellationToken ct)
+    {
+        while (true)
+        {
+            using var conn = await _listener.AcceptAsync(ct);
+            var peer = PeerCred(conn);
+            if ((uint)peer.Uid != _allowedUid)
+            {
+                Refused(peer, $"uid {peer.Uid} may not hand over a VMM (only uid {_allowedUid})");
+                continue;
+            }
+            byte[] json;
+            int fd;
+            try
+            {
+                (json, fd) = await ReceiveAsync(conn, handshakeTimeout, ct);
+            }
+            catch (InvalidInputException ex)
+            {
+                Refused(peer, ex.Message);
+                continue;
+            }
+            if (fd < 0)
+            {
+                Refused(peer, "uffd handshake: no file descriptor attached (SCM_RIGHTS)");
+                continue;
+            }
+            var uffd = new UserfaultFd(fd);
+            if (WhyNotUserfaultFd(uffd) is { } why)
+            {
+                uffd.Dispose();
+                Refused(peer, why);
+                continue;
+            }
+            try
+            {
+                var regions = FirecrackerHandshake.Parse(json, snapshotSize);
+                return new UffdSession(regions, peer.Pid) { Uffd = uffd };
+            }
+            catch (InvalidInputException ex)
+            {
+                uffd.Dispose();
+                // The VMM handed over its memory and waits for pages nobody will serve: fail it loudly.
+                bool killed = UffdSession.Kill(peer.Pid);
+                throw new VmmRefusedException(
+                    $"refused the VMM (pid {peer.Pid}): {ex.Message}"
+                        + (killed ? "; it was killed, since nobody would serve its memory" : ""), peer.Pid);
+            }
+        }
+    }
+
+    private void Refused(UCred peer, string why) =>
+        _log($"warning: refused a connection from pid {peer.Pid}: {why}; still waiting for the VMM");
+
+    private static UCred PeerCred(Socket conn)
     {
         Span<byte> cred = stackalloc byte[12];
         conn.GetRawSocketOption(SOL_SOCKET, SO_PEERCRED, cred);
-        return System.Runtime.InteropServices.MemoryMarshal.Read<UCred>(cred).Pid;
+        return System.Runtime.InteropServices.MemoryMarshal.Read<UCred>(cred);
     }
 
     /// <summary>Reads the message (the fd arrives with its first byte) until the JSON is complete or the peer
@@ -121,19 +222,27 @@ public sealed class HandshakeListener : IDisposable
         }
     }
 
-    /// <summary>A uffd answers read() with EAGAIN when idle; anything else (a file, a pipe) is refused.</summary>
-    private static void CheckIsUserfaultFd(UserfaultFd uffd)
+    /// <summary>Why the descriptor is not a userfaultfd (a file, a pipe), or null when it is one.</summary>
+    private static string? WhyNotUserfaultFd(UserfaultFd uffd)
     {
-        if (!File.Exists($"/proc/self/fd/{uffd.Fd}"))
-            throw new InvalidInputException("uffd handshake: the attached descriptor is not open");
-        var target = new FileInfo($"/proc/self/fd/{uffd.Fd}").LinkTarget ?? "";
-        if (!target.Contains("userfaultfd", StringComparison.Ordinal))
-            throw new InvalidInputException($"uffd handshake: the attached descriptor is not a userfaultfd ({target})");
+        var link = $"/proc/self/fd/{uffd.Fd}";
+        if (!File.Exists(link)) return "uffd handshake: the attached descriptor is not open";
+        var target = new FileInfo(link).LinkTarget ?? "";
+        return target.Contains("userfaultfd", StringComparison.Ordinal)
+            ? null
+            : $"uffd handshake: the attached descriptor is not a userfaultfd ({target})";
     }
 
     public void Dispose()
     {
         _listener.Dispose();
-        try { File.Delete(Path); } catch (IOException) { }
+        try
+        {
+            File.Delete(Path);
+        }
+        catch (IOException)
+        {
+            // Best effort: the next listener replaces a stale socket.
+        }
     }
 }

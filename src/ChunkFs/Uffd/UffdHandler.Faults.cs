@@ -199,7 +199,7 @@ public sealed partial class UffdHandler
     {
         _failure = reason;
         _options.Log($"failing VM pid {_session.VmmPid}: {reason}");
-        LibC.kill(_session.VmmPid, LibC.SIGKILL);
+        _session.KillVmm();
     }
 
     private bool TryFileOffset(ulong address, out long offset)

@@ -91,6 +91,11 @@ public sealed partial class UffdHandler : IPrefetchTarget
         {
             Loop(pidfd, ct);
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A bug here must not leave the VM waiting on a fault nobody will serve: fail it with the reason.
+            FailVm($"the handler failed: {ex.GetType().Name}: {ex.Message}");
+        }
         finally
         {
             stopPrefetch.Cancel();

@@ -88,7 +88,7 @@ public sealed class RestoreSession : IDisposable
     /// on a dedicated thread until it exits or is failed. Writes the access log when recording.</summary>
     public async Task<RestoreStats> ServeAsync(CancellationToken ct = default)
     {
-        using var listener = new HandshakeListener(_request.SocketPath);
+        using var listener = new HandshakeListener(_request.SocketPath, _host.Log);
         _host.Log($"serving '{Chain.Name}' on {listener.Path}{Describe()}");
         using var acceptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (_request.AcceptTimeout is { } limit) acceptCts.CancelAfter(limit);
@@ -96,6 +96,18 @@ public sealed class RestoreSession : IDisposable
         try
         {
             session = await listener.AcceptAsync(Chain.ImageSize, TimeSpan.FromSeconds(5), acceptCts.Token);
+        }
+        catch (VmmRefusedException ex)
+        {
+            _host.Log($"failing VM pid {ex.VmmPid}: {ex.Message}");
+            return new RestoreStats
+            {
+                Snapshot = Chain.Name,
+                VmmPid = ex.VmmPid,
+                Regions = 0,
+                Outcome = RestoreStats.FailedOutcome,
+                Reason = ex.Message,
+            };
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -107,8 +119,18 @@ public sealed class RestoreSession : IDisposable
         }
         using (session)
         {
-            var handler = new UffdHandler(session, _memory, HandlerOptions());
-            var stats = RunOnOwnThread(handler, ct);
+            RestoreStats stats;
+            UffdHandler handler;
+            try
+            {
+                handler = new UffdHandler(session, _memory, HandlerOptions());
+                stats = RunOnOwnThread(handler, ct);
+            }
+            catch
+            {
+                session.KillVmm(); // never leave a connected VMM without a handler
+                throw;
+            }
             if (_request.RecordPath is { } logPath && handler.RecordedLog is { } log)
                 await File.WriteAllBytesAsync(logPath, log.Serialize(), ct);
             return stats with { Tiers = TierSummary.Of(_reader) };

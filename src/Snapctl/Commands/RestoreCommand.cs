@@ -63,6 +63,7 @@ public static class RestoreCommand
         var acceptTimeout = new Option<double>("--accept-timeout")
         {
             Description = "Seconds to wait for the VMM to connect (0: forever)",
+            DefaultValueFactory = _ => 60,
         };
         var cmd = new Command("restore", "Serve a VMM's guest memory from a snapshot over userfaultfd (Firecracker's "
             + "protocol) until it exits")
