@@ -23,13 +23,22 @@ public static class Program
         if (parsed.Errors.Count > 0)
             return ErrorReport.Print(new UsageException(
                 $"{parsed.Errors[0].Message} See '{CommandPath(parsed)} --help'."), json);
+        using var interruption = new Interruption();
+        // Signals are ours (Interruption), so the exit code says which one came.
+        var config = new InvocationConfiguration
+        {
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null,
+        };
         try
         {
-            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            int code = await parsed.InvokeAsync(config, interruption.Token);
+            return interruption.ExitCode == 0 ? code
+                : ErrorReport.Print(new OperationCanceledException(), json, interruption.ExitCode);
         }
         catch (Exception ex)
         {
-            return ErrorReport.Print(ex, json);
+            return ErrorReport.Print(ex, json, interruption.ExitCode);
         }
     }
 

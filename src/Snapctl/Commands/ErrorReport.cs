@@ -39,10 +39,12 @@ public static class ErrorReport
         _ => $"{message} (option --{parameter})",
     };
 
-    /// <summary>Prints the error as docs/errors.md says and returns the exit code.</summary>
-    public static int Print(Exception ex, bool json)
+    /// <summary>Prints the error as docs/errors.md says and returns the exit code. After a signal
+    /// (<paramref name="signalExit"/> = 128 + the signal), whatever the command threw while stopping is reported as
+    /// "interrupted" with that code.</summary>
+    public static int Print(Exception ex, bool json, int signalExit = 0)
     {
-        var (kind, message, code) = Describe(ex);
+        var (kind, message, code) = signalExit != 0 ? ("interrupted", "interrupted", signalExit) : Describe(ex);
         Console.Error.WriteLine($"snapctl: error: {message}");
         if (json) Output.WriteJson(new { error = new { kind, message } });
         return code;

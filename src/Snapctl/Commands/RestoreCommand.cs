@@ -65,11 +65,12 @@ public static class RestoreCommand
             Description = "Seconds to wait for the VMM to connect (0: forever)",
             DefaultValueFactory = _ => 60,
         };
+        var json = CommonOptions.Json();
         var cmd = new Command("restore", "Serve a VMM's guest memory from a snapshot over userfaultfd (Firecracker's "
             + "protocol) until it exits")
         {
             store, keyring, name, tenant, socket, record, prefetch, noPrefetch, plan, budget, deadline, concurrency,
-            bandwidth, faultAround, preload, acceptTimeout,
+            bandwidth, faultAround, preload, acceptTimeout, json,
         };
         CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
