@@ -155,6 +155,7 @@ static void files(void)
     CONST(SYNC_FILE_RANGE_WRITE);
     CONST(S_IFMT);
     CONST(S_IFSOCK);
+    CONST(S_IFREG);
     SIZE(stat);
     FIELD(stat, st_mode);
 }

@@ -129,6 +129,7 @@ public sealed class UffdAbiTests
         Const("SYNC_FILE_RANGE_WRITE", Native.SYNC_FILE_RANGE_WRITE),
         Const("S_IFMT", LibC.S_IFMT),
         Const("S_IFSOCK", LibC.S_IFSOCK),
+        Const("S_IFREG", LibC.S_IFREG),
         Size<Stat>("stat"),
         .. Field<Stat>("stat.st_mode", nameof(Stat.Mode)),
     ];

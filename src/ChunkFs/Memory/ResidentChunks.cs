@@ -44,6 +44,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     public ChunkReader Reader => _reader;
 
     public bool IsZeroChunk(int chunk) => _chain.Chunks[chunk].IsZero;
+
+    /// <summary>True when the chunk's plaintext is in memory now (it may be evicted right after).</summary>
+    public bool IsResident(int chunk) => Volatile.Read(ref _addr[chunk]) != 0;
     public bool IsZero(long offset) => IsZeroChunk((int)(offset / ChunkGeometry.ChunkSize));
 
     /// <summary>Pins a resident chunk and returns its address; false when it is not in memory.</summary>

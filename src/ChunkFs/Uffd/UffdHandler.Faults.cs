@@ -29,9 +29,12 @@ public sealed partial class UffdHandler
         long landed;
         int errno;
         bool zeroChunk = _memory.IsZeroChunk(chunk);
-        if (zeroChunk || _removed.Get(pageIndex))
+        int slot = _packSlot is null ? -1 : _packSlot[pageIndex];
+        // A planned page whose pack chunk is all zeros holds zeros in the snapshot too (the pack is a copy).
+        bool zeroInPack = slot >= 0 && _pack!.IsZeroChunk(slot / ChunkGeometry.PagesPerChunk);
+        if (zeroChunk || _removed.Get(pageIndex) || (zeroInPack && !_memory.IsResident(chunk)))
         {
-            int pages = ZeroRunPages(page, pageIndex, off, zeroChunk);
+            int pages = zeroChunk || _removed.Get(pageIndex) ? ZeroRunPages(page, pageIndex, off, zeroChunk) : 1;
             status = Install(page, 0, pages, wake: true, out landed, out errno);
             _zero += landed;
         }
@@ -44,7 +47,6 @@ public sealed partial class UffdHandler
             long within = off - ((long)chunk * ChunkGeometry.ChunkSize);
             if (!_memory.TryPin(chunk, out nint src))
             {
-                int slot = _packSlot is null ? -1 : _packSlot[pageIndex];
                 if (slot >= 0)
                 {
                     source = _pack!;

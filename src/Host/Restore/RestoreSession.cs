@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using Snapshots.ChunkFs;
 using Snapshots.ChunkFs.Memory;
 using Snapshots.ChunkFs.Uffd;
 using Snapshots.Prefetch;
@@ -174,44 +175,67 @@ public sealed class RestoreSession : IDisposable
     private string Describe() => Plan is null ? ""
         : $" with a {Plan.Pages.Length}-page prefetch plan{(_pack is null ? "" : " and its working-set pack")}";
 
+    /// <summary>The plan to follow. A plan is a speed-up: a missing, damaged, foreign or unreadable one means a
+    /// warning and serving on demand, never a refused or hung restore.</summary>
     private static async Task<PrefetchPlan?> ChoosePlanAsync(SnapshotHost host, SnapshotChain chain,
         RestoreRequest request, CancellationToken ct)
     {
         PrefetchPlan? plan;
-        switch (request.Prefetch)
+        try
         {
-            case PrefetchMode.Off:
-                return null;
-            case PrefetchMode.File:
-                if (request.PlanPath is null)
-                    throw new InvalidInputException("a plan file is needed to prefetch from a file", "plan");
-                plan = PrefetchPlan.Load(request.PlanPath);
-                break;
-            default:
-                var (attached, why) = await new PlanStore(host.Blobs).TryLoadAsync(chain.Name, chain.Top.Hash, ct);
-                if (attached is null && request.Prefetch == PrefetchMode.Attached) host.Log($"warning: {why}; "
-                    + "serving on demand");
-                plan = attached;
-                break;
+            switch (request.Prefetch)
+            {
+                case PrefetchMode.Off:
+                    return null;
+                case PrefetchMode.File:
+                    if (request.PlanPath is null || !RegularFile.Is(request.PlanPath))
+                    {
+                        host.Log($"warning: prefetch plan {request.PlanPath} is not a readable regular file; "
+                            + "serving on demand");
+                        return null;
+                    }
+                    plan = PrefetchPlan.Load(request.PlanPath);
+                    break;
+                default:
+                    var (attached, why) = await new PlanStore(host.Blobs).TryLoadAsync(chain.Name, chain.Top.Hash, ct);
+                    if (attached is null && request.Prefetch == PrefetchMode.Attached)
+                        host.Log($"warning: {why}; serving on demand");
+                    plan = attached;
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is SnapshotException or IOException or UnauthorizedAccessException)
+        {
+            host.Log($"warning: the prefetch plan is unusable ({ex.Message}); serving on demand");
+            return null;
         }
         if (plan is not null && plan.ImageSize != chain.ImageSize)
         {
-            throw new InvalidInputException(
-                $"the prefetch plan is for a {plan.ImageSize}-byte image; '{chain.Name}' is {chain.ImageSize} bytes")
-            {
-                Parameter = "plan",
-            };
+            host.Log($"warning: the prefetch plan is for a {plan.ImageSize}-byte image; '{chain.Name}' is "
+                + $"{chain.ImageSize} bytes; serving on demand");
+            return null;
         }
         return plan;
     }
 
     /// <summary>The working-set pack the plan was made with, as a memory tier; null (with a warning when the plan
-    /// names one that does not match) to prefetch from the snapshot's own chunks.</summary>
+    /// names one that is missing, unreadable or not the one it was made with) to prefetch from the snapshot's own
+    /// chunks.</summary>
     private static async Task<ResidentChunks?> OpenPackAsync(SnapshotHost host, RestoreRequest request,
         PrefetchPlan? plan, ChunkReader reader, CancellationToken ct)
     {
         if (plan?.PackName is not { } packName) return null;
-        var packChain = await host.OpenChainAsync(packName, request.Tenant, ct);
+        SnapshotChain packChain;
+        try
+        {
+            packChain = await host.OpenChainAsync(packName, request.Tenant, ct);
+        }
+        catch (SnapshotException ex)
+        {
+            host.Log($"warning: working-set pack '{packName}' is unusable ({ex.Message}); prefetching snapshot "
+                + "chunks");
+            return null;
+        }
         if (packChain.Top.Hash.AsSpan().SequenceEqual(plan.PackHash))
             return new ResidentChunks(packChain, reader, request.MemoryBudgetBytes);
         host.Log($"warning: working-set pack '{packName}' is not the one the plan was made with; prefetching "
