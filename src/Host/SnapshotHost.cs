@@ -82,7 +82,11 @@ public sealed partial class SnapshotHost : IDisposable
             options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
         }
         var origin = TierOptions.Origin with { Deadline = tiers.OriginDeadline };
-        var readerOptions = new ReaderOptions(options, origin) { OwnsTiers = true };
+        var readerOptions = new ReaderOptions(options, origin)
+        {
+            OwnsTiers = true,
+            Retry = new RetryPolicy { Window = tiers.RetryWindow },
+        };
         return new ChunkReader(readerOptions, new OriginChunkStore(Blobs), [.. caches]);
     }
 

@@ -19,5 +19,9 @@ public sealed record TierSettings
     /// <summary>How long the origin may take for one chunk before the read fails naming it.</summary>
     public TimeSpan OriginDeadline { get; init; } = TierOptions.Origin.Deadline;
 
+    /// <summary>How long a chunk that no tier could serve for a transient reason is retried, from the first
+    /// attempt (<see cref="RetryPolicy"/>); a restore uses its fault deadline.</summary>
+    public TimeSpan RetryWindow { get; init; } = new RetryPolicy().Window;
+
     public static TierSettings OriginOnly { get; } = new();
 }

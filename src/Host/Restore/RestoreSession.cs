@@ -56,7 +56,8 @@ public sealed class RestoreSession : IDisposable
         }
         var chain = await host.OpenChainAsync(request.Name, request.Tenant, ct);
         var plan = await ChoosePlanAsync(host, chain, request, ct);
-        var reader = await host.OpenReaderAsync(request.Tiers, ct);
+        // A transient tier failure is retried for as long as a fault may wait: only the deadline fails a VM.
+        var reader = await host.OpenReaderAsync(request.Tiers with { RetryWindow = request.FaultDeadline }, ct);
         ResidentChunks? memory = null, pack = null;
         try
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Snapshots.Store.Tiers;
 
 namespace Snapshots.Store.Chunks;
@@ -19,6 +20,10 @@ public sealed class ChunkReader : IDisposable
     private readonly SingleFlight _flights = new();
     private readonly SingleFlight.Fetch _fetch;
     private readonly bool _ownsTiers;
+    private readonly RetryPolicy _retry;
+    private readonly RetryBudget _budget = new();
+    private readonly Random _random = new();
+    private long _retries;
 
     public ChunkReader(IChunkStore origin, params IChunkCache[] caches)
         : this(ReaderOptions.For(caches.Length), origin, caches) { }
@@ -38,6 +43,7 @@ public sealed class ChunkReader : IDisposable
         _counters[^1] = _origin.Counters;
         _fetch = FetchAsync;
         _ownsTiers = options.OwnsTiers;
+        _retry = options.Retry;
     }
 
     /// <summary>One entry per tier, nearest first, the origin last.</summary>
@@ -52,11 +58,34 @@ public sealed class ChunkReader : IDisposable
     public async ValueTask<int> ReadAsync(
         ChunkName name, Memory<byte> buffer, string context, CancellationToken ct = default)
     {
-        var result = await _flights.RunAsync(name, buffer, _fetch, ct);
-        if (result.Failure is { } failure)
-            throw new ChunkUnavailableException($"chunk {name} of {context} {failure}", result.Fault);
-        return result.Length;
+        _budget.Deposit();
+        long start = Stopwatch.GetTimestamp();
+        for (int attempt = 1; ; attempt++)
+        {
+            var result = await _flights.RunAsync(name, buffer, _fetch, ct);
+            if (result.Failure is not { } failure) return result.Length;
+            // Transient (no tier answered in time or without error): retry within the window, within the budget.
+            if (result.Fault == ChunkFault.Unavailable && !ct.IsCancellationRequested)
+            {
+                TimeSpan delay;
+                lock (_random) delay = _retry.Backoff(attempt, _random);
+                if (Stopwatch.GetElapsedTime(start) + delay < _retry.Window && _budget.TryWithdraw())
+                {
+                    Interlocked.Increment(ref _retries);
+                    await Task.Delay(delay, ct);
+                    continue;
+                }
+            }
+            string tries = attempt > 1 ? $" (after {attempt} attempts)" : "";
+            throw new ChunkUnavailableException($"chunk {name} of {context} {failure}{tries}", result.Fault);
+        }
     }
+
+    /// <summary>Retries of transient failures so far (<see cref="RetryPolicy"/>).</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>The budget the reader's retries draw on.</summary>
+    public RetryBudget Budget => _budget;
 
     private async ValueTask<SingleFlight.FetchResult> FetchAsync(
         ChunkName name, Memory<byte> buffer, CancellationToken ct)

@@ -11,6 +11,10 @@ public sealed record ReaderOptions(IReadOnlyList<TierOptions> Caches, TierOption
     /// owns its tiers; a test or daemon that shares a cache between readers does not).</summary>
     public bool OwnsTiers { get; init; }
 
+    /// <summary>How transient failures are retried (<see cref="RetryPolicy"/>); none unless asked for (the host
+    /// retries for 10 s, a restore for its fault deadline).</summary>
+    public RetryPolicy Retry { get; init; } = RetryPolicy.None;
+
     /// <summary>Disk-like limits for every cache (a reader built without options).</summary>
     public static ReaderOptions For(int caches)
     {

@@ -1,0 +1,82 @@
+namespace Snapshots.Store.Tiers;
+
+/// <summary>
+/// How the tiered reader retries a chunk no tier could serve for a transient reason (refused, reset, 5xx,
+/// SlowDown, a tier's deadline: <see cref="ChunkFault.Unavailable"/>): again and again within
+/// <see cref="Window"/> from the first attempt (a restore passes its fault deadline), waiting an exponentially
+/// growing, fully jittered delay between attempts (AWS's "full jitter": uniform in [0, min(Max, First * 2^n))).
+/// Missing and corrupt chunks are not retried: asking again gives the same answer. Every retry spends a token
+/// of a <see cref="RetryBudget"/> shared by the reader, so an outage never multiplies the load on the origin.
+/// </summary>
+public sealed record RetryPolicy
+{
+    /// <summary>No retries: the first failure is final.</summary>
+    public static RetryPolicy None { get; } = new() { Window = TimeSpan.Zero };
+
+    /// <summary>How long after the first attempt a retry may still start.</summary>
+    public TimeSpan Window { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The cap of the first backoff; it doubles per attempt up to <see cref="MaxDelay"/>.</summary>
+    public TimeSpan FirstDelay { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The delay before retry <paramref name="attempt"/> (1 = the first retry), drawn with
+    /// <paramref name="random"/>.</summary>
+    public TimeSpan Backoff(int attempt, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        double cap = Math.Min(MaxDelay.TotalMilliseconds,
+            FirstDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 30)));
+        return TimeSpan.FromMilliseconds(random.NextDouble() * cap);
+    }
+}
+
+/// <summary>
+/// A token bucket for retries (Finagle's and gRPC's retry budget): every first attempt deposits
+/// <see cref="Ratio"/> of a token, every retry takes one, and the bucket holds at most <see cref="Burst"/>. So
+/// retries stay under Ratio of the traffic plus a small burst, however long an outage lasts. Thread-safe.
+/// </summary>
+public sealed class RetryBudget(double ratio = 0.2, int burst = 20)
+{
+    private const long Scale = 1000;
+    private readonly long _max = burst * Scale;
+    private readonly long _deposit = (long)(ratio * Scale);
+    private long _tokens = burst * Scale;
+    private long _refused;
+
+    public double Ratio { get; } = ratio;
+    public int Burst { get; } = burst;
+
+    /// <summary>Retries refused because the budget was spent.</summary>
+    public long Refused => Interlocked.Read(ref _refused);
+
+    /// <summary>A first attempt: earns a fraction of a retry.</summary>
+    public void Deposit()
+    {
+        long current, next;
+        do
+        {
+            current = Interlocked.Read(ref _tokens);
+            next = Math.Min(_max, current + _deposit);
+        }
+        while (current != next && Interlocked.CompareExchange(ref _tokens, next, current) != current);
+    }
+
+    /// <summary>Takes a token for a retry; false (counted) when none is left.</summary>
+    public bool TryWithdraw()
+    {
+        long current;
+        do
+        {
+            current = Interlocked.Read(ref _tokens);
+            if (current < Scale)
+            {
+                Interlocked.Increment(ref _refused);
+                return false;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _tokens, current - Scale, current) != current);
+        return true;
+    }
+}

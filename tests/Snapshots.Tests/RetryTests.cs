@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Snapshots.Store;
+using Snapshots.Store.Cache;
+using Snapshots.Store.Chunks;
+using Snapshots.Store.Faults;
+using Snapshots.Store.Tiers;
+
+namespace Snapshots.Tests;
+
+/// <summary>Transient failures are retried within the window, with backoff, under a budget; missing and corrupt
+/// chunks are not.</summary>
+[Trait("Category", Category.Unit)]
+public class RetryTests
+{
+    private static (MemoryChunkStore Store, ChunkName Name) OneChunk()
+    {
+        var store = new MemoryChunkStore("origin");
+        return (store, store.Add(RandomNumberGenerator.GetBytes(50_000)));
+    }
+
+    private static ReaderOptions Options(RetryPolicy retry) =>
+        new([], new TierOptions(TimeSpan.FromSeconds(1), 8, TimeSpan.FromSeconds(1))) { Retry = retry };
+
+    [Fact]
+    public async Task A_short_outage_is_survived_within_the_window()
+    {
+        var (store, name) = OneChunk();
+        var origin = new FaultInjectingChunkStore(store, new FaultProfile { ErrorRate = 1 }, seed: 1);
+        var reader = new ChunkReader(Options(new RetryPolicy { Window = TimeSpan.FromSeconds(5) }), origin);
+        _ = Task.Delay(400).ContinueWith(_ => origin.Profile = FaultProfile.None, TaskScheduler.Default);
+        var clock = Stopwatch.StartNew();
+        int n = await reader.ReadAsync(name, new byte[60_000], "test");
+        Assert.Equal(50_000, n);
+        Assert.True(reader.Retries > 0);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Past_the_window_the_last_error_is_reported()
+    {
+        var (store, name) = OneChunk();
+        var origin = new FaultInjectingChunkStore(store, new FaultProfile { ErrorRate = 1 }, seed: 1);
+        var reader = new ChunkReader(Options(new RetryPolicy { Window = TimeSpan.FromMilliseconds(300) }), origin);
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(
+            () => reader.ReadAsync(name, new byte[60_000], "test").AsTask());
+        Assert.Equal(ChunkFault.Unavailable, ex.Fault);
+        Assert.Contains("attempts", ex.Message);
+        Assert.Contains("injected", ex.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Missing_is_final_at_once_and_no_retry_policy_means_one_attempt()
+    {
+        var (store, _) = OneChunk();
+        var absent = ChunkName.OfCiphertext(RandomNumberGenerator.GetBytes(100));
+        var reader = new ChunkReader(Options(new RetryPolicy()), store);
+        var missing = await Assert.ThrowsAsync<ChunkUnavailableException>(
+            () => reader.ReadAsync(absent, new byte[200], "test").AsTask());
+        Assert.Equal(ChunkFault.Missing, missing.Fault);
+        Assert.Equal(0, reader.Retries);
+
+        var (store2, name) = OneChunk();
+        var failing = new FaultInjectingChunkStore(store2, new FaultProfile { ErrorRate = 1 }, seed: 2);
+        var once = new ChunkReader(Options(RetryPolicy.None), failing);
+        await Assert.ThrowsAsync<ChunkUnavailableException>(() => once.ReadAsync(name, new byte[60_000], "t").AsTask());
+        Assert.Equal(1, failing.Injected.Reads);
+    }
+
+    [Fact]
+    public async Task The_budget_bounds_retries_during_a_long_outage()
+    {
+        var store = new MemoryChunkStore("origin");
+        var names = Enumerable.Range(0, 50).Select(_ => store.Add(RandomNumberGenerator.GetBytes(1000))).ToArray();
+        var origin = new FaultInjectingChunkStore(store, new FaultProfile { ErrorRate = 1 }, seed: 3);
+        var policy = new RetryPolicy
+        {
+            Window = TimeSpan.FromSeconds(2),
+            FirstDelay = TimeSpan.FromMilliseconds(1),
+            MaxDelay = TimeSpan.FromMilliseconds(5),
+        };
+        var reader = new ChunkReader(Options(policy), origin);
+        await Task.WhenAll(names.Select(n => Assert.ThrowsAsync<ChunkUnavailableException>(
+            () => reader.ReadAsync(n, new byte[2000], "test").AsTask())));
+        // 50 first attempts earn 10 retries, on top of the burst of 20: never hundreds.
+        Assert.InRange(reader.Retries, 1, 20 + 10);
+        Assert.True(reader.Budget.Refused > 0);
+    }
+}
