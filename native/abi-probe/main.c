@@ -156,6 +156,9 @@ static void files(void)
     CONST(S_IFMT);
     CONST(S_IFSOCK);
     CONST(S_IFREG);
+    CONST(S_IFLNK);
+    CONST(S_IFDIR);
+    CONST(S_IFIFO);
     SIZE(stat);
     FIELD(stat, st_mode);
 }

@@ -41,10 +41,12 @@ public sealed partial class SnapshotHost
     }
 
     /// <summary>Removes a snapshot's manifest, with its prefetch plan and working-set pack (their chunks go at the
-    /// next gc). Refuses, naming them, when other snapshots build on it, unless <paramref name="force"/>.</summary>
-    public async Task<RemoveResult> RemoveAsync(string name, bool force, CancellationToken ct = default)
+    /// next gc). A tenant's function layer can only be removed by that tenant (<paramref name="tenant"/>).
+    /// Refuses, naming them, when other snapshots build on it, unless <paramref name="force"/>.</summary>
+    public async Task<RemoveResult> RemoveAsync(string name, bool force, string? tenant = null,
+        CancellationToken ct = default)
     {
-        if (!await Catalog.ExistsAsync(name, ct)) throw new SnapshotNotFoundException(name, Blobs.Describe);
+        SnapshotChain.CheckAccess(await Catalog.LoadAsync(name, ct), tenant);
         var children = new List<string>();
         await foreach (var n in Catalog.ListNamesAsync(ct))
         {

@@ -13,6 +13,8 @@ public sealed partial class SnapshotHost
         TierSettings tiers, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(plan);
+        // A tenant's plan steers what is installed in its VMs: only that tenant may replace it.
+        SnapshotChain.CheckAccess(await Catalog.LoadAsync(name, ct), tenant);
         Func<Task<BuildResult>>? buildPack = null;
         ChunkReader? reader = null;
         try

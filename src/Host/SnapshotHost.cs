@@ -75,11 +75,19 @@ public sealed partial class SnapshotHost : IDisposable
         }
         if (!string.IsNullOrWhiteSpace(tiers.Distributed))
         {
-            var address = RedisAddress.Parse(tiers.Distributed);
-            ct.ThrowIfCancellationRequested();
-            caches.Add(await RedisChunkCache.ConnectAsync(address));
-            // The tier's deadline covers a stripe's node deadline and a retry on another node.
-            options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
+            try
+            {
+                var address = RedisAddress.Parse(tiers.Distributed);
+                ct.ThrowIfCancellationRequested();
+                caches.Add(await RedisChunkCache.ConnectAsync(address));
+                // The tier's deadline covers a stripe's node deadline and a retry on another node.
+                options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
+            }
+            catch
+            {
+                foreach (var c in caches) (c as IDisposable)?.Dispose();
+                throw;
+            }
         }
         var origin = TierOptions.Origin with { Deadline = tiers.OriginDeadline };
         var readerOptions = new ReaderOptions(options, origin)

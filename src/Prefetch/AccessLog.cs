@@ -55,5 +55,8 @@ public sealed class AccessLog
         return new AccessLog { ImageSize = (long)imageSize, PageSize = (int)pageSize, Touches = touches };
     }
 
-    public static AccessLog Load(string path) => Parse(File.ReadAllBytes(path), path);
+    /// <summary>Reads an access log; a path that is not a regular file (a FIFO would block) is an
+    /// <see cref="Store.InvalidInputException"/> naming the "log" input.</summary>
+    public static AccessLog Load(string path) =>
+        Parse(File.ReadAllBytes(Store.Files.FileKinds.RequireRegular(path, "log")), path);
 }

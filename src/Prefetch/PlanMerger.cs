@@ -15,7 +15,7 @@ public static class PlanMerger
         IReadOnlyList<AccessLog> logs, double minFraction = 0.5, int groupPages = DefaultGroupPages)
     {
         if (logs.Count == 0) throw new InvalidInputException("no access logs to merge");
-        if (minFraction is <= 0 or > 1)
+        if (!(minFraction > 0 && minFraction <= 1))
             throw new InvalidInputException("the minimum fraction of runs must be in (0, 1]", "min-fraction");
         if (groupPages < 1) throw new InvalidInputException("pages per group must be at least 1", "group-pages");
         long size = logs[0].ImageSize;

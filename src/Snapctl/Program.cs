@@ -17,12 +17,13 @@ public static class Program
         })
             root.Subcommands.Add(cmd);
 
+        RejectEmptyText(root);
         bool json = Array.IndexOf(args, "--json") >= 0;
         var parsed = root.Parse(args);
         // A usage error is one line and a hint, not the whole help text (docs/errors.md).
         if (parsed.Errors.Count > 0)
             return ErrorReport.Print(new UsageException(
-                $"{parsed.Errors[0].Message} See '{CommandPath(parsed)} --help'."), json);
+                $"{FirstError(parsed)} See '{CommandPath(parsed)} --help'."), json);
         using var interruption = new Interruption();
         // Signals are ours (Interruption), so the exit code says which one came.
         var config = new InvocationConfiguration
@@ -40,6 +41,42 @@ public static class Program
         {
             return ErrorReport.Print(ex, json, interruption.ExitCode);
         }
+    }
+
+    /// <summary>An empty name, path or address is a usage error, said by the option, not an exception deep in
+    /// the library.</summary>
+    private static void RejectEmptyText(Command command)
+    {
+        foreach (var option in command.Options)
+        {
+            if (option.ValueType != typeof(string)) continue;
+            option.Validators.Add(r =>
+            {
+                if (r.Tokens.Count > 0 && string.IsNullOrWhiteSpace(r.Tokens[^1].Value))
+                    r.AddError($"{option.Name} must not be empty.");
+            });
+        }
+        foreach (var argument in command.Arguments)
+        {
+            if (argument.ValueType != typeof(string) && argument.ValueType != typeof(string[])) continue;
+            argument.Validators.Add(r =>
+            {
+                foreach (var token in r.Tokens)
+                {
+                    if (string.IsNullOrWhiteSpace(token.Value))
+                        r.AddError($"{argument.Name} must not be empty.");
+                }
+            });
+        }
+        foreach (var sub in command.Subcommands) RejectEmptyText(sub);
+    }
+
+    /// <summary>The error to show first: an unknown token says more than the missing command it causes.</summary>
+    private static string FirstError(ParseResult parsed)
+    {
+        foreach (var e in parsed.Errors)
+            if (e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) return e.Message;
+        return parsed.Errors[0].Message;
     }
 
     private static string CommandPath(ParseResult parsed)

@@ -48,7 +48,10 @@ public class CliTests
         Assert.Equal(1, rmParent.ExitCode);
         Assert.Contains("is the parent of fn", rmParent.Stderr);
 
-        Assert.Equal(0, (await Snapctl.RunAsync(t, "rm", "--name", "fn")).ExitCode);
+        var foreign = await Snapctl.RunAsync(t, "rm", "--name", "fn", "--tenant", "evil");
+        Assert.Equal(1, foreign.ExitCode);
+        Assert.Contains("belongs to another tenant", foreign.Stderr);
+        Assert.Equal(0, (await Snapctl.RunAsync(t, "rm", "--name", "fn", "--tenant", "acme")).ExitCode);
         var gc = await Snapctl.RunAsync(t, "gc", "--json");
         Assert.Equal(0, gc.ExitCode);
         Assert.Equal(f.Json.GetProperty("newChunks").GetInt32(), gc.Json.GetProperty("chunksDeleted").GetInt32());

@@ -42,7 +42,8 @@ public class HostTests
         var refused = await Assert.ThrowsAsync<InvalidInputException>(() => host.RemoveAsync("os", force: false));
         Assert.Equal("force", refused.Parameter);
         Assert.Contains("is the parent of fn", refused.Message);
-        var removed = await host.RemoveAsync("fn", force: false);
+        await Assert.ThrowsAsync<KeyUnavailableException>(() => host.RemoveAsync("fn", force: false));
+        var removed = await host.RemoveAsync("fn", force: false, tenant: "acme");
         Assert.Empty(removed.OrphanedChildren);
         var gc = await host.CollectGarbageAsync();
         Assert.Equal(fn.NewChunks, gc.ChunksDeleted);

@@ -17,7 +17,6 @@ internal static unsafe partial class LibC
     public const int CMSG_LEN_FD = 20, CMSG_SPACE_FD = 24;
 
     public const int SIGKILL = 9;
-    public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFREG = 0x8000;
     public const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
     public const long SYS_userfaultfd = 323, SYS_pidfd_open = 434;
@@ -61,11 +60,6 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial int eventfd(uint initval, int flags);
 
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int lstat(string path, Stat* buf);
-
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int stat(string path, Stat* buf);
 
     [LibraryImport("libc")]
     public static partial uint geteuid();

@@ -78,10 +78,3 @@ internal struct CmsgHdr { public nuint Len; public int Level, Type; }
 
 [StructLayout(LayoutKind.Sequential)]
 internal struct UCred { public int Pid, Uid, Gid; }
-
-/// <summary>struct stat (x86_64): only the file type and mode is read (lstat of the handler's socket path).</summary>
-[StructLayout(LayoutKind.Explicit, Size = 144)]
-internal struct Stat
-{
-    [FieldOffset(24)] public uint Mode;
-}

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Snapshots.ChunkFs.Native;
 using Snapshots.Store;
+using Snapshots.Store.Files;
 using static Snapshots.ChunkFs.Native.LibC;
 
 namespace Snapshots.ChunkFs.Uffd;
@@ -52,6 +53,10 @@ public sealed class HandshakeListener : IDisposable
         Path = System.IO.Path.GetFullPath(path);
         _log = log ?? (_ => { });
         _allowedUid = allowedUid ?? geteuid();
+        // sockaddr_un holds 108 bytes with the terminating NUL.
+        if (System.Text.Encoding.UTF8.GetByteCount(Path) > 107)
+            throw new InvalidInputException(
+                $"socket path {Path} is over the 107-byte limit of Unix sockets", "uffd-socket");
         var dir = System.IO.Path.GetDirectoryName(Path)!;
         if (!Directory.Exists(dir))
             throw new InvalidInputException($"socket directory {dir} does not exist", "uffd-socket");
@@ -71,17 +76,16 @@ public sealed class HandshakeListener : IDisposable
         }
     }
 
-    private static unsafe void RemoveStaleSocket(string path)
+    private static void RemoveStaleSocket(string path)
     {
-        Stat st;
-        // SAFETY: st lives on this frame for the call; lstat writes at most sizeof(struct stat) into it.
-        if (lstat(path, &st) != 0)
+        var kind = FileKinds.Of(path, followLinks: false);
+        if (kind == FileKind.Missing) return;
+        if (kind != FileKind.Socket)
         {
-            if (Errno == ENOENT) return;
-            throw new InvalidInputException($"socket path {path} cannot be inspected (errno {Errno})", "uffd-socket");
+            throw new InvalidInputException(
+                $"{path} exists and is {FileKinds.Describe(kind)}, not a socket; it is left alone",
+                "uffd-socket");
         }
-        if ((st.Mode & S_IFMT) != S_IFSOCK)
-            throw new InvalidInputException($"{path} exists and is not a socket; it is left alone", "uffd-socket");
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {

@@ -1,10 +1,10 @@
 using System.Runtime.ExceptionServices;
-using Snapshots.ChunkFs;
 using Snapshots.ChunkFs.Memory;
 using Snapshots.ChunkFs.Uffd;
 using Snapshots.Prefetch;
 using Snapshots.Store;
 using Snapshots.Store.Chunks;
+using Snapshots.Store.Files;
 using Snapshots.Store.Layers;
 
 namespace Snapshots.Host.Restore;
@@ -54,6 +54,13 @@ public sealed class RestoreSession : IDisposable
             throw new InvalidInputException(
                 $"fault-around of {request.FaultAroundPages} pages: use 1-128", "fault-around");
         }
+        if (request.PrefetchConcurrency is < 1 or > 256)
+        {
+            throw new InvalidInputException(
+                $"prefetch concurrency {request.PrefetchConcurrency}: use 1-256", "prefetch-concurrency");
+        }
+        // Refuse a bad --record path now, not after the whole VM has been served.
+        if (request.RecordPath is { } record) OutputFile.Check(record, "record");
         var chain = await host.OpenChainAsync(request.Name, request.Tenant, ct);
         var plan = await ChoosePlanAsync(host, chain, request, ct);
         // A transient tier failure is retried for as long as a fault may wait: only the deadline fails a VM.
@@ -134,7 +141,17 @@ public sealed class RestoreSession : IDisposable
                 throw;
             }
             if (_request.RecordPath is { } logPath && handler.RecordedLog is { } log)
-                await File.WriteAllBytesAsync(logPath, log.Serialize(), ct);
+            {
+                try
+                {
+                    OutputFile.WriteAllBytes(logPath, log.Serialize(), "record");
+                }
+                catch (Exception ex) when (ex is SnapshotException or IOException or UnauthorizedAccessException)
+                {
+                    // The VM was served: its figures still count; only the log is lost, and said so.
+                    _host.Log($"warning: the access log could not be written to {logPath}: {ex.Message}");
+                }
+            }
             return stats with { Tiers = TierSummary.Of(_reader) };
         }
     }
@@ -189,7 +206,8 @@ public sealed class RestoreSession : IDisposable
                 case PrefetchMode.Off:
                     return null;
                 case PrefetchMode.File:
-                    if (request.PlanPath is null || !RegularFile.Is(request.PlanPath))
+                    if (request.PlanPath is null
+                        || FileKinds.Of(request.PlanPath, followLinks: true) != FileKind.Regular)
                     {
                         host.Log($"warning: prefetch plan {request.PlanPath} is not a readable regular file; "
                             + "serving on demand");

@@ -22,6 +22,7 @@ public static class ErrorReport
             SnapshotException s => (s.Kind, WithFlag(s.Message, s.Parameter), Failed),
             UsageException u => ("usage", u.Message, Usage),
             OperationCanceledException => ("interrupted", "interrupted", Interrupted),
+            TimeoutException => ("unavailable", $"a service did not answer in time ({ex.Message})", Failed),
             FileNotFoundException f => ("io", f.FileName is null ? f.Message : $"{f.FileName} does not exist", Failed),
             DirectoryNotFoundException or PathTooLongException or IOException => ("io", ex.Message, Failed),
             UnauthorizedAccessException => ("permission", ex.Message, Failed),
@@ -36,6 +37,8 @@ public static class ErrorReport
         "store" => $"{message} (option --store or $SNAPSHOTS_STORE)",
         "distributed" => $"{message} (option --distributed or $SNAPSHOTS_DISTRIBUTED)",
         "force" => $"{message} (option --force)",
+        "file" => $"{message} (argument FILE)",
+        "log" => $"{message} (argument LOG)",
         _ => $"{message} (option --{parameter})",
     };
 
@@ -45,8 +48,32 @@ public static class ErrorReport
     public static int Print(Exception ex, bool json, int signalExit = 0)
     {
         var (kind, message, code) = signalExit != 0 ? ("interrupted", "interrupted", signalExit) : Describe(ex);
-        Console.Error.WriteLine($"snapctl: error: {message}");
-        if (json) Output.WriteJson(new { error = new { kind, message } });
+        // One line, whatever the input held (a name with a newline in it).
+        message = message.ReplaceLineEndings("\\n");
+        // Reporting must not fail in turn: with stderr or stdout closed or full, the exit code still says it.
+        try
+        {
+            Console.Error.WriteLine($"snapctl: error: {message}");
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        if (json)
+        {
+            try
+            {
+                Output.WriteJson(new { error = new { kind, message } });
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
         return code;
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Snapshots.Host;
 using Snapshots.Store.Images;
 
 namespace Snapshots.Snapctl.Commands;
@@ -27,7 +28,7 @@ public static class GenImageCommand
         {
             output, size, os, runtime, function, change, clone,
         };
-        cmd.SetAction(pr =>
+        cmd.SetAction((pr, ct) =>
         {
             var spec = new VmImageSpec
             {
@@ -35,9 +36,9 @@ public static class GenImageCommand
                 RuntimeSeed = pr.GetValue(runtime), FunctionSeed = pr.GetValue(function),
                 FunctionChangePercent = pr.GetValue(change), CloneSeed = pr.GetValue(clone),
             };
-            VmImageGenerator.Write(spec, pr.GetValue(output)!);
+            PlanFiles.GenerateImage(spec, pr.GetValue(output)!, ct);
             Console.WriteLine($"wrote {pr.GetValue(output)} ({Output.Bytes(spec.Size)})");
-            return 0;
+            return Task.FromResult(0);
         });
         return cmd;
     }

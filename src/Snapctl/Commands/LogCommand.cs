@@ -1,7 +1,6 @@
 using System.CommandLine;
+using Snapshots.Host;
 using Snapshots.Prefetch;
-using Snapshots.Store;
-using Snapshots.Store.Chunks;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -46,16 +45,8 @@ public static class LogCommand
         };
         cmd.SetAction(pr =>
         {
-            var loaded = pr.GetValue(logs)!.Select(AccessLog.Load).ToList();
-            var plan = PlanMerger.Merge(loaded, pr.GetValue(fraction), pr.GetValue(group));
-            File.WriteAllBytes(pr.GetValue(output)!, plan.Serialize());
-            Output.WriteJson(new
-            {
-                plan = pr.GetValue(output),
-                runs = plan.RunsMerged,
-                pages = plan.Pages.Length,
-                groups = plan.GroupSizes.Length,
-            });
+            Output.WriteJson(PlanFiles.MergeLogs(
+                pr.GetValue(logs)!, pr.GetValue(fraction), pr.GetValue(group), pr.GetValue(output)!));
             return 0;
         });
         return cmd;
@@ -81,8 +72,8 @@ public static class LogCommand
         CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
         {
-            var plan = PrefetchPlan.Load(pr.GetValue(planFile)!);
             var settings = tiers.From(pr);
+            var plan = PrefetchPlan.Load(pr.GetValue(planFile)!);
             using var host = CommonOptions.OpenHost(pr, store, keyring);
             var r = await host.AttachPlanAsync(
                 pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack), settings, ct);
@@ -98,31 +89,7 @@ public static class LogCommand
         var cmd = new Command("show", "Describe an access log or a prefetch plan") { file };
         cmd.SetAction(pr =>
         {
-            var path = pr.GetValue(file)!;
-            var bytes = File.ReadAllBytes(path);
-            if (bytes.AsSpan().StartsWith("SNAPPLN\0"u8))
-            {
-                var plan = PrefetchPlan.Parse(bytes, path);
-                Output.WriteJson(new
-                {
-                    kind = "plan",
-                    plan.ImageSize,
-                    pages = plan.Pages.Length,
-                    groups = plan.GroupSizes.Length,
-                    plan.RunsMerged,
-                    spannedChunks = plan.Pages.Select(p => p / ChunkGeometry.PagesPerChunk).Distinct().Count(),
-                    manifestHash = Convert.ToHexStringLower(plan.ManifestHash), pack = plan.PackName
-                });
-            }
-            else
-            {
-                var log = AccessLog.Parse(bytes, path);
-                Output.WriteJson(new
-                {
-                    kind = "access-log", log.ImageSize, touches = log.Touches.Length,
-                    spanUs = log.Touches.Sum(t => (long)t.DeltaUs)
-                });
-            }
+            Output.WriteJson(PlanFiles.Describe(pr.GetValue(file)!));
             return 0;
         });
         return cmd;
@@ -139,7 +106,7 @@ public static class LogCommand
         var cmd = new Command("to-trace", "Write an access log as a replay-vmm trace") { file, output };
         cmd.SetAction(pr =>
         {
-            TraceText.Write(AccessLog.Load(pr.GetValue(file)!), pr.GetValue(output)!);
+            PlanFiles.ToTrace(pr.GetValue(file)!, pr.GetValue(output)!);
             return 0;
         });
         return cmd;
@@ -180,14 +147,18 @@ public static class LogCommand
         };
         cmd.SetAction(pr =>
         {
-            if (!File.Exists(pr.GetValue(image)))
-                throw new InvalidInputException($"image {pr.GetValue(image)} does not exist");
-            var log = SyntheticWorkingSet.Generate(
-                pr.GetValue(image)!, pr.GetValue(pages), pr.GetValue(seed), pr.GetValue(variant),
-                pr.GetValue(variation), pr.GetValue(gap));
-            File.WriteAllBytes(pr.GetValue(output)!, log.Serialize());
-            if (pr.GetValue(trace) is { } t) TraceText.Write(log, t);
-            Output.WriteJson(new { log = pr.GetValue(output), touches = log.Touches.Length });
+            int touches = PlanFiles.Synthesize(new SynthRequest
+            {
+                ImagePath = pr.GetValue(image)!,
+                OutPath = pr.GetValue(output)!,
+                TracePath = pr.GetValue(trace),
+                Pages = pr.GetValue(pages),
+                Seed = pr.GetValue(seed),
+                Variant = pr.GetValue(variant),
+                Variation = pr.GetValue(variation),
+                GapUs = pr.GetValue(gap),
+            });
+            Output.WriteJson(new { log = pr.GetValue(output), touches });
             return 0;
         });
         return cmd;

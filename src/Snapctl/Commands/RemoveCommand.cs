@@ -9,18 +9,20 @@ public static class RemoveCommand
         var store = CommonOptions.Store();
         var name = CommonOptions.Name();
         var force = new Option<bool>("--force") { Description = "Remove even when other snapshots build on it" };
+        var tenant = CommonOptions.Tenant();
         var json = CommonOptions.Json();
         var cmd = new Command("rm", "Remove a snapshot's manifest (its chunks go at the next gc)")
         {
             store,
             name,
             force,
+            tenant,
             json,
         };
         cmd.SetAction(async (pr, ct) =>
         {
             using var host = CommonOptions.OpenHost(pr, store);
-            var r = await host.RemoveAsync(pr.GetValue(name)!, pr.GetValue(force), ct);
+            var r = await host.RemoveAsync(pr.GetValue(name)!, pr.GetValue(force), pr.GetValue(tenant), ct);
             if (pr.GetValue(json))
             {
                 Output.WriteJson(r);

@@ -24,7 +24,7 @@ public static class SizeParser
             t = t[..^1];
         }
         if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
-            || v <= 0 || v * unit > long.MaxValue)
+            || !double.IsFinite(v) || v * unit < 1 || v * unit > long.MaxValue)
             throw new UsageException($"{option} '{text}' is not a positive size");
         return (long)(v * unit);
     }

@@ -28,6 +28,7 @@ public sealed class DiskChunkCache : IChunkCache
             throw new InvalidInputException($"cache size {maxBytes} is smaller than one chunk", "cache-size");
         _dir = Path.GetFullPath(dir);
         _maxBytes = maxBytes;
+        if (File.Exists(_dir)) throw new InvalidInputException($"cache {_dir} is a file, not a directory", "cache-dir");
         Directory.CreateDirectory(_dir);
         Load();
     }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Snapshots.Store.Chunks;
+using Snapshots.Store.Files;
 
 namespace Snapshots.Store.Images;
 
@@ -10,26 +11,32 @@ public static class VmImageGenerator
     private const int Page = ChunkGeometry.PageSize;
     private const int ClusterPages = 16;
 
-    public static void Write(VmImageSpec spec, string path)
+    /// <summary>Writes the image to <paramref name="path"/> whole or not at all (<see cref="OutputFile"/>): a
+    /// cancelled or failed write leaves nothing behind.</summary>
+    public static void Write(VmImageSpec spec, string path, CancellationToken ct = default)
     {
-        if (spec.Size < 16 << 20 || spec.Size % ChunkGeometry.PageSize != 0)
-            throw new InvalidInputException(
-                "image size must be at least 16 MiB and a whole number of 4 KiB pages", "size");
-        var tmp = path + ".gen.tmp";
-        using (var file = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write))
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Size < 16 << 20 || spec.Size % ChunkGeometry.PageSize != 0 || spec.Size > ChunkGeometry.MaxImageSize)
         {
-            RandomAccess.SetLength(file, spec.Size);
-            var block = new byte[1 << 20];
-            for (long offset = 0; offset < spec.Size; offset += block.Length)
-            {
-                int n = (int)Math.Min(block.Length, spec.Size - offset);
-                bool any = false;
-                for (int p = 0; p < n / Page; p++)
-                    any |= FillPage(spec, (offset / Page) + p, block.AsSpan(p * Page, Page));
-                if (any) RandomAccess.Write(file, block.AsSpan(0, n), offset);
-            }
+            throw new InvalidInputException(
+                "image size must be at least 16 MiB, at most 1 TiB, and a whole number of 4 KiB pages", "size");
         }
-        File.Move(tmp, path, overwrite: true);
+        if (spec.FunctionChangePercent is < 0 or > 100 or double.NaN)
+            throw new InvalidInputException(
+                $"change percent {spec.FunctionChangePercent} is not 0-100", "change-percent");
+        using var file = OutputFile.Create(path, "out");
+        RandomAccess.SetLength(file.Handle, spec.Size);
+        var block = new byte[1 << 20];
+        for (long offset = 0; offset < spec.Size; offset += block.Length)
+        {
+            ct.ThrowIfCancellationRequested();
+            int n = (int)Math.Min(block.Length, spec.Size - offset);
+            bool any = false;
+            for (int p = 0; p < n / Page; p++)
+                any |= FillPage(spec, (offset / Page) + p, block.AsSpan(p * Page, Page));
+            if (any) RandomAccess.Write(file.Handle, block.AsSpan(0, n), offset);
+        }
+        file.Commit();
     }
 
     /// <summary>Fills one page; false when it is all zero.</summary>

@@ -81,6 +81,7 @@ public sealed class LocalKeyring : IKeyProvider
 
     private void CreateMaster(string path)
     {
+        if (File.Exists(_dir)) throw new InvalidInputException($"keyring {_dir} is a file, not a directory", "keyring");
         Directory.CreateDirectory(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var tmp = path + $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         var key = RandomNumberGenerator.GetBytes(MasterKeySize);

@@ -49,7 +49,8 @@ public sealed class ChainVerifier(IChunkStore origin)
                         if (problem is not null)
                             bad.Add(new BadChunk(layer.Name, entry.Index, entry.Name.ToString(), problem));
                         int length = ChunkGeometry.ChunkLength(layer.ImageSize, entry.Index);
-                        progress?.Report(Interlocked.Add(ref bytes, length));
+                        long total = Interlocked.Add(ref bytes, length);
+                        progress?.Report(total);
                     }
                 }
                 finally

@@ -2,7 +2,7 @@ using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Crypto;
-using Snapshots.Store.Origin;
+using Snapshots.Store.Files;
 
 namespace Snapshots.Store.Layers;
 
@@ -25,53 +25,41 @@ public sealed class ImageExporter(ChunkReader reader)
         CancellationToken ct = default)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var target = Path.GetFullPath(outPath);
-        var dir = Path.GetDirectoryName(target)!;
-        if (!Directory.Exists(dir)) throw new InvalidInputException($"output directory {dir} does not exist", "out");
-        var tmp = FileBlobStore.TempPathFor(target);
+        using var output = OutputFile.Create(outPath, "out");
+        var file = output.Handle;
         int dataChunks = 0;
-        try
-        {
-            using (var file = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None))
+        RandomAccess.SetLength(file, chain.ImageSize); // sparse: zero chunks are never written
+        long done = 0;
+        int next = -1;
+        var workers = new Task[parallelism > 0 ? parallelism : Environment.ProcessorCount];
+        for (int w = 0; w < workers.Length; w++)
+            workers[w] = Task.Run(async () =>
             {
-                RandomAccess.SetLength(file, chain.ImageSize); // sparse: zero chunks are never written
-                long done = 0;
-                int next = -1;
-                var workers = new Task[parallelism > 0 ? parallelism : Environment.ProcessorCount];
-                for (int w = 0; w < workers.Length; w++)
-                    workers[w] = Task.Run(async () =>
+                var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
+                var plain = ArrayPool<byte>.Shared.Rent(ChunkGeometry.ChunkSize);
+                try
+                {
+                    for (int i = Interlocked.Increment(ref next); i < chain.ChunkCount;
+                        i = Interlocked.Increment(ref next))
                     {
-                        var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
-                        var plain = ArrayPool<byte>.Shared.Rent(ChunkGeometry.ChunkSize);
-                        try
+                        int length = chain.ChunkLength(i);
+                        if (!chain.Chunks[i].IsZero)
                         {
-                            for (int i = Interlocked.Increment(ref next); i < chain.ChunkCount;
-                                i = Interlocked.Increment(ref next))
-                            {
-                                int length = chain.ChunkLength(i);
-                                if (!chain.Chunks[i].IsZero)
-                                {
-                                    await WriteChunkAsync(chain, i, file, cipher, plain, ct);
-                                    Interlocked.Increment(ref dataChunks);
-                                }
-                                progress?.Report(Interlocked.Add(ref done, length));
-                            }
+                            await WriteChunkAsync(chain, i, file, cipher, plain, ct);
+                            Interlocked.Increment(ref dataChunks);
                         }
-                        finally
-                        {
-                            ArrayPool<byte>.Shared.Return(cipher);
-                            ArrayPool<byte>.Shared.Return(plain, clearArray: true);
-                        }
-                    }, ct);
-                await Task.WhenAll(workers);
-                RandomAccess.FlushToDisk(file);
-            }
-            File.Move(tmp, target, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(tmp);
-        }
+                        progress?.Report(Interlocked.Add(ref done, length));
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(cipher);
+                    ArrayPool<byte>.Shared.Return(plain, clearArray: true);
+                }
+            }, ct);
+        await Task.WhenAll(workers);
+        output.Commit();
+        var target = output.Path;
         return new ExportResult(chain.Name, target, chain.ImageSize, chain.ChunkCount, dataChunks,
             chain.ChunkCount - dataChunks, clock.Elapsed.TotalSeconds);
     }

@@ -25,8 +25,10 @@ public sealed class FileImageSource : IImageSource
 
     public FileImageSource(string path)
     {
+        if (Files.FileKinds.Of(path, followLinks: true) == Files.FileKind.Missing)
+            throw new InvalidInputException($"memory file {path} does not exist", "memory");
+        Files.FileKinds.RequireRegular(path, "memory"); // a directory or a FIFO is named, not opened
         var info = new FileInfo(path);
-        if (!info.Exists) throw new InvalidInputException($"memory file {path} does not exist", "memory");
         long size = info.Length;
         if (size == 0) throw new InvalidInputException($"memory file {path} is empty", "memory");
         if (size % ChunkGeometry.PageSize != 0)

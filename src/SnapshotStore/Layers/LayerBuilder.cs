@@ -50,7 +50,7 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         SnapshotChain? parent = null;
         if (req.Parent is not null)
         {
-            SnapshotName.Validate(req.Parent);
+            SnapshotName.Validate(req.Parent, "parent");
             if (req.Parent == req.Name)
                 throw new InvalidInputException($"snapshot '{req.Name}' cannot be its own parent", "parent");
             if (!await _catalog.ExistsAsync(req.Parent, ct))

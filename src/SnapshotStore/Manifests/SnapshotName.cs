@@ -9,12 +9,16 @@ public static partial class SnapshotName
 
     public static bool IsValid(string? name) => name is not null && Pattern().IsMatch(name);
 
-    public static string Validate(string? name)
+    /// <summary>The name, or an <see cref="InvalidInputException"/> naming <paramref name="parameter"/> (the
+    /// input it came from: "name" unless said otherwise).</summary>
+    public static string Validate(string? name, string parameter = "name")
     {
         if (!IsValid(name))
+        {
             throw new InvalidInputException(
-                $"snapshot name '{name}' is invalid: use 1-{MaxLength} of A-Z a-z 0-9 . _ -, "
-                + "starting with a letter or digit");
+                $"snapshot name '{name}' is invalid: use 1-{MaxLength} of A-Z a-z 0-9 . _ -, starting with a letter "
+                    + "or digit", parameter);
+        }
         return name!;
     }
 

@@ -18,6 +18,7 @@ public sealed partial class FileBlobStore : IBlobStore
     public FileBlobStore(string root, bool create)
     {
         _root = Path.GetFullPath(root);
+        if (File.Exists(_root)) throw new InvalidInputException($"store {_root} is a file, not a directory", "store");
         if (!Directory.Exists(_root))
         {
             if (!create) throw new InvalidInputException($"store directory {_root} does not exist", "store");

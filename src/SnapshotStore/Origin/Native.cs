@@ -31,6 +31,15 @@ internal static partial class Native
 
     internal const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
 
+    internal const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFDIR = 0x4000,
+        S_IFIFO = 0x1000;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static unsafe partial int lstat(string path, Stat* buf);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static unsafe partial int stat(string path, Stat* buf);
+
     public static void SyncFileSystem(string dir) => WithDirectory(dir, fd => syncfs(fd), "syncfs");
 
     public static void FsyncDirectory(string dir) => WithDirectory(dir, fd => fsync(fd), "fsync");
@@ -45,4 +54,11 @@ internal static partial class Native
         }
         finally { _ = close(fd); } // a read-only directory fd: nothing is lost if close fails
     }
+}
+
+/// <summary>struct stat (x86_64): only the file type and mode is read.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 144)]
+internal struct Stat
+{
+    [FieldOffset(24)] public uint Mode;
 }

@@ -1,0 +1,66 @@
+using Snapshots.Store.Origin;
+
+namespace Snapshots.Store.Files;
+
+/// <summary>What a path names, told without opening it: opening a FIFO blocks until a writer comes, and writing
+/// "over" a device or through a planted symlink damages something else.</summary>
+public enum FileKind
+{
+    Missing,
+    Regular,
+    Directory,
+    Symlink,
+    Socket,
+    Fifo,
+    /// <summary>A device node or anything else that is not one of the above.</summary>
+    Other,
+}
+
+public static class FileKinds
+{
+    /// <summary>The kind of <paramref name="path"/>; with <paramref name="followLinks"/> false a symlink is
+    /// <see cref="FileKind.Symlink"/>, with true it is what it points at (Missing when dangling).</summary>
+    public static unsafe FileKind Of(string path, bool followLinks)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        Stat st;
+        // SAFETY: st lives on this frame for the call; (l)stat writes at most sizeof(struct stat) into it.
+        int rc = followLinks ? Native.stat(path, &st) : Native.lstat(path, &st);
+        if (rc != 0) return FileKind.Missing;
+        return (st.Mode & Native.S_IFMT) switch
+        {
+            Native.S_IFREG => FileKind.Regular,
+            Native.S_IFDIR => FileKind.Directory,
+            Native.S_IFLNK => FileKind.Symlink,
+            Native.S_IFSOCK => FileKind.Socket,
+            Native.S_IFIFO => FileKind.Fifo,
+            _ => FileKind.Other,
+        };
+    }
+
+    /// <summary>The kind with its article, for messages: "a FIFO", "a device or other special file".</summary>
+    public static string Describe(FileKind kind) => kind switch
+    {
+        FileKind.Missing => "missing",
+        FileKind.Regular => "a regular file",
+        FileKind.Directory => "a directory",
+        FileKind.Symlink => "a symlink",
+        FileKind.Socket => "a socket",
+        FileKind.Fifo => "a FIFO",
+        _ => "a device or other special file",
+    };
+
+    /// <summary>Checks that an input file is a regular file (after symlinks) before it is opened; otherwise an
+    /// <see cref="InvalidInputException"/> naming it and <paramref name="parameter"/>.</summary>
+    public static string RequireRegular(string path, string parameter)
+    {
+        var kind = Of(path, followLinks: true);
+        return kind switch
+        {
+            FileKind.Regular => path,
+            FileKind.Missing => throw new InvalidInputException($"{path} does not exist", parameter),
+            FileKind.Directory => throw new InvalidInputException($"{path} is a directory, not a file", parameter),
+            _ => throw new InvalidInputException($"{path} is {Describe(kind)}, not a regular file", parameter),
+        };
+    }
+}

@@ -1,0 +1,90 @@
+using Microsoft.Win32.SafeHandles;
+using Snapshots.Store.Origin;
+
+namespace Snapshots.Store.Files;
+
+/// <summary>
+/// An output file (an export, an access log, a plan, a generated image) written whole or not at all: the data
+/// goes to a fresh temp file beside the target, created exclusively and owner-only (O_EXCL: a file or symlink
+/// planted at that name fails the create), then <see cref="Commit"/> renames it over the target. A rename
+/// replaces a symlink at the target and never follows it. A target that is a directory, a device, a FIFO or a
+/// socket is refused and left alone. Dispose without Commit removes the temp file.
+/// </summary>
+public sealed class OutputFile : IDisposable
+{
+    private readonly FileStream _stream;
+    private readonly string _temp;
+    private bool _committed;
+
+    private OutputFile(string target, string temp, FileStream stream)
+    {
+        Path = target;
+        _temp = temp;
+        _stream = stream;
+    }
+
+    /// <summary>The target's full path.</summary>
+    public string Path { get; }
+
+    /// <summary>The temp file's handle, for RandomAccess writes.</summary>
+    public SafeFileHandle Handle => _stream.SafeFileHandle;
+
+    /// <summary>Opens the temp file for <paramref name="path"/>; <see cref="InvalidInputException"/>s name
+    /// <paramref name="parameter"/> when the directory is missing or the target is not a regular file.</summary>
+    public static OutputFile Create(string path, string parameter)
+    {
+        var target = Check(path, parameter);
+        var temp = FileBlobStore.TempPathFor(target);
+        var stream = new FileStream(temp, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.None,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        return new OutputFile(target, temp, stream);
+    }
+
+    /// <summary>Checks, without writing anything, that <paramref name="path"/> can be written as an output file
+    /// (its directory exists; nothing but a regular file or a symlink is there); returns its full path. Lets a
+    /// long operation refuse a bad output path before it starts rather than after.</summary>
+    public static string Check(string path, string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var target = System.IO.Path.GetFullPath(path);
+        var dir = System.IO.Path.GetDirectoryName(target)!;
+        if (FileKinds.Of(dir, followLinks: true) != FileKind.Directory)
+            throw new InvalidInputException($"output directory {dir} does not exist", parameter);
+        var kind = FileKinds.Of(target, followLinks: false);
+        if (kind is not (FileKind.Missing or FileKind.Regular or FileKind.Symlink))
+        {
+            throw new InvalidInputException(
+                $"{target} exists and is {FileKinds.Describe(kind)}, not a regular file; it is left alone",
+                parameter);
+        }
+        return target;
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> whole or not at all.</summary>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes, string parameter)
+    {
+        using var file = Create(path, parameter);
+        file._stream.Write(bytes);
+        file.Commit();
+    }
+
+    /// <summary>Flushes the data to disk and renames the temp file over the target.</summary>
+    public void Commit()
+    {
+        _stream.Flush(flushToDisk: true);
+        _stream.Dispose();
+        File.Move(_temp, Path, overwrite: true);
+        _committed = true;
+    }
+
+    public void Dispose()
+    {
+        _stream.Dispose();
+        if (!_committed) File.Delete(_temp);
+    }
+}
