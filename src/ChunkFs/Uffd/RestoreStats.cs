@@ -19,6 +19,8 @@ public sealed record RestoreStats
     public long RemovedPages { get; init; }
     /// <summary>Faults on pages the VMM had mapped other memory over by the time they were served.</summary>
     public long UnregisteredFaults { get; init; }
+    /// <summary>Demand faults that waited for their chunk to be fetched while the handler served others.</summary>
+    public long ParkedFaults { get; init; }
     public double FaultP50Us { get; init; }
     public double FaultP99Us { get; init; }
     public double FaultMaxUs { get; init; }

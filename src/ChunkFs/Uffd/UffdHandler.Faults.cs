@@ -14,9 +14,13 @@ public sealed partial class UffdHandler
     /// installed with its true content, so a run (fault-around, zero run) stops at the first page that is present,
     /// freed (for a copy), or not freed (for a zero run in a data chunk).
     /// </summary>
-    private void ServeFault(ulong address, bool retry)
+    /// <param name="address">The faulting address.</param>
+    /// <param name="retry">Served again after EAGAIN: already counted.</param>
+    /// <param name="t0">When the fault was first read (a parked fault keeps its own); 0: now.</param>
+    /// <param name="deadline">A parked fault's deadline (Stopwatch ticks); 0: a new fault.</param>
+    private void ServeFault(ulong address, bool retry, long t0 = 0, long deadline = 0)
     {
-        long t0 = Stopwatch.GetTimestamp();
+        if (t0 == 0) t0 = Stopwatch.GetTimestamp();
         ulong page = address & ~(ulong)(PageSize - 1);
         if (!TryFileOffset(page, out long off))
         {
@@ -53,8 +57,12 @@ public sealed partial class UffdHandler
                     sourceChunk = slot / ChunkGeometry.PagesPerChunk;
                     within = (long)(slot % ChunkGeometry.PagesPerChunk) * PageSize;
                 }
-                if (!source.TryPin(sourceChunk, out src) && !TryLoadForDemand(source, sourceChunk, off, out src))
+                if (!source.TryPin(sourceChunk, out src))
+                {
+                    // Not in memory: fetch it elsewhere and park the fault; other faults go on meanwhile.
+                    Park(address, source, sourceChunk, off, t0, deadline, retry);
                     return;
+                }
             }
             // Fault-around: from the snapshot's own chunk, also install the next few pages a guest usually touches
             // right after (REAP measured runs of 2-3 pages), stopping at anything present, removed, or past the
@@ -160,26 +168,64 @@ public sealed partial class UffdHandler
         return len;
     }
 
-    /// <summary>A demand fault on a chunk not in memory: fetch it now, within the deadline, or fail the VM.</summary>
-    private bool TryLoadForDemand(Memory.ResidentChunks source, int chunk, long off, out nint src)
+    /// <summary>A demand fault whose chunk is being fetched. The handler serves other faults, REMOVE events and
+    /// prefetch installs meanwhile; the fetch's completion wakes it (eventfd), and the fault is served then, or the
+    /// VM is failed at the fault's own deadline with the reason.</summary>
+    private readonly record struct ParkedFault(ulong Address, long Offset, int Chunk, Task Load, long T0,
+        long Deadline, bool Counted);
+
+    private const int MaxParked = 1 << 16;
+
+    private void Park(ulong address, Memory.ResidentChunks source, int chunk, long off, long t0, long deadline,
+        bool counted)
     {
-        src = 0;
-        using var deadline = new CancellationTokenSource(_options.FaultDeadline);
-        try
+        if (_parked.Count >= MaxParked)
         {
-            src = source.PinAsync(chunk, deadline.Token).AsTask().GetAwaiter().GetResult();
-            return true;
+            FailVm($"over {MaxParked} faults waiting for chunks");
+            return;
         }
-        catch (OperationCanceledException)
+        if (deadline == 0)
+            deadline = Stopwatch.GetTimestamp() + (long)(_options.FaultDeadline.TotalSeconds * Stopwatch.Frequency);
+        var load = source.LoadAsync(chunk, CancellationToken.None);
+        if (!load.IsCompleted)
         {
-            FailVm($"the page at offset {off} (chunk {chunk}) could not be fetched within "
-                + $"{_options.FaultDeadline.TotalSeconds:F1} s");
+            _ = load.ContinueWith(static (_, self) => ((UffdHandler)self!).Wake(), this, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
-        catch (SnapshotException ex)
+        _parked.Add(new ParkedFault(address, off, chunk, load, t0, deadline, counted));
+        _parkedTotal++;
+    }
+
+    /// <summary>Serves the parked faults whose chunk arrived; fails the VM for one whose fetch failed or whose
+    /// deadline passed. Returns the milliseconds until the nearest deadline (for the poll's timeout), or -1.</summary>
+    private int ServeParked()
+    {
+        long now = Stopwatch.GetTimestamp();
+        long nearest = long.MaxValue;
+        for (int i = 0; i < _parked.Count && _failure is null && !_vmGone;)
         {
-            FailVm(ex.Message);
+            var f = _parked[i];
+            if (f.Load.IsCompleted)
+            {
+                _parked[i] = _parked[^1];
+                _parked.RemoveAt(_parked.Count - 1);
+                if (f.Load.Exception?.InnerException is SnapshotException ex) FailVm(ex.Message);
+                else if (f.Load.IsFaulted) FailVm($"fetching chunk {f.Chunk} failed: "
+                    + $"{f.Load.Exception!.InnerException!.Message}");
+                else ServeFault(f.Address, f.Counted, f.T0, f.Deadline); // parks again if evicted meanwhile
+                continue;
+            }
+            if (now >= f.Deadline)
+            {
+                FailVm($"the page at offset {f.Offset} (chunk {f.Chunk}) could not be fetched within "
+                    + $"{_options.FaultDeadline.TotalSeconds:F1} s");
+                return -1;
+            }
+            nearest = Math.Min(nearest, f.Deadline);
+            i++;
         }
-        return false;
+        if (nearest == long.MaxValue) return -1;
+        return (int)Math.Clamp((nearest - now) * 1000 / Stopwatch.Frequency + 1, 1, 200);
     }
 
     private void Record(long pageIndex, long t0)
@@ -243,6 +289,7 @@ public sealed partial class UffdHandler
             Faults = _faults, PagesCopied = _copied, ZeroPages = _zero, PrefetchedPages = _prefetched,
             PlannedPages = _options.Plan?.Pages.Length ?? 0, ExistingPages = _existing,
             RemoveEvents = _removeEvents, RemovedPages = _removedPages, UnregisteredFaults = _unregistered,
+            ParkedFaults = _parkedTotal,
             FaultP50Us = n > 0 ? Us(sorted[n / 2]) : 0, FaultP99Us = n > 0 ? Us(sorted[(int)(n * 0.99)]) : 0,
             FaultMaxUs = n > 0 ? Us(sorted[^1]) : 0,
             FaultServiceMs = Us(Sum(sorted)) / 1000,

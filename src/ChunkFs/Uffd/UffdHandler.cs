@@ -43,6 +43,9 @@ public sealed partial class UffdHandler : IPrefetchTarget
     /// <summary>ESRCH: the VMM's address space is gone; nothing more can be installed. The loop still ends only
     /// when the pidfd says the VMM exited.</summary>
     private bool _memoryGone;
+    /// <summary>Faults waiting for their chunk (UffdHandler.Faults.cs); empty on the resident path.</summary>
+    private readonly List<ParkedFault> _parked = [];
+    private long _parkedTotal;
     private int _wakeFd = -1;
     private string? _failure;
     private bool _vmGone;
@@ -102,7 +105,10 @@ public sealed partial class UffdHandler : IPrefetchTarget
             // Not the caller's token: the prefetcher was told to stop just above; wait (5 s at most) until it has.
             try { prefetch.Wait(TimeSpan.FromSeconds(5), CancellationToken.None); } catch (AggregateException) { }
             if (pidfd >= 0) close(pidfd);
-            if (_wakeFd >= 0) close(_wakeFd);
+            // A fetch finishing later must not write into a descriptor number reused meanwhile.
+            int wakeFd = _wakeFd;
+            _wakeFd = -1;
+            if (wakeFd >= 0) close(wakeFd);
         }
         return Stats(clock.Elapsed, scheduler);
     }
@@ -124,9 +130,11 @@ public sealed partial class UffdHandler : IPrefetchTarget
             while (!_vmGone && _failure is null)
             {
                 if (ct.IsCancellationRequested) { FailVm("the handler was stopped"); return; }
+                int parkedWait = _parked.Count > 0 ? ServeParked() : -1;
+                if (_failure is not null || _vmGone) return;
                 bool installWork = _pendingCount > 0 || _installing is not null || !_ready.IsEmpty;
                 // SAFETY: ready is a 3-element stack array that outlives the call.
-                int n = epoll_wait(epfd, ready, 3, installWork ? 0 : 200);
+                int n = epoll_wait(epfd, ready, 3, installWork ? 0 : parkedWait >= 0 ? parkedWait : 200);
                 if (n < 0 && Errno != EINTR) { FailVm($"epoll_wait failed (errno {Errno})"); return; }
                 bool faultsPending = false, vmmExited = pidfd < 0, wake = false;
                 for (int i = 0; i < n; i++)
