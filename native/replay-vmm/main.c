@@ -110,13 +110,13 @@ static void usage(void)
         "                  [--mode handler|resident|minimal] [--regions SIZE[,GAP,SIZE]] [--remove COUNT]\n"
         "                  [--no-gaps] [--timeout SEC] [--balloon PAGES:ITERATIONS] [--vcpus N]\n"
         "       replay-vmm --image FILE --script FILE [--socket PATH] [--mode handler|resident|minimal]\n"
-        "                  [--regions ...] [--vcpus N] [--timeout SEC] [--no-fork] [--fail-fast]\n"
+        "                  [--regions ...] [--vcpus N] [--timeout SEC] [--no-fork] [--fail-fast | --max-failures N]\n"
         "  --vcpus N     trace/touch: the accesses dealt round-robin to N threads faulting at once;\n"
         "                script: at least N vCPU threads (a line of K ops needs K)\n"
         "  --timeout SEC fractions allowed; a whole run, or each script with --script (exit 3 when hit)\n"
         "  --no-fork     run every script in this process (default: one child process per script, like\n"
         "                one Firecracker process per restore)\n"
-        "  --fail-fast   stop after the first script that is not right\n"
+        "  --fail-fast   stop after the first script that is not right (--max-failures 1)\n"
         "  See script.c for the script format.\n");
     exit(2);
 }
@@ -126,14 +126,14 @@ int main(int argc, char **argv)
     const char *image_path = NULL, *socket_path = NULL, *trace_path = NULL, *touch = "all", *mode = "handler", *regions_arg = NULL;
     size_t remove_count = 0;
     const char *script_path = NULL;
-    int no_gaps = 0, vcpus = 1, no_fork = 0, fail_fast = 0;
+    int no_gaps = 0, vcpus = 1, no_fork = 0, max_failures = 0;
     double timeout = 0;
     struct balloon balloon = { 0 };
     static struct option opts[] = {
         { "image", 1, 0, 'i' }, { "socket", 1, 0, 's' }, { "trace", 1, 0, 't' }, { "touch", 1, 0, 'T' },
         { "mode", 1, 0, 'm' }, { "regions", 1, 0, 'r' }, { "remove", 1, 0, 'R' }, { "no-gaps", 0, 0, 'g' },
         { "timeout", 1, 0, 'o' }, { "balloon", 1, 0, 'b' }, { "script", 1, 0, 'S' }, { "vcpus", 1, 0, 'v' },
-        { "no-fork", 0, 0, 'F' }, { "fail-fast", 0, 0, 'f' }, { 0, 0, 0, 0 },
+        { "no-fork", 0, 0, 'F' }, { "fail-fast", 0, 0, 'f' }, { "max-failures", 1, 0, 'M' }, { 0, 0, 0, 0 },
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -149,7 +149,8 @@ int main(int argc, char **argv)
         case 'S': script_path = optarg; break;
         case 'v': vcpus = atoi(optarg); if (vcpus < 1) usage(); break;
         case 'F': no_fork = 1; break;
-        case 'f': fail_fast = 1; break;
+        case 'f': max_failures = 1; break;
+        case 'M': max_failures = atoi(optarg); break;
         case 'b': balloon.pages = strtoul(optarg, NULL, 10);
                   balloon.iterations = strchr(optarg, ':') ? strtoul(strchr(optarg, ':') + 1, NULL, 10) : 1; break;
         default: usage();
@@ -187,7 +188,7 @@ int main(int argc, char **argv)
             .image_path = image_path, .socket_path = socket_path,
             .mode = handler ? MODE_HANDLER : resident ? MODE_RESIDENT : MODE_MINIMAL,
             .sizes = sizes, .gaps = gaps, .nregions = nregions, .vcpus = vcpus, .timeout = timeout,
-            .fork = !no_fork, .fail_fast = fail_fast,
+            .fork = !no_fork, .max_failures = max_failures,
         };
         return script_main(&cfg, &g, script_path);
     }

@@ -497,7 +497,7 @@ int script_main(const struct script_config *cfg, const struct guest *image, cons
     if (g_progress == MAP_FAILED) { perror("mmap"); return 2; }
     if (cfg->timeout > 0) signal(SIGALRM, on_script_alarm);
 
-    int worst = 0;
+    int worst = 0, failures = 0;
     for (int i = 0; i < count; i++) {
         *g_progress = (struct progress){ .script = i, .ops = scripts[i].nops };
         const char *error = NULL;
@@ -525,7 +525,7 @@ int script_main(const struct script_config *cfg, const struct guest *image, cons
         }
         int rank = rc == 3 ? 3 : rc == 2 ? 2 : rc != 0 || g_progress->bad ? 1 : 0;
         if (rank > worst) worst = rank;
-        if (rank && cfg->fail_fast) break;
+        if (rank && cfg->max_failures > 0 && ++failures >= cfg->max_failures) break;
     }
     return worst;
 }

@@ -60,7 +60,7 @@ struct script_config {
     int vcpus;                    /* at least this many vCPU threads (more if a line has more ops) */
     double timeout;               /* seconds per script; 0: none */
     int fork;                     /* each script in its own process, as each Firecracker restore is */
-    int fail_fast;                /* stop after the first script that is not right */
+    int max_failures;             /* stop after this many scripts that are not right; 0: run them all */
 };
 
 int script_main(const struct script_config *cfg, const struct guest *image, const char *path);

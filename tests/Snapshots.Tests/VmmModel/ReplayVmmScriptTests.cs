@@ -66,4 +66,19 @@ public class ReplayVmmScriptTests
         Assert.StartsWith("timed out", lines[1].GetProperty("error").GetString());
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(8), $"{clock.Elapsed}");
     }
+
+    [Fact]
+    public async Task Vcpus_split_a_trace_over_threads_that_fault_at_once()
+    {
+        using var t = new TestStore();
+        var image = t.Path_("img");
+        await File.WriteAllBytesAsync(image, VmmModelTests.RandomImage(6, 2 << 20, 1));
+        var (exit, stdout) = await Loader.VmmAsync(
+            "--image", image, "--mode", "minimal", "--touch", "all", "--vcpus", "3", "--timeout", "30");
+        var json = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(0, exit);
+        Assert.Equal(3, json.GetProperty("vcpus").GetInt32());
+        Assert.Equal(512, json.GetProperty("pages").GetInt32());
+        Assert.Equal(0, json.GetProperty("bad").GetInt32());
+    }
 }
