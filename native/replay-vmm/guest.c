@@ -10,6 +10,8 @@ int guest_map(struct guest *g, const size_t *sizes, const size_t *gaps, int n)
     for (int i = 0; i < n; i++) span += sizes[i] + (i + 1 < n ? gaps[i] : 0);
     uint8_t *base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) { perror("mmap reserve"); return -1; }
+    g->span = base;
+    g->span_size = span;
     uint8_t *at = base;
     uint64_t offset = 0;
     g->nregions = n;
@@ -31,4 +33,12 @@ uint8_t *guest_addr(const struct guest *g, uint64_t offset)
         if (offset >= g->regions[i].offset && offset < g->regions[i].offset + g->regions[i].size)
             return g->regions[i].base + (offset - g->regions[i].offset);
     return NULL;
+}
+
+void guest_unmap(struct guest *g)
+{
+    if (g->span) munmap(g->span, g->span_size);
+    g->span = NULL;
+    g->nregions = 0;
+    g->total = 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,12 +69,55 @@ static void *balloon_run(void *arg)
     return NULL;
 }
 
+/* The replay, dealt round-robin to --vcpus threads that fault at once: thread i takes accesses i, i+N, ...; each
+ * keeps the recorded gaps between its own accesses. */
+struct replayer {
+    struct guest *g;
+    const struct access *trace;
+    size_t count, stride;
+    uint64_t *lat;
+    int no_gaps;
+    pthread_barrier_t go;
+};
+struct replay_thread { struct replayer *rp; size_t first; };
+
+static void *replay_run(void *arg)
+{
+    struct replay_thread *t = arg;
+    struct replayer *rp = t->rp;
+    volatile uint8_t sink = 0;
+    pthread_barrier_wait(&rp->go);
+    uint64_t last = now_ns();
+    for (size_t i = t->first; i < rp->count; i += rp->stride) {
+        if (!rp->no_gaps && rp->trace[i].gap_us) {
+            uint64_t until = last + (uint64_t)rp->trace[i].gap_us * 1000;
+            while (now_ns() < until) { }
+        }
+        uint8_t *p = guest_addr(rp->g, rp->trace[i].offset);
+        uint64_t t0 = now_ns();
+        sink ^= *(volatile uint8_t *)p;
+        last = now_ns();
+        rp->lat[i] = last - t0;
+    }
+    (void)sink;
+    return NULL;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
         "usage: replay-vmm --image FILE [--socket PATH] [--trace LOG | --touch all | --touch random:COUNT:SEED]\n"
         "                  [--mode handler|resident|minimal] [--regions SIZE[,GAP,SIZE]] [--remove COUNT]\n"
-        "                  [--no-gaps] [--timeout SEC] [--balloon PAGES:ITERATIONS]\n");
+        "                  [--no-gaps] [--timeout SEC] [--balloon PAGES:ITERATIONS] [--vcpus N]\n"
+        "       replay-vmm --image FILE --script FILE [--socket PATH] [--mode handler|resident|minimal]\n"
+        "                  [--regions ...] [--vcpus N] [--timeout SEC] [--no-fork] [--fail-fast | --max-failures N]\n"
+        "  --vcpus N     trace/touch: the accesses dealt round-robin to N threads faulting at once;\n"
+        "                script: at least N vCPU threads (a line of K ops needs K)\n"
+        "  --timeout SEC fractions allowed; a whole run, or each script with --script (exit 3 when hit)\n"
+        "  --no-fork     run every script in this process (default: one child process per script, like\n"
+        "                one Firecracker process per restore)\n"
+        "  --fail-fast   stop after the first script that is not right (--max-failures 1)\n"
+        "  See script.c for the script format.\n");
     exit(2);
 }
 
@@ -81,12 +125,15 @@ int main(int argc, char **argv)
 {
     const char *image_path = NULL, *socket_path = NULL, *trace_path = NULL, *touch = "all", *mode = "handler", *regions_arg = NULL;
     size_t remove_count = 0;
-    int no_gaps = 0, timeout = 0;
+    const char *script_path = NULL;
+    int no_gaps = 0, vcpus = 1, no_fork = 0, max_failures = 0;
+    double timeout = 0;
     struct balloon balloon = { 0 };
     static struct option opts[] = {
         { "image", 1, 0, 'i' }, { "socket", 1, 0, 's' }, { "trace", 1, 0, 't' }, { "touch", 1, 0, 'T' },
         { "mode", 1, 0, 'm' }, { "regions", 1, 0, 'r' }, { "remove", 1, 0, 'R' }, { "no-gaps", 0, 0, 'g' },
-        { "timeout", 1, 0, 'o' }, { "balloon", 1, 0, 'b' }, { 0, 0, 0, 0 },
+        { "timeout", 1, 0, 'o' }, { "balloon", 1, 0, 'b' }, { "script", 1, 0, 'S' }, { "vcpus", 1, 0, 'v' },
+        { "no-fork", 0, 0, 'F' }, { "fail-fast", 0, 0, 'f' }, { "max-failures", 1, 0, 'M' }, { 0, 0, 0, 0 },
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -98,7 +145,12 @@ int main(int argc, char **argv)
         case 'r': regions_arg = optarg; break;
         case 'R': remove_count = strtoul(optarg, NULL, 10); break;
         case 'g': no_gaps = 1; break;
-        case 'o': timeout = atoi(optarg); break;
+        case 'o': timeout = atof(optarg); break;
+        case 'S': script_path = optarg; break;
+        case 'v': vcpus = atoi(optarg); if (vcpus < 1) usage(); break;
+        case 'F': no_fork = 1; break;
+        case 'f': max_failures = 1; break;
+        case 'M': max_failures = atoi(optarg); break;
         case 'b': balloon.pages = strtoul(optarg, NULL, 10);
                   balloon.iterations = strchr(optarg, ':') ? strtoul(strchr(optarg, ':') + 1, NULL, 10) : 1; break;
         default: usage();
@@ -108,7 +160,12 @@ int main(int argc, char **argv)
     int handler = !strcmp(mode, "handler"), resident = !strcmp(mode, "resident"), minimal = !strcmp(mode, "minimal");
     if (!handler && !resident && !minimal) usage();
     if (handler && !socket_path) { fprintf(stderr, "--mode handler needs --socket\n"); return 2; }
-    if (timeout > 0) { signal(SIGALRM, on_alarm); alarm((unsigned)timeout); }
+    if (timeout > 0 && !script_path) {
+        signal(SIGALRM, on_alarm);
+        struct itimerval t = { .it_value = { .tv_sec = (time_t)timeout,
+                                             .tv_usec = (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6) } };
+        setitimer(ITIMER_REAL, &t, NULL);
+    }
 
     struct guest g = { 0 };
     int fd = open(image_path, O_RDONLY);
@@ -125,6 +182,15 @@ int main(int argc, char **argv)
         sizes[0] = parse_size(a);
         if (b && c) { gaps[0] = parse_size(b); sizes[1] = parse_size(c); nregions = 2; }
         else if (b) usage();
+    }
+    if (script_path) {
+        struct script_config cfg = {
+            .image_path = image_path, .socket_path = socket_path,
+            .mode = handler ? MODE_HANDLER : resident ? MODE_RESIDENT : MODE_MINIMAL,
+            .sizes = sizes, .gaps = gaps, .nregions = nregions, .vcpus = vcpus, .timeout = timeout,
+            .fork = !no_fork, .max_failures = max_failures,
+        };
+        return script_main(&cfg, &g, script_path);
     }
     if (guest_map(&g, sizes, gaps, nregions) < 0) return 2;
 
@@ -168,20 +234,22 @@ int main(int argc, char **argv)
 
     uint64_t *lat = malloc((count ? count : 1) * sizeof *lat);
     volatile uint8_t sink = 0;
-    uint64_t start = now_ns(), last = start;
-    for (size_t i = 0; i < count; i++) {
-        if (!no_gaps && trace[i].gap_us) {
-            uint64_t until = last + (uint64_t)trace[i].gap_us * 1000;
-            while (now_ns() < until) { }
-        }
-        uint8_t *p = guest_addr(&g, trace[i].offset);
-        uint64_t t0 = now_ns();
-        sink ^= *(volatile uint8_t *)p;
-        last = now_ns();
-        lat[i] = last - t0;
+    struct replayer rp = { .g = &g, .trace = trace, .count = count, .lat = lat, .stride = (size_t)vcpus,
+                           .no_gaps = no_gaps };
+    pthread_t *threads = calloc((size_t)vcpus, sizeof *threads);
+    struct replay_thread *rts = calloc((size_t)vcpus, sizeof *rts);
+    pthread_barrier_init(&rp.go, NULL, (unsigned)vcpus);
+    uint64_t start = now_ns();
+    for (int i = 1; i < vcpus; i++) {
+        rts[i] = (struct replay_thread){ .rp = &rp, .first = (size_t)i };
+        if (pthread_create(&threads[i], NULL, replay_run, &rts[i]) != 0) { perror("pthread_create"); return 2; }
     }
+    rts[0] = (struct replay_thread){ .rp = &rp, .first = 0 };
+    replay_run(&rts[0]);
+    for (int i = 1; i < vcpus; i++) pthread_join(threads[i], NULL);
     uint64_t elapsed = now_ns() - start;
-    (void)sink;
+    free(threads);
+    free(rts);
     if (balloon.pages) pthread_join(balloon_thread, NULL);
 
     size_t bad = 0;
@@ -212,9 +280,9 @@ int main(int argc, char **argv)
     qsort(lat, count, sizeof *lat, cmp_u64);
     double p50 = count ? lat[count / 2] / 1000.0 : 0, p99 = count ? lat[(size_t)(count * 0.99)] / 1000.0 : 0;
     double max = count ? lat[count - 1] / 1000.0 : 0;
-    printf("{\"mode\":\"%s\",\"pages\":%zu,\"bad\":%zu,\"elapsedUs\":%.1f,\"p50Us\":%.2f,\"p99Us\":%.2f,\"maxUs\":%.2f,"
+    printf("{\"mode\":\"%s\",\"vcpus\":%d,\"pages\":%zu,\"bad\":%zu,\"elapsedUs\":%.1f,\"p50Us\":%.2f,\"p99Us\":%.2f,\"maxUs\":%.2f,"
            "\"removedPages\":%zu,\"removedBad\":%zu,\"balloonBad\":%zu}\n",
-           mode, count, bad, elapsed / 1000.0, p50, p99, max, removed, removed_bad, balloon.bad);
+           mode, vcpus, count, bad, elapsed / 1000.0, p50, p99, max, removed, removed_bad, balloon.bad);
     fflush(stdout);
     if (minimal) minimal_handler_stop();
     return bad || removed_bad || balloon.bad ? 1 : 0;

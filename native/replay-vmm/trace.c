@@ -42,7 +42,7 @@ struct access *trace_all(const struct guest *g, size_t *count)
     return a;
 }
 
-static uint64_t splitmix(uint64_t *s)
+uint64_t splitmix(uint64_t *s)
 {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
