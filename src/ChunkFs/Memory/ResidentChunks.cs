@@ -2,6 +2,7 @@ using System.Buffers;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Crypto;
 using Snapshots.Store.Layers;
+using Snapshots.Store.Tiers;
 
 namespace Snapshots.ChunkFs.Memory;
 
@@ -20,6 +21,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     private readonly nint[] _addr;
     private readonly int[] _pins;
     private readonly TaskCompletionSource?[] _inflight;
+    /// <summary>The priority of each fetch in flight: a demand that joins a prefetch promotes it.</summary>
+    private readonly FetchTicket?[] _tickets;
     private readonly Queue<int> _loadedOrder = new();
     private readonly Stack<nint> _free = new();
     private readonly Lock _lock = new();
@@ -34,6 +37,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         _addr = new nint[chain.ChunkCount];
         _pins = new int[chain.ChunkCount];
         _inflight = new TaskCompletionSource?[chain.ChunkCount];
+        _tickets = new FetchTicket?[chain.ChunkCount];
     }
 
     public long Size => _chain.ImageSize;
@@ -74,23 +78,30 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         }
     }
 
-    /// <summary>Brings a chunk into memory (one fetch however many ask); completes when it is resident.</summary>
-    public Task LoadAsync(int chunk, CancellationToken ct)
+    /// <summary>Brings a chunk into memory (one fetch however many ask); completes when it is resident. A demand
+    /// load that finds a prefetch of the chunk under way promotes it (<see cref="FetchTicket"/>).</summary>
+    public Task LoadAsync(int chunk, CancellationToken ct, FetchPriority priority = FetchPriority.Demand)
     {
         TaskCompletionSource tcs;
+        FetchTicket ticket;
         lock (_lock)
         {
             if (_addr[chunk] != 0) return Task.CompletedTask;
-            if (_inflight[chunk] is { } running) return running.Task.WaitAsync(ct);
+            if (_inflight[chunk] is { } running)
+            {
+                if (priority == FetchPriority.Demand) _tickets[chunk]?.Promote();
+                return running.Task.WaitAsync(ct);
+            }
             tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _inflight[chunk] = tcs;
+            _tickets[chunk] = ticket = new FetchTicket(priority);
         }
         // Off the caller's thread: a fetch may block (a stalled tier) and the caller must still meet its deadline.
-        _ = Task.Run(() => FetchAsync(chunk, tcs), CancellationToken.None);
+        _ = Task.Run(() => FetchAsync(chunk, tcs, ticket), CancellationToken.None);
         return tcs.Task.WaitAsync(ct);
     }
 
-    private async Task FetchAsync(int chunk, TaskCompletionSource tcs)
+    private async Task FetchAsync(int chunk, TaskCompletionSource tcs, FetchTicket ticket)
     {
         nint buffer = 0;
         var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
@@ -99,7 +110,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
             if (_chain.Chunks[chunk].IsZero)
                 throw new InvalidOperationException($"chunk {chunk} is zero: loaders map zero pages instead");
             // The fetch itself has no caller's deadline: every waiter applies its own, and a late result still helps.
-            int n = await _chain.ReadCiphertextAsync(_reader, chunk, cipher, CancellationToken.None);
+            int n = await _chain.ReadCiphertextAsync(_reader, chunk, cipher, ticket, CancellationToken.None);
             buffer = RentBuffer();
             var plain = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
             _chain.DecryptOrThrow(chunk, cipher.AsSpan(0, n), plain);
@@ -109,6 +120,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
                 Volatile.Write(ref _addr[chunk], buffer);
                 buffer = 0;
                 _inflight[chunk] = null;
+                _tickets[chunk] = null;
                 _loadedOrder.Enqueue(chunk);
                 _resident++;
                 EvictLocked();
@@ -118,7 +130,11 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         }
         catch (Exception ex)
         {
-            lock (_lock) _inflight[chunk] = null;
+            lock (_lock)
+            {
+                _inflight[chunk] = null;
+                _tickets[chunk] = null;
+            }
             if (buffer != 0) lock (_lock) _free.Push(buffer);
             tcs.SetException(ex);
         }

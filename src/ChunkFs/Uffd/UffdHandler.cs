@@ -4,6 +4,7 @@ using Snapshots.ChunkFs.Memory;
 using Snapshots.ChunkFs.Native;
 using Snapshots.Prefetch;
 using Snapshots.Store.Chunks;
+using Snapshots.Store.Tiers;
 using static Snapshots.ChunkFs.Native.LibC;
 
 namespace Snapshots.ChunkFs.Uffd;
@@ -303,7 +304,7 @@ public sealed partial class UffdHandler : IPrefetchTarget
         var source = unit.FromPack ? _pack! : _memory;
         return source.IsZeroChunk(unit.Chunk)
             ? ValueTask.CompletedTask
-            : new ValueTask(source.LoadAsync(unit.Chunk, ct));
+            : new ValueTask(source.LoadAsync(unit.Chunk, ct, FetchPriority.Prefetch));
     }
 
     private unsafe void Wake()

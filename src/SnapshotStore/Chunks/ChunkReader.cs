@@ -55,14 +55,21 @@ public sealed class ChunkReader : IDisposable
     /// <summary>Returns the ciphertext length in <paramref name="buffer"/>; throws
     /// <see cref="ChunkUnavailableException"/> naming the chunk and <paramref name="context"/>, with its
     /// <see cref="ChunkFault"/>: missing or corrupt at the origin, or unavailable from every tier.</summary>
+    public ValueTask<int> ReadAsync(
+        ChunkName name, Memory<byte> buffer, string context, CancellationToken ct = default) =>
+        ReadAsync(name, buffer, context, FetchTicket.Demand, ct);
+
+    /// <summary>As <see cref="ReadAsync(ChunkName, Memory{byte}, string, CancellationToken)"/>, at the priority of
+    /// <paramref name="ticket"/> (<see cref="FetchPriority"/>).</summary>
     public async ValueTask<int> ReadAsync(
-        ChunkName name, Memory<byte> buffer, string context, CancellationToken ct = default)
+        ChunkName name, Memory<byte> buffer, string context, FetchTicket ticket, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(ticket);
         _budget.Deposit();
         long start = Stopwatch.GetTimestamp();
         for (int attempt = 1; ; attempt++)
         {
-            var result = await _flights.RunAsync(name, buffer, _fetch, ct);
+            var result = await _flights.RunAsync(name, buffer, _fetch, ticket, ct);
             if (result.Failure is not { } failure) return result.Length;
             // Transient (no tier answered in time or without error): retry within the window, within the budget.
             if (result.Fault == ChunkFault.Unavailable && !ct.IsCancellationRequested)
@@ -88,17 +95,17 @@ public sealed class ChunkReader : IDisposable
     public RetryBudget Budget => _budget;
 
     private async ValueTask<SingleFlight.FetchResult> FetchAsync(
-        ChunkName name, Memory<byte> buffer, CancellationToken ct)
+        ChunkName name, Memory<byte> buffer, FetchTicket ticket, CancellationToken ct)
     {
         for (int i = 0; i < _caches.Length; i++)
         {
-            var read = await _caches[i].TryGetAsync(name, buffer, ct);
+            var read = await _caches[i].TryGetAsync(name, buffer, ticket, ct);
             if (!read.IsHit) continue;
             await FillAsync(i, name, buffer[..read.Length], ct);
             return new SingleFlight.FetchResult(read.Length, null);
         }
 
-        var origin = await _origin.TryGetAsync(name, buffer, ct);
+        var origin = await _origin.TryGetAsync(name, buffer, ticket, ct);
         switch (origin.Outcome)
         {
             case TierOutcome.Hit:

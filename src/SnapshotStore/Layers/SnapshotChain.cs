@@ -136,6 +136,14 @@ public sealed class SnapshotChain
         ChunkReader reader, int index, Memory<byte> cipher, CancellationToken ct) =>
         reader.ReadAsync(Chunks[index].Name, cipher, ContextOf(index), ct);
 
+    /// <summary>Reads chunk <paramref name="index"/>'s ciphertext at <paramref name="ticket"/>'s priority.</summary>
+    public ValueTask<int> ReadCiphertextAsync(
+        ChunkReader reader, int index, Memory<byte> cipher, Tiers.FetchTicket ticket, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        return reader.ReadAsync(Chunks[index].Name, cipher, ContextOf(index), ticket, ct);
+    }
+
     /// <summary>
     /// Authenticates and decrypts chunk <paramref name="index"/>, or throws naming the chunk and what is wrong.
     /// </summary>

@@ -13,7 +13,8 @@ internal sealed class SingleFlight
     private readonly Lock _lock = new();
     private readonly Dictionary<ChunkName, Flight> _flights = [];
 
-    public delegate ValueTask<FetchResult> Fetch(ChunkName name, Memory<byte> buffer, CancellationToken ct);
+    public delegate ValueTask<FetchResult> Fetch(
+        ChunkName name, Memory<byte> buffer, FetchTicket ticket, CancellationToken ct);
 
     /// <summary>The length of the chunk in the reader's buffer, or why it could not be had.</summary>
     public readonly record struct FetchResult(int Length, string? Failure, ChunkFault Fault = ChunkFault.Unavailable)
@@ -25,7 +26,9 @@ internal sealed class SingleFlight
     public long Joined => Interlocked.Read(ref _joined);
     private long _joined;
 
-    public async ValueTask<FetchResult> RunAsync(ChunkName name, Memory<byte> buffer, Fetch fetch, CancellationToken ct)
+    /// <summary>Fetches the chunk, or joins the fetch under way; a demand that joins a prefetch promotes it.</summary>
+    public async ValueTask<FetchResult> RunAsync(
+        ChunkName name, Memory<byte> buffer, Fetch fetch, FetchTicket ticket, CancellationToken ct)
     {
         while (true)
         {
@@ -40,12 +43,13 @@ internal sealed class SingleFlight
                 }
                 else
                 {
-                    flight = new Flight();
+                    flight = new Flight(ticket);
                     _flights[name] = flight;
                 }
             }
 
             if (waiter is null) return await LeadAsync(name, flight, buffer, fetch, ct);
+            if (ticket.Priority == FetchPriority.Demand) flight.Ticket.Promote();
 
             Interlocked.Increment(ref _joined);
             FetchResult result;
@@ -68,7 +72,7 @@ internal sealed class SingleFlight
         FetchResult result = FetchResult.Abandoned;
         try
         {
-            result = await fetch(name, buffer, ct);
+            result = await fetch(name, buffer, flight.Ticket, ct);
             return result;
         }
         finally
@@ -104,8 +108,9 @@ internal sealed class SingleFlight
         lock (_lock) return !flight.Closed && flight.Waiters.Remove(waiter);
     }
 
-    private sealed class Flight
+    private sealed class Flight(FetchTicket ticket)
     {
+        public readonly FetchTicket Ticket = ticket;
         public readonly List<Waiter> Waiters = [];
         public bool Closed;
 

@@ -8,23 +8,19 @@ namespace Snapshots.Store.Tiers;
 /// check, with its counters. Whatever the store does (answer, fail, hang, lie) the result is a
 /// <see cref="TierRead"/> within the deadline; only the caller's own cancellation escapes as an exception.
 /// </summary>
-[System.Diagnostics.CodeAnalysis.SuppressMessage(
-    "Design", "CA1001:Types that own disposable fields should be disposable",
-    Justification = "_slots is a SemaphoreSlim whose wait handle is never created; disposing it would make a read "
-        + "still in flight throw in Release")]
 internal sealed class Tier
 {
     private readonly IChunkStore _store;
     private readonly IChunkCache? _cache;
     private readonly TierOptions _options;
-    private readonly SemaphoreSlim _slots;
+    private readonly PrioritySlots _slots;
 
     public Tier(IChunkStore store, TierOptions options)
     {
         _store = store;
         _cache = store as IChunkCache;
         _options = options;
-        _slots = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
+        _slots = new PrioritySlots(options.MaxConcurrency);
         Counters = new TierCounters(store.Describe);
         if (_cache is not null) Counters.ExternalCorrupt = () => _cache.DroppedCorrupt;
     }
@@ -34,9 +30,10 @@ internal sealed class Tier
     public string Describe => _store.Describe;
     public TierOptions Options => _options;
 
-    public async ValueTask<TierRead> TryGetAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct)
+    public async ValueTask<TierRead> TryGetAsync(
+        ChunkName name, Memory<byte> buffer, FetchTicket ticket, CancellationToken ct)
     {
-        if (!await _slots.WaitAsync(_options.QueueTimeout, ct))
+        if (!await _slots.WaitAsync(ticket, _options.QueueTimeout, ct))
         {
             Counters.Skip();
             double waited = _options.QueueTimeout.TotalMilliseconds;

@@ -1,0 +1,38 @@
+namespace Snapshots.Store.Tiers;
+
+/// <summary>Who waits for a fetch: a vCPU stopped on a fault (<see cref="Demand"/>) or the prefetcher working
+/// ahead (<see cref="Prefetch"/>). At every tier a demand fetch takes a free slot before any queued prefetch fetch,
+/// and a quarter of each tier's slots are kept for demand (<see cref="PrioritySlots"/>).</summary>
+public enum FetchPriority
+{
+    Demand,
+    Prefetch,
+}
+
+/// <summary>
+/// The priority of one fetch as it moves through the tiers. A prefetch that a demand joins (a fault on a chunk the
+/// prefetcher is fetching) is promoted: if it is queued at a tier, it moves to that tier's demand queue, so the
+/// fault never waits behind other prefetches.
+/// </summary>
+public sealed class FetchTicket(FetchPriority priority)
+{
+    private volatile int _priority = (int)priority;
+
+    /// <summary>A ticket for a demand fetch.</summary>
+    public static FetchTicket Demand => new(FetchPriority.Demand);
+
+    public FetchPriority Priority => (FetchPriority)_priority;
+
+    /// <summary>Where the fetch is queued now (set and cleared by <see cref="PrioritySlots"/>).</summary>
+    internal PrioritySlots.Waiter? Queued { get; set; }
+
+    internal PrioritySlots? QueuedAt { get; set; }
+
+    /// <summary>Makes this a demand fetch; moves it to the demand queue of the tier it waits at, if any.</summary>
+    public void Promote()
+    {
+        if (_priority == (int)FetchPriority.Demand) return;
+        _priority = (int)FetchPriority.Demand;
+        QueuedAt?.Promote(this);
+    }
+}
