@@ -34,7 +34,8 @@ public static class Program
         try
         {
             int code = await parsed.InvokeAsync(config, interruption.Token);
-            return interruption.ExitCode == 0 ? code
+            // A command that finished its work before it noticed the signal succeeded: say so.
+            return interruption.ExitCode == 0 || code == 0 ? code
                 : ErrorReport.Print(new OperationCanceledException(), json, interruption.ExitCode);
         }
         catch (Exception ex)
