@@ -26,7 +26,7 @@ public sealed partial class SnapshotHost
                 var packReader = reader;
                 buildPack = () => WorkingSetPack.BuildAsync(Blobs, Keys, chain, packReader, plan, ct);
             }
-            var bound = await new PlanStore(Blobs).AttachAsync(name, plan, buildPack, ct);
+            var bound = await new PlanStore(Blobs, Keys).AttachAsync(name, plan, buildPack, ct);
             return new AttachResult(name, plan.Pages.Length, plan.RunsMerged, bound.PackName);
         }
         finally

@@ -83,17 +83,58 @@ public class PrefetchFormatTests
         using var t = new TestStore();
         var img = t.Image("os.img", size: 16L << 20);
         await t.BuildAsync("os", img);
-        var store = new PlanStore(t.Blobs);
+        var store = new PlanStore(t.Blobs, t.Keys);
         var plan = PlanMerger.Merge([new AccessLog { ImageSize = 16L << 20, Touches = [new PageTouch(1, 0)] }]);
         await store.AttachAsync("os", plan);
         var m1 = await t.Catalog.LoadAsync("os");
-        Assert.NotNull((await store.TryLoadAsync("os", m1.Hash)).Plan);
+        Assert.NotNull((await store.TryLoadAsync("os", m1)).Plan);
         await t.BuildAsync("os", img, replace: true);
         var m2 = await t.Catalog.LoadAsync("os");
-        var (stale, why) = await store.TryLoadAsync("os", m2.Hash);
-        Assert.Null(stale);
-        Assert.Contains("another version", why);
+        var stale = await Assert.ThrowsAsync<ManifestFormatException>(() => store.TryLoadAsync("os", m2));
+        Assert.Contains("another snapshot or version", stale.Message);
         var wrongSize = PlanMerger.Merge([new AccessLog { ImageSize = 8192, Touches = [new PageTouch(1, 0)] }]);
         await Assert.ThrowsAsync<InvalidInputException>(() => store.AttachAsync("os", wrongSize));
+    }
+}
+
+/// <summary>A stored plan is trusted only when its seal verifies for the snapshot's own manifest and key: an
+/// altered plan (even with its CRC recomputed) or a sibling snapshot's plan is refused by its binding.</summary>
+[Trait("Category", Category.Unit)]
+public class PlanSealTests
+{
+    [Fact]
+    public async Task Altered_or_foreign_plans_are_refused_by_their_seal()
+    {
+        using var t = new TestStore();
+        var img = t.Image("a.img", size: 16L << 20);
+        await t.BuildAsync("a", img);
+        await t.BuildAsync("b", t.Image("b.img", runtime: 2, size: 16L << 20));
+        var store = new PlanStore(t.Blobs, t.Keys);
+        var touches = Enumerable.Range(0, 300).Select(p => new PageTouch((uint)p, 1)).ToArray();
+        var plan = PlanMerger.Merge([new AccessLog { ImageSize = 16L << 20, Touches = touches }]);
+        await store.AttachAsync("a", plan);
+        await store.AttachAsync("b", plan);
+        var a = await t.Catalog.LoadAsync("a");
+        var path = Path.Combine(t.StoreDir, "plans", "a.plan");
+        var sealedBytes = await File.ReadAllBytesAsync(path);
+        Assert.Equal(300, (await store.TryLoadAsync("a", a)).Plan!.Pages.Length);
+
+        // The plan with its pages reversed and its CRC recomputed, in the original envelope.
+        var inner = PrefetchPlan.Parse(sealedBytes.AsSpan(40), "inner");
+        var reversed = inner.BoundTo(inner.ManifestHash, inner.PackName, inner.PackHash);
+        Array.Reverse(reversed.Pages);
+        var forged = sealedBytes[..40].Concat(reversed.Serialize()).ToArray();
+        await File.WriteAllBytesAsync(path, forged);
+        var ex = await Assert.ThrowsAsync<ManifestFormatException>(() => store.TryLoadAsync("a", a));
+        Assert.Contains("does not verify", ex.Message);
+
+        // The sibling's sealed plan copied over: bound to b's manifest, refused for a.
+        await File.WriteAllBytesAsync(path, await File.ReadAllBytesAsync(Path.Combine(t.StoreDir, "plans", "b.plan")));
+        await Assert.ThrowsAsync<ManifestFormatException>(() => store.TryLoadAsync("a", a));
+
+        // An unsealed plan in the store is not trusted either.
+        await File.WriteAllBytesAsync(path, inner.Serialize());
+        Assert.Contains("not a sealed plan",
+            (await Assert.ThrowsAsync<ManifestFormatException>(() => store.TryLoadAsync("a", a))).Message);
     }
 }

@@ -123,8 +123,9 @@ public class UffdLoaderTests
         var warm = await Loader.RestoreAsync(t, ["--name", "rt", "--prefetch"], ["--image", img, "--trace", traces[3]]);
         Assert.Equal(0, warm.Vmm.GetProperty("bad").GetInt32());
         Assert.Contains("working-set pack chunks loaded", warm.Stats.GetProperty("prefetch").GetString());
-        Assert.True(warm.Stats.GetProperty("prefetchedPages").GetInt64() > 0);
-        Assert.True(warm.Stats.GetProperty("faults").GetInt64() < cold.Stats.GetProperty("faults").GetInt64());
+        Assert.True(warm.Stats.GetProperty("prefetchedPages").GetInt64() > 0, warm.Handler.Stdout);
+        Assert.True(warm.Stats.GetProperty("faults").GetInt64() < cold.Stats.GetProperty("faults").GetInt64(),
+            $"warm: {warm.Handler.Stdout}\ncold: {cold.Handler.Stdout}");
 
         // The same plan without a pack prefetches the snapshot's own chunks, just as correctly.
         Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "attach", "--name", "rt", "--no-pack", plan)).ExitCode);

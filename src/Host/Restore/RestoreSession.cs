@@ -213,10 +213,11 @@ public sealed class RestoreSession : IDisposable
                             + "serving on demand");
                         return null;
                     }
-                    plan = PrefetchPlan.Load(request.PlanPath);
+                    plan = LoadPlanFile(host, chain, request.PlanPath);
                     break;
                 default:
-                    var (attached, why) = await new PlanStore(host.Blobs).TryLoadAsync(chain.Name, chain.Top.Hash, ct);
+                    var (attached, why) = await new PlanStore(host.Blobs, host.Keys).TryLoadAsync(
+                        chain.Name, chain.Top, ct);
                     if (attached is null && request.Prefetch == PrefetchMode.Attached)
                         host.Log($"warning: {why}; serving on demand");
                     plan = attached;
@@ -235,6 +236,19 @@ public sealed class RestoreSession : IDisposable
             return null;
         }
         return plan;
+    }
+
+    /// <summary>A plan given as a file. A sealed one (copied from a store) is opened like a stored plan; an
+    /// unsealed one (from `log merge`) is not authenticated, so only its page order is used: pages are prefetched
+    /// from their own chunks, never placed from a working-set pack it names.</summary>
+    private static PrefetchPlan LoadPlanFile(SnapshotHost host, SnapshotChain chain, string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.AsSpan().StartsWith("SNAPPLS\0"u8)) return PlanSeal.Open(bytes, chain.Top, host.Keys, path);
+        var plan = PrefetchPlan.Parse(bytes, path);
+        if (plan.PackName is null) return plan;
+        host.Log($"warning: plan file {path} is not sealed: its working-set pack is not used");
+        return plan.BoundTo(plan.ManifestHash);
     }
 
     /// <summary>The working-set pack the plan was made with, as a memory tier; null (with a warning when the plan
