@@ -123,6 +123,7 @@ public sealed class FaultInjectionTests
         Assert.Equal(1, cache.Injected.Corrupted);
         Assert.Equal(1, reader.Counters[0].Corrupt);
         Assert.Equal(1, reader.Counters[1].Hits);
+        await reader.FlushFillsAsync(TimeSpan.FromSeconds(10)); // fills run off the reader's path
         Assert.True(cacheStore.Contains(name)); // dropped, then filled again from the origin
         Assert.False(cache.VerifiesOnRead);
     }

@@ -67,7 +67,8 @@ public sealed class TestStore : IDisposable
             return output;
         }
         var chain = await OpenAsync(name, tenant);
-        await new ImageExporter(Reader(caches)).ExportAsync(chain, output);
+        using var reader = Reader(caches); // disposing waits for the background cache fills
+        await new ImageExporter(reader).ExportAsync(chain, output);
         return output;
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using Snapshots.Store.Tiers;
 
@@ -24,6 +25,7 @@ public sealed class ChunkReader : IDisposable
     private readonly RetryBudget _budget = new();
     private readonly Random _random = new();
     private long _retries;
+    private int _pendingFills;
 
     public ChunkReader(IChunkStore origin, params IChunkCache[] caches)
         : this(ReaderOptions.For(caches.Length), origin, caches) { }
@@ -121,15 +123,60 @@ public sealed class ChunkReader : IDisposable
         }
     }
 
-    private async ValueTask FillAsync(
+    /// <summary>Fills the nearer caches with a chunk verified here, off the caller's path: a fault waits for the
+    /// fetch, not for the local disk to take a copy. The fill works from a pooled copy (the caller's buffer is
+    /// reused at once); past <see cref="MaxBackgroundFills"/> pending, it fills inline, so a slow cache slows the
+    /// reads down rather than piling up copies.</summary>
+    private ValueTask FillAsync(int foundAt, ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct)
+    {
+        if (foundAt == 0) return ValueTask.CompletedTask;
+        if (Interlocked.Increment(ref _pendingFills) > MaxBackgroundFills)
+        {
+            Interlocked.Decrement(ref _pendingFills);
+            return FillNowAsync(foundAt, name, ciphertext, ct);
+        }
+        var copy = ArrayPool<byte>.Shared.Rent(ciphertext.Length);
+        ciphertext.CopyTo(copy);
+        int length = ciphertext.Length;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await FillNowAsync(foundAt, name, copy.AsMemory(0, length), CancellationToken.None);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(copy);
+                Interlocked.Decrement(ref _pendingFills);
+            }
+        }, CancellationToken.None);
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask FillNowAsync(
         int foundAt, ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct)
     {
         for (int i = 0; i < foundAt; i++) await _caches[i].FillAsync(name, ciphertext, ct);
     }
 
-    /// <summary>Disposes the caches that hold connections (the distributed cache) when the reader owns them.</summary>
+    /// <summary>Fills that may run in the background at once.</summary>
+    public const int MaxBackgroundFills = 64;
+
+    /// <summary>Cache fills still running in the background.</summary>
+    public int PendingFills => Volatile.Read(ref _pendingFills);
+
+    /// <summary>Waits, at most <paramref name="limit"/>, until every background fill has finished.</summary>
+    public async Task FlushFillsAsync(TimeSpan limit)
+    {
+        long until = Environment.TickCount64 + (long)limit.TotalMilliseconds;
+        while (Volatile.Read(ref _pendingFills) > 0 && Environment.TickCount64 < until) await Task.Delay(2);
+    }
+
+    /// <summary>Lets background fills finish (10 s at most), then disposes the caches that hold connections (the
+    /// distributed cache) when the reader owns them.</summary>
     public void Dispose()
     {
+        FlushFillsAsync(TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
         if (!_ownsTiers) return;
         foreach (var t in _caches) (t.Cache as IDisposable)?.Dispose();
     }

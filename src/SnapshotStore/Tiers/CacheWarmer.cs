@@ -39,6 +39,7 @@ public static class CacheWarmer
                 finally { ArrayPool<byte>.Shared.Return(buffer); }
             }, ct);
         await Task.WhenAll(workers);
+        await reader.FlushFillsAsync(TimeSpan.FromMinutes(1)); // warming is filling: done when the fills are
         return new WarmResult(snapshot, names.Count, bytes, clock.Elapsed.TotalSeconds);
     }
 }
