@@ -54,6 +54,9 @@ public static class PlanFiles
     {
         ArgumentNullException.ThrowIfNull(request);
         FileKinds.RequireRegular(request.ImagePath, "image");
+        // Both outputs are checked before either is written: a bad --trace must not leave --out published.
+        OutputFile.Check(request.OutPath, "out");
+        if (request.TracePath is { } tracePath) OutputFile.Check(tracePath, "trace");
         if (request.Pages < 1) throw new InvalidInputException($"{request.Pages} pages: use at least 1", "pages");
         if (request.Variation is < 0 or > 1 or double.NaN)
             throw new InvalidInputException($"variation {request.Variation} is not 0-1", "variation");

@@ -46,7 +46,7 @@ public sealed partial class SnapshotHost
     public async Task<RemoveResult> RemoveAsync(string name, bool force, string? tenant = null,
         CancellationToken ct = default)
     {
-        SnapshotChain.CheckAccess(await Catalog.LoadAsync(name, ct), tenant);
+        SnapshotChain.CheckWrite(await Catalog.LoadAsync(name, ct), tenant);
         var children = new List<string>();
         await foreach (var n in Catalog.ListNamesAsync(ct))
         {

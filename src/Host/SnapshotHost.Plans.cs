@@ -14,7 +14,7 @@ public sealed partial class SnapshotHost
     {
         ArgumentNullException.ThrowIfNull(plan);
         // A tenant's plan steers what is installed in its VMs: only that tenant may replace it.
-        SnapshotChain.CheckAccess(await Catalog.LoadAsync(name, ct), tenant);
+        SnapshotChain.CheckWrite(await Catalog.LoadAsync(name, ct), tenant);
         Func<Task<BuildResult>>? buildPack = null;
         ChunkReader? reader = null;
         try

@@ -38,6 +38,10 @@ public static class Program
             return interruption.ExitCode == 0 || code == 0 ? code
                 : ErrorReport.Print(new OperationCanceledException(), json, interruption.ExitCode);
         }
+        catch (UsageException ex) when (interruption.ExitCode == 0)
+        {
+            return ErrorReport.Print(new UsageException($"{ex.Message}. See '{CommandPath(parsed)} --help'."), json);
+        }
         catch (Exception ex)
         {
             return ErrorReport.Print(ex, json, interruption.ExitCode);

@@ -95,6 +95,49 @@ public class HostTests
         Assert.Equal("invalid-input", store.Kind);
     }
 
+    [Fact]
+    public async Task Writes_stay_in_the_writers_domain()
+    {
+        using var t = new TestStore();
+        using var host = new SnapshotHost(t.Blobs, t.Keys);
+        var img = t.Image("os.img", size: 16L << 20);
+        await host.BuildAsync(new() { Name = "os", MemoryPath = img });
+        await host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "acme" });
+        var plan = Prefetch.PlanMerger.Merge(
+            [new Prefetch.AccessLog { ImageSize = 16L << 20, Touches = [new Prefetch.PageTouch(1, 0)] }]);
+
+        // Another tenant, or no tenant, cannot replace acme's layer; nor can a tenant replace the shared one.
+        await Assert.ThrowsAsync<KeyUnavailableException>(() => host.BuildAsync(
+            new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "evil", Replace = true }));
+        await Assert.ThrowsAsync<KeyUnavailableException>(() => host.BuildAsync(
+            new() { Name = "fn", MemoryPath = img, Parent = "os", Replace = true }));
+        await Assert.ThrowsAsync<KeyUnavailableException>(() => host.BuildAsync(
+            new() { Name = "os", MemoryPath = img, Tenant = "evil", Replace = true }));
+        // A tenant cannot attach a plan to a shared layer, nor remove it.
+        await Assert.ThrowsAsync<KeyUnavailableException>(
+            () => host.AttachPlanAsync("os", "evil", plan, withPack: false, TierSettings.OriginOnly));
+        await Assert.ThrowsAsync<KeyUnavailableException>(() => host.RemoveAsync("os", force: true, tenant: "evil"));
+        Assert.Equal("function", (await host.InspectAsync("fn"))[0].Layer);
+        Assert.Equal("shared", (await host.InspectAsync("os"))[0].Domain);
+
+        // The owner may.
+        await host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "acme", Replace = true });
+        await host.AttachPlanAsync("fn", "acme", plan, withPack: false, TierSettings.OriginOnly);
+    }
+
+    [Fact]
+    public void A_bad_second_output_leaves_the_first_unwritten()
+    {
+        using var t = new TestStore();
+        var img = t.Image("os.img", size: 16L << 20);
+        var ex = Assert.Throws<InvalidInputException>(() => PlanFiles.Synthesize(new SynthRequest
+        {
+            ImagePath = img, OutPath = t.Path_("x.log"), TracePath = t.Dir, Pages = 100,
+        }));
+        Assert.Equal("trace", ex.Parameter);
+        Assert.False(File.Exists(t.Path_("x.log")));
+    }
+
     private sealed class RecordingProgress : IByteProgress
     {
         public long Total, Last;

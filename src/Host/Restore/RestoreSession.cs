@@ -104,7 +104,9 @@ public sealed class RestoreSession : IDisposable
         UffdSession session;
         try
         {
-            session = await listener.AcceptAsync(Chain.ImageSize, TimeSpan.FromSeconds(5), acceptCts.Token);
+            // Firecracker sends its message right after it connects: a connection silent for a second is not a VMM
+            // and must not hold the real one up.
+            session = await listener.AcceptAsync(Chain.ImageSize, TimeSpan.FromSeconds(1), acceptCts.Token);
         }
         catch (VmmRefusedException ex)
         {

@@ -39,6 +39,7 @@ public static class ErrorReport
         "force" => $"{message} (option --force)",
         "file" => $"{message} (argument FILE)",
         "log" => $"{message} (argument LOG)",
+        "plan-file" => $"{message} (argument PLAN)",
         _ => $"{message} (option --{parameter})",
     };
 
@@ -61,7 +62,9 @@ public static class ErrorReport
         catch (UnauthorizedAccessException)
         {
         }
-        if (json)
+        // One JSON document on stdout: a command that already printed its result (restore's figures) says the
+        // error on stderr only.
+        if (json && !Output.JsonWritten)
         {
             try
             {

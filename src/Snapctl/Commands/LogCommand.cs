@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Snapshots.Host;
 using Snapshots.Prefetch;
+using Snapshots.Store.Files;
 
 namespace Snapshots.Snapctl.Commands;
 
@@ -73,7 +74,7 @@ public static class LogCommand
         cmd.SetAction(async (pr, ct) =>
         {
             var settings = tiers.From(pr);
-            var plan = PrefetchPlan.Load(pr.GetValue(planFile)!);
+            var plan = PrefetchPlan.Load(FileKinds.RequireRegular(pr.GetValue(planFile)!, "plan-file"));
             using var host = CommonOptions.OpenHost(pr, store, keyring);
             var r = await host.AttachPlanAsync(
                 pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack), settings, ct);

@@ -21,8 +21,12 @@ public static class Output
     public static void WriteJson(object value)
     {
         ArgumentNullException.ThrowIfNull(value);
+        JsonWritten = true;
         Console.Out.WriteLine(JsonSerializer.Serialize(value, value.GetType(), Json));
     }
+
+    /// <summary>True once a JSON document went to stdout: an error after it is said on stderr only.</summary>
+    public static bool JsonWritten { get; private set; }
 
     public static bool Interactive =>
         !Console.IsOutputRedirected && !Console.IsErrorRedirected && AnsiConsole.Profile.Capabilities.Interactive;

@@ -60,6 +60,17 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         }
         var layer = ResolveLayer(req, parent);
         var domain = layer == LayerKind.Function ? TrustDomain.ForTenant(req.Tenant!) : TrustDomain.Shared;
+        if (req.Replace && await _catalog.TryLoadAsync(req.Name, ct) is { } existing)
+        {
+            // A new version stays in its domain: no tenant replaces another's layer or a shared one, and a shared
+            // layer never becomes a tenant's (or the reverse).
+            SnapshotChain.CheckWrite(existing, req.Tenant);
+            if (existing.Domain != domain)
+            {
+                throw new InvalidInputException(
+                    $"replacing '{req.Name}' would move it from domain {existing.Domain} to {domain}", "replace");
+            }
+        }
 
         int chunkCount = ChunkGeometry.ChunkCount(imageSize);
         var entries = new ManifestEntry?[chunkCount];

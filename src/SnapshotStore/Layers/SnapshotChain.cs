@@ -110,6 +110,24 @@ public sealed class SnapshotChain
     }
 
     /// <summary>
+    /// Writes (replacing a layer, attaching its plan, removing it) stay in the writer's own domain: a tenant's
+    /// request only changes that tenant's layers, a request without a tenant only shared layers.
+    /// </summary>
+    public static void CheckWrite(Manifest layer, string? tenant)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        CheckAccess(layer, tenant);
+        if (tenant is not null && layer.Domain.IsShared)
+        {
+            throw new KeyUnavailableException(
+                $"snapshot '{layer.Name}' is a shared layer: a tenant's request cannot change it")
+            {
+                Parameter = "tenant",
+            };
+        }
+    }
+
+    /// <summary>
     /// OS and runtime layers only build on shared layers; a function layer on shared layers or its own tenant's.
     /// </summary>
     public static void CheckLayering(Manifest child, Manifest parent)

@@ -36,9 +36,24 @@ public sealed partial class FileBlobStore : IBlobStore
         return Path.Combine(_root, key);
     }
 
+    /// <summary>False when the object is absent; an object that is not a regular file (a FIFO would block the
+    /// open forever, a symlink points anywhere) is refused, naming it.</summary>
+    private bool IsObject(string path, string key)
+    {
+        var kind = Files.FileKinds.Of(path, followLinks: false);
+        if (kind == Files.FileKind.Missing) return false;
+        if (kind != Files.FileKind.Regular)
+        {
+            throw new SnapshotException(
+                $"object {key} in {Describe} is {Files.FileKinds.Describe(kind)}, not a regular file; refused");
+        }
+        return true;
+    }
+
     public ValueTask<int?> ReadAsync(string key, Memory<byte> destination, CancellationToken ct = default)
     {
         SafeFileHandle handle;
+        if (!IsObject(PathOf(key), key)) return ValueTask.FromResult<int?>(null);
         try
         {
             handle = File.OpenHandle(
@@ -70,8 +85,8 @@ public sealed partial class FileBlobStore : IBlobStore
         var path = PathOf(key);
         try
         {
+            if (!IsObject(path, key)) return null;
             var info = new FileInfo(path);
-            if (!info.Exists) return null;
             if (info.Length > maxBytes)
             {
                 throw new SnapshotException(
