@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Crypto;
@@ -31,35 +30,16 @@ public sealed class ChainVerifier(IChunkStore origin)
 
         var bad = new ConcurrentBag<BadChunk>();
         long bytes = 0;
-        int next = -1;
-        var workers = new Task[parallelism > 0 ? parallelism : Environment.ProcessorCount];
-        for (int w = 0; w < workers.Length; w++)
-            workers[w] = Task.Run(async () =>
-            {
-                var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
-                var plain = ArrayPool<byte>.Shared.Rent(ChunkGeometry.ChunkSize);
-                try
-                {
-                    for (int i = Interlocked.Increment(ref next); i < work.Count; i = Interlocked.Increment(ref next))
-                    {
-                        var (l, e) = work[i];
-                        var layer = chain.Layers[l];
-                        var entry = layer.Entries[e];
-                        var problem = await CheckAsync(layer, entry, chain.Secrets[l][e], cipher, plain, ct);
-                        if (problem is not null)
-                            bad.Add(new BadChunk(layer.Name, entry.Index, entry.Name.ToString(), problem));
-                        int length = ChunkGeometry.ChunkLength(layer.ImageSize, entry.Index);
-                        long total = Interlocked.Add(ref bytes, length);
-                        progress?.Report(total);
-                    }
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(cipher);
-                    ArrayPool<byte>.Shared.Return(plain, clearArray: true);
-                }
-            }, ct);
-        await Task.WhenAll(workers);
+        await ChunkWorkers.RunAsync(work.Count, parallelism, async (i, cipher, plain) =>
+        {
+            var (l, e) = work[i];
+            var layer = chain.Layers[l];
+            var entry = layer.Entries[e];
+            var problem = await CheckAsync(layer, entry, chain.Secrets[l][e], cipher, plain, ct);
+            if (problem is not null) bad.Add(new BadChunk(layer.Name, entry.Index, entry.Name.ToString(), problem));
+            long total = Interlocked.Add(ref bytes, ChunkGeometry.ChunkLength(layer.ImageSize, entry.Index));
+            progress?.Report(total);
+        }, ct);
         var sorted = bad.OrderBy(b => b.Layer, StringComparer.Ordinal).ThenBy(b => b.Index).ToList();
         return new VerifyResult(chain.Name, chain.Layers.Count, work.Count, bytes, sorted, clock.Elapsed.TotalSeconds);
     }

@@ -1,7 +1,5 @@
-using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 using Snapshots.Store.Chunks;
-using Snapshots.Store.Crypto;
 using Snapshots.Store.Files;
 
 namespace Snapshots.Store.Layers;
@@ -30,34 +28,15 @@ public sealed class ImageExporter(ChunkReader reader)
         int dataChunks = 0;
         RandomAccess.SetLength(file, chain.ImageSize); // sparse: zero chunks are never written
         long done = 0;
-        int next = -1;
-        var workers = new Task[parallelism > 0 ? parallelism : Environment.ProcessorCount];
-        for (int w = 0; w < workers.Length; w++)
-            workers[w] = Task.Run(async () =>
+        await ChunkWorkers.RunAsync(chain.ChunkCount, parallelism, async (i, cipher, plain) =>
+        {
+            if (!chain.Chunks[i].IsZero)
             {
-                var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
-                var plain = ArrayPool<byte>.Shared.Rent(ChunkGeometry.ChunkSize);
-                try
-                {
-                    for (int i = Interlocked.Increment(ref next); i < chain.ChunkCount;
-                        i = Interlocked.Increment(ref next))
-                    {
-                        int length = chain.ChunkLength(i);
-                        if (!chain.Chunks[i].IsZero)
-                        {
-                            await WriteChunkAsync(chain, i, file, cipher, plain, ct);
-                            Interlocked.Increment(ref dataChunks);
-                        }
-                        progress?.Report(Interlocked.Add(ref done, length));
-                    }
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(cipher);
-                    ArrayPool<byte>.Shared.Return(plain, clearArray: true);
-                }
-            }, ct);
-        await Task.WhenAll(workers);
+                await WriteChunkAsync(chain, i, file, cipher, plain, ct);
+                Interlocked.Increment(ref dataChunks);
+            }
+            progress?.Report(Interlocked.Add(ref done, chain.ChunkLength(i)));
+        }, ct);
         output.Commit();
         var target = output.Path;
         return new ExportResult(chain.Name, target, chain.ImageSize, chain.ChunkCount, dataChunks,
