@@ -2,8 +2,9 @@ using Snapshots.Store.Tiers;
 
 namespace Snapshots.Tests;
 
-/// <summary>A tier's slots: demand fetches never wait behind queued prefetches, a quarter of the slots is kept
-/// for demand, a promoted prefetch moves to the demand queue.</summary>
+/// <summary>A tier's slots: demand fetches never wait behind queued prefetches; prefetch stays under its bound,
+/// above the reserve, and out of the way while a demand fetch is in flight; a promoted prefetch moves to the
+/// demand queue.</summary>
 [Trait("Category", Category.Unit)]
 public class PrioritySlotsTests
 {
@@ -12,33 +13,49 @@ public class PrioritySlotsTests
     private static FetchTicket Prefetch() => new(FetchPriority.Prefetch);
 
     [Fact]
-    public async Task Prefetch_leaves_the_reserve_to_demand()
+    public async Task Prefetch_stays_under_its_bound_and_demand_is_never_held()
     {
-        var slots = new PrioritySlots(8); // reserve 2
-        for (int i = 0; i < 6; i++) Assert.True(await slots.WaitAsync(Prefetch(), Long, default));
-        var queued = slots.WaitAsync(Prefetch(), Long, default).AsTask();
-        Assert.False(queued.IsCompleted);
-        Assert.True(await slots.WaitAsync(FetchTicket.Demand, TimeSpan.Zero, default)); // at once, no wait
-        Assert.True(await slots.WaitAsync(FetchTicket.Demand, TimeSpan.Zero, default));
-        Assert.False(queued.IsCompleted);
+        var slots = new PrioritySlots(32); // reserve 8, at most 4 prefetches in flight
+        Assert.Equal(4, slots.MaxPrefetch);
+        var held = new List<FetchTicket>();
+        for (int i = 0; i < 4; i++)
+        {
+            var t = Prefetch();
+            Assert.True(await slots.WaitAsync(t, Long, default));
+            held.Add(t);
+        }
+        var fifth = slots.WaitAsync(Prefetch(), Long, default).AsTask();
+        Assert.False(fifth.IsCompleted);
+        Assert.True(await slots.WaitAsync(FetchTicket.Demand, TimeSpan.Zero, default)); // at once
+        slots.Release(held[0]);
+        await Task.Delay(50);
+        Assert.False(fifth.IsCompleted); // a demand fetch is in flight: no new prefetch starts
     }
 
     [Fact]
     public async Task A_freed_slot_goes_to_demand_before_queued_prefetches()
     {
         var slots = new PrioritySlots(4);
-        for (int i = 0; i < 4; i++) Assert.True(await slots.WaitAsync(FetchTicket.Demand, Long, default));
+        var demands = new List<FetchTicket>();
+        for (int i = 0; i < 4; i++)
+        {
+            var t = FetchTicket.Demand;
+            Assert.True(await slots.WaitAsync(t, Long, default));
+            demands.Add(t);
+        }
         var p1 = slots.WaitAsync(Prefetch(), Long, default).AsTask();
         var p2 = slots.WaitAsync(Prefetch(), Long, default).AsTask();
-        var demand = slots.WaitAsync(FetchTicket.Demand, Long, default).AsTask();
-        slots.Release();
+        var late = FetchTicket.Demand;
+        var demand = slots.WaitAsync(late, Long, default).AsTask();
+        slots.Release(demands[0]);
         Assert.True(await demand.WaitAsync(Long));
         Assert.False(p1.IsCompleted || p2.IsCompleted);
-        slots.Release(); // one free: that is the reserve, prefetch still waits
+        foreach (var t in demands.Skip(1)) slots.Release(t);
         await Task.Delay(50);
-        Assert.False(p1.IsCompleted || p2.IsCompleted);
-        slots.Release();
-        Assert.True(await p1.WaitAsync(Long)); // two free: one above the reserve, the oldest prefetch
+        Assert.False(p1.IsCompleted || p2.IsCompleted); // the late demand is still in flight
+        slots.Release(late);
+        Assert.True(await p1.WaitAsync(Long)); // the oldest prefetch, and only one (the bound for 4 slots)
+        await Task.Delay(50);
         Assert.False(p2.IsCompleted);
     }
 
@@ -46,13 +63,19 @@ public class PrioritySlotsTests
     public async Task A_promoted_prefetch_is_served_as_demand()
     {
         var slots = new PrioritySlots(4);
-        for (int i = 0; i < 4; i++) Assert.True(await slots.WaitAsync(FetchTicket.Demand, Long, default));
+        var demands = new List<FetchTicket>();
+        for (int i = 0; i < 4; i++)
+        {
+            var t = FetchTicket.Demand;
+            Assert.True(await slots.WaitAsync(t, Long, default));
+            demands.Add(t);
+        }
         var other = slots.WaitAsync(Prefetch(), Long, default).AsTask();
         var ticket = Prefetch();
         var promoted = slots.WaitAsync(ticket, Long, default).AsTask();
         ticket.Promote();
         Assert.Equal(FetchPriority.Demand, ticket.Priority);
-        slots.Release();
+        slots.Release(demands[0]);
         Assert.True(await promoted.WaitAsync(Long));
         Assert.False(other.IsCompleted);
     }
@@ -61,12 +84,13 @@ public class PrioritySlotsTests
     public async Task Timeouts_and_cancellation_leave_the_queue()
     {
         var slots = new PrioritySlots(1);
-        Assert.True(await slots.WaitAsync(FetchTicket.Demand, Long, default));
+        var first = FetchTicket.Demand;
+        Assert.True(await slots.WaitAsync(first, Long, default));
         Assert.False(await slots.WaitAsync(FetchTicket.Demand, TimeSpan.FromMilliseconds(20), default));
         using var cts = new CancellationTokenSource(20);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(
             () => slots.WaitAsync(FetchTicket.Demand, Long, cts.Token).AsTask());
-        slots.Release();
+        slots.Release(first);
         // Neither the timed-out nor the cancelled waiter took the freed slot.
         Assert.True(await slots.WaitAsync(FetchTicket.Demand, TimeSpan.Zero, default));
     }

@@ -26,6 +26,10 @@ public sealed class FetchTicket(FetchPriority priority)
     /// <summary>Where the fetch is queued now (set and cleared by <see cref="PrioritySlots"/>).</summary>
     internal PrioritySlots.Waiter? Queued { get; set; }
 
+    /// <summary>The slot this fetch holds was taken as a prefetch (it counts against the tier's prefetch bound
+    /// until released, even if promoted meanwhile).</summary>
+    internal bool HoldsPrefetchSlot { get; set; }
+
     internal PrioritySlots? QueuedAt { get; set; }
 
     /// <summary>Makes this a demand fetch; moves it to the demand queue of the tier it waits at, if any.</summary>

@@ -11,13 +11,19 @@ internal sealed class PrioritySlots
 {
     private readonly Lock _lock = new();
     private readonly LinkedList<Waiter> _demand = new(), _prefetch = new();
-    private int _free;
+    private int _free, _demandInFlight, _prefetchInFlight;
 
     public PrioritySlots(int capacity)
     {
         _free = capacity;
         Reserve = capacity >= 4 ? capacity / 4 : 0;
+        MaxPrefetch = Math.Max(1, capacity / 8);
     }
+
+    /// <summary>Prefetch fetches in flight at most: a server queues what it is sent, so prefetches sent ahead
+    /// of a demand fetch delay it there, beyond any slot here (measured: bench/results/uffd-demand-under-prefetch.md).
+    /// </summary>
+    public int MaxPrefetch { get; }
 
     /// <summary>Slots only demand fetches may take.</summary>
     public int Reserve { get; }
@@ -38,7 +44,7 @@ internal sealed class PrioritySlots
         {
             if (CanTake(ticket.Priority))
             {
-                _free--;
+                Take(ticket);
                 return true;
             }
             waiter = new Waiter(ticket);
@@ -66,7 +72,7 @@ internal sealed class PrioritySlots
             // Granted at the same moment: the slot is ours; give it back if the caller is leaving.
             if (ex is OperationCanceledException)
             {
-                Release();
+                Release(ticket);
                 throw;
             }
             return true;
@@ -78,13 +84,26 @@ internal sealed class PrioritySlots
         }
     }
 
-    public void Release()
+    /// <summary>Gives back the slot <paramref name="ticket"/> took.</summary>
+    public void Release(FetchTicket ticket)
     {
+        ArgumentNullException.ThrowIfNull(ticket);
         lock (_lock)
         {
             _free++;
+            if (ticket.HoldsPrefetchSlot) _prefetchInFlight--;
+            else _demandInFlight--;
+            ticket.HoldsPrefetchSlot = false;
             Grant();
         }
+    }
+
+    private void Take(FetchTicket ticket)
+    {
+        _free--;
+        ticket.HoldsPrefetchSlot = ticket.Priority == FetchPriority.Prefetch;
+        if (ticket.HoldsPrefetchSlot) _prefetchInFlight++;
+        else _demandInFlight++;
     }
 
     /// <summary>Moves a queued prefetch to the demand queue (the ticket was promoted).</summary>
@@ -99,22 +118,25 @@ internal sealed class PrioritySlots
         }
     }
 
+    /// <summary>Demand: any free slot. Prefetch: only above the reserve, under <see cref="MaxPrefetch"/>, and
+    /// while no demand fetch waits or is in flight here (its answer must not queue behind ours at the server).
+    /// </summary>
     private bool CanTake(FetchPriority priority) => priority == FetchPriority.Demand
         ? _free > 0
-        : _free > Reserve && _demand.Count == 0;
+        : _free > Reserve && _demand.Count == 0 && _demandInFlight == 0 && _prefetchInFlight < MaxPrefetch;
 
     private void Grant()
     {
         while (true)
         {
-            var queue = _demand.First is not null && _free > 0 ? _demand
-                : _prefetch.First is not null && _free > Reserve && _demand.Count == 0 ? _prefetch
+            var queue = _demand.First is not null && CanTake(FetchPriority.Demand) ? _demand
+                : _prefetch.First is not null && CanTake(FetchPriority.Prefetch) ? _prefetch
                 : null;
             if (queue is null) return;
             var waiter = queue.First!.Value;
             queue.RemoveFirst();
             waiter.Node = null;
-            _free--;
+            Take(waiter.Ticket);
             waiter.Granted.TrySetResult();
         }
     }

@@ -25,6 +25,8 @@ internal sealed class Tier
         if (_cache is not null) Counters.ExternalCorrupt = () => _cache.DroppedCorrupt;
     }
 
+    private static readonly TimeSpan PrefetchQueueTimeout = TimeSpan.FromSeconds(30);
+
     public TierCounters Counters { get; }
     public IChunkCache? Cache => _cache;
     public string Describe => _store.Describe;
@@ -33,10 +35,15 @@ internal sealed class Tier
     public async ValueTask<TierRead> TryGetAsync(
         ChunkName name, Memory<byte> buffer, FetchTicket ticket, CancellationToken ct)
     {
-        if (!await _slots.WaitAsync(ticket, _options.QueueTimeout, ct))
+        // A busy cache is skipped after its short queue timeout (a demand fetch goes on to the next tier); a
+        // prefetch waits its turn instead: skipping would send it to a farther, slower tier.
+        var queueTimeout = ticket.Priority == FetchPriority.Prefetch && _options.QueueTimeout < PrefetchQueueTimeout
+            ? PrefetchQueueTimeout
+            : _options.QueueTimeout;
+        if (!await _slots.WaitAsync(ticket, queueTimeout, ct))
         {
             Counters.Skip();
-            double waited = _options.QueueTimeout.TotalMilliseconds;
+            double waited = queueTimeout.TotalMilliseconds;
             return new TierRead(TierOutcome.Busy, 0, $"{Describe} had no free slot within {waited:0} ms");
         }
         long start = Stopwatch.GetTimestamp();
@@ -64,7 +71,7 @@ internal sealed class Tier
         }
         finally
         {
-            _slots.Release();
+            _slots.Release(ticket);
         }
 
         if (n < 0)
