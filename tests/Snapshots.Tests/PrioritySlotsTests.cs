@@ -15,7 +15,7 @@ public class PrioritySlotsTests
     [Fact]
     public async Task Prefetch_stays_under_its_bound_and_demand_is_never_held()
     {
-        var slots = new PrioritySlots(32); // reserve 8, at most 4 prefetches in flight
+        var slots = new PrioritySlots(64); // reserve 16, at most 4 prefetches in flight
         Assert.Equal(4, slots.MaxPrefetch);
         var held = new List<FetchTicket>();
         for (int i = 0; i < 4; i++)

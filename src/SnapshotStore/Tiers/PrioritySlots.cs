@@ -2,9 +2,10 @@ namespace Snapshots.Store.Tiers;
 
 /// <summary>
 /// A tier's fetch slots with two queues. A demand fetch takes any free slot, and a freed slot goes to the oldest
-/// queued demand fetch first; a prefetch fetch takes a slot only while more than <see cref="Reserve"/> are free and
-/// no demand fetch waits. So whatever the prefetch concurrency, a demand fetch waits for at most the demand fetches
-/// ahead of it, never for queued prefetches. Thread-safe; a waiter that times out or is cancelled leaves its
+/// queued demand fetch first; a prefetch fetch takes a slot only while more than <see cref="Reserve"/> are free,
+/// fewer than <see cref="MaxPrefetch"/> (a sixteenth of the slots) prefetches are in flight, and no demand fetch
+/// waits or is in flight. So whatever the prefetch concurrency, a demand fetch never waits for queued prefetches,
+/// and at the server behind at most <see cref="MaxPrefetch"/> of them. Thread-safe; a waiter that times out or is cancelled leaves its
 /// queue.
 /// </summary>
 internal sealed class PrioritySlots
@@ -17,12 +18,13 @@ internal sealed class PrioritySlots
     {
         _free = capacity;
         Reserve = capacity >= 4 ? capacity / 4 : 0;
-        MaxPrefetch = Math.Max(1, capacity / 8);
+        MaxPrefetch = Math.Max(1, capacity / 16);
     }
 
-    /// <summary>Prefetch fetches in flight at most: a server queues what it is sent, so prefetches sent ahead
-    /// of a demand fetch delay it there, beyond any slot here (measured: bench/results/uffd-demand-under-prefetch.md).
-    /// </summary>
+    /// <summary>Prefetch fetches in flight at most (a sixteenth of the slots, at least one): a server queues what
+    /// it is sent, so prefetches sent ahead of a demand fetch delay it there, beyond any slot here. An eighth gave
+    /// a worst demand fault 2.2x the no-prefetch one at concurrency 64 from s3rver, a sixteenth 1.7x
+    /// (bench/results/uffd-demand-under-prefetch.md).</summary>
     public int MaxPrefetch { get; }
 
     /// <summary>Slots only demand fetches may take.</summary>
