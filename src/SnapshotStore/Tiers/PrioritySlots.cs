@@ -2,11 +2,11 @@ namespace Snapshots.Store.Tiers;
 
 /// <summary>
 /// A tier's fetch slots with two queues. A demand fetch takes any free slot, and a freed slot goes to the oldest
-/// queued demand fetch first; a prefetch fetch takes a slot only while more than <see cref="Reserve"/> are free,
-/// fewer than <see cref="MaxPrefetch"/> (a sixteenth of the slots) prefetches are in flight, and no demand fetch
-/// waits or is in flight. So whatever the prefetch concurrency, a demand fetch never waits for queued prefetches,
-/// and at the server behind at most <see cref="MaxPrefetch"/> of them. Thread-safe; a waiter that times out or is cancelled leaves its
-/// queue.
+/// queued demand fetch first. A prefetch fetch takes a slot only while more than <see cref="Reserve"/> are free,
+/// fewer than <see cref="MaxPrefetch"/> (a sixteenth of the slots) prefetches are in flight, and no demand
+/// fetch waits or is in flight. So whatever the prefetch concurrency, a demand fetch never waits for queued
+/// prefetches, and at the server behind at most <see cref="MaxPrefetch"/> of them. Thread-safe; a waiter that
+/// times out or is cancelled leaves its queue.
 /// </summary>
 internal sealed class PrioritySlots
 {
