@@ -179,11 +179,18 @@ public sealed partial class UffdHandler : IPrefetchTarget
             if (n < 0) { FailVm($"reading uffd events failed (errno {errno})"); return any; }
             if (n == 0) return any;
             any = true;
+            // Every REMOVE of the batch first: once its message is read the kernel no longer refuses installs
+            // (mmap_changing is cleared) and may zap the range at any moment, so a fault of the same batch served
+            // first could install a freed page (fault-around) after the zap, where it would stay.
+            for (int i = 0; i < n; i++)
+            {
+                ref var e = ref _events[i];
+                if (e.Event == UffdAbi.UFFD_EVENT_REMOVE) OnRemove(e.RemoveStart, e.RemoveEnd);
+            }
             for (int i = 0; i < n && _failure is null && !_vmGone; i++)
             {
                 ref var e = ref _events[i];
                 if (e.Event == UffdAbi.UFFD_EVENT_PAGEFAULT) ServeFault(e.PagefaultAddress, retry: false);
-                else if (e.Event == UffdAbi.UFFD_EVENT_REMOVE) OnRemove(e.RemoveStart, e.RemoveEnd);
             }
             // A short read drained the queue: go back to poll without one more read() that would say EAGAIN. On a
             // busy host the woken vCPU thread often runs only once this thread sleeps, so every step after the
