@@ -12,18 +12,25 @@ public class PrioritySlotsTests
 
     private static FetchTicket Prefetch() => new(FetchPriority.Prefetch);
 
+    /// <summary>Takes <paramref name="count"/> slots at once, each with its own ticket.</summary>
+    private static async Task<List<FetchTicket>> HoldAsync(PrioritySlots slots, int count, FetchPriority priority)
+    {
+        var held = new List<FetchTicket>();
+        for (int i = 0; i < count; i++)
+        {
+            var t = new FetchTicket(priority);
+            Assert.True(await slots.WaitAsync(t, Long, default));
+            held.Add(t);
+        }
+        return held;
+    }
+
     [Fact]
     public async Task Prefetch_stays_under_its_bound_and_demand_is_never_held()
     {
         var slots = new PrioritySlots(64); // reserve 16, at most 4 prefetches in flight
         Assert.Equal(4, slots.MaxPrefetch);
-        var held = new List<FetchTicket>();
-        for (int i = 0; i < 4; i++)
-        {
-            var t = Prefetch();
-            Assert.True(await slots.WaitAsync(t, Long, default));
-            held.Add(t);
-        }
+        var held = await HoldAsync(slots, 4, FetchPriority.Prefetch);
         var fifth = slots.WaitAsync(Prefetch(), Long, default).AsTask();
         Assert.False(fifth.IsCompleted);
         Assert.True(await slots.WaitAsync(FetchTicket.Demand, TimeSpan.Zero, default)); // at once
@@ -36,13 +43,7 @@ public class PrioritySlotsTests
     public async Task A_freed_slot_goes_to_demand_before_queued_prefetches()
     {
         var slots = new PrioritySlots(4);
-        var demands = new List<FetchTicket>();
-        for (int i = 0; i < 4; i++)
-        {
-            var t = FetchTicket.Demand;
-            Assert.True(await slots.WaitAsync(t, Long, default));
-            demands.Add(t);
-        }
+        var demands = await HoldAsync(slots, 4, FetchPriority.Demand);
         var p1 = slots.WaitAsync(Prefetch(), Long, default).AsTask();
         var p2 = slots.WaitAsync(Prefetch(), Long, default).AsTask();
         var late = FetchTicket.Demand;
@@ -63,13 +64,7 @@ public class PrioritySlotsTests
     public async Task A_promoted_prefetch_is_served_as_demand()
     {
         var slots = new PrioritySlots(4);
-        var demands = new List<FetchTicket>();
-        for (int i = 0; i < 4; i++)
-        {
-            var t = FetchTicket.Demand;
-            Assert.True(await slots.WaitAsync(t, Long, default));
-            demands.Add(t);
-        }
+        var demands = await HoldAsync(slots, 4, FetchPriority.Demand);
         var other = slots.WaitAsync(Prefetch(), Long, default).AsTask();
         var ticket = Prefetch();
         var promoted = slots.WaitAsync(ticket, Long, default).AsTask();
