@@ -31,7 +31,7 @@ public static class PlanFiles
     public static object Describe(string path)
     {
         var bytes = File.ReadAllBytes(FileKinds.RequireRegular(path, "file"));
-        if (bytes.AsSpan().StartsWith("SNAPPLN\0"u8))
+        if (PrefetchPlan.IsPlan(bytes))
         {
             var plan = PrefetchPlan.Parse(bytes, path);
             var chunks = new HashSet<uint>();

@@ -80,8 +80,7 @@ public sealed partial class SnapshotHost : IDisposable
                 var address = RedisAddress.Parse(tiers.Distributed);
                 ct.ThrowIfCancellationRequested();
                 caches.Add(await RedisChunkCache.ConnectAsync(address));
-                // The tier's deadline covers a stripe's node deadline and a retry on another node.
-                options.Add(TierOptions.Distributed with { Deadline = address.NodeDeadline * 2.5 });
+                options.Add(TierOptions.DistributedOver(address));
             }
             catch
             {

@@ -19,6 +19,9 @@ public static class PlanSeal
     private const int TagSize = 32;
     private static readonly byte[] Label = Encoding.ASCII.GetBytes("snapshots/plan-mac/v1\0");
 
+    /// <summary>True when <paramref name="bytes"/> start like a sealed plan (they may still fail to open).</summary>
+    public static bool IsSealed(ReadOnlySpan<byte> bytes) => bytes.StartsWith(Magic);
+
     /// <summary>The plan's bytes sealed for <paramref name="manifest"/> under its domain's key.</summary>
     public static byte[] Seal(ReadOnlySpan<byte> plan, Manifest manifest, IKeyProvider keys)
     {

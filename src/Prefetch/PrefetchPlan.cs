@@ -53,6 +53,10 @@ public sealed class PrefetchPlan
         return w.Finish();
     }
 
+    /// <summary>True when <paramref name="bytes"/> start like a plan (rather than an access log or a sealed
+    /// plan); they may still fail to parse.</summary>
+    public static bool IsPlan(ReadOnlySpan<byte> bytes) => bytes.StartsWith(Magic);
+
     public static PrefetchPlan Parse(ReadOnlySpan<byte> bytes, string source)
     {
         var r = new FormatReader(bytes, $"prefetch plan {source}", Magic, Version, MaxBytes);

@@ -246,7 +246,7 @@ public sealed class RestoreSession : IDisposable
     private static PrefetchPlan LoadPlanFile(SnapshotHost host, SnapshotChain chain, string path)
     {
         var bytes = File.ReadAllBytes(path);
-        if (bytes.AsSpan().StartsWith("SNAPPLS\0"u8)) return PlanSeal.Open(bytes, chain.Top, host.Keys, path);
+        if (PlanSeal.IsSealed(bytes)) return PlanSeal.Open(bytes, chain.Top, host.Keys, path);
         var plan = PrefetchPlan.Parse(bytes, path);
         if (plan.PackName is null) return plan;
         host.Log($"warning: plan file {path} is not sealed: its working-set pack is not used");

@@ -67,18 +67,27 @@ public static class CommonOptions
         public TierSettings From(ParseResult pr)
         {
             ArgumentNullException.ThrowIfNull(pr);
-            double deadline = pr.GetValue(_deadline);
-            if (deadline <= 0 || double.IsNaN(deadline) || deadline > 3600)
-                throw new UsageException(
-                    $"{_deadline.Name} {deadline}: use a positive number of seconds, at most 3600");
+            var deadline = Seconds(pr, _deadline);
             return new TierSettings
             {
                 CacheDirectory = pr.GetValue(_cacheDir),
                 CacheBytes = SizeParser.Parse(pr.GetValue(_cacheSize)!, "--cache-size"),
                 Distributed = pr.GetValue(_distributed),
-                OriginDeadline = TimeSpan.FromSeconds(deadline),
+                OriginDeadline = deadline,
             };
         }
+    }
+
+    /// <summary>A duration option in seconds: positive, at most an hour; a <see cref="UsageException"/>
+    /// naming the option otherwise.</summary>
+    public static TimeSpan Seconds(ParseResult pr, Option<double> option)
+    {
+        ArgumentNullException.ThrowIfNull(pr);
+        ArgumentNullException.ThrowIfNull(option);
+        double s = pr.GetValue(option);
+        if (s is <= 0 or > 3600 or double.NaN)
+            throw new UsageException($"{option.Name} {s}: use a positive number of seconds, at most 3600");
+        return TimeSpan.FromSeconds(s);
     }
 
     /// <summary>Opens the host library on --store and --keyring; its notes go to stderr as "snapctl: ...".</summary>

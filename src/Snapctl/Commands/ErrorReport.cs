@@ -51,32 +51,24 @@ public static class ErrorReport
         var (kind, message, code) = signalExit != 0 ? ("interrupted", "interrupted", signalExit) : Describe(ex);
         // One line, whatever the input held (a name with a newline in it).
         message = message.ReplaceLineEndings("\\n");
-        // Reporting must not fail in turn: with stderr or stdout closed or full, the exit code still says it.
-        try
-        {
-            Console.Error.WriteLine($"snapctl: error: {message}");
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
+        TryWrite(() => Console.Error.WriteLine($"snapctl: error: {message}"));
         // One JSON document on stdout: a command that already printed its result (restore's figures) says the
         // error on stderr only.
-        if (json && !Output.JsonWritten)
-        {
-            try
-            {
-                Output.WriteJson(new { error = new { kind, message } });
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
+        if (json && !Output.JsonWritten) TryWrite(() => Output.WriteJson(new { error = new { kind, message } }));
         return code;
+    }
+
+    /// <summary>Reporting must not fail in turn: with stderr or stdout closed or full, the exit code still says
+    /// it.</summary>
+    private static void TryWrite(Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Nowhere left to say it.
+        }
     }
 }

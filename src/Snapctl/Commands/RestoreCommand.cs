@@ -77,9 +77,7 @@ public static class RestoreCommand
         {
             if (pr.GetValue(prefetch) && pr.GetValue(noPrefetch))
                 throw new UsageException("--prefetch and --no-prefetch exclude each other");
-            if (pr.GetValue(deadline) is <= 0 or > 3600 or double.NaN)
-                throw new UsageException(
-                    $"--fault-deadline {pr.GetValue(deadline)}: use a positive number of seconds, at most 3600");
+            var faultDeadline = CommonOptions.Seconds(pr, deadline);
             if (pr.GetValue(acceptTimeout) is < 0 or double.NaN)
                 throw new UsageException(
                     $"--accept-timeout {pr.GetValue(acceptTimeout)}: use 0 (forever) or a positive number of seconds");
@@ -96,7 +94,7 @@ public static class RestoreCommand
                 MemoryBudgetBytes = SizeParser.Parse(pr.GetValue(budget)!, "--memory-budget"),
                 Prefetch = mode,
                 PlanPath = pr.GetValue(plan),
-                FaultDeadline = TimeSpan.FromSeconds(pr.GetValue(deadline)),
+                FaultDeadline = faultDeadline,
                 PrefetchConcurrency = pr.GetValue(concurrency),
                 PrefetchBandwidth = pr.GetValue(bandwidth) is { } bw ? SizeParser.Parse(bw, "--prefetch-bandwidth") : 0,
                 FaultAroundPages = pr.GetValue(faultAround),

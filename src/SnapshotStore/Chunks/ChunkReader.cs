@@ -23,9 +23,8 @@ public sealed class ChunkReader : IDisposable
     private readonly bool _ownsTiers;
     private readonly RetryPolicy _retry;
     private readonly RetryBudget _budget = new();
-    private readonly Random _random = new();
+    private readonly PendingWork _pendingFills = new(MaxBackgroundFills);
     private long _retries;
-    private int _pendingFills;
 
     public ChunkReader(IChunkStore origin, params IChunkCache[] caches)
         : this(ReaderOptions.For(caches.Length), origin, caches) { }
@@ -76,8 +75,7 @@ public sealed class ChunkReader : IDisposable
             // Transient (no tier answered in time or without error): retry within the window, within the budget.
             if (result.Fault == ChunkFault.Unavailable && !ct.IsCancellationRequested)
             {
-                TimeSpan delay;
-                lock (_random) delay = _retry.Backoff(attempt, _random);
+                var delay = _retry.Backoff(attempt, Random.Shared);
                 if (Stopwatch.GetElapsedTime(start) + delay < _retry.Window && _budget.TryWithdraw())
                 {
                     Interlocked.Increment(ref _retries);
@@ -130,11 +128,7 @@ public sealed class ChunkReader : IDisposable
     private ValueTask FillAsync(int foundAt, ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct)
     {
         if (foundAt == 0) return ValueTask.CompletedTask;
-        if (Interlocked.Increment(ref _pendingFills) > MaxBackgroundFills)
-        {
-            Interlocked.Decrement(ref _pendingFills);
-            return FillNowAsync(foundAt, name, ciphertext, ct);
-        }
+        if (!_pendingFills.TryEnter()) return FillNowAsync(foundAt, name, ciphertext, ct);
         var copy = ArrayPool<byte>.Shared.Rent(ciphertext.Length);
         ciphertext.CopyTo(copy);
         int length = ciphertext.Length;
@@ -147,7 +141,7 @@ public sealed class ChunkReader : IDisposable
             finally
             {
                 ArrayPool<byte>.Shared.Return(copy);
-                Interlocked.Decrement(ref _pendingFills);
+                _pendingFills.Exit();
             }
         }, CancellationToken.None);
         return ValueTask.CompletedTask;
@@ -163,14 +157,10 @@ public sealed class ChunkReader : IDisposable
     public const int MaxBackgroundFills = 64;
 
     /// <summary>Cache fills still running in the background.</summary>
-    public int PendingFills => Volatile.Read(ref _pendingFills);
+    public int PendingFills => _pendingFills.Count;
 
     /// <summary>Waits, at most <paramref name="limit"/>, until every background fill has finished.</summary>
-    public async Task FlushFillsAsync(TimeSpan limit)
-    {
-        long until = Environment.TickCount64 + (long)limit.TotalMilliseconds;
-        while (Volatile.Read(ref _pendingFills) > 0 && Environment.TickCount64 < until) await Task.Delay(2);
-    }
+    public Task FlushFillsAsync(TimeSpan limit) => _pendingFills.WaitIdleAsync(limit);
 
     /// <summary>Lets background fills finish (10 s at most), then disposes the caches that hold connections (the
     /// distributed cache) when the reader owns them.</summary>

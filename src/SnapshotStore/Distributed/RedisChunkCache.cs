@@ -183,7 +183,7 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
     {
         var p = EnsurePlacement();
         if (p is null) return ValueTask.CompletedTask;
-        if (Volatile.Read(ref _pendingFills) >= MaxPendingFills)
+        if (_pendingFills.Count >= MaxPendingFills)
         {
             Interlocked.Increment(ref _skippedFills);
             return ValueTask.CompletedTask;
@@ -205,7 +205,7 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
 
     public const int MaxPendingFills = 512;
     private long _skippedFills, _failedFills;
-    private int _pendingFills;
+    private readonly PendingWork _pendingFills = new(MaxPendingFills);
 
     /// <summary>Fills skipped because too many were in flight, and fills the cluster refused or lost.</summary>
     public long SkippedFills => Interlocked.Read(ref _skippedFills);
@@ -213,23 +213,18 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
 
     private void Track(Task<bool> write)
     {
-        Interlocked.Increment(ref _pendingFills);
+        _pendingFills.Enter();
         write.ContinueWith(static (t, state) =>
         {
             var self = (RedisChunkCache)state!;
             if (!t.IsCompletedSuccessfully) Interlocked.Increment(ref self._failedFills);
-            Interlocked.Decrement(ref self._pendingFills);
+            self._pendingFills.Exit();
         }, this, TaskScheduler.Default);
     }
 
     /// <summary>Waits (at most <paramref name="limit"/>) for the fills in flight, so a short-lived process
     /// such as <c>snapctl warm</c> leaves the cache filled.</summary>
-    public async Task FlushFillsAsync(TimeSpan limit)
-    {
-        long until = Environment.TickCount64 + (long)limit.TotalMilliseconds;
-        while (Volatile.Read(ref _pendingFills) > 0 && Environment.TickCount64 < until)
-            await Task.Delay(5).ConfigureAwait(false);
-    }
+    public Task FlushFillsAsync(TimeSpan limit) => _pendingFills.WaitIdleAsync(limit);
 
     public void Remove(ChunkName name)
     {

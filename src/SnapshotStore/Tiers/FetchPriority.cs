@@ -18,7 +18,7 @@ public sealed class FetchTicket(FetchPriority priority)
 {
     private volatile int _priority = (int)priority;
 
-    /// <summary>A ticket for a demand fetch.</summary>
+    /// <summary>A new ticket for a demand fetch: each fetch has its own (a ticket records where it waits).</summary>
     public static FetchTicket Demand => new(FetchPriority.Demand);
 
     public FetchPriority Priority => (FetchPriority)_priority;

@@ -11,4 +11,12 @@ public sealed record TierOptions(TimeSpan Deadline, int MaxConcurrency, TimeSpan
     public static TierOptions Distributed { get; } =
         new(TimeSpan.FromMilliseconds(250), 64, TimeSpan.FromMilliseconds(50));
     public static TierOptions Origin { get; } = new(TimeSpan.FromSeconds(15), 32, TimeSpan.FromSeconds(30));
+
+    /// <summary>The distributed tier over the nodes of <paramref name="address"/>: its deadline covers a stripe's
+    /// node deadline and a retry on another node (2.5 node deadlines).</summary>
+    public static TierOptions DistributedOver(Distributed.RedisAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        return Distributed with { Deadline = address.NodeDeadline * 2.5 };
+    }
 }

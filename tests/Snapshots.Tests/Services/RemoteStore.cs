@@ -50,7 +50,7 @@ public sealed class RemoteStore : IDisposable
         if (redis is not null)
         {
             caches.Add(redis);
-            options.Add(TierOptions.Distributed with { Deadline = redis.Address.NodeDeadline * 2.5 });
+            options.Add(TierOptions.DistributedOver(redis.Address));
         }
         var origin = TierOptions.Origin with { Deadline = originDeadline ?? TimeSpan.FromSeconds(10) };
         return new ChunkReader(new ReaderOptions(options, origin), new OriginChunkStore(Blobs), [.. caches]);
