@@ -35,7 +35,8 @@ now() { date +%s.%N; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # restore_run OUT RESTORE_ARGS... -- VMM_ARGS...: one `snapctl restore` and one replay-vmm against each other, both
-# on RESTORE_CPUS (taskset; default all). Writes OUT.h (handler JSON), OUT.err, OUT.v (VMM JSON).
+# on RESTORE_CPUS (taskset; default all). Writes OUT.h (handler JSON), OUT.err, OUT.v (VMM JSON); with
+# RESTORE_PERF=1 also OUT.perf: `perf stat -x,` of the handler process (page faults, task clock).
 restore_run() {
   local out=$1; shift
   local rargs=() vargs=()
@@ -43,7 +44,9 @@ restore_run() {
   vargs=("$@")
   local sock="$WORK/uffd.$RANDOM.sock"
   local cpus=${RESTORE_CPUS:-0-$(( $(nproc) - 1 ))}
-  taskset -c "$cpus" "$SNAPCTL" restore --uffd-socket "$sock" --accept-timeout 120 "${rargs[@]}" > "$out.h" 2> "$out.err" &
+  local perf=()
+  [ "${RESTORE_PERF:-0}" = 1 ] && perf=(perf stat -x, -e page-faults,task-clock -o "$out.perf")
+  taskset -c "$cpus" "${perf[@]}" "$SNAPCTL" restore --uffd-socket "$sock" --accept-timeout 120 "${rargs[@]}" > "$out.h" 2> "$out.err" &
   local hpid=$!
   for _ in $(seq 600); do [ -S "$sock" ] && break; sleep 0.05; done
   taskset -c "$cpus" "$ROOT/native/bin/replay-vmm" --socket "$sock" --timeout 120 "${vargs[@]}" > "$out.v"

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -109,6 +110,11 @@ static void events(void)
     CONST(EFD_NONBLOCK);
     CONST(SIGKILL);
     CONST(SYS_pidfd_open);
+    CONST(PROT_READ);
+    CONST(PROT_WRITE);
+    CONST(MAP_PRIVATE);
+    CONST(MAP_ANONYMOUS);
+    CONST(MADV_POPULATE_WRITE);
 }
 
 static void sockets(void)

@@ -92,6 +92,11 @@ public sealed class UffdAbiTests
         Const("EFD_NONBLOCK", LibC.EFD_NONBLOCK),
         Const("SIGKILL", LibC.SIGKILL),
         Const("SYS_pidfd_open", LibC.SYS_pidfd_open),
+        Const("PROT_READ", LibC.PROT_READ),
+        Const("PROT_WRITE", LibC.PROT_WRITE),
+        Const("MAP_PRIVATE", LibC.MAP_PRIVATE),
+        Const("MAP_ANONYMOUS", LibC.MAP_ANONYMOUS),
+        Const("MADV_POPULATE_WRITE", LibC.MADV_POPULATE_WRITE),
 
         Const("SOL_SOCKET", LibC.SOL_SOCKET),
         Const("SCM_RIGHTS", LibC.SCM_RIGHTS),

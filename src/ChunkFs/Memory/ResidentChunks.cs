@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Crypto;
 using Snapshots.Store.Layers;
@@ -24,12 +25,26 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     /// <summary>The priority of each fetch in flight: a demand that joins a prefetch promotes it.</summary>
     private readonly FetchTicket?[] _tickets;
     private readonly Queue<int> _loadedOrder = new();
-    private readonly Stack<nint> _free = new();
+    private readonly ChunkBufferPool _buffers;
     private readonly Lock _lock = new();
     private int _resident;
     private long _loads, _evictions;
+    /// <summary>The last <see cref="TimedLoads"/> loads' durations (Stopwatch ticks), whole and decryption only.
+    /// </summary>
+    private readonly long[] _loadTicks = new long[TimedLoads], _decryptTicks = new long[TimedLoads];
+    private const int TimedLoads = 4096;
 
-    public ResidentChunks(SnapshotChain chain, ChunkReader reader, long budgetBytes)
+    /// <summary>Populated buffers kept ready for loads by default (64 MiB, populated in ~20 ms in the background
+    /// while the VMM connects): a VM's start-up burst of demand loads finds them ready, and a background refill
+    /// populated beside the loads slowed a 449-load restore by ~10 % (bench/results/uffd-demand-cost.md).</summary>
+    public const int DefaultReserve = 128;
+
+    /// <param name="chain">The snapshot whose chunks are served.</param>
+    /// <param name="reader">The tiers chunks are fetched through.</param>
+    /// <param name="budgetBytes">Plaintext kept in memory at most (whole chunks, at least two).</param>
+    /// <param name="reserve">Populated chunk buffers kept ready ahead of loads (<see cref="ChunkBufferPool"/>).
+    /// </param>
+    public ResidentChunks(SnapshotChain chain, ChunkReader reader, long budgetBytes, int reserve = DefaultReserve)
     {
         _chain = chain;
         _reader = reader;
@@ -38,6 +53,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         _pins = new int[chain.ChunkCount];
         _inflight = new TaskCompletionSource?[chain.ChunkCount];
         _tickets = new FetchTicket?[chain.ChunkCount];
+        int dataChunks = 0;
+        foreach (var c in chain.Chunks) if (!c.IsZero) dataChunks++;
+        _buffers = new ChunkBufferPool(Math.Min(_maxResident, dataChunks), Math.Min(reserve, dataChunks));
     }
 
     public long Size => _chain.ImageSize;
@@ -46,6 +64,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     public long Loads => Interlocked.Read(ref _loads);
     public long Evictions => Interlocked.Read(ref _evictions);
     public ChunkReader Reader => _reader;
+
+    /// <summary>The buffers chunks are decrypted into.</summary>
+    public ChunkBufferPool Buffers => _buffers;
 
     public bool IsZeroChunk(int chunk) => _chain.Chunks[chunk].IsZero;
 
@@ -104,6 +125,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     private async Task FetchAsync(int chunk, TaskCompletionSource tcs, FetchTicket ticket)
     {
         nint buffer = 0;
+        long start = Stopwatch.GetTimestamp();
         var cipher = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
         try
         {
@@ -111,10 +133,12 @@ public sealed class ResidentChunks : IPageSource, IDisposable
                 throw new InvalidOperationException($"chunk {chunk} is zero: loaders map zero pages instead");
             // The fetch itself has no caller's deadline: every waiter applies its own, and a late result still helps.
             int n = await _chain.ReadCiphertextAsync(_reader, chunk, cipher, ticket, CancellationToken.None);
-            buffer = RentBuffer();
+            long fetched = Stopwatch.GetTimestamp();
+            buffer = _buffers.Rent();
             var plain = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
             _chain.DecryptOrThrow(chunk, cipher.AsSpan(0, n), plain);
             plain[_chain.ChunkLength(chunk)..].Clear(); // a short last chunk reads zeros past the image's end
+            long decrypted = Stopwatch.GetTimestamp();
             lock (_lock)
             {
                 Volatile.Write(ref _addr[chunk], buffer);
@@ -125,7 +149,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
                 _resident++;
                 EvictLocked();
             }
-            Interlocked.Increment(ref _loads);
+            long slot = (Interlocked.Increment(ref _loads) - 1) % TimedLoads;
+            _loadTicks[slot] = decrypted - start;
+            _decryptTicks[slot] = decrypted - fetched;
             tcs.SetResult();
         }
         catch (Exception ex)
@@ -135,20 +161,13 @@ public sealed class ResidentChunks : IPageSource, IDisposable
                 _inflight[chunk] = null;
                 _tickets[chunk] = null;
             }
-            if (buffer != 0) lock (_lock) _free.Push(buffer);
+            if (buffer != 0) _buffers.Return(buffer);
             tcs.SetException(ex);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(cipher);
         }
-    }
-
-    private nint RentBuffer()
-    {
-        lock (_lock)
-            if (_free.TryPop(out var b)) return b;
-        return NativeBuffers.Allocate(ChunkGeometry.ChunkSize);
     }
 
     /// <summary>Evicts the oldest unpinned chunks until within budget. A chunk is evicted only by swinging its pin
@@ -168,10 +187,25 @@ public sealed class ResidentChunks : IPageSource, IDisposable
             var b = _addr[victim];
             Volatile.Write(ref _addr[victim], 0);
             Volatile.Write(ref _pins[victim], 0);
-            _free.Push(b);
+            _buffers.Return(b);
             _resident--;
             _evictions++;
         }
+    }
+
+    /// <summary>Chunk load times in microseconds over the last 4,096 loads: whole (tiers, verification and
+    /// decryption, from the fetch's start to resident) and decryption alone (verify, decrypt, check the plaintext),
+    /// p50 and p99; zeros before any load.</summary>
+    public LoadTimes Times()
+    {
+        int n = (int)Math.Min(Loads, TimedLoads);
+        var load = _loadTicks.AsSpan(0, n).ToArray();
+        var decrypt = _decryptTicks.AsSpan(0, n).ToArray();
+        Array.Sort(load);
+        Array.Sort(decrypt);
+        double Us(long[] sorted, double q) =>
+            n == 0 ? 0 : sorted[Math.Min(n - 1, (int)(n * q))] * 1_000_000.0 / Stopwatch.Frequency;
+        return new LoadTimes(Us(load, 0.5), Us(load, 0.99), Us(decrypt, 0.5), Us(decrypt, 0.99));
     }
 
     /// <summary>
@@ -213,10 +247,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     public void Dispose()
     {
         lock (_lock)
-        {
-            for (int i = 0; i < _addr.Length; i++)
-                if (_addr[i] != 0) { NativeBuffers.Free(_addr[i]); _addr[i] = 0; }
-            while (_free.TryPop(out var b)) NativeBuffers.Free(b);
-        }
+            for (int i = 0; i < _addr.Length; i++) Volatile.Write(ref _addr[i], 0);
+        _buffers.Dispose();
     }
 }

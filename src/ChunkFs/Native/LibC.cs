@@ -60,6 +60,26 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial int eventfd(uint initval, int flags);
 
+    public const int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
+    public const int MADV_POPULATE_WRITE = 23;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int munmap(void* addr, nuint length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int madvise(void* addr, nuint length, int advice);
+
+    public const int PRIO_PROCESS = 0;
+
+    /// <summary>With who = a thread id (gettid), sets that thread's nice value (Linux: nice is per thread).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setpriority(int which, uint who, int prio);
+
+    [LibraryImport("libc")]
+    public static partial int gettid();
 
     [LibraryImport("libc")]
     public static partial uint geteuid();

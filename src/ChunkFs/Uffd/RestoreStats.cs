@@ -30,6 +30,15 @@ public sealed record RestoreStats
     public double FaultServiceMs { get; init; }
     public long ChunksLoaded { get; init; }
     public long ChunkEvictions { get; init; }
+    /// <summary>A snapshot chunk's load, from its fetch's start to resident (tiers, verification, decryption), p50
+    /// and p99 over the last 4,096 loads; and its verification and decryption alone.</summary>
+    public double ChunkLoadP50Us { get; init; }
+    public double ChunkLoadP99Us { get; init; }
+    public double ChunkDecryptP50Us { get; init; }
+    public double ChunkDecryptP99Us { get; init; }
+    /// <summary>Chunk loads that found no populated buffer ready and paid a page fault per 4 KiB page of theirs
+    /// (<c>--buffer-reserve</c>).</summary>
+    public long ColdBuffers { get; init; }
     public double Seconds { get; init; }
     /// <summary>How the VM's run ended: "exited" (the VMM went away by itself), or "failed" when the handler
     /// killed it; then <see cref="Reason"/> says why (docs/errors.md).</summary>

@@ -283,6 +283,7 @@ public sealed partial class UffdHandler
         var sorted = _faultTicks.AsSpan(0, n);
         sorted.Sort(); // in place: the run is over
         double Us(long ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;
+        var loads = _memory.Times();
         return new RestoreStats
         {
             Snapshot = _memory.Name, VmmPid = _session.VmmPid, Regions = _session.Regions.Length,
@@ -295,6 +296,9 @@ public sealed partial class UffdHandler
             FaultServiceMs = Us(Sum(sorted)) / 1000,
             ChunksLoaded = _memory.Loads + (_pack?.Loads ?? 0),
             ChunkEvictions = _memory.Evictions + (_pack?.Evictions ?? 0),
+            ChunkLoadP50Us = loads.LoadP50Us, ChunkLoadP99Us = loads.LoadP99Us,
+            ChunkDecryptP50Us = loads.DecryptP50Us, ChunkDecryptP99Us = loads.DecryptP99Us,
+            ColdBuffers = _memory.Buffers.ColdRents + (_pack?.Buffers.ColdRents ?? 0),
             Seconds = elapsed.TotalSeconds,
             Outcome = _failure is null ? RestoreStats.ExitedOutcome : RestoreStats.FailedOutcome,
             Reason = _failure,

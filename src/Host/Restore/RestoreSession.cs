@@ -54,6 +54,11 @@ public sealed class RestoreSession : IDisposable
             throw new InvalidInputException(
                 $"fault-around of {request.FaultAroundPages} pages: use 1-128", "fault-around");
         }
+        if (request.BufferReserve is < 0 or > 65536)
+        {
+            throw new InvalidInputException(
+                $"buffer reserve of {request.BufferReserve} chunks: use 0-65536", "buffer-reserve");
+        }
         if (request.PrefetchConcurrency is < 1 or > 256)
         {
             throw new InvalidInputException(
@@ -68,7 +73,7 @@ public sealed class RestoreSession : IDisposable
         ResidentChunks? memory = null, pack = null;
         try
         {
-            memory = new ResidentChunks(chain, reader, request.MemoryBudgetBytes);
+            memory = new ResidentChunks(chain, reader, request.MemoryBudgetBytes, request.BufferReserve);
             // A demand fetch runs on the thread pool beside the prefetch workers: with only as many pool threads as
             // cores it can wait in the queue behind them (the pool adds threads only slowly), stalling a vCPU.
             ThreadPool.GetMinThreads(out int workers, out int io);

@@ -37,6 +37,12 @@ public static class RestoreCommand
             Description = "Decrypted chunks kept in memory",
             DefaultValueFactory = _ => "2G",
         };
+        var reserve = new Option<int>("--buffer-reserve")
+        {
+            Description = "Chunk buffers (512 KiB each) populated ahead of loads, so a load takes no page fault "
+                + "(0: none)",
+            DefaultValueFactory = _ => RestoreRequest.DefaultBufferReserve,
+        };
         var deadline = new Option<double>("--fault-deadline")
         {
             Description = "Seconds a fault may wait for its chunk before the VM is failed",
@@ -69,7 +75,8 @@ public static class RestoreCommand
         var cmd = new Command("restore", "Serve a VMM's guest memory from a snapshot over userfaultfd (Firecracker's "
             + "protocol) until it exits")
         {
-            store, keyring, name, tenant, socket, record, prefetch, noPrefetch, plan, budget, deadline, concurrency,
+            store, keyring, name, tenant, socket, record, prefetch, noPrefetch, plan, budget, reserve, deadline,
+            concurrency,
             bandwidth, faultAround, preload, acceptTimeout, json,
         };
         CommonOptions.AddAll(cmd, tiers.All);
@@ -92,6 +99,7 @@ public static class RestoreCommand
                 SocketPath = pr.GetValue(socket)!,
                 Tiers = tiers.From(pr),
                 MemoryBudgetBytes = SizeParser.Parse(pr.GetValue(budget)!, "--memory-budget"),
+                BufferReserve = pr.GetValue(reserve),
                 Prefetch = mode,
                 PlanPath = pr.GetValue(plan),
                 FaultDeadline = faultDeadline,
