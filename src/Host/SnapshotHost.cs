@@ -1,6 +1,7 @@
 using Snapshots.Store.Cache;
 using Snapshots.Store.Chunks;
 using Snapshots.Store.Distributed;
+using Snapshots.Store.Faults;
 using Snapshots.Store.Keys;
 using Snapshots.Store.Layers;
 using Snapshots.Store.Origin;
@@ -94,7 +95,9 @@ public sealed partial class SnapshotHost : IDisposable
             OwnsTiers = true,
             Retry = new RetryPolicy { Window = tiers.RetryWindow },
         };
-        return new ChunkReader(readerOptions, new OriginChunkStore(Blobs), [.. caches]);
+        IChunkStore originStore = new OriginChunkStore(Blobs);
+        if (tiers.OriginFaults is { } faults) originStore = new FaultInjectingChunkStore(originStore, faults, seed: 1);
+        return new ChunkReader(readerOptions, originStore, [.. caches]);
     }
 
     public void Dispose()

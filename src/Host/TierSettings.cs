@@ -1,3 +1,4 @@
+using Snapshots.Store.Faults;
 using Snapshots.Store.Tiers;
 
 namespace Snapshots.Host;
@@ -22,6 +23,10 @@ public sealed record TierSettings
     /// <summary>How long a chunk that no tier could serve for a transient reason is retried, from the first
     /// attempt (<see cref="RetryPolicy"/>); a restore uses its fault deadline.</summary>
     public TimeSpan RetryWindow { get; init; } = new RetryPolicy().Window;
+
+    /// <summary>Faults injected into every origin read, for chaos tests and benchmarks: a far, slow or failing
+    /// origin on a machine without one (<see cref="FaultProfile"/>; its delays cost no CPU). Null: none.</summary>
+    public FaultProfile? OriginFaults { get; init; }
 
     public static TierSettings OriginOnly { get; } = new();
 }

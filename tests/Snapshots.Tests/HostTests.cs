@@ -50,6 +50,32 @@ public class HostTests
     }
 
     [Fact]
+    public async Task Injected_origin_faults_reach_every_origin_read_and_nothing_else()
+    {
+        using var t = new TestStore();
+        using var host = new SnapshotHost(t.Blobs, t.Keys);
+        var img = t.Image("os.img", size: 16L << 20);
+        await host.BuildAsync(new() { Name = "os", MemoryPath = img });
+        var slow = new TierSettings
+        {
+            CacheDirectory = t.Path_("cache"),
+            OriginFaults = Store.Faults.FaultProfile.Slow(TimeSpan.FromMilliseconds(30)),
+        };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var first = await host.WarmAsync("os", slow, parallelism: 1);
+        Assert.True(first.Chunks >= 8);
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(30 * first.Chunks * 0.9)); // each origin read waited
+        Assert.Equal(first.Chunks, first.Tiers[^1].Hits);
+        // From the disk cache now: the origin is not asked, so its injected delay costs nothing.
+        var again = await host.ExportAsync("os", null, t.Path_("os.out"), slow);
+        Assert.Equal(0, again.Tiers[^1].Hits);
+        Assert.True(TestStore.SameBytes(img, t.Path_("os.out")));
+        var broken = slow with { OriginFaults = new Store.Faults.FaultProfile { ErrorRate = 1 }, CacheDirectory = null };
+        await Assert.ThrowsAsync<ChunkUnavailableException>(
+            () => host.ExportAsync("os", null, t.Path_("os2.out"), broken with { RetryWindow = TimeSpan.Zero }));
+    }
+
+    [Fact]
     public async Task Progress_is_begun_with_the_total_then_reported()
     {
         using var t = new TestStore();

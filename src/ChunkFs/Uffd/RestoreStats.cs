@@ -40,6 +40,10 @@ public sealed record RestoreStats
     /// (<c>--buffer-reserve</c>).</summary>
     public long ColdBuffers { get; init; }
     public double Seconds { get; init; }
+    /// <summary>How long the fault-handling thread was ready to run but waiting for a CPU during the restore
+    /// (/proc/thread-self/schedstat): faults the VM saw wait longer than the handler's service time because the
+    /// host's CPUs were busy, not because the handler was; 0 where the kernel does not report it.</summary>
+    public double HandlerRunDelayMs { get; init; }
     /// <summary>How the VM's run ended: "exited" (the VMM went away by itself), or "failed" when the handler
     /// killed it; then <see cref="Reason"/> says why (docs/errors.md).</summary>
     public required string Outcome { get; init; }

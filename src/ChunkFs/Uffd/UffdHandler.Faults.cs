@@ -277,7 +277,7 @@ public sealed partial class UffdHandler
         return total;
     }
 
-    private RestoreStats Stats(TimeSpan elapsed, PrefetchScheduler? scheduler)
+    private RestoreStats Stats(TimeSpan elapsed, PrefetchScheduler? scheduler, TimeSpan runDelay)
     {
         int n = (int)Math.Min(_faults, _faultTicks.Length);
         var sorted = _faultTicks.AsSpan(0, n);
@@ -300,6 +300,7 @@ public sealed partial class UffdHandler
             ChunkDecryptP50Us = loads.DecryptP50Us, ChunkDecryptP99Us = loads.DecryptP99Us,
             ColdBuffers = _memory.Buffers.ColdRents + (_pack?.Buffers.ColdRents ?? 0),
             Seconds = elapsed.TotalSeconds,
+            HandlerRunDelayMs = runDelay.TotalMilliseconds,
             Outcome = _failure is null ? RestoreStats.ExitedOutcome : RestoreStats.FailedOutcome,
             Reason = _failure,
             Prefetch = scheduler is null ? null

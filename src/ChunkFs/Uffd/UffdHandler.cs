@@ -46,6 +46,7 @@ public sealed partial class UffdHandler : IPrefetchTarget
     private bool _memoryGone;
     /// <summary>Faults waiting for their chunk (UffdHandler.Faults.cs); empty on the resident path.</summary>
     private readonly List<ParkedFault> _parked = [];
+    private TimeSpan _runDelayAtStart;
     private long _parkedTotal;
     private int _wakeFd = -1;
     private string? _failure;
@@ -80,6 +81,7 @@ public sealed partial class UffdHandler : IPrefetchTarget
     {
         var clock = Stopwatch.StartNew();
         _lastTouch = Stopwatch.GetTimestamp();
+        _runDelayAtStart = ThreadRunDelay.Read();
         int pidfd = PidfdOpen(_session.VmmPid);
         _wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         using var stopPrefetch = new CancellationTokenSource();
@@ -111,7 +113,7 @@ public sealed partial class UffdHandler : IPrefetchTarget
             _wakeFd = -1;
             if (wakeFd >= 0) close(wakeFd);
         }
-        return Stats(clock.Elapsed, scheduler);
+        return Stats(clock.Elapsed, scheduler, ThreadRunDelay.Read() - _runDelayAtStart);
     }
 
     private const ulong UffdKey = 0, PidKey = 1, WakeKey = 2;

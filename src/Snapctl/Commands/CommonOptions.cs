@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Snapshots.Host;
+using Snapshots.Store.Faults;
 using Snapshots.Store.Keys;
 using Snapshots.Store.Tiers;
 
@@ -53,6 +54,13 @@ public static class CommonOptions
 
         private readonly Option<double> _deadline;
 
+        // Hidden: for benchmarks (bench/scripts/uffd-head-of-line.sh) and chaos runs, not for operators.
+        private readonly Option<double> _originLatency = new("--inject-origin-latency")
+        {
+            Description = "Milliseconds every origin read first waits (no CPU), as from a far origin: for benchmarks",
+            Hidden = true,
+        };
+
         public Tiers(string deadlineName = "--deadline")
         {
             _deadline = new Option<double>(deadlineName)
@@ -62,14 +70,18 @@ public static class CommonOptions
             };
         }
 
-        public IEnumerable<Option> All => [_cacheDir, _cacheSize, _distributed, _deadline];
+        public IEnumerable<Option> All => [_cacheDir, _cacheSize, _distributed, _deadline, _originLatency];
 
         public TierSettings From(ParseResult pr)
         {
             ArgumentNullException.ThrowIfNull(pr);
             var deadline = Seconds(pr, _deadline);
+            double latency = pr.GetValue(_originLatency);
+            if (latency is < 0 or > 60_000 or double.NaN)
+                throw new UsageException($"--inject-origin-latency {latency}: use 0-60000 milliseconds");
             return new TierSettings
             {
+                OriginFaults = latency > 0 ? FaultProfile.Slow(TimeSpan.FromMilliseconds(latency)) : null,
                 CacheDirectory = pr.GetValue(_cacheDir),
                 CacheBytes = SizeParser.Parse(pr.GetValue(_cacheSize)!, "--cache-size"),
                 Distributed = pr.GetValue(_distributed),
