@@ -70,7 +70,10 @@ public class HostTests
         var again = await host.ExportAsync("os", null, t.Path_("os.out"), slow);
         Assert.Equal(0, again.Tiers[^1].Hits);
         Assert.True(TestStore.SameBytes(img, t.Path_("os.out")));
-        var broken = slow with { OriginFaults = new Store.Faults.FaultProfile { ErrorRate = 1 }, CacheDirectory = null };
+        var broken = slow with
+        {
+            OriginFaults = new Store.Faults.FaultProfile { ErrorRate = 1 }, CacheDirectory = null,
+        };
         await Assert.ThrowsAsync<ChunkUnavailableException>(
             () => host.ExportAsync("os", null, t.Path_("os2.out"), broken with { RetryWindow = TimeSpan.Zero }));
     }
