@@ -72,7 +72,8 @@ public class HostTests
         Assert.True(TestStore.SameBytes(img, t.Path_("os.out")));
         var broken = slow with
         {
-            OriginFaults = new Store.Faults.FaultProfile { ErrorRate = 1 }, CacheDirectory = null,
+            OriginFaults = new Store.Faults.FaultProfile { ErrorRate = 1 },
+            CacheDirectory = null,
         };
         await Assert.ThrowsAsync<ChunkUnavailableException>(
             () => host.ExportAsync("os", null, t.Path_("os2.out"), broken with { RetryWindow = TimeSpan.Zero }));
