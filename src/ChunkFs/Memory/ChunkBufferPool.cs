@@ -11,7 +11,8 @@ namespace Snapshots.ChunkFs.Memory;
 /// <c>reserve</c> buffers ahead of the loads, never more than <c>maxBuffers</c> in all; evicted chunks' buffers
 /// come back here. <see cref="Rent"/> never waits: with nothing populated it maps a fresh slab (counted in
 /// <see cref="ColdRents"/>). Transparent huge pages are not asked for: their compaction stalled a populate for
-/// ~0.5 s on these VMs.
+/// ~0.5 s on these VMs. Disposal unmaps the free buffers; a buffer still rented stays mapped until it is returned
+/// (then unmapped), so a load finishing late never writes into unmapped memory.
 /// </summary>
 public sealed class ChunkBufferPool : IDisposable
 {
@@ -20,7 +21,6 @@ public sealed class ChunkBufferPool : IDisposable
     private const int SlabBytes = SlabChunks * ChunkGeometry.ChunkSize;
     private readonly int _maxBuffers, _reserve;
     private readonly Stack<nint> _free = new();
-    private readonly List<(nint Address, int Bytes)> _maps = [];
     private readonly Lock _lock = new();
     private int _buffers;
     private bool _refilling, _disposed;
@@ -63,19 +63,27 @@ public sealed class ChunkBufferPool : IDisposable
         {
             if (_disposed)
             {
-                Unmap(cold, ChunkGeometry.ChunkSize);
+                Unmap(cold);
                 throw new ObjectDisposedException(nameof(ChunkBufferPool));
             }
-            _maps.Add((cold, ChunkGeometry.ChunkSize));
             _buffers++;
         }
         return cold;
     }
 
-    /// <summary>Takes back a buffer from <see cref="Rent"/> for reuse (its pages stay populated).</summary>
+    /// <summary>Takes back a buffer from <see cref="Rent"/> for reuse (its pages stay populated); after
+    /// <see cref="Dispose"/>, unmaps it.</summary>
     public void Return(nint buffer)
     {
-        lock (_lock) _free.Push(buffer);
+        lock (_lock)
+        {
+            if (!_disposed)
+            {
+                _free.Push(buffer);
+                return;
+            }
+        }
+        Unmap(buffer);
     }
 
     /// <summary>Waits until the refill under way (if any) has finished: for tests and benchmarks.</summary>
@@ -107,8 +115,11 @@ public sealed class ChunkBufferPool : IDisposable
                 nint slab = Map(SlabBytes, populate: true);
                 lock (_lock)
                 {
-                    if (_disposed) { Unmap(slab, SlabBytes); return; }
-                    _maps.Add((slab, SlabBytes));
+                    if (_disposed)
+                    {
+                        for (int i = 0; i < SlabChunks; i++) Unmap(slab + (i * ChunkGeometry.ChunkSize));
+                        return;
+                    }
                     _buffers += SlabChunks;
                     for (int i = SlabChunks - 1; i >= 0; i--) _free.Push(slab + (i * ChunkGeometry.ChunkSize));
                 }
@@ -149,9 +160,11 @@ public sealed class ChunkBufferPool : IDisposable
         return (nint)p;
     }
 
-    private static unsafe void Unmap(nint address, int bytes) => LibC.munmap((void*)address, (nuint)bytes);
+    /// <summary>Unmaps one buffer: part of a slab or a whole cold mapping (munmap may take part of a mapping).
+    /// </summary>
+    private static unsafe void Unmap(nint buffer) => LibC.munmap((void*)buffer, ChunkGeometry.ChunkSize);
 
-    /// <summary>Unmaps every buffer. Callers dispose only after every rented buffer is released (no pins).</summary>
+    /// <summary>Unmaps every free buffer; buffers still rented are unmapped when returned.</summary>
     public void Dispose()
     {
         Task refill;
@@ -164,9 +177,7 @@ public sealed class ChunkBufferPool : IDisposable
         refill.GetAwaiter().GetResult(); // a populate in progress finishes within a millisecond or so
         lock (_lock)
         {
-            foreach (var (address, bytes) in _maps) Unmap(address, bytes);
-            _maps.Clear();
-            _free.Clear();
+            while (_free.TryPop(out var buffer)) Unmap(buffer);
         }
     }
 }

@@ -28,6 +28,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     private readonly ChunkBufferPool _buffers;
     private readonly Lock _lock = new();
     private int _resident;
+    private bool _disposed;
     private long _loads, _evictions;
     /// <summary>The last <see cref="TimedLoads"/> loads' durations (Stopwatch ticks), whole and decryption only.
     /// </summary>
@@ -141,6 +142,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
             long decrypted = Stopwatch.GetTimestamp();
             lock (_lock)
             {
+                ObjectDisposedException.ThrowIf(_disposed, this); // the catch below gives the buffer back
                 Volatile.Write(ref _addr[chunk], buffer);
                 buffer = 0;
                 _inflight[chunk] = null;
@@ -246,8 +248,20 @@ public sealed class ResidentChunks : IPageSource, IDisposable
 
     public void Dispose()
     {
+        var unpinned = new List<nint>();
         lock (_lock)
-            for (int i = 0; i < _addr.Length; i++) Volatile.Write(ref _addr[i], 0);
+        {
+            if (_disposed) return;
+            _disposed = true;
+            for (int i = 0; i < _addr.Length; i++)
+            {
+                if (_addr[i] == 0) continue;
+                // As eviction does: a chunk someone still holds pinned keeps its memory (left mapped, not reused).
+                if (Interlocked.CompareExchange(ref _pins[i], Evicting, 0) == 0) unpinned.Add(_addr[i]);
+                Volatile.Write(ref _addr[i], 0);
+            }
+        }
         _buffers.Dispose();
+        foreach (var b in unpinned) _buffers.Return(b); // unmapped: the pool is disposed
     }
 }
