@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -115,6 +116,7 @@ static void events(void)
     CONST(MAP_PRIVATE);
     CONST(MAP_ANONYMOUS);
     CONST(MADV_POPULATE_WRITE);
+    CONST(PRIO_PROCESS);
 }
 
 static void sockets(void)

@@ -97,6 +97,7 @@ public sealed class UffdAbiTests
         Const("MAP_PRIVATE", LibC.MAP_PRIVATE),
         Const("MAP_ANONYMOUS", LibC.MAP_ANONYMOUS),
         Const("MADV_POPULATE_WRITE", LibC.MADV_POPULATE_WRITE),
+        Const("PRIO_PROCESS", LibC.PRIO_PROCESS),
 
         Const("SOL_SOCKET", LibC.SOL_SOCKET),
         Const("SCM_RIGHTS", LibC.SCM_RIGHTS),
