@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <signal.h>
@@ -86,6 +87,11 @@ static void errnos(void)
     CONST(EEXIST);
     CONST(EINVAL);
     CONST(ENOMEM);
+    CONST(ENOTDIR);
+    CONST(ELOOP);
+    CONST(EXDEV);
+    CONST(ENOSYS);
+    CONST(ENXIO);
 }
 
 static void events(void)
@@ -169,6 +175,18 @@ static void files(void)
     CONST(S_IFIFO);
     SIZE(stat);
     FIELD(stat, st_mode);
+    FIELD(stat, st_uid);
+    FIELD(stat, st_size);
+    CONST(O_NOFOLLOW);
+    CONST(O_PATH);
+    CONST(RESOLVE_NO_MAGICLINKS);
+    CONST(RESOLVE_NO_SYMLINKS);
+    CONST(RESOLVE_BENEATH);
+    CONST(SYS_openat2);
+    SIZE(open_how);
+    FIELD(open_how, flags);
+    FIELD(open_how, mode);
+    FIELD(open_how, resolve);
 }
 
 int main(void)

@@ -46,6 +46,18 @@ public sealed class ManifestFormatException(string message) : SnapshotException(
     public override string Kind => "format";
 }
 
+/// <summary>A file the store, a cache or the keyring reads is not what it must be: reached through a symlink,
+/// outside its directory, a FIFO, device, socket or directory, or larger than its format allows. Someone planted
+/// or swapped it; nothing was read from it. The message names the path and what it is.</summary>
+public sealed class HostileFileException(string path, string what)
+    : SnapshotException($"{path} is {what}: refused (not a regular file of its kind where it belongs)")
+{
+    public override string Kind => "hostile-file";
+
+    /// <summary>The full path refused.</summary>
+    public string Path { get; } = path;
+}
+
 /// <summary>Why a chunk could not be had: the tiered reader's verdict after asking every tier.</summary>
 public enum ChunkFault : byte
 {

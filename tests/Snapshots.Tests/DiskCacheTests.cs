@@ -92,4 +92,51 @@ public class DiskCacheTests
         foreach (var f in Directory.EnumerateFiles(cacheDir, "*", SearchOption.AllDirectories))
             Assert.True(File.ReadAllBytes(f).AsSpan().IndexOf(probe) < 0);
     }
+
+    [Fact]
+    public async Task Planted_links_and_fifos_are_misses_and_never_carry_writes_out_of_the_cache()
+    {
+        using var t = new TestStore();
+        var dir = t.Path_("cache");
+        var outside = t.Path_("outside");
+        Directory.CreateDirectory(outside);
+        var (a, aBytes) = Chunk();
+        var (b, bBytes) = Chunk();
+        var cache = new DiskChunkCache(dir, 1L << 30);
+        await cache.PutAsync(a, aBytes);
+        var buf = new byte[ChunkGeometry.ChunkSize + 16];
+
+        // A FIFO in place of an entry: a miss at once (a blocking open would hang the read), and it is removed.
+        var ahex = a.ToString();
+        var entry = Path.Combine(dir, ahex[..2], ahex);
+        File.Delete(entry);
+        using (var mk = System.Diagnostics.Process.Start("mkfifo", entry)!) await mk.WaitForExitAsync();
+        Assert.Equal(-1, await cache.TryGetAsync(a, buf).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.False(File.Exists(entry));
+
+        // A symlink in place of an entry, to a valid copy elsewhere: still never followed.
+        File.WriteAllBytes(Path.Combine(outside, ahex), aBytes);
+        File.CreateSymbolicLink(entry, Path.Combine(outside, ahex));
+        Assert.Equal(-1, await cache.TryGetAsync(a, buf));
+        Assert.True(File.Exists(Path.Combine(outside, ahex))); // the link went, not its target
+
+        // A symlinked subdirectory: replaced by a real one before a write, and dropped when the cache opens.
+        var bhex = b.ToString();
+        var sub = Path.Combine(dir, bhex[..2]);
+        if (Directory.Exists(sub)) Directory.Delete(sub, recursive: true);
+        Directory.CreateSymbolicLink(sub, outside);
+        await cache.PutAsync(b, bBytes);
+        Assert.False(File.Exists(Path.Combine(outside, bhex)));
+        Assert.True(await cache.TryGetAsync(b, buf) > 0);
+        Directory.Delete(sub, recursive: true);
+        Directory.CreateSymbolicLink(sub, outside);
+        File.WriteAllBytes(Path.Combine(outside, bhex), bBytes);
+        var reopened = new DiskChunkCache(dir, 1L << 30);
+        Assert.Equal("missing", FileKindOf(sub));
+        Assert.Equal(-1, await reopened.TryGetAsync(b, buf));
+        Assert.True(File.Exists(Path.Combine(outside, bhex)));
+    }
+
+    private static string FileKindOf(string path) =>
+        Store.Files.FileKinds.Describe(Store.Files.FileKinds.Of(path, followLinks: false));
 }

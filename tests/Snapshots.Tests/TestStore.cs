@@ -87,6 +87,7 @@ public sealed class TestStore : IDisposable
 
     public void Dispose()
     {
+        Blobs.Dispose();
         try { Directory.Delete(Dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

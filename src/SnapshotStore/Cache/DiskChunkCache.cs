@@ -9,10 +9,13 @@ namespace Snapshots.Store.Cache;
 /// recently used evicted first. Crash-safe without a journal: each entry is written to a temp file and renamed,
 /// the index is rebuilt from the directory at open (recency from file times, refreshed on every hit), and every
 /// entry is hashed against its name before it is returned, so a torn or tampered file is dropped, never served.
+/// Entries are opened as <see cref="Files.SafeDirectory"/> does: a symlink, FIFO or oversized file planted in the
+/// directory is dropped as a miss (never followed, never blocking), and the next tier asked.
 /// </summary>
-public sealed class DiskChunkCache : IChunkCache
+public sealed class DiskChunkCache : IChunkCache, IDisposable
 {
     private readonly string _dir;
+    private readonly Files.SafeDirectory _safe;
     private readonly long _maxBytes;
     private readonly Lock _lock = new();
     private readonly Dictionary<ChunkName, LinkedListNode<Entry>> _index = [];
@@ -30,6 +33,7 @@ public sealed class DiskChunkCache : IChunkCache
         _maxBytes = maxBytes;
         if (File.Exists(_dir)) throw new InvalidInputException($"cache {_dir} is a file, not a directory", "cache-dir");
         Directory.CreateDirectory(_dir);
+        _safe = new Files.SafeDirectory(_dir);
         Load();
     }
 
@@ -50,25 +54,27 @@ public sealed class DiskChunkCache : IChunkCache
 
     public ValueTask<int> TryGetAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct = default)
     {
-        var path = PathOf(name);
-        SafeFileHandle handle;
-        try { handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete); }
-        catch (FileNotFoundException) { Forget(name); return ValueTask.FromResult(-1); }
-        catch (DirectoryNotFoundException) { Forget(name); return ValueTask.FromResult(-1); }
-        int n;
-        using (handle)
+        var hex = name.ToString();
+        SafeFileHandle? handle;
+        long length;
+        try { handle = _safe.OpenRegular($"{hex[..2]}/{hex}", buffer.Length, out length); }
+        catch (HostileFileException)
         {
-            long length = RandomAccess.GetLength(handle);
-            if (length > buffer.Length) { Drop(name); return ValueTask.FromResult(-1); }
-            n = RandomAccess.Read(handle, buffer.Span[..(int)length], 0);
-        }
-        if (!name.Matches(buffer.Span[..n]))
-        {
-            Drop(name);
+            Drop(name); // planted or oversized: not ours to serve; the link itself (not its target) is removed
             return ValueTask.FromResult(-1);
         }
-        Touch(name, n, path);
-        return ValueTask.FromResult(n);
+        if (handle is null) { Forget(name); return ValueTask.FromResult(-1); }
+        using (handle)
+        {
+            int n = RandomAccess.Read(handle, buffer.Span[..(int)length], 0);
+            if (!name.Matches(buffer.Span[..n]))
+            {
+                Drop(name);
+                return ValueTask.FromResult(-1);
+            }
+            Touch(name, n, handle);
+            return ValueTask.FromResult(n);
+        }
     }
 
     public ValueTask PutAsync(ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default)
@@ -78,7 +84,7 @@ public sealed class DiskChunkCache : IChunkCache
             if (_index.ContainsKey(name)) return ValueTask.CompletedTask;
         }
         var path = PathOf(name);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        EnsureSubdirectory(Path.GetDirectoryName(path)!);
         var tmp = FileBlobStore.TempPathFor(path);
         try
         {
@@ -108,13 +114,27 @@ public sealed class DiskChunkCache : IChunkCache
     public void Remove(ChunkName name)
     {
         Forget(name);
-        File.Delete(PathOf(name));
+        try { File.Delete(PathOf(name)); }
+        catch (UnauthorizedAccessException) { } // a directory planted under the name: left, and never served
+        catch (IOException) { }
     }
+
+    public void Dispose() => _safe.Dispose();
 
     private void Drop(ChunkName name)
     {
         Interlocked.Increment(ref _dropped);
         Remove(name);
+    }
+
+    /// <summary>Creates DIR/ab as a real directory: anything else planted under that name (a symlink would carry
+    /// our writes and deletes out of the cache) is removed first, the link itself, never its target.</summary>
+    private static void EnsureSubdirectory(string sub)
+    {
+        var kind = Files.FileKinds.Of(sub, followLinks: false);
+        if (kind == Files.FileKind.Directory) return;
+        if (kind != Files.FileKind.Missing) File.Delete(sub);
+        Directory.CreateDirectory(sub);
     }
 
     private void Forget(ChunkName name)
@@ -129,7 +149,7 @@ public sealed class DiskChunkCache : IChunkCache
         }
     }
 
-    private void Touch(ChunkName name, int size, string path)
+    private void Touch(ChunkName name, int size, SafeFileHandle file)
     {
         lock (_lock)
         {
@@ -147,7 +167,7 @@ public sealed class DiskChunkCache : IChunkCache
             }
         }
         // Recency survives a restart through the file's time; a failure here only ages the entry.
-        try { File.SetLastWriteTimeUtc(path, DateTime.UtcNow); } catch (IOException) { }
+        try { File.SetLastWriteTimeUtc(file, DateTime.UtcNow); } catch (IOException) { }
     }
 
     private void EvictLocked()
@@ -170,6 +190,12 @@ public sealed class DiskChunkCache : IChunkCache
         var found = new List<(ChunkName Name, long Size, DateTime Time)>();
         foreach (var sub in Directory.EnumerateDirectories(_dir))
         {
+            // A symlink posing as a subdirectory is not part of the cache: removed (the link), never entered.
+            if (Files.FileKinds.Of(sub, followLinks: false) != Files.FileKind.Directory)
+            {
+                File.Delete(sub);
+                continue;
+            }
             foreach (var file in new DirectoryInfo(sub).EnumerateFiles())
             {
                 if (file.Name.EndsWith(FileBlobStore.TempSuffix, StringComparison.Ordinal))

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Microsoft.Win32.SafeHandles;
 
 namespace Snapshots.Store.Origin;
 
@@ -10,10 +9,11 @@ namespace Snapshots.Store.Origin;
 /// in one batch by <see cref="FlushAsync"/> (syncfs) before a manifest is published; manifests are fsynced
 /// with their directory.
 /// </summary>
-public sealed partial class FileBlobStore : IBlobStore
+public sealed partial class FileBlobStore : IBlobStore, IDisposable
 {
     public const string TempSuffix = ".tmp";
     private readonly string _root;
+    private readonly Files.SafeDirectory _safe;
 
     public FileBlobStore(string root, bool create)
     {
@@ -24,6 +24,7 @@ public sealed partial class FileBlobStore : IBlobStore
             if (!create) throw new InvalidInputException($"store directory {_root} does not exist", "store");
             Directory.CreateDirectory(_root);
         }
+        _safe = new Files.SafeDirectory(_root);
     }
 
     public string Root => _root;
@@ -36,66 +37,28 @@ public sealed partial class FileBlobStore : IBlobStore
         return Path.Combine(_root, key);
     }
 
-    /// <summary>False when the object is absent; an object that is not a regular file (a FIFO would block the
-    /// open forever, a symlink points anywhere) is refused, naming it.</summary>
-    private bool IsObject(string path, string key)
-    {
-        var kind = Files.FileKinds.Of(path, followLinks: false);
-        if (kind == Files.FileKind.Missing) return false;
-        if (kind != Files.FileKind.Regular)
-        {
-            throw new SnapshotException(
-                $"object {key} in {Describe} is {Files.FileKinds.Describe(kind)}, not a regular file; refused");
-        }
-        return true;
-    }
-
+    /// <summary>Reads an object: only a regular file beneath the store, reached without symlinks, of at most the
+    /// destination's size (a planted FIFO, link or oversized file is a <see cref="HostileFileException"/>, and
+    /// nothing blocks or reads past the limit).</summary>
     public ValueTask<int?> ReadAsync(string key, Memory<byte> destination, CancellationToken ct = default)
     {
-        SafeFileHandle handle;
-        if (!IsObject(PathOf(key), key)) return ValueTask.FromResult<int?>(null);
-        try
+        PathOf(key);
+        using var handle = _safe.OpenRegular(key, destination.Length, out long length);
+        if (handle is null) return ValueTask.FromResult<int?>(null);
+        int total = 0;
+        while (total < length)
         {
-            handle = File.OpenHandle(
-                PathOf(key), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            int n = RandomAccess.Read(handle, destination.Span[total..(int)length], total);
+            if (n == 0) break;
+            total += n;
         }
-        catch (FileNotFoundException) { return ValueTask.FromResult<int?>(null); }
-        catch (DirectoryNotFoundException) { return ValueTask.FromResult<int?>(null); }
-        using (handle)
-        {
-            long length = RandomAccess.GetLength(handle);
-            if (length > destination.Length)
-            {
-                throw new SnapshotException(
-                    $"object {key} in {Describe} is {length} bytes, larger than the {destination.Length} expected");
-            }
-            int total = 0;
-            while (total < length)
-            {
-                int n = RandomAccess.Read(handle, destination.Span[total..(int)length], total);
-                if (n == 0) break;
-                total += n;
-            }
-            return ValueTask.FromResult<int?>(total);
-        }
+        return ValueTask.FromResult<int?>(total);
     }
 
-    public async ValueTask<byte[]?> ReadAllAsync(string key, int maxBytes, CancellationToken ct = default)
+    public ValueTask<byte[]?> ReadAllAsync(string key, int maxBytes, CancellationToken ct = default)
     {
-        var path = PathOf(key);
-        try
-        {
-            if (!IsObject(path, key)) return null;
-            var info = new FileInfo(path);
-            if (info.Length > maxBytes)
-            {
-                throw new SnapshotException(
-                    $"object {key} in {Describe} is {info.Length} bytes, over the {maxBytes}-byte limit");
-            }
-            return await File.ReadAllBytesAsync(path, ct);
-        }
-        catch (FileNotFoundException) { return null; }
-        catch (DirectoryNotFoundException) { return null; }
+        PathOf(key);
+        return ValueTask.FromResult(_safe.ReadAll(key, maxBytes));
     }
 
     public ValueTask<bool> ExistsAsync(string key, CancellationToken ct = default) =>
@@ -193,6 +156,8 @@ public sealed partial class FileBlobStore : IBlobStore
         catch (FileNotFoundException) { return ValueTask.FromResult(false); }
         catch (DirectoryNotFoundException) { return ValueTask.FromResult(false); }
     }
+
+    public void Dispose() => _safe.Dispose();
 
     public ValueTask FlushAsync(CancellationToken ct = default)
     {

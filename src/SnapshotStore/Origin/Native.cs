@@ -29,7 +29,24 @@ internal static partial class Native
     [LibraryImport("libc")]
     private static partial int close(int fd);
 
-    internal const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
+    internal const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000, O_NOFOLLOW = 0x20000,
+        O_NONBLOCK = 0x800, O_PATH = 0x200000;
+    internal const ulong RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_BENEATH = 0x08;
+    internal const long SYS_openat2 = 437;
+    internal const int ENOENT = 2, ENOTDIR = 20, ELOOP = 40, EXDEV = 18, ENOSYS = 38, ENXIO = 6;
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static unsafe partial long syscall(long number, long dirfd, byte* path, OpenHow* how, nuint size);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int openat(int dirfd, string path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static unsafe partial int fstat(int fd, Stat* buf);
+
+    /// <summary>Opens a directory as an O_PATH handle: the anchor for <see cref="Files.SafeDirectory"/> opens beneath
+    /// it.</summary>
+    internal static int OpenDirectoryPath(string dir) => open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
     internal const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFDIR = 0x4000,
         S_IFIFO = 0x1000;
@@ -56,9 +73,20 @@ internal static partial class Native
     }
 }
 
-/// <summary>struct stat (x86_64): only the file type and mode is read.</summary>
+/// <summary>struct stat (x86_64): the file type and mode, owner and size.</summary>
 [StructLayout(LayoutKind.Explicit, Size = 144)]
 internal struct Stat
 {
     [FieldOffset(24)] public uint Mode;
+    [FieldOffset(28)] public uint Uid;
+    [FieldOffset(48)] public long Size;
+}
+
+/// <summary>struct open_how (openat2(2)).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct OpenHow
+{
+    public ulong Flags;
+    public ulong Mode;
+    public ulong Resolve;
 }
