@@ -42,7 +42,7 @@ public sealed partial class SnapshotHost : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         var blobs = StoreLocation.Open(options.Address, create);
         var keyring = options.KeyringDirectory;
-        var keys = new Lazy<IKeyProvider>(() => new LocalKeyring(keyring));
+        var keys = new Lazy<IKeyProvider>(() => new LocalKeyring(keyring, options.Log));
         return new SnapshotHost(blobs, keys, options.Log, ownsBlobs: true);
     }
 

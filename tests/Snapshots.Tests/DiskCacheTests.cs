@@ -75,6 +75,7 @@ public class DiskCacheTests
         Assert.Equal(2, cache.DroppedCorrupt);
         Assert.Equal(2, reader.Counters[1].Hits); // the two dropped entries came from the origin
         Assert.Equal(files.Length - 2, reader.Counters[0].Hits);
+        await reader.FlushFillsAsync(TimeSpan.FromSeconds(30)); // fills run off the read's path
         Assert.Equal(f0.Length, new FileInfo(files[0]).Length); // and were filled back
     }
 

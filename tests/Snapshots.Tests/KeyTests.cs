@@ -70,4 +70,51 @@ public class KeyTests
         Assert.Contains("does not open", foreign.Message);
         _ = Encoding.UTF8;
     }
+
+    [Fact]
+    public async Task A_keyring_others_could_plant_in_or_read_is_refused_naming_the_fix()
+    {
+        using var t = new TestStore();
+        var announced = new List<string>();
+        var keys = new LocalKeyring(t.KeyringDir, announced.Add);
+        var domain = TrustDomain.ForTenant("acme");
+        keys.GetConvergenceKey(domain, create: true);
+        Assert.Contains(announced, m => m.Contains("created a new key for domain", StringComparison.Ordinal));
+        keys.GetConvergenceKey(domain, create: false); // trusted as it was made
+        var keyFile = Path.Combine(t.KeyringDir, "tenant-acme.key");
+
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        var open = Assert.Throws<KeyUnavailableException>(() => keys.GetConvergenceKey(domain, create: false));
+        Assert.Contains("mode 604", open.Message);
+        Assert.Contains("mode 600", open.Message);
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        File.SetUnixFileMode(t.KeyringDir, (UnixFileMode)0x1FF); // 0777: anyone could plant a key
+        var dir = Assert.Throws<InvalidInputException>(() => keys.GetConvergenceKey(domain, create: false));
+        Assert.Contains("writable by others", dir.Message);
+        Assert.Equal("keyring", dir.Parameter);
+        File.SetUnixFileMode(t.KeyringDir, (UnixFileMode)0x1C0);
+
+        // A key file that is a symlink (to another keyring's key, say) is never followed.
+        File.Move(keyFile, keyFile + ".real");
+        File.CreateSymbolicLink(keyFile, keyFile + ".real");
+        var link = Assert.Throws<KeyUnavailableException>(() => keys.GetConvergenceKey(domain, create: false));
+        Assert.Contains("symlink", link.Message);
+        File.Delete(keyFile);
+        File.Move(keyFile + ".real", keyFile);
+
+        // Another user's keyring (here: handed to nobody, uid 65534).
+        if (Environment.UserName == "root")
+        {
+            using (var chown = System.Diagnostics.Process.Start("chown", ["65534", t.KeyringDir])!)
+                await chown.WaitForExitAsync();
+            var theirs = Assert.Throws<InvalidInputException>(() => keys.GetConvergenceKey(domain, create: false));
+            Assert.Contains("owned by uid 65534", theirs.Message);
+        }
+
+        // A read never creates a key or a keyring.
+        var missing = new LocalKeyring(t.Path_("typo-keyring"));
+        Assert.Throws<KeyUnavailableException>(() => missing.GetConvergenceKey(domain, create: false));
+        Assert.False(Directory.Exists(t.Path_("typo-keyring")));
+    }
 }

@@ -36,12 +36,21 @@ public sealed class SafeDirectory : IDisposable
     /// <summary>Opens <paramref name="relative"/> (no "..", not absolute) for reading. Returns null when it does not
     /// exist; throws <see cref="HostileFileException"/> naming the path and what it is when it is not a regular
     /// file of at most <paramref name="maxBytes"/> reached without symlinks.</summary>
-    public unsafe SafeFileHandle? OpenRegular(string relative, long maxBytes, out long length)
+    public SafeFileHandle? OpenRegular(string relative, long maxBytes, out long length)
+    {
+        var handle = OpenRegular(relative, maxBytes, out FileFacts facts);
+        length = facts.Length;
+        return handle;
+    }
+
+    /// <summary>As <see cref="OpenRegular(string, long, out long)"/>, with the open file's size, mode and owner.
+    /// </summary>
+    public unsafe SafeFileHandle? OpenRegular(string relative, long maxBytes, out FileFacts facts)
     {
         ArgumentNullException.ThrowIfNull(relative);
         if (relative.Length == 0 || relative.StartsWith('/') || relative.Split('/').Contains(".."))
             throw new ArgumentException($"'{relative}' is not a path beneath {FullPath}", nameof(relative));
-        length = 0;
+        facts = default;
         int fd = Open(relative, out int errno);
         if (fd < 0)
         {
@@ -75,7 +84,7 @@ public sealed class SafeDirectory : IDisposable
                 throw new HostileFileException(
                     Full(relative), $"{st.Size} bytes, over the {maxBytes}-byte limit for it");
             }
-            length = st.Size;
+            facts = new FileFacts(st.Size, st.Mode & 0xFFF, st.Uid);
             var result = handle;
             handle = null;
             return result;
@@ -89,10 +98,14 @@ public sealed class SafeDirectory : IDisposable
     /// <summary>Reads the whole regular file at <paramref name="relative"/> (at most <paramref name="maxBytes"/>);
     /// null when it does not exist. A file that shrinks while read yields what it has; one that grows is cut at the
     /// size it had when opened.</summary>
-    public byte[]? ReadAll(string relative, int maxBytes)
+    public byte[]? ReadAll(string relative, int maxBytes) => ReadAll(relative, maxBytes, out _);
+
+    /// <summary>As <see cref="ReadAll(string, int)"/>, with the file's size, mode and owner when opened.</summary>
+    public byte[]? ReadAll(string relative, int maxBytes, out FileFacts facts)
     {
-        using var handle = OpenRegular(relative, maxBytes, out long length);
+        using var handle = OpenRegular(relative, maxBytes, out facts);
         if (handle is null) return null;
+        long length = facts.Length;
         var bytes = new byte[length];
         int total = 0;
         while (total < length)
@@ -152,3 +165,6 @@ public sealed class SafeDirectory : IDisposable
 
     public void Dispose() => _dir.Dispose();
 }
+
+/// <summary>An opened file's size in bytes, permission bits (mode &amp; 07777) and owner uid.</summary>
+public readonly record struct FileFacts(long Length, uint Mode, uint Uid);

@@ -4,16 +4,26 @@ using Snapshots.Store.Crypto;
 namespace Snapshots.Store.Keys;
 
 /// <summary>
-/// A directory of domain master keys, one 32-byte file per trust domain (mode 0600, directory 0700), created
-/// on first use. Two subkeys are derived from each master: one for convergent chunk keys, one for wrapping
-/// layer keys, so neither use can leak the other.
+/// A directory of domain master keys, one 32-byte file per trust domain (mode 0600, directory 0700). Two subkeys
+/// are derived from each master: one for convergent chunk keys, one for wrapping layer keys, so neither use can
+/// leak the other. Trusted as ssh trusts ~/.ssh: the directory must be ours and not writable by others (else
+/// another user could plant a key our builds then use), a key file ours, regular, and readable by nobody else;
+/// anything else is refused, naming the fix. A key is created only when a build asks for one, and announced.
 /// </summary>
 public sealed class LocalKeyring : IKeyProvider
 {
     private const int MasterKeySize = 32;
     private readonly string _dir;
+    private readonly Action<string> _announce;
 
-    public LocalKeyring(string dir) => _dir = Path.GetFullPath(dir);
+    /// <param name="dir">The keyring directory.</param>
+    /// <param name="announce">Told when a new domain key is created (a keyring created by a mistyped path is
+    /// then visible, not silent).</param>
+    public LocalKeyring(string dir, Action<string>? announce = null)
+    {
+        _dir = Path.GetFullPath(dir);
+        _announce = announce ?? (_ => { });
+    }
 
     public string Describe => $"keyring {_dir}";
 
@@ -60,17 +70,71 @@ public sealed class LocalKeyring : IKeyProvider
 
     private byte[] LoadMaster(TrustDomain domain, bool create)
     {
-        var path = KeyPath(domain);
-        if (File.Exists(path)) return ReadMaster(path, domain);
+        bool exists = CheckDirectory(creating: create);
+        if (exists && ReadMaster(domain) is { } key) return key;
         if (!create)
             throw new KeyUnavailableException($"no key for domain '{domain}' in {Describe}");
-        CreateMaster(path);
-        return ReadMaster(path, domain);
+        CreateMaster(KeyPath(domain));
+        _announce($"created a new key for domain '{domain}' in {Describe}: keep it (with a backup); snapshots of "
+            + "this domain cannot be read without it");
+        return ReadMaster(domain) ?? throw new KeyUnavailableException($"no key for domain '{domain}' in {Describe}");
     }
 
-    private byte[] ReadMaster(string path, TrustDomain domain)
+    /// <summary>True when the directory exists and may be trusted; false when missing (then created 0700 when
+    /// <paramref name="creating"/>). Refuses, naming the fix, a symlink, another user's directory, or one that
+    /// others can write.</summary>
+    private bool CheckDirectory(bool creating)
     {
-        var key = File.ReadAllBytes(path);
+        var kind = Files.FileKinds.Of(_dir, followLinks: false);
+        if (kind == Files.FileKind.Missing)
+        {
+            if (!creating) return false;
+            Directory.CreateDirectory(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            return true;
+        }
+        if (kind != Files.FileKind.Directory)
+        {
+            throw new InvalidInputException(
+                $"keyring {_dir} is {Files.FileKinds.Describe(kind)}, not a directory; refused", "keyring");
+        }
+        if (!Origin.Native.TryOwnerAndMode(_dir, out uint uid, out uint mode))
+            throw new InvalidInputException($"keyring {_dir} cannot be examined", "keyring");
+        uint me = Origin.Native.geteuid();
+        if (uid != me)
+            throw new InvalidInputException($"keyring {_dir} is owned by uid {uid}, not by you (uid {me}); refused",
+                "keyring");
+        if ((mode & 0x12) != 0) // group or other write
+        {
+            throw new InvalidInputException(
+                $"keyring {_dir} is writable by others (mode {Convert.ToString(mode, 8)}); refused: chmod go-w it",
+                "keyring");
+        }
+        return true;
+    }
+
+    /// <summary>The domain's master key, or null when it has none. A key file that is not ours, not a regular
+    /// file, readable or writable by others, or not 32 bytes is refused.</summary>
+    private byte[]? ReadMaster(TrustDomain domain)
+    {
+        using var dir = new Files.SafeDirectory(_dir);
+        var name = domain.Id + ".key";
+        byte[]? key;
+        Files.FileFacts facts;
+        try { key = dir.ReadAll(name, MasterKeySize, out facts); }
+        catch (HostileFileException e)
+        {
+            throw new KeyUnavailableException($"key file for domain '{domain}' in {Describe}: {e.Message}");
+        }
+        if (key is null) return null;
+        uint me = Origin.Native.geteuid();
+        if (facts.Uid != me || (facts.Mode & 0x3F) != 0) // group or other may read, write or execute
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+            throw new KeyUnavailableException($"key file {KeyPath(domain)} is "
+                + (facts.Uid != me ? $"owned by uid {facts.Uid}, not by you" : $"open to others (mode "
+                    + $"{Convert.ToString(facts.Mode, 8)})")
+                + "; refused: it must be yours and mode 600");
+        }
         if (key.Length != MasterKeySize)
         {
             throw new KeyUnavailableException(
@@ -79,10 +143,8 @@ public sealed class LocalKeyring : IKeyProvider
         return key;
     }
 
-    private void CreateMaster(string path)
+    private static void CreateMaster(string path)
     {
-        if (File.Exists(_dir)) throw new InvalidInputException($"keyring {_dir} is a file, not a directory", "keyring");
-        Directory.CreateDirectory(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var tmp = path + $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         var key = RandomNumberGenerator.GetBytes(MasterKeySize);
         try

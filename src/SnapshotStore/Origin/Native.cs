@@ -44,6 +44,21 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     internal static unsafe partial int fstat(int fd, Stat* buf);
 
+    [LibraryImport("libc")]
+    internal static partial uint geteuid();
+
+    /// <summary>The mode (permission bits, mode &amp; 07777) and owner of <paramref name="path"/> itself (lstat);
+    /// false when it does not exist.</summary>
+    internal static unsafe bool TryOwnerAndMode(string path, out uint uid, out uint mode)
+    {
+        Stat st;
+        // SAFETY: st lives on this frame; lstat writes at most sizeof(struct stat) into it.
+        bool ok = lstat(path, &st) == 0;
+        uid = ok ? st.Uid : 0;
+        mode = ok ? st.Mode & 0xFFF : 0;
+        return ok;
+    }
+
     /// <summary>Opens a directory as an O_PATH handle: the anchor for <see cref="Files.SafeDirectory"/> opens beneath
     /// it.</summary>
     internal static int OpenDirectoryPath(string dir) => open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
