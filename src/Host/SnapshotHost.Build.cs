@@ -10,6 +10,12 @@ public sealed partial class SnapshotHost
         BuildRequest request, IByteProgress? progress = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.Name.EndsWith(Prefetch.WorkingSetPack.Suffix, StringComparison.Ordinal))
+        {
+            throw new Store.InvalidInputException(
+                $"snapshot name '{request.Name}' is reserved: names ending in {Prefetch.WorkingSetPack.Suffix} are "
+                    + "the working-set packs restores read", "name");
+        }
         if (File.Exists(request.MemoryPath)) progress?.Begin(new FileInfo(request.MemoryPath).Length);
         return new LayerBuilder(Blobs, Keys).BuildAsync(request, progress, ct);
     }

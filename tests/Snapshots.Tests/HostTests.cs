@@ -79,6 +79,22 @@ public class HostTests
             () => host.ExportAsync("os", null, t.Path_("os2.out"), broken with { RetryWindow = TimeSpan.Zero }));
     }
 
+    [Theory]
+    [InlineData("a..b", "without \"..\"")]
+    [InlineData("..", "is invalid")]
+    [InlineData("fn.pack", "is reserved")]
+    public async Task Names_that_are_paths_or_reserved_are_refused(string name, string expected)
+    {
+        using var t = new TestStore();
+        using var host = new SnapshotHost(t.Blobs, t.Keys);
+        var img = t.Image("os.img", size: 16L << 20);
+        var e = await Assert.ThrowsAsync<InvalidInputException>(
+            () => host.BuildAsync(new() { Name = name, MemoryPath = img }));
+        Assert.Contains(expected, e.Message);
+        Assert.Equal("name", e.Parameter);
+        Assert.Empty(await host.ListAsync());
+    }
+
     [Fact]
     public async Task Progress_is_begun_with_the_total_then_reported()
     {

@@ -7,7 +7,10 @@ public static partial class SnapshotName
 {
     public const int MaxLength = 128;
 
-    public static bool IsValid(string? name) => name is not null && Pattern().IsMatch(name);
+    /// <summary>1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit, and no ".." (a name is also a path
+    /// and an object key).</summary>
+    public static bool IsValid(string? name) =>
+        name is not null && Pattern().IsMatch(name) && !name.Contains("..", StringComparison.Ordinal);
 
     /// <summary>The name, or an <see cref="InvalidInputException"/> naming <paramref name="parameter"/> (the
     /// input it came from: "name" unless said otherwise).</summary>
@@ -17,7 +20,7 @@ public static partial class SnapshotName
         {
             throw new InvalidInputException(
                 $"snapshot name '{name}' is invalid: use 1-{MaxLength} of A-Z a-z 0-9 . _ -, starting with a letter "
-                    + "or digit", parameter);
+                    + "or digit, without \"..\"", parameter);
         }
         return name!;
     }
