@@ -160,6 +160,7 @@ public sealed class UffdAbiTests
         Const("EXDEV", Native.EXDEV),
         Const("ENOSYS", Native.ENOSYS),
         Const("ENXIO", Native.ENXIO),
+        Const("ESRCH", Native.ESRCH),
     ];
 
     [Fact]

@@ -34,6 +34,7 @@ public sealed class OutputFile : IDisposable
     public static OutputFile Create(string path, string parameter)
     {
         var target = Check(path, parameter);
+        RemoveStaleTemps(target);
         var temp = FileBlobStore.TempPathFor(target);
         var stream = new FileStream(temp, new FileStreamOptions
         {
@@ -63,6 +64,39 @@ public sealed class OutputFile : IDisposable
                 parameter);
         }
         return target;
+    }
+
+    /// <summary>How old a temp file of a live writer may look (its writer has not written for this long) before the
+    /// next writer of the same target removes it anyway: a pid may be reused, or live in another namespace.</summary>
+    public static readonly TimeSpan StaleAfter = TimeSpan.FromHours(1);
+
+    /// <summary>Removes the temp files earlier writers of <paramref name="target"/> left when they were killed
+    /// (TARGET.PID.GUID.tmp, ours, regular): those whose writer is gone, or that nobody has written for
+    /// <see cref="StaleAfter"/>. A killed export would otherwise leave partial plaintext behind for good.</summary>
+    private static void RemoveStaleTemps(string target)
+    {
+        var dir = System.IO.Path.GetDirectoryName(target)!;
+        var prefix = System.IO.Path.GetFileName(target) + ".";
+        IEnumerable<string> temps;
+        try { temps = Directory.EnumerateFiles(dir, prefix + "*" + FileBlobStore.TempSuffix); }
+        catch (IOException) { return; }
+        catch (UnauthorizedAccessException) { return; }
+        foreach (var temp in temps)
+        {
+            var middle = System.IO.Path.GetFileName(temp)[prefix.Length..^FileBlobStore.TempSuffix.Length];
+            int dot = middle.IndexOf('.', StringComparison.Ordinal);
+            if (dot <= 0 || !int.TryParse(middle.AsSpan(0, dot), out int pid) || pid == Environment.ProcessId)
+                continue;
+            if (FileKinds.Of(temp, followLinks: false) != FileKind.Regular) continue;
+            if (!Native.TryOwnerAndMode(temp, out uint uid, out _) || uid != Native.geteuid()) continue;
+            bool writerGone = Native.kill(pid, 0) != 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError()
+                == Native.ESRCH;
+            try
+            {
+                if (writerGone || DateTime.UtcNow - File.GetLastWriteTimeUtc(temp) > StaleAfter) File.Delete(temp);
+            }
+            catch (IOException) { } // gone already, or busy: the next writer tries again
+        }
     }
 
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> whole or not at all.</summary>

@@ -47,6 +47,12 @@ internal static partial class Native
     [LibraryImport("libc")]
     internal static partial uint geteuid();
 
+    internal const int ESRCH = 3;
+
+    /// <summary>kill(2); with sig 0, tells whether a process exists (ESRCH: it does not, in our namespace).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int kill(int pid, int sig);
+
     /// <summary>The mode (permission bits, mode &amp; 07777) and owner of <paramref name="path"/> itself (lstat);
     /// false when it does not exist.</summary>
     internal static unsafe bool TryOwnerAndMode(string path, out uint uid, out uint mode)
