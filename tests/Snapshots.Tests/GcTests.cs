@@ -27,6 +27,34 @@ public class GcTests
 
     [Fact]
     [Trait("Category", Category.Unit)]
+    public async Task Never_follows_a_planted_link_out_of_the_store()
+    {
+        using var t = new TestStore();
+        await t.BuildAsync("os", t.Image("os.img"));
+        int chunks = t.ChunkFiles().Count();
+        // Outside the store: files named like chunks, which a gc following links would move in, or delete.
+        var outside = t.Path_("outside");
+        var victim = Path.Combine(outside, "chunks", "ee", new string('e', 64));
+        Directory.CreateDirectory(Path.GetDirectoryName(victim)!);
+        File.WriteAllBytes(victim, [1, 2, 3]);
+
+        Directory.CreateSymbolicLink(Path.Combine(t.StoreDir, "chunks", "ee"), Path.GetDirectoryName(victim)!);
+        var clean = await new GarbageCollector(t.Blobs).CollectAsync();
+        Assert.Equal(chunks, clean.ChunksScanned); // the linked directory is not the store's: not listed
+        Assert.True(File.Exists(victim));
+
+        Directory.CreateSymbolicLink(Path.Combine(t.StoreDir, "trash"), outside);
+        var e = await Assert.ThrowsAsync<HostileFileException>(() => new GarbageCollector(t.Blobs).CollectAsync());
+        Assert.Contains("trash", e.Message);
+        Assert.Contains("a symlink", e.Message);
+        Assert.True(File.Exists(victim));
+        File.Delete(Path.Combine(t.StoreDir, "chunks", "ee")); // the link (counting below would follow it)
+        Assert.Equal(chunks, t.ChunkFiles().Count());
+        Assert.True(TestStore.SameBytes(t.Path_("os.img"), await t.ExportAsync("os")));
+    }
+
+    [Fact]
+    [Trait("Category", Category.Unit)]
     public async Task Refuses_to_collect_when_a_manifest_is_unreadable()
     {
         using var t = new TestStore();

@@ -66,12 +66,14 @@ public sealed partial class FileBlobStore : IBlobStore, IDisposable
 
     public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
-        var path = PathOf(key);
+        var path = WritablePathOf(key);
         var existing = new FileInfo(path);
+        var kind = Files.FileKinds.Of(path, followLinks: false);
         // Same name, same bytes, by construction; the size check catches the one way a stored object can be
         // wrong without anyone writing it wrong: a power loss before the flush, which leaves files short or empty.
-        if (existing.Exists && existing.Length == data.Length) return ValueTask.FromResult(false);
-        bool replace = existing.Exists;
+        // Anything but a regular file under the name (a planted link) is replaced, never taken for the object.
+        if (kind == Files.FileKind.Regular && existing.Length == data.Length) return ValueTask.FromResult(false);
+        bool replace = kind != Files.FileKind.Missing;
         var tmp = WriteTemp(path, data.Span, durable: false);
         try
         {
@@ -90,7 +92,7 @@ public sealed partial class FileBlobStore : IBlobStore, IDisposable
 
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
-        var path = PathOf(key);
+        var path = WritablePathOf(key);
         var tmp = WriteTemp(path, data.Span, durable: true);
         try
         {
@@ -106,51 +108,99 @@ public sealed partial class FileBlobStore : IBlobStore, IDisposable
 
     public async ValueTask AppendAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
-        var path = PathOf(key);
+        var path = WritablePathOf(key);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (Files.FileKinds.Of(path, followLinks: false) is var kind && kind is not (Files.FileKind.Regular
+            or Files.FileKind.Missing))
+        {
+            throw new HostileFileException(path, Files.FileKinds.Describe(kind));
+        }
         await using var fs = new FileStream(
             path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
         await fs.WriteAsync(data, ct);
     }
 
+    /// <summary>Lists the regular files below a directory prefix ("chunks/", "manifests/"), recursively. Never
+    /// enters a symlinked directory nor lists a symlink, FIFO or device: what gc or a build finds here must be the
+    /// store's own.</summary>
     public async IAsyncEnumerable<BlobInfo> ListAsync(
         string prefix, [EnumeratorCancellation] CancellationToken ct = default)
     {
         await Task.CompletedTask;
-        // The prefix is a directory path ("chunks/", "manifests/"); list files below it, recursively.
-        var dir = Path.Combine(_root, prefix.TrimEnd('/'));
-        if (!Directory.Exists(dir)) yield break;
-        var options = new EnumerationOptions
+        var top = prefix.TrimEnd('/');
+        if (!IsRealDirectory(top)) yield break;
+        var pending = new Stack<string>();
+        pending.Push(Path.Combine(_root, top));
+        while (pending.TryPop(out var dir))
         {
-            RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0,
-        };
-        foreach (var file in new DirectoryInfo(dir).EnumerateFiles("*", options))
-        {
-            ct.ThrowIfCancellationRequested();
-            FileInfo f = file;
-            long size;
-            DateTimeOffset modified;
-            try { size = f.Length; modified = f.LastWriteTimeUtc; }
-            catch (FileNotFoundException) { continue; }
-            var rel = Path.GetRelativePath(_root, f.FullName).Replace('\\', '/');
-            yield return new BlobInfo(rel, size, modified);
+            IEnumerable<string> entries;
+            try { entries = Directory.EnumerateFileSystemEntries(dir).ToList(); }
+            catch (DirectoryNotFoundException) { continue; }
+            catch (UnauthorizedAccessException) { continue; }
+            foreach (var entry in entries)
+            {
+                ct.ThrowIfCancellationRequested();
+                var kind = Files.FileKinds.Of(entry, followLinks: false);
+                if (kind == Files.FileKind.Directory) { pending.Push(entry); continue; }
+                if (kind != Files.FileKind.Regular) continue;
+                var f = new FileInfo(entry);
+                long size;
+                DateTimeOffset modified;
+                try { size = f.Length; modified = f.LastWriteTimeUtc; }
+                catch (FileNotFoundException) { continue; }
+                var rel = Path.GetRelativePath(_root, f.FullName).Replace('\\', '/');
+                yield return new BlobInfo(rel, size, modified);
+            }
         }
+    }
+
+    /// <summary>True when every component of <paramref name="relativeDir"/> beneath the root exists and is a real
+    /// directory; false when one is missing; a symlink or other file in its place is a
+    /// <see cref="HostileFileException"/>.</summary>
+    private bool IsRealDirectory(string relativeDir)
+    {
+        var path = _root;
+        foreach (var part in relativeDir.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            path = Path.Combine(path, part);
+            var kind = Files.FileKinds.Of(path, followLinks: false);
+            if (kind == Files.FileKind.Missing) return false;
+            if (kind != Files.FileKind.Directory) throw new HostileFileException(path, Files.FileKinds.Describe(kind));
+        }
+        return true;
+    }
+
+    /// <summary>The object's path, once every directory on the way to it is known to be a real directory of the
+    /// store (or missing, to be created by us): a write, move or delete never goes through a planted symlink.
+    /// </summary>
+    private string WritablePathOf(string key)
+    {
+        var path = PathOf(key);
+        var dir = Path.GetDirectoryName(key.Replace('\\', '/'));
+        if (!string.IsNullOrEmpty(dir)) IsRealDirectory(dir.Replace('\\', '/'));
+        return path;
     }
 
     public ValueTask DeleteAsync(string key, CancellationToken ct = default)
     {
-        try { File.Delete(PathOf(key)); }
+        try { File.Delete(WritablePathOf(key)); }
         catch (DirectoryNotFoundException) { } // absent, with its directory: not an error
         return ValueTask.CompletedTask;
     }
 
     public ValueTask<bool> MoveAsync(string fromKey, string toKey, CancellationToken ct = default)
     {
-        var to = PathOf(toKey);
+        var to = WritablePathOf(toKey);
+        var from = WritablePathOf(fromKey);
         Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+        if (Files.FileKinds.Of(from, followLinks: false) is var kind && kind is not (Files.FileKind.Regular
+            or Files.FileKind.Missing))
+        {
+            throw new HostileFileException(from, Files.FileKinds.Describe(kind));
+        }
         try
         {
-            File.Move(PathOf(fromKey), to, overwrite: true);
+            File.Move(from, to, overwrite: true);
             return ValueTask.FromResult(true);
         }
         catch (FileNotFoundException) { return ValueTask.FromResult(false); }
