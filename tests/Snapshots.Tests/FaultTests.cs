@@ -66,6 +66,29 @@ public class FaultTests
         Assert.Empty(Directory.GetFiles(t.Dir, "*.tmp"));
     }
 
+    [Theory]
+    [InlineData("fifo")]
+    [InlineData("symlink")]
+    public async Task A_chunk_replaced_by_a_fifo_or_a_link_is_named_at_once_never_waited_on(string planted)
+    {
+        var (t, _, chunkPath, name) = await BuiltAsync();
+        using var _ = t;
+        var copy = t.Path_("copy");
+        File.Move(chunkPath, copy);
+        if (planted == "symlink") File.CreateSymbolicLink(chunkPath, copy); // even to the right bytes
+        else using (var mk = System.Diagnostics.Process.Start("mkfifo", chunkPath)!) await mk.WaitForExitAsync();
+
+        var verify = new ChainVerifier(new OriginChunkStore(t.Blobs)).VerifyAsync(await t.OpenAsync("os"));
+        var bad = Assert.Single((await verify.WaitAsync(TimeSpan.FromSeconds(30))).Bad);
+        Assert.Equal(name.ToString(), bad.Chunk);
+        var export = Assert.ThrowsAsync<ChunkUnavailableException>(() => t.ExportAsync("os", outName: "os.out"));
+        var ex = await export.WaitAsync(TimeSpan.FromSeconds(30)); // a blocking open would hang here
+        Assert.Equal(ChunkFault.Corrupt, ex.Fault);
+        Assert.Contains(name.ToString(), ex.Message);
+        Assert.Contains(planted == "fifo" ? "a FIFO" : "symlink", ex.Message);
+        Assert.False(File.Exists(t.Path_("os.out")));
+    }
+
     [Fact]
     public async Task Chunk_deleted_from_the_origin_is_named()
     {

@@ -115,7 +115,7 @@ public sealed class ChunkReader : IDisposable
                 return new SingleFlight.FetchResult(-1, $"is missing from {_origin.Describe}", ChunkFault.Missing);
             case TierOutcome.Corrupt:
                 return new SingleFlight.FetchResult(
-                    -1, $"is corrupt in {_origin.Describe} (its bytes do not hash to its name)", ChunkFault.Corrupt);
+                    -1, $"is corrupt in {_origin.Describe} ({origin.Reason})", ChunkFault.Corrupt);
             default:
                 return new SingleFlight.FetchResult(-1, $"could not be read: {origin.Reason}");
         }

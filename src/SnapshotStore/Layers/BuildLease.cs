@@ -13,6 +13,9 @@ namespace Snapshots.Store.Layers;
 public sealed class BuildLease : IAsyncDisposable
 {
     public const string Prefix = "leases/";
+
+    /// <summary>The largest lease gc reads: a header and one 32-byte claim per chunk of a 4 TiB build.</summary>
+    public const int MaxBytes = 256 << 20;
     private readonly IBlobStore _blobs;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private bool _released;

@@ -72,7 +72,7 @@ public sealed class GarbageCollector(IBlobStore blobs)
         foreach (var blob in leases)
         {
             if (!blob.Key.EndsWith(".lease", StringComparison.Ordinal)) continue;
-            var bytes = await blobs.ReadAllAsync(blob.Key, int.MaxValue, ct);
+            var bytes = await blobs.ReadAllAsync(blob.Key, BuildLease.MaxBytes, ct);
             if (bytes is null) continue;
             var (owner, claims) = BuildLease.Parse(bytes);
             bool isStale = owner is null

@@ -62,6 +62,13 @@ internal sealed class Tier
                 return new TierRead(
                     TierOutcome.Timeout, 0, $"{Describe} did not answer within {Format(_options.Deadline)}");
             }
+            catch (HostileFileException ex)
+            {
+                // A planted link, FIFO or oversized file under the chunk's name: its bytes are not the chunk's, and
+                // asking again will not change that. Corrupt, as bytes that do not hash to the name would be.
+                Counters.CorruptEntry();
+                return new TierRead(TierOutcome.Corrupt, 0, ex.Message);
+            }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // A tier that fails is a miss for a cache and a named error for the origin, never a crash.
