@@ -152,7 +152,7 @@ int main(int argc, char **argv)
         case 'r': regions_arg = optarg; break;
         case 'R': remove_count = strtoul(optarg, NULL, 10); break;
         case 'g': no_gaps = 1; break;
-        case 'G': sleep_gaps = 1; break;
+        case 'G': sleep_gaps = 1; break; /* checked against --no-gaps below */
         case 'o': timeout = atof(optarg); break;
         case 'S': script_path = optarg; break;
         case 'v': vcpus = atoi(optarg); if (vcpus < 1) usage(); break;
@@ -165,6 +165,7 @@ int main(int argc, char **argv)
         }
     }
     if (!image_path) usage();
+    if (no_gaps && sleep_gaps) { fprintf(stderr, "--no-gaps and --sleep-gaps exclude each other\n"); return 2; }
     int handler = !strcmp(mode, "handler"), resident = !strcmp(mode, "resident"), minimal = !strcmp(mode, "minimal");
     if (!handler && !resident && !minimal) usage();
     if (handler && !socket_path) { fprintf(stderr, "--mode handler needs --socket\n"); return 2; }
@@ -287,8 +288,10 @@ int main(int argc, char **argv)
 
     /* Per vCPU (thread i took accesses i, i+N, ...): p50 and p99 of its own accesses, so that one vCPU's slow
      * faults show apart from the others' (head-of-line blocking). */
-    char per_vcpu[3][4096];
+    size_t per_cap = (size_t)vcpus * 24 + 16; /* "%.2f," of a latency under 10^12 us fits 24 bytes */
+    char *per_vcpu[3];
     size_t lens[3] = { 0 };
+    for (int k = 0; k < 3; k++) { per_vcpu[k] = malloc(per_cap); per_vcpu[k][0] = 0; }
     uint64_t *mine = malloc((count / (size_t)vcpus + 1) * sizeof *mine);
     for (int v = 0; v < vcpus; v++) {
         size_t n = 0;
@@ -297,9 +300,7 @@ int main(int argc, char **argv)
         double q[3] = { n ? mine[n / 2] / 1000.0 : 0, n ? mine[(size_t)(n * 0.99)] / 1000.0 : 0,
                         n ? mine[n - 1] / 1000.0 : 0 };
         for (int k = 0; k < 3; k++)
-            if (lens[k] < sizeof per_vcpu[k] - 32)
-                lens[k] += (size_t)snprintf(per_vcpu[k] + lens[k], sizeof per_vcpu[k] - lens[k], "%s%.2f",
-                                            v ? "," : "", q[k]);
+            lens[k] += (size_t)snprintf(per_vcpu[k] + lens[k], per_cap - lens[k], "%s%.2f", v ? "," : "", q[k]);
     }
     free(mine);
 
@@ -311,6 +312,7 @@ int main(int argc, char **argv)
            "\"removedPages\":%zu,\"removedBad\":%zu,\"balloonBad\":%zu}\n",
            mode, vcpus, count, bad, elapsed / 1000.0, p50, p99, max, per_vcpu[0], per_vcpu[1], per_vcpu[2],
            removed, removed_bad, balloon.bad);
+    for (int k = 0; k < 3; k++) free(per_vcpu[k]);
     fflush(stdout);
     if (minimal) minimal_handler_stop();
     return bad || removed_bad || balloon.bad ? 1 : 0;

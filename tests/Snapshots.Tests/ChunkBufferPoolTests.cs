@@ -71,13 +71,34 @@ public partial class ChunkBufferPoolTests
         var held = new List<nint>();
         for (int i = 0; i < 6; i++) held.Add(pool.Rent()); // below half the reserve: a refill starts
         await pool.WaitRefilledAsync();
-        Assert.True(pool.Ready >= 8);
-        Assert.Equal(16, pool.Buffers);
-        for (int i = 0; i < 10; i++) held.Add(pool.Rent());
+        Assert.Equal(8, pool.Ready); // back to the reserve
+        Assert.Equal(14, pool.Buffers);
+        for (int i = 0; i < 8; i++) held.Add(pool.Rent());
         await pool.WaitRefilledAsync();
         Assert.Equal(16, pool.Buffers); // at its bound: nothing more is populated ahead
+        held.Add(pool.Rent());
+        held.Add(pool.Rent());
         Assert.Equal(0, pool.ColdRents);
-        Assert.Equal(16, held.Distinct().Count());
+        held.Add(pool.Rent()); // past the bound: mapped on the spot
+        Assert.Equal(1, pool.ColdRents);
+        Assert.Equal(17, held.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Small_bounds_and_reserves_are_kept_exactly()
+    {
+        using (var two = new ChunkBufferPool(maxBuffers: 2, reserve: 2))
+        {
+            await two.WaitRefilledAsync();
+            Assert.Equal(2, two.Buffers); // not a whole slab of 4 past a 2-chunk budget
+        }
+        using var one = new ChunkBufferPool(maxBuffers: 4, reserve: 1);
+        await one.WaitRefilledAsync();
+        Assert.Equal(1, one.Ready);
+        one.Rent(); // the reserve is empty now: refilled
+        await one.WaitRefilledAsync();
+        Assert.Equal(1, one.Ready);
+        Assert.Equal(0, one.ColdRents);
     }
 
     [Fact]

@@ -14,7 +14,11 @@ public class PageSourceTests
         await t.BuildAsync("os", t.Image("os.img", size: 16L << 20));
         var img = t.Image("rt.img", runtime: 2, size: 16L << 20);
         await t.BuildAsync("rt", img, parent: "os");
-        // A small budget: chunks are evicted and read again.
+        // A small budget: chunks are evicted and read again. (And one of 1 PiB: clamped, not wrapped negative.)
+        using var huge = new ResidentChunks(await t.OpenAsync("rt"), t.Reader(), 1L << 50, reserve: 0);
+        var first = new byte[ChunkGeometry.PageSize];
+        await huge.ReadAsync(0, first);
+        Assert.True(huge.IsResident(0));
         using var source = new ResidentChunks(await t.OpenAsync("rt"), t.Reader(), 4L << 20);
         var image = File.ReadAllBytes(img);
         Assert.Equal(image.LongLength, source.Size);
@@ -60,6 +64,40 @@ public class PageSourceTests
             }
             for (int c = 0; c < source.ChunkCount; c++)
                 Assert.False(source.TryPin(c, out _)); // nothing is served from a disposed tier
+        }
+    }
+
+    /// <summary>Found by a reviewer: eviction reset a chunk's pin count to 0 while a TryPin was between its increment
+    /// and its decrement, leaving the count at -1: the chunk resident but never pinnable, and readers spinning.
+    /// </summary>
+    [Fact]
+    public async Task Eviction_racing_with_pins_never_leaves_a_chunk_unpinnable()
+    {
+        using var t = new TestStore();
+        await t.BuildAsync("os", t.Image("os.img", size: 16L << 20));
+        using var source = new ResidentChunks(await t.OpenAsync("os"), t.Reader(), 1L << 20, reserve: 4);
+        var data = Enumerable.Range(0, source.ChunkCount).Where(c => !source.IsZeroChunk(c)).ToArray();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var pinner = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+                foreach (var c in data)
+                    if (source.TryPin(c, out _)) source.Unpin(c);
+        });
+        pinner.Start();
+        while (!stop.IsCancellationRequested)
+            foreach (var c in data) await source.LoadAsync(c, CancellationToken.None);
+        stop.Cancel();
+        pinner.Join();
+        Assert.True(source.Evictions > 100, $"{source.Evictions} evictions");
+        var page = new byte[4096];
+        foreach (var c in data)
+        {
+            await source.LoadAsync(c, CancellationToken.None);
+            Assert.True(source.TryPin(c, out _), $"chunk {c} is resident but cannot be pinned");
+            source.Unpin(c);
+            var read = source.ReadAsync((long)c * ChunkGeometry.ChunkSize, page).AsTask();
+            await read.WaitAsync(TimeSpan.FromSeconds(10)); // a lost pin made this spin forever
         }
     }
 }

@@ -18,7 +18,6 @@ public sealed class ChunkBufferPool : IDisposable
 {
     /// <summary>Buffers per slab: 2 MiB, one mmap and one madvise.</summary>
     public const int SlabChunks = 4;
-    private const int SlabBytes = SlabChunks * ChunkGeometry.ChunkSize;
     private readonly int _maxBuffers, _reserve;
     private readonly Stack<nint> _free = new();
     private readonly Lock _lock = new();
@@ -94,7 +93,8 @@ public sealed class ChunkBufferPool : IDisposable
 
     private void StartRefillLocked()
     {
-        if (_refilling || _disposed || _free.Count >= _reserve / 2 || _buffers >= _maxBuffers) return;
+        // Below half the reserve (rounded up: a reserve of 1 refills when empty), and room to grow.
+        if (_refilling || _disposed || _free.Count >= (_reserve + 1) / 2 || _buffers >= _maxBuffers) return;
         _refilling = true;
         _refill = Task.Factory.StartNew(Refill, CancellationToken.None, TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
@@ -112,16 +112,20 @@ public sealed class ChunkBufferPool : IDisposable
                 {
                     if (_disposed || _free.Count >= _reserve || _buffers >= _maxBuffers) return;
                 }
-                nint slab = Map(SlabBytes, populate: true);
+                int count;
+                // Never past the bound, nor much past the reserve.
+                lock (_lock) count = Math.Min(Math.Min(SlabChunks, _maxBuffers - _buffers), _reserve - _free.Count);
+                if (count <= 0) return;
+                nint slab = Map(count * ChunkGeometry.ChunkSize, populate: true);
                 lock (_lock)
                 {
                     if (_disposed)
                     {
-                        for (int i = 0; i < SlabChunks; i++) Unmap(slab + (i * ChunkGeometry.ChunkSize));
+                        for (int i = 0; i < count; i++) Unmap(slab + (i * ChunkGeometry.ChunkSize));
                         return;
                     }
-                    _buffers += SlabChunks;
-                    for (int i = SlabChunks - 1; i >= 0; i--) _free.Push(slab + (i * ChunkGeometry.ChunkSize));
+                    _buffers += count;
+                    for (int i = count - 1; i >= 0; i--) _free.Push(slab + (i * ChunkGeometry.ChunkSize));
                 }
             }
         }

@@ -49,7 +49,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     {
         _chain = chain;
         _reader = reader;
-        _maxResident = (int)Math.Max(2, budgetBytes / ChunkGeometry.ChunkSize);
+        // In long, then clamped: a budget of terabytes must not wrap to a negative count (every load evicted).
+        _maxResident = (int)Math.Max(2, Math.Min(budgetBytes / ChunkGeometry.ChunkSize, chain.ChunkCount));
         _addr = new nint[chain.ChunkCount];
         _pins = new int[chain.ChunkCount];
         _inflight = new TaskCompletionSource?[chain.ChunkCount];
@@ -188,7 +189,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
             }
             var b = _addr[victim];
             Volatile.Write(ref _addr[victim], 0);
-            Volatile.Write(ref _pins[victim], 0);
+            // Remove the mark, keeping the count of TryPins under way (each sees no address and takes its own
+            // increment back): writing 0 here would lose one, and the chunk could never be pinned again.
+            Interlocked.Add(ref _pins[victim], Evicting);
             _buffers.Return(b);
             _resident--;
             _evictions++;

@@ -277,7 +277,7 @@ public sealed class RestoreSession : IDisposable
             return null;
         }
         if (packChain.Top.Hash.AsSpan().SequenceEqual(plan.PackHash))
-            return new ResidentChunks(packChain, reader, request.MemoryBudgetBytes);
+            return new ResidentChunks(packChain, reader, request.MemoryBudgetBytes, request.BufferReserve);
         host.Log($"warning: working-set pack '{packName}' is not the one the plan was made with; prefetching "
             + "snapshot chunks");
         return null;

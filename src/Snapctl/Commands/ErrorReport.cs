@@ -45,10 +45,16 @@ public static class ErrorReport
 
     /// <summary>Prints the error as docs/errors.md says and returns the exit code. After a signal
     /// (<paramref name="signalExit"/> = 128 + the signal), whatever the command threw while stopping is reported as
-    /// "interrupted" with that code.</summary>
+    /// "interrupted" with that code, and what it threw (other than the cancellation itself) after it.</summary>
     public static int Print(Exception ex, bool json, int signalExit = 0)
     {
-        var (kind, message, code) = signalExit != 0 ? ("interrupted", "interrupted", signalExit) : Describe(ex);
+        var (kind, message, code) = Describe(ex);
+        if (signalExit != 0)
+        {
+            // Stopping can fail in turn: say how, rather than hide it behind the signal.
+            message = ex is OperationCanceledException ? "interrupted" : $"interrupted (while stopping: {message})";
+            (kind, code) = ("interrupted", signalExit);
+        }
         // One line, whatever the input held (a name with a newline in it).
         message = message.ReplaceLineEndings("\\n");
         TryWrite(() => Console.Error.WriteLine($"snapctl: error: {message}"));
