@@ -114,6 +114,46 @@ public class FaultTests
         Assert.Contains(name.ToString(), ex.Message);
     }
 
+    /// <summary>A memory file rewritten in place while it is chunked would be published torn (old chunks and new):
+    /// the build notices and publishes nothing.</summary>
+    [Fact]
+    public async Task A_memory_file_written_during_the_build_is_never_published()
+    {
+        using var t = new TestStore();
+        var img = t.Image("os.img");
+        using var file = new FileImageSource(img);
+        using var writing = new WrittenDuringRead(file, img);
+        var builder = new LayerBuilder(t.Blobs, t.Keys);
+        var e = await Assert.ThrowsAsync<InvalidInputException>(
+            () => builder.BuildAsync(new BuildRequest { Name = "os", MemoryPath = img }, writing));
+        Assert.Contains("written to during the build", e.Message);
+        Assert.Equal("memory", e.Parameter);
+        Assert.False(await t.Catalog.ExistsAsync("os"));
+    }
+
+    /// <summary>Reads through to the file, and on the first read changes a byte of it in place, as a VMM still
+    /// running would.</summary>
+    private sealed class WrittenDuringRead(IImageSource inner, string path) : IImageSource
+    {
+        private int _reads;
+        public string Describe => inner.Describe;
+        public long Size => inner.Size;
+
+        public void Read(long offset, Span<byte> destination)
+        {
+            if (Interlocked.Increment(ref _reads) == 1)
+            {
+                using var w = File.OpenHandle(path, FileMode.Open, FileAccess.Write);
+                RandomAccess.Write(w, new byte[] { 0x5A }, Size - 1);
+                File.SetLastWriteTimeUtc(w, DateTime.UtcNow.AddSeconds(1)); // coarse clocks: a visible change
+            }
+            inner.Read(offset, destination);
+        }
+
+        public void CheckUnchanged() => inner.CheckUnchanged();
+        public void Dispose() { }
+    }
+
     [Fact]
     public async Task Export_over_an_existing_file_keeps_it_when_the_export_fails()
     {

@@ -15,6 +15,10 @@ public interface IImageSource : IDisposable
     /// Fills <paramref name="destination"/> from <paramref name="offset"/>, or throws naming the source.
     /// </summary>
     void Read(long offset, Span<byte> destination);
+
+    /// <summary>Throws <see cref="InvalidInputException"/> naming the source when it changed since it was opened:
+    /// a memory file written to during the build would be published torn. Called before the manifest is.</summary>
+    void CheckUnchanged();
 }
 
 /// <summary>A raw guest memory file (no header), checked before the build starts: it exists, is not empty, and
@@ -37,8 +41,24 @@ public sealed class FileImageSource : IImageSource
         if (size > ChunkGeometry.MaxImageSize)
             throw new InvalidInputException($"memory file {path} is over the 1 TiB limit", "memory");
         Describe = $"memory file {path}";
-        Size = size;
         _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.SequentialScan);
+        // From the open file, not the path: the size and last write of exactly what is read.
+        Size = RandomAccess.GetLength(_file);
+        if (Size != size)
+            throw new InvalidInputException($"{Describe} changed while it was being opened; try again", "memory");
+        _written = File.GetLastWriteTimeUtc(_file);
+    }
+
+    private readonly DateTime _written;
+
+    public void CheckUnchanged()
+    {
+        if (RandomAccess.GetLength(_file) != Size || File.GetLastWriteTimeUtc(_file) != _written)
+        {
+            throw new InvalidInputException(
+                $"{Describe} was written to during the build (its size or modification time changed): nothing was "
+                    + "published; build again from a memory file nobody is writing", "memory");
+        }
     }
 
     public string Describe { get; }
@@ -67,5 +87,6 @@ public sealed class MemoryImageSource(byte[] bytes, string describe) : IImageSou
     public long Size => bytes.LongLength;
     public void Read(long offset, Span<byte> destination) =>
         bytes.AsSpan((int)offset, destination.Length).CopyTo(destination);
+    public void CheckUnchanged() { } // nobody else holds the array
     public void Dispose() { }
 }
