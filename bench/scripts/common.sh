@@ -63,3 +63,15 @@ build_function_stack() {
   "$SNAPCTL" build --name rt --parent os --memory "$WORK/rt.img" > /dev/null
   "$SNAPCTL" build --name fn --parent rt --memory "$WORK/fn.img" --tenant bench > /dev/null
 }
+
+# warm_function_stack SIZE: build_function_stack, then fill the local disk cache at $WORK/cache with every chunk of
+# fn (an export); sets CACHE to the restore options that use it, and PAGES/GAP (defaults 6000 and 20 us) for
+# `log synth` traces.
+warm_function_stack() {
+  build_function_stack "$1"
+  CACHE=(--cache-dir "$WORK/cache" --cache-size 4G)
+  "$SNAPCTL" export --name fn --tenant bench --out "$WORK/warm.out" "${CACHE[@]}" > /dev/null
+  rm -f "$WORK/warm.out"
+  PAGES=${PAGES:-6000}; GAP=${GAP:-20}
+}
+

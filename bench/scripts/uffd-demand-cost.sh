@@ -14,11 +14,7 @@ export SNAPSHOTS_STORE="$WORK/store" SNAPSHOTS_KEYRING="$WORK/keys"
 S="$SNAPCTL"
 
 say "512 MiB VM-like function snapshot (os -> runtime -> function), warm disk cache"
-build_function_stack 512M
-CACHE=(--cache-dir "$WORK/cache" --cache-size 4G)
-"$S" export --name fn --tenant bench --out "$WORK/warm.out" "${CACHE[@]}" > /dev/null   # fills the disk cache
-rm -f "$WORK/warm.out"
-PAGES=${PAGES:-6000}; GAP=${GAP:-20}
+warm_function_stack 512M
 "$S" log synth --image "$WORK/fn.img" --pages "$PAGES" --seed 7 --variant 9 --gap-us "$GAP" --out "$WORK/s9.log" --trace "$WORK/t9.txt" > /dev/null
 
 variants=("pre:preloaded (\`--preload\`)" "cold:no prefetch, \`--buffer-reserve 0\` (fresh buffers)" "warm:no prefetch, default \`--buffer-reserve\` (populated buffers)")

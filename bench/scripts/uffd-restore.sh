@@ -36,11 +36,7 @@ done
 lat() { for r in $(seq "$REPS"); do jq "$2" "$WORK/$1.$r"; done | median; }
 
 say "part 2: restore-to-complete, 512 MiB VM-like function snapshot (os -> runtime -> function), warm disk cache"
-build_function_stack 512M
-CACHE=(--cache-dir "$WORK/cache" --cache-size 4G)
-"$S" export --name fn --tenant bench --out "$WORK/warm.out" "${CACHE[@]}" > /dev/null   # fills the disk cache
-rm -f "$WORK/warm.out"
-PAGES=${PAGES:-6000}; GAP=${GAP:-20}
+warm_function_stack 512M
 for v in 1 2 3 9; do
   "$S" log synth --image "$WORK/fn.img" --pages "$PAGES" --seed 7 --variant "$v" --gap-us "$GAP" --out "$WORK/s$v.log" --trace "$WORK/t$v.txt" > /dev/null
 done
