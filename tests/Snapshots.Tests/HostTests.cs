@@ -96,6 +96,32 @@ public class HostTests
     }
 
     [Fact]
+    public async Task Of_two_concurrent_builds_of_a_new_name_one_wins_and_the_other_says_so()
+    {
+        using var t = new TestStore();
+        using var host = new SnapshotHost(t.Blobs, t.Keys);
+        var a = t.Image("a.img", size: 32L << 20);
+        var b = t.Image("b.img", runtime: 2, size: 32L << 20);
+        for (int round = 0; round < 3; round++)
+        {
+            var name = $"dup{round}";
+            var builds = new[] { a, b }.Select(img => Task.Run(
+                () => host.BuildAsync(new() { Name = name, MemoryPath = img }))).ToArray();
+            try { await Task.WhenAll(builds); } catch (InvalidInputException) { }
+            var won = builds.Where(x => x.IsCompletedSuccessfully).ToList();
+            var lost = builds.Where(x => x.IsFaulted).Select(x => x.Exception!.InnerException).ToList();
+            await Assert.Single(won); // the winner, completed
+            var e = Assert.IsType<InvalidInputException>(Assert.Single(lost));
+            Assert.True(e.Message.Contains("already exists", StringComparison.Ordinal)
+                || e.Message.Contains("by another build", StringComparison.Ordinal), e.Message);
+            Assert.Equal("replace", e.Parameter);
+            var winner = builds[0].IsCompletedSuccessfully ? a : b;
+            await host.ExportAsync(name, null, t.Path_($"{name}.out"), TierSettings.OriginOnly);
+            Assert.True(TestStore.SameBytes(winner, t.Path_($"{name}.out"))); // whole, one build's image
+        }
+    }
+
+    [Fact]
     public async Task Progress_is_begun_with_the_total_then_reported()
     {
         using var t = new TestStore();

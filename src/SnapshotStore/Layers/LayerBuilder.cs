@@ -151,7 +151,7 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
                 Entries = [.. list],
             };
             var bytes = ManifestCodec.Serialize(manifest, listSecrets.ToArray(), layerKey);
-            await _catalog.PublishAsync(req.Name, bytes, ct);
+            await _catalog.PublishAsync(req.Name, bytes, req.Replace, ct);
             return (bytes.Length, bytes[^ContentHash.Size..]);
         }
         finally

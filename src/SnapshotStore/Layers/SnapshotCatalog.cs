@@ -43,9 +43,22 @@ public sealed class SnapshotCatalog(IBlobStore blobs)
     public Task<bool> ExistsAsync(string name, CancellationToken ct = default) =>
         Blobs.ExistsAsync(KeyOf(name), ct).AsTask();
 
-    /// <summary>Publishes durably: the caller has already flushed every chunk the manifest names.</summary>
-    public async Task PublishAsync(string name, byte[] manifestBytes, CancellationToken ct = default) =>
-        await Blobs.PutAsync(KeyOf(name), manifestBytes, ct);
+    /// <summary>Publishes durably: the caller has already flushed every chunk the manifest names. With
+    /// <paramref name="replace"/> false the name must be new, and of two concurrent publishers one wins: the other
+    /// gets an <see cref="InvalidInputException"/> naming the race (parameter "replace").</summary>
+    public async Task PublishAsync(string name, byte[] manifestBytes, bool replace, CancellationToken ct = default)
+    {
+        if (replace)
+        {
+            await Blobs.PutAsync(KeyOf(name), manifestBytes, ct);
+            return;
+        }
+        if (!await Blobs.PutNewAsync(KeyOf(name), manifestBytes, ct))
+        {
+            throw new InvalidInputException($"snapshot '{name}' was published in {Blobs.Describe} by another build "
+                + "while this one ran; nothing of this build was published (its chunks are gc's)", "replace");
+        }
+    }
 
     public async Task DeleteAsync(string name, CancellationToken ct = default) =>
         await Blobs.DeleteAsync(KeyOf(name), ct);

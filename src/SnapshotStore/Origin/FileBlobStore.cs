@@ -106,6 +106,26 @@ public sealed partial class FileBlobStore : IBlobStore, IDisposable
         return ValueTask.CompletedTask;
     }
 
+    public ValueTask<bool> PutNewAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    {
+        var path = WritablePathOf(key);
+        var tmp = WriteTemp(path, data.Span, durable: true);
+        try
+        {
+            File.Move(tmp, path, overwrite: false); // link + unlink: fails when anything holds the name
+            Native.FsyncDirectory(Path.GetDirectoryName(path)!);
+            return ValueTask.FromResult(true);
+        }
+        catch (IOException) when (Files.FileKinds.Of(path, followLinks: false) != Files.FileKind.Missing)
+        {
+            return ValueTask.FromResult(false);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+    }
+
     public async ValueTask AppendAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
         var path = WritablePathOf(key);

@@ -25,6 +25,12 @@ public interface IBlobStore
     /// <summary>Writes or replaces the object atomically and durably (used to publish manifests).</summary>
     ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default);
 
+    /// <summary>Writes the object atomically and durably only when no object holds the key: of concurrent writers
+    /// exactly one gets true (publishing a new name). Files: a hard link, which fails when the name exists; S3: a
+    /// conditional PUT (If-None-Match: *), which S3 honours (an emulator that ignores it makes this a best effort).
+    /// </summary>
+    ValueTask<bool> PutNewAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default);
+
     /// <summary>Appends to an object that only its one writer touches (build leases). Not atomic.</summary>
     ValueTask AppendAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default);
 

@@ -150,6 +150,27 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
         catch (Exception ex) when (Translatable(ex, ct)) { throw Fail("PUT", key, ex); }
     }
 
+    public async ValueTask<bool> PutNewAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    {
+        await EnsureBucketAsync(ct);
+        var request = new PutObjectRequest
+        {
+            BucketName = _address.Bucket, Key = KeyOf(key), InputStream = new MemoryStream(data.ToArray(), false),
+            AutoCloseStream = true, UseChunkEncoding = false, IfNoneMatch = "*",
+        };
+        try
+        {
+            await _s3.PutObjectAsync(request, ct);
+            return true;
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode is System.Net.HttpStatusCode.PreconditionFailed
+            or System.Net.HttpStatusCode.Conflict)
+        {
+            return false; // another writer published the name first (409: a concurrent conditional PUT)
+        }
+        catch (Exception ex) when (Translatable(ex, ct)) { throw Fail("PUT", key, ex); }
+    }
+
     public async ValueTask AppendAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
         // Only the lease's one writer appends, so read-modify-write cannot lose a concurrent append. What this
