@@ -43,7 +43,7 @@ public sealed partial class SnapshotHost : IDisposable
         var blobs = StoreLocation.Open(options.Address, create);
         var keyring = options.KeyringDirectory;
         var keys = new Lazy<IKeyProvider>(() => new LocalKeyring(keyring, options.Log));
-        return new SnapshotHost(blobs, keys, options.Log, ownsBlobs: true);
+        return new SnapshotHost(blobs, keys, options.Log, ownsBlobs: true) { AllowRollback = options.AllowRollback };
     }
 
     public IBlobStore Blobs { get; }
@@ -60,7 +60,11 @@ public sealed partial class SnapshotHost : IDisposable
     /// <summary>Resolves a snapshot through its parents with its keys, as <paramref name="tenant"/> (null: the
     /// shared domain only).</summary>
     public Task<SnapshotChain> OpenChainAsync(string name, string? tenant, CancellationToken ct = default) =>
-        SnapshotChain.OpenAsync(Catalog, Keys, name, tenant, ct);
+        SnapshotChain.OpenAsync(Catalog, Keys, name, tenant, AllowRollback, ct);
+
+    /// <summary>Opening a chain accepts publications older than this reader has seen (an explicit rollback).
+    /// </summary>
+    public bool AllowRollback { get; init; }
 
     /// <summary>The one place tiers are composed: local disk cache, then the distributed cache, then the origin,
     /// each with its deadline and concurrency bound. The reader owns (and disposes) the caches it opened.</summary>

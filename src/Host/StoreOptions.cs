@@ -13,6 +13,10 @@ public sealed record StoreOptions
     /// <summary>The local keyring: a directory of 0600 key files, created on first use.</summary>
     public string KeyringDirectory { get; init; } = LocalKeyring.DefaultDirectory();
 
+    /// <summary>Accept a snapshot older than one this reader has already accepted (an explicit rollback);
+    /// refused by default (<see cref="Store.RollbackException"/>).</summary>
+    public bool AllowRollback { get; init; }
+
     /// <summary>Where operational notes go (warnings, "serving on ..."): one line each, no trailing newline.</summary>
     public Action<string> Log { get; init; } = _ => { };
 

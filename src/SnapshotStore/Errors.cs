@@ -58,6 +58,13 @@ public sealed class HostileFileException(string path, string what)
     public string Path { get; } = path;
 }
 
+/// <summary>The store holds an older publication of a snapshot than this reader has already accepted: someone
+/// put an old manifest back (a rollback). Refused unless the caller allows it explicitly.</summary>
+public sealed class RollbackException(string message) : SnapshotException(message)
+{
+    public override string Kind => "rollback";
+}
+
 /// <summary>Why a chunk could not be had: the tiered reader's verdict after asking every tier.</summary>
 public enum ChunkFault : byte
 {

@@ -122,6 +122,48 @@ public class HostTests
     }
 
     [Fact]
+    public async Task An_old_manifest_put_back_is_refused_as_a_rollback_unless_allowed()
+    {
+        using var t = new TestStore();
+        using var host = new SnapshotHost(t.Blobs, t.Keys);
+        var v1 = t.Image("v1.img", size: 16L << 20);
+        var v2 = t.Image("v2.img", runtime: 2, size: 16L << 20);
+        await host.BuildAsync(new() { Name = "os", MemoryPath = v1 });
+        var manifest = Path.Combine(t.StoreDir, "manifests", "os.manifest");
+        var old = File.ReadAllBytes(manifest);
+        await host.BuildAsync(new() { Name = "os", MemoryPath = v2, Replace = true });
+        await host.ExportAsync("os", null, t.Path_("a.out"), TierSettings.OriginOnly); // accepts publication 2
+        Assert.True(TestStore.SameBytes(v2, t.Path_("a.out")));
+
+        File.WriteAllBytes(manifest, old); // the attack: a genuine, older manifest back in place
+        var e = await Assert.ThrowsAsync<RollbackException>(
+            () => host.ExportAsync("os", null, t.Path_("b.out"), TierSettings.OriginOnly));
+        Assert.Equal("rollback", e.Kind);
+        Assert.Equal("allow-rollback", e.Parameter);
+        Assert.Contains("rolled back", e.Message);
+        Assert.False(File.Exists(t.Path_("b.out")));
+        await Assert.ThrowsAsync<RollbackException>(() => host.VerifyAsync("os", null));
+
+        using var allowing = new SnapshotHost(t.Blobs, t.Keys) { AllowRollback = true };
+        await allowing.ExportAsync("os", null, t.Path_("c.out"), TierSettings.OriginOnly);
+        Assert.True(TestStore.SameBytes(v1, t.Path_("c.out"))); // asked for: served, and now the accepted one
+        await host.ExportAsync("os", null, t.Path_("d.out"), TierSettings.OriginOnly);
+
+        // A parent put back: its child, rebuilt on the newer parent, is refused by its binding, and the parent
+        // itself as a rollback.
+        await host.BuildAsync(new() { Name = "os", MemoryPath = v2, Replace = true });
+        var rt = t.Image("rt.img", runtime: 3, size: 16L << 20);
+        await host.BuildAsync(new() { Name = "rt", MemoryPath = rt, Parent = "os" });
+        await host.ExportAsync("rt", null, t.Path_("e.out"), TierSettings.OriginOnly);
+        File.WriteAllBytes(manifest, old);
+        var child = await Assert.ThrowsAsync<SnapshotException>(
+            () => host.ExportAsync("rt", null, t.Path_("f.out"), TierSettings.OriginOnly));
+        Assert.Contains("another version of 'os'", child.Message);
+        await Assert.ThrowsAsync<RollbackException>(
+            () => host.ExportAsync("os", null, t.Path_("g.out"), TierSettings.OriginOnly));
+    }
+
+    [Fact]
     public async Task Progress_is_begun_with_the_total_then_reported()
     {
         using var t = new TestStore();

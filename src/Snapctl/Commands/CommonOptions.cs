@@ -104,17 +104,24 @@ public static class CommonOptions
 
     /// <summary>Opens the host library on --store and --keyring; its notes go to stderr as "snapctl: ...".</summary>
     public static SnapshotHost OpenHost(ParseResult pr, Option<string> store, Option<string>? keyring = null,
-        bool create = false)
+        bool create = false, Option<bool>? allowRollback = null)
     {
         ArgumentNullException.ThrowIfNull(pr);
         var options = new StoreOptions
         {
             Address = pr.GetValue(store)!,
             Log = line => Console.Error.WriteLine($"snapctl: {line}"),
+            AllowRollback = allowRollback is not null && pr.GetValue(allowRollback),
         };
         if (keyring is not null) options = options with { KeyringDirectory = pr.GetValue(keyring)! };
         return SnapshotHost.Open(options, create);
     }
+
+    /// <summary>--allow-rollback: for commands that read snapshots.</summary>
+    public static Option<bool> AllowRollback() => new("--allow-rollback")
+    {
+        Description = "Accept a snapshot older than one this keyring already accepted (a rollback you made)",
+    };
 
     public static void AddAll(Command command, IEnumerable<Option> options)
     {

@@ -9,6 +9,7 @@ public static class ExportCommand
     {
         var store = CommonOptions.Store();
         var keyring = CommonOptions.Keyring();
+        var allowRollback = CommonOptions.AllowRollback();
         var name = CommonOptions.Name();
         var output = new Option<string>("--out", "-o")
         {
@@ -20,13 +21,13 @@ public static class ExportCommand
         var json = CommonOptions.Json();
         var cmd = new Command("export", "Write a snapshot's full memory image, resolved through its chain")
         {
-            store, keyring, name, output, tenant, json,
+            store, keyring, name, output, tenant, json, allowRollback,
         };
         CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
         {
             var settings = tiers.From(pr);
-            using var host = CommonOptions.OpenHost(pr, store, keyring);
+            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
             bool asJson = pr.GetValue(json);
             var r = await Output.WithProgressAsync($"export {pr.GetValue(name)}", asJson,
                 p => host.ExportAsync(pr.GetValue(name)!, pr.GetValue(tenant), pr.GetValue(output)!, settings, p, ct));

@@ -11,6 +11,7 @@ public static class RestoreCommand
     {
         var store = CommonOptions.Store();
         var keyring = CommonOptions.Keyring();
+        var allowRollback = CommonOptions.AllowRollback();
         var name = CommonOptions.Name();
         var tenant = CommonOptions.Tenant();
         var socket = new Option<string>("--uffd-socket")
@@ -77,7 +78,7 @@ public static class RestoreCommand
         {
             store, keyring, name, tenant, socket, record, prefetch, noPrefetch, plan, budget, reserve, deadline,
             concurrency,
-            bandwidth, faultAround, preload, acceptTimeout, json,
+            bandwidth, faultAround, preload, acceptTimeout, json, allowRollback,
         };
         CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
@@ -112,7 +113,7 @@ public static class RestoreCommand
                     : null,
                 RecordPath = pr.GetValue(record),
             };
-            using var host = CommonOptions.OpenHost(pr, store, keyring);
+            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
             var stats = await host.RestoreAsync(request, ct);
             Output.WriteJson(stats);
             return stats.Failed ? 1 : 0;

@@ -9,17 +9,18 @@ public static class VerifyCommand
     {
         var store = CommonOptions.Store();
         var keyring = CommonOptions.Keyring();
+        var allowRollback = CommonOptions.AllowRollback();
         var name = CommonOptions.Name();
         var tenant = CommonOptions.Tenant();
         var json = CommonOptions.Json();
         var cmd = new Command("verify", "Read every chunk of a snapshot's chain from the origin (no cache), verify "
             + "and decrypt it")
         {
-            store, keyring, name, tenant, json,
+            store, keyring, name, tenant, json, allowRollback,
         };
         cmd.SetAction(async (pr, ct) =>
         {
-            using var host = CommonOptions.OpenHost(pr, store, keyring);
+            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
             bool asJson = pr.GetValue(json);
             var r = await Output.WithProgressAsync($"verify {pr.GetValue(name)}", asJson,
                 p => host.VerifyAsync(pr.GetValue(name)!, pr.GetValue(tenant), p, ct));

@@ -26,4 +26,13 @@ public interface IKeyProvider
     /// open it.
     /// </summary>
     byte[] UnwrapLayerKey(TrustDomain domain, ReadOnlySpan<byte> wrapped, ReadOnlySpan<byte> context);
+
+    /// <summary>The highest publication sequence (<see cref="Manifests.Manifest.Sequence"/>) this reader has
+    /// accepted for <paramref name="name"/> in <paramref name="store"/>; 0 when none. Kept where the keys are:
+    /// state the store cannot rewrite, so a store rolled back to an older manifest is noticed.</summary>
+    long AcceptedSequence(string store, string name);
+
+    /// <summary>Records that <paramref name="sequence"/> of <paramref name="name"/> in <paramref name="store"/> was
+    /// accepted (replacing what was recorded).</summary>
+    void Accept(string store, string name, long sequence);
 }

@@ -169,4 +169,47 @@ public sealed class LocalKeyring : IKeyProvider
             File.Delete(tmp);
         }
     }
+
+    /// <summary>DIR/accepted/STORE.NAME holds the sequence as decimal text, STORE a hash of the store's address.
+    /// Read as the keys are (ours, regular, no link); a file that is not is refused.</summary>
+    public long AcceptedSequence(string store, string name)
+    {
+        if (Files.FileKinds.Of(Path.Combine(_dir, AcceptedDir), followLinks: false) != Files.FileKind.Directory)
+            return 0;
+        using var dir = new Files.SafeDirectory(Path.Combine(_dir, AcceptedDir));
+        byte[]? text;
+        try { text = dir.ReadAll(AcceptedFile(store, name), 64); }
+        catch (HostileFileException e)
+        {
+            throw new KeyUnavailableException($"the accepted-versions record in {Describe}: {e.Message}");
+        }
+        if (text is null) return 0;
+        return long.TryParse(System.Text.Encoding.ASCII.GetString(text).Trim(), out long n) && n >= 0 ? n
+            : throw new KeyUnavailableException(
+                $"the accepted-versions record for '{name}' in {Describe} is damaged; remove it to trust the store");
+    }
+
+    /// <summary>Best effort: a keyring this reader may not write (shared read-only) still checks, and only the
+    /// record is not moved forward.</summary>
+    public void Accept(string store, string name, long sequence)
+    {
+        try { Record(store, name, sequence); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidInputException) { }
+    }
+
+    private void Record(string store, string name, long sequence)
+    {
+        CheckDirectory(creating: true);
+        var dir = Path.Combine(_dir, AcceptedDir);
+        if (Files.FileKinds.Of(dir, followLinks: false) == Files.FileKind.Missing)
+            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Files.OutputFile.WriteAllBytes(Path.Combine(dir, AcceptedFile(store, name)),
+            System.Text.Encoding.ASCII.GetBytes(sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            "keyring");
+    }
+
+    private const string AcceptedDir = "accepted";
+
+    private static string AcceptedFile(string store, string name) =>
+        Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(store)))[..16] + "." + name;
 }

@@ -125,6 +125,20 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         }
     }
 
+    /// <summary>A publication's sequence: its time in milliseconds since the epoch, or one more than the
+    /// publication it replaces (or that this builder has accepted) when that is later. So it only grows for a
+    /// name, also across a removal and a new build, whatever the builders' clocks say within a store.</summary>
+    private async Task<long> NextSequenceAsync(string name, DateTimeOffset created, CancellationToken ct)
+    {
+        long previous = keys.AcceptedSequence(blobs.Describe, name);
+        try
+        {
+            if (await _catalog.TryLoadAsync(name, ct) is { } current) previous = Math.Max(previous, current.Sequence);
+        }
+        catch (ManifestFormatException) { } // a damaged manifest being replaced: its number is unknown
+        return Math.Max(created.ToUnixTimeMilliseconds(), previous + 1);
+    }
+
     private async Task<(int Bytes, byte[] Hash)> PublishAsync(
         BuildRequest req, LayerKind layer, TrustDomain domain, byte[] salt, long imageSize, SnapshotChain? parent,
         ManifestEntry?[] entries, ChunkSecret[] secrets, CancellationToken ct)
@@ -141,10 +155,12 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         var layerKey = RandomNumberGenerator.GetBytes(32);
         try
         {
+            var created = DateTimeOffset.UtcNow;
             var manifest = new Manifest
             {
                 Id = id, Name = req.Name, Layer = layer, Domain = domain, Salt = salt,
-                ImageSize = imageSize, ChunkSize = ChunkGeometry.ChunkSize, Created = DateTimeOffset.UtcNow,
+                ImageSize = imageSize, ChunkSize = ChunkGeometry.ChunkSize, Created = created,
+                Sequence = await NextSequenceAsync(req.Name, created, ct),
                 ParentName = parent?.Name, ParentHash = parent?.Top.Hash,
                 WrappedLayerKey = keys.WrapLayerKey(
                     domain, layerKey, ManifestCodec.LayerKeyContext(id, domain), create: true),

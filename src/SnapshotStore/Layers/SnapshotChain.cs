@@ -41,8 +41,16 @@ public sealed class SnapshotChain
 
     public int ChunkLength(int index) => ChunkGeometry.ChunkLength(ImageSize, index);
 
-    public static async Task<SnapshotChain> OpenAsync(
-        SnapshotCatalog catalog, IKeyProvider keys, string name, string? tenant, CancellationToken ct = default)
+    public static Task<SnapshotChain> OpenAsync(
+        SnapshotCatalog catalog, IKeyProvider keys, string name, string? tenant, CancellationToken ct = default) =>
+        OpenAsync(catalog, keys, name, tenant, allowRollback: false, ct);
+
+    /// <summary>Opens the chain of <paramref name="name"/>: every layer's manifest parsed, bound to its parent by
+    /// hash, authenticated under its layer key, and not older than the publication this reader last accepted
+    /// (<see cref="RollbackException"/> unless <paramref name="allowRollback"/>); the accepted publications are
+    /// then recorded with the keys.</summary>
+    public static async Task<SnapshotChain> OpenAsync(SnapshotCatalog catalog, IKeyProvider keys, string name,
+        string? tenant, bool allowRollback, CancellationToken ct = default)
     {
         var layers = new List<Manifest>();
         var top = await catalog.LoadAsync(name, ct);
@@ -71,6 +79,8 @@ public sealed class SnapshotChain
 
         var secrets = new ChunkSecret[layers.Count][];
         for (int i = 0; i < layers.Count; i++) secrets[i] = ManifestCodec.OpenKeyTable(layers[i], keys);
+        // Only now are the sequences authenticated (the key table seals the header).
+        CheckNotRolledBack(catalog.Blobs.Describe, keys, layers, allowRollback);
 
         var chunks = new ChunkRef[top.ChunkCount];
         Array.Fill(chunks, ChunkRef.Zero);
@@ -87,6 +97,30 @@ public sealed class SnapshotChain
             }
         }
         return new SnapshotChain { Layers = layers, Chunks = chunks, Secrets = secrets };
+    }
+
+    private static void CheckNotRolledBack(
+        string store, IKeyProvider keys, List<Manifest> layers, bool allowRollback)
+    {
+        foreach (var layer in layers)
+        {
+            long accepted = keys.AcceptedSequence(store, layer.Name);
+            if (layer.Sequence < accepted && !allowRollback)
+            {
+                throw new RollbackException(
+                    $"snapshot '{layer.Name}' in {store} is publication {layer.Sequence}, older than publication "
+                        + $"{accepted} this reader already accepted: the store was rolled back (an old manifest put "
+                        + "back). Refused; allow it explicitly only if the rollback was yours")
+                {
+                    Parameter = "allow-rollback",
+                };
+            }
+        }
+        foreach (var layer in layers)
+        {
+            if (layer.Sequence != keys.AcceptedSequence(store, layer.Name))
+                keys.Accept(store, layer.Name, layer.Sequence);
+        }
     }
 
     /// <summary>

@@ -16,6 +16,11 @@ public sealed class Manifest
     public required long ImageSize { get; init; }
     public required int ChunkSize { get; init; }
     public required DateTimeOffset Created { get; init; }
+
+    /// <summary>The publication number of this name in its store: 1 for the first, one more for each
+    /// <c>--replace</c> (0: a version 1 manifest, from before there were numbers). Authenticated with the header
+    /// under the layer key; a reader that saw a higher one refuses a lower one (a rollback).</summary>
+    public long Sequence { get; init; }
     public string? ParentName { get; init; }
     /// <summary>BLAKE3 of the parent manifest's bytes: a child is bound to one exact parent version.</summary>
     public byte[]? ParentHash { get; init; }

@@ -13,7 +13,9 @@ namespace Snapshots.Store.Manifests;
 /// </summary>
 public static class ManifestCodec
 {
-    public const ushort Version = 1;
+    /// <summary>2 adds the publication sequence after "created"; version 1 manifests still read (sequence 0).
+    /// </summary>
+    public const ushort Version = 2;
     public const byte CipherSuite = 1; // BLAKE3-256 names and hashes, HMAC-SHA256 key derivation, AES-256-GCM
     public const int MaxManifestBytes = 256 << 20;
     public static ReadOnlySpan<byte> Magic => "SNAPMAN\0"u8;
@@ -34,6 +36,7 @@ public static class ManifestCodec
         w.U32((uint)m.ChunkSize);
         w.U64((ulong)m.ImageSize);
         w.I64(m.Created.ToUnixTimeMilliseconds());
+        w.U64((ulong)m.Sequence);
         w.Str8(m.Name);
         w.Str8(m.Domain.Id);
         w.Bytes8(m.Salt);
@@ -83,7 +86,8 @@ public static class ManifestCodec
             Fail(source, "not a manifest (bad magic)");
         r.Skip(Magic.Length);
         ushort version = r.U16("version");
-        if (version != Version) Fail(source, $"format version {version} is not supported (this build reads {Version})");
+        if (version is not (1 or Version))
+            Fail(source, $"format version {version} is not supported (this build reads 1 and {Version})");
         r.U16("flags");
         uint total = r.U32("length");
         if (total != bytes.Length)
@@ -108,6 +112,8 @@ public static class ManifestCodec
         if (imageSize == 0 || imageSize > ChunkGeometry.MaxImageSize)
             Fail(source, $"image size {imageSize} is out of range");
         long created = r.I64("created");
+        ulong sequence = version >= 2 ? r.U64("sequence") : 0;
+        if (sequence > long.MaxValue) Fail(source, $"sequence {sequence} is out of range");
         string name = r.Str8("name");
         if (!SnapshotName.IsValid(name)) Fail(source, "invalid snapshot name");
         string domainId = r.Str8("domain");
@@ -151,7 +157,7 @@ public static class ManifestCodec
         {
             Id = id, Name = name, Layer = (LayerKind)layer, Domain = domain, Salt = salt,
             ImageSize = (long)imageSize, ChunkSize = (int)chunkSize,
-            Created = DateTimeOffset.FromUnixTimeMilliseconds(created),
+            Created = DateTimeOffset.FromUnixTimeMilliseconds(created), Sequence = (long)sequence,
             ParentName = parent.Length > 0 ? parent : null, ParentHash = parentHash,
             WrappedLayerKey = wrapped, Entries = entries,
             SealedKeyTable = sealedTable, AuthenticatedLength = authenticated,
