@@ -15,8 +15,8 @@ say "generating VM-like images ($SIZE each)"
 "$S" gen-image --out "$D/fn-b.img" --size "$SIZE" --runtime-seed 2 --function-seed 4
 
 say "building layers: os -> runtime -> two function layers (tenant acme)"
-"$S" build --name os --memory "$D/os.img"
-"$S" build --name runtime --parent os --memory "$D/runtime.img"
+"$S" build --name os --layer os --memory "$D/os.img"
+"$S" build --name runtime --layer runtime --parent os --memory "$D/runtime.img"
 "$S" build --name fn-a --parent runtime --memory "$D/fn-a.img" --tenant acme
 "$S" build --name fn-b --parent runtime --memory "$D/fn-b.img" --tenant acme
 "$S" ls

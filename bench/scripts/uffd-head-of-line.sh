@@ -33,8 +33,8 @@ S3_SLOW="s3://bench/snap?endpoint=http://127.0.0.1:$PROXY_PORT"
 
 say "a 128 MiB random-data snapshot (256 chunks) in a file store and in s3rver"
 head -c 128M /dev/urandom > "$WORK/rand.img"
-SNAPSHOTS_STORE="$FILE_STORE" "$SNAPCTL" build --name rand --memory "$WORK/rand.img" > /dev/null
-SNAPSHOTS_STORE="$S3_DIRECT" "$SNAPCTL" build --name rand --memory "$WORK/rand.img" > /dev/null
+SNAPSHOTS_STORE="$FILE_STORE" "$SNAPCTL" build --name rand --layer os --memory "$WORK/rand.img" > /dev/null
+SNAPSHOTS_STORE="$S3_DIRECT" "$SNAPCTL" build --name rand --layer os --memory "$WORK/rand.img" > /dev/null
 
 # The memory tier holds 128 chunks: --preload fills it with chunks 0..127 before the VMM connects. vCPUs 1-3 fault
 # on random pages of chunks 64..127 (resident, never evicted: eviction takes the oldest loaded first); vCPU 0

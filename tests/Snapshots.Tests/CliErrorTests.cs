@@ -20,6 +20,7 @@ public class CliErrorTests
     [InlineData("build", "--name", "fn", "--memory", "IMG", "--parent", "os", "--tenant", "a/b")]
     [InlineData("build", "--name", "fn", "--memory", "IMG", "--parent", "os", "--layer", "function")]
     [InlineData("build", "--name", "os", "--memory", "IMG")]
+    [InlineData("build", "--name", "other", "--memory", "IMG")]
     [InlineData("export", "--name", "fn", "--out", "OUT")]
     [InlineData("export", "--name", "os", "--out", "OUT", "--distributed", "redis:/nowhere")]
     [InlineData("rm", "--name", "os")]
@@ -33,7 +34,7 @@ public class CliErrorTests
         var r = await Snapctl.RunAsync(t, argv);
         Assert.Equal(1, r.ExitCode);
         OneLine(r);
-        Assert.Matches(@"\(option --(tenant|replace|distributed|force)", r.Stderr);
+        Assert.Matches(@"\(option --(tenant|replace|distributed|force|layer)", r.Stderr);
         var error = r.Json.GetProperty("error");
         Assert.False(string.IsNullOrEmpty(error.GetProperty("kind").GetString()));
         Assert.Equal(r.Stderr.Trim()["snapctl: error: ".Length..], error.GetProperty("message").GetString());

@@ -75,7 +75,7 @@ public class CliSignalTests
 
         var build = await InterruptAsync(t, signal,
             () => Directory.Exists(Leases()) && Directory.GetFiles(Leases()).Length > 0,
-            "build", "--name", "victim", "--memory", img);
+            "build", "--name", "victim", "--layer", "os", "--memory", img);
         // Nothing half-written: interrupted, no manifest; finished first, a whole one.
         Assert.Equal(!Interrupted(build, signal), await t.Catalog.ExistsAsync("victim"));
         Assert.Empty(TempFiles(t.StoreDir));

@@ -11,7 +11,7 @@ public class CliTests
         var os = t.Image("os.img");
         var fn = t.Image("fn.img", function: 3);
 
-        var b = await Snapctl.RunAsync(t, "build", "--name", "os", "--memory", os, "--json");
+        var b = await Snapctl.RunAsync(t, "build", "--name", "os", "--layer", "os", "--memory", os, "--json");
         Assert.Equal(0, b.ExitCode);
         string[] fields =
         [
@@ -79,7 +79,8 @@ public class CliTests
         var usage = await Snapctl.RunAsync(t, "build", "--memory", "x");
         Assert.Equal(2, usage.ExitCode);
 
-        var corrupt = await Snapctl.RunAsync(t, "build", "--name", "os", "--memory", t.Path_("os.img"));
+        var corrupt = await Snapctl.RunAsync(
+            t, "build", "--name", "os", "--layer", "os", "--memory", t.Path_("os.img"));
         Assert.Equal(0, corrupt.ExitCode);
         var chunk = t.ChunkFiles().First();
         var bytes = File.ReadAllBytes(chunk); bytes[0] ^= 1; File.WriteAllBytes(chunk, bytes);

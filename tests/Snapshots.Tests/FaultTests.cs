@@ -125,7 +125,8 @@ public class FaultTests
         using var writing = new WrittenDuringRead(file, img);
         var builder = new LayerBuilder(t.Blobs, t.Keys);
         var e = await Assert.ThrowsAsync<InvalidInputException>(
-            () => builder.BuildAsync(new BuildRequest { Name = "os", MemoryPath = img }, writing));
+            () => builder.BuildAsync(
+                new BuildRequest { Name = "os", Layer = Store.Manifests.LayerKind.Os, MemoryPath = img }, writing));
         Assert.Contains("written to during the build", e.Message);
         Assert.Equal("memory", e.Parameter);
         Assert.False(await t.Catalog.ExistsAsync("os"));

@@ -1,5 +1,6 @@
 using Snapshots.Host;
 using Snapshots.Store;
+using Snapshots.Store.Manifests;
 
 namespace Snapshots.Tests;
 
@@ -15,7 +16,7 @@ public class HostTests
         using var host = new SnapshotHost(t.Blobs, t.Keys);
         var osImg = t.Image("os.img", size: 16L << 20);
         var fnImg = t.Image("fn.img", function: 3, size: 16L << 20);
-        var os = await host.BuildAsync(new() { Name = "os", MemoryPath = osImg });
+        var os = await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = osImg });
         var fn = await host.BuildAsync(new() { Name = "fn", MemoryPath = fnImg, Parent = "os", Tenant = "acme" });
         Assert.Equal("function", fn.Layer);
         Assert.True(fn.InheritedChunks > 0);
@@ -55,7 +56,7 @@ public class HostTests
         using var t = new TestStore();
         using var host = new SnapshotHost(t.Blobs, t.Keys);
         var img = t.Image("os.img", size: 16L << 20);
-        await host.BuildAsync(new() { Name = "os", MemoryPath = img });
+        await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = img });
         var slow = new TierSettings
         {
             CacheDirectory = t.Path_("cache"),
@@ -89,7 +90,7 @@ public class HostTests
         using var host = new SnapshotHost(t.Blobs, t.Keys);
         var img = t.Image("os.img", size: 16L << 20);
         var e = await Assert.ThrowsAsync<InvalidInputException>(
-            () => host.BuildAsync(new() { Name = name, MemoryPath = img }));
+            () => host.BuildAsync(new() { Name = name, Layer = LayerKind.Os, MemoryPath = img }));
         Assert.Contains(expected, e.Message);
         Assert.Equal("name", e.Parameter);
         Assert.Empty(await host.ListAsync());
@@ -106,7 +107,7 @@ public class HostTests
         {
             var name = $"dup{round}";
             var builds = new[] { a, b }.Select(img => Task.Run(
-                () => host.BuildAsync(new() { Name = name, MemoryPath = img }))).ToArray();
+                () => host.BuildAsync(new() { Name = name, Layer = LayerKind.Os, MemoryPath = img }))).ToArray();
             try { await Task.WhenAll(builds); } catch (InvalidInputException) { }
             var won = builds.Where(x => x.IsCompletedSuccessfully).ToList();
             var lost = builds.Where(x => x.IsFaulted).Select(x => x.Exception!.InnerException).ToList();
@@ -128,10 +129,10 @@ public class HostTests
         using var host = new SnapshotHost(t.Blobs, t.Keys);
         var v1 = t.Image("v1.img", size: 16L << 20);
         var v2 = t.Image("v2.img", runtime: 2, size: 16L << 20);
-        await host.BuildAsync(new() { Name = "os", MemoryPath = v1 });
+        await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = v1 });
         var manifest = Path.Combine(t.StoreDir, "manifests", "os.manifest");
         var old = File.ReadAllBytes(manifest);
-        await host.BuildAsync(new() { Name = "os", MemoryPath = v2, Replace = true });
+        await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = v2, Replace = true });
         await host.ExportAsync("os", null, t.Path_("a.out"), TierSettings.OriginOnly); // accepts publication 2
         Assert.True(TestStore.SameBytes(v2, t.Path_("a.out")));
 
@@ -151,9 +152,9 @@ public class HostTests
 
         // A parent put back: its child, rebuilt on the newer parent, is refused by its binding, and the parent
         // itself as a rollback.
-        await host.BuildAsync(new() { Name = "os", MemoryPath = v2, Replace = true });
+        await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = v2, Replace = true });
         var rt = t.Image("rt.img", runtime: 3, size: 16L << 20);
-        await host.BuildAsync(new() { Name = "rt", MemoryPath = rt, Parent = "os" });
+        await host.BuildAsync(new() { Name = "rt", Layer = LayerKind.Runtime, MemoryPath = rt, Parent = "os" });
         await host.ExportAsync("rt", null, t.Path_("e.out"), TierSettings.OriginOnly);
         File.WriteAllBytes(manifest, old);
         var child = await Assert.ThrowsAsync<SnapshotException>(
@@ -170,7 +171,7 @@ public class HostTests
         using var host = new SnapshotHost(t.Blobs, t.Keys);
         var img = t.Image("os.img", size: 16L << 20);
         var progress = new RecordingProgress();
-        await host.BuildAsync(new() { Name = "os", MemoryPath = img }, progress);
+        await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = img }, progress);
         Assert.Equal(16L << 20, progress.Total);
         var export = new RecordingProgress();
         await host.ExportAsync("os", null, t.Path_("os.out"), TierSettings.OriginOnly, export);
@@ -184,16 +185,18 @@ public class HostTests
         using var t = new TestStore();
         using var host = new SnapshotHost(t.Blobs, t.Keys);
         var img = t.Image("os.img", size: 16L << 20);
-        await host.BuildAsync(new() { Name = "os", MemoryPath = img });
+        await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = img });
         var cases = new (Func<Task> Act, string Parameter)[]
         {
-            (() => host.BuildAsync(new() { Name = "os", MemoryPath = img }), "replace"),
+            (() => host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = img }), "replace"),
             (() => host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "Acme" }), "tenant"),
             (() => host.BuildAsync(new()
             {
-                Name = "fn", MemoryPath = img, Parent = "os", Layer = Store.Manifests.LayerKind.Function,
+                Name = "fn", MemoryPath = img, Parent = "os", Layer = LayerKind.Function,
             }), "tenant"),
-            (() => host.BuildAsync(new() { Name = "fn", MemoryPath = t.Path_("absent.img") }), "memory"),
+            (() => host.BuildAsync(new() { Name = "fn", Layer = LayerKind.Os, MemoryPath = t.Path_("absent.img") }),
+                "memory"),
+            (() => host.BuildAsync(new() { Name = "nodomain", MemoryPath = img }), "layer"),
             (() => host.ExportAsync("os", null, t.Path_("o"), new TierSettings { Distributed = "redis:/x" }),
                 "distributed"),
             (() => host.WarmAsync("os", TierSettings.OriginOnly, 4), "cache-dir"),
@@ -215,7 +218,7 @@ public class HostTests
         using var t = new TestStore();
         using var host = new SnapshotHost(t.Blobs, t.Keys);
         var img = t.Image("os.img", size: 16L << 20);
-        await host.BuildAsync(new() { Name = "os", MemoryPath = img });
+        await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = img });
         await host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "acme" });
         var plan = Prefetch.PlanMerger.Merge(
             [new Prefetch.AccessLog { ImageSize = 16L << 20, Touches = [new Prefetch.PageTouch(1, 0)] }]);
@@ -224,7 +227,7 @@ public class HostTests
         await Assert.ThrowsAsync<KeyUnavailableException>(() => host.BuildAsync(
             new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "evil", Replace = true }));
         await Assert.ThrowsAsync<KeyUnavailableException>(() => host.BuildAsync(
-            new() { Name = "fn", MemoryPath = img, Parent = "os", Replace = true }));
+            new() { Name = "fn", Layer = LayerKind.Runtime, MemoryPath = img, Parent = "os", Replace = true }));
         await Assert.ThrowsAsync<KeyUnavailableException>(() => host.BuildAsync(
             new() { Name = "os", MemoryPath = img, Tenant = "evil", Replace = true }));
         // A tenant cannot attach a plan to a shared layer, nor remove it.

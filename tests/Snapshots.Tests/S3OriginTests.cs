@@ -37,7 +37,10 @@ public class S3OriginTests(ServicesFixture services)
 
         // Rebuilding the same image dedups every chunk (HEAD then PUT finds them all).
         var again = await new LayerBuilder(t.Blobs, t.Keys)
-            .BuildAsync(new BuildRequest { Name = "os", MemoryPath = os, Replace = true });
+            .BuildAsync(new BuildRequest
+            {
+                Name = "os", Layer = Store.Manifests.LayerKind.Os, MemoryPath = os, Replace = true,
+            });
         Assert.Equal(b.NewChunks, again.DedupedChunks);
         Assert.Equal(0, again.NewChunks);
 

@@ -49,7 +49,11 @@ public sealed class TestStore : IDisposable
         Store.Manifests.LayerKind? layer = null, bool replace = false) =>
         Host.BuildAsync(new BuildRequest
         {
-            Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant, Layer = layer, Replace = replace,
+            Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant, Replace = replace,
+            // The tests' habit, said explicitly (the store never guesses a trust domain): a tenant makes a
+            // function layer, no parent an os layer, a parent a runtime layer.
+            Layer = layer ?? (tenant is not null ? Store.Manifests.LayerKind.Function
+                : parent is null ? Store.Manifests.LayerKind.Os : Store.Manifests.LayerKind.Runtime),
         });
 
     public Task<SnapshotChain> OpenAsync(string name, string? tenant = null) =>

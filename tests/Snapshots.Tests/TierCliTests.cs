@@ -15,7 +15,8 @@ public class TierCliTests(ServicesFixture services)
         var redis = services.Redis.Address();
         var os = t.Image("os.img");
 
-        var b = await Snapctl.RunAsync(t, "build", "--store", store, "--name", "os", "--memory", os, "--json");
+        var b = await Snapctl.RunAsync(t, "build", "--store", store, "--name", "os", "--layer", "os", "--memory", os,
+            "--json");
         Assert.True(b.ExitCode == 0, b.Stderr);
         int newChunks = b.Json.GetProperty("newChunks").GetInt32();
 

@@ -23,8 +23,8 @@ public static class BuildCommand
         };
         var layer = new Option<string?>("--layer")
         {
-            Description = "os | runtime | function (default: os without a parent, runtime with one, function with "
-                + "--tenant)",
+            Description = "os | runtime (the shared domain) | function (needs --tenant, implied by it). One of "
+                + "--layer or --tenant is required: a layer is never shared by omission",
         };
         var tenant = CommonOptions.Tenant();
         var salt = new Option<string>("--salt")

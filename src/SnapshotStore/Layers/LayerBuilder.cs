@@ -178,8 +178,11 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
 
     private static LayerKind ResolveLayer(BuildRequest req, SnapshotChain? parent)
     {
-        var layer = req.Layer
-            ?? (req.Tenant is not null ? LayerKind.Function : parent is null ? LayerKind.Os : LayerKind.Runtime);
+        // The trust domain is never chosen by omission: a layer left shared by mistake would let anyone with the
+        // shared key confirm its chunks.
+        var layer = req.Layer ?? (req.Tenant is not null ? LayerKind.Function
+            : throw new InvalidInputException("say which trust domain the layer is in: layer os or runtime for the "
+                + "shared domain (content anyone may confirm), or a tenant for a function layer", "layer"));
         if (layer == LayerKind.Function && req.Tenant is null)
             throw new InvalidInputException(
                 "a function layer needs a tenant: function layers are encrypted per tenant", "tenant");

@@ -37,7 +37,12 @@ public sealed class RemoteStore : IDisposable
 
     public Task<BuildResult> BuildAsync(string name, string memory, string? parent = null, string? tenant = null) =>
         new LayerBuilder(Blobs, Keys).BuildAsync(
-            new BuildRequest { Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant });
+            new BuildRequest
+            {
+                Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant,
+                Layer = tenant is not null ? Store.Manifests.LayerKind.Function
+                    : parent is null ? Store.Manifests.LayerKind.Os : Store.Manifests.LayerKind.Runtime,
+            });
 
     public DiskChunkCache Disk(string name = "cache") => new(Path_(name), 1L << 30);
 
