@@ -53,6 +53,49 @@ public class GcTests
         Assert.True(TestStore.SameBytes(t.Path_("os.img"), await t.ExportAsync("os")));
     }
 
+    /// <summary>A builder in another PID namespace (a container sharing the host name and boot id) has a pid that
+    /// means nothing here: gc judged its lease stale by that pid and deleted chunks it was about to publish.
+    /// Leases are judged by their renewal time only.</summary>
+    [Fact]
+    [Trait("Category", Category.Unit)]
+    public async Task A_lease_is_judged_by_its_renewals_never_by_a_pid()
+    {
+        using var t = new TestStore();
+        await t.BuildAsync("os", t.Image("os.img"));
+        await t.BuildAsync("rt", t.Image("rt.img", runtime: 2), parent: "os");
+        var claimed = (await t.Catalog.LoadAsync("rt")).Entries.First(e => e.Kind == Store.Manifests.EntryKind.Data);
+        await t.Catalog.DeleteAsync("rt"); // its chunks are unreferenced now, but one is claimed by a lease:
+        var host = Store.Layers.ProcessIdentity.Host;
+        var boot = Store.Layers.ProcessIdentity.BootId;
+        var lease = $"lease v1 {host} {boot} 4000000 12345 other-namespace\n{claimed.Name}\n";
+        var leasePath = Path.Combine(t.StoreDir, "leases", "x.lease");
+        Directory.CreateDirectory(Path.GetDirectoryName(leasePath)!);
+        File.WriteAllText(leasePath, lease);
+        var chunk = Path.Combine(t.StoreDir, Store.Chunks.OriginChunkStore.KeyOf(claimed.Name));
+
+        var fresh = await new GarbageCollector(t.Blobs).CollectAsync();
+        Assert.Equal(1, fresh.LiveLeases);
+        Assert.True(File.Exists(chunk)); // pid 4000000 is nobody here, and still the lease holds
+
+        File.SetLastWriteTimeUtc(leasePath, DateTime.UtcNow - GarbageCollector.DefaultLeaseExpiry * 2);
+        var stale = await new GarbageCollector(t.Blobs).CollectAsync();
+        Assert.Equal(1, stale.StaleLeasesRemoved);
+        Assert.False(File.Exists(chunk));
+    }
+
+    [Fact]
+    [Trait("Category", Category.Unit)]
+    public async Task A_build_whose_lease_lapsed_or_was_removed_publishes_nothing()
+    {
+        using var t = new TestStore();
+        await using var lease = await BuildLease.AcquireAsync(t.Blobs, "x", CancellationToken.None);
+        await lease.CheckHeldAsync(GarbageCollector.DefaultLeaseExpiry, CancellationToken.None);
+        File.Delete(Path.Combine(t.StoreDir, lease.Key)); // a gc judged it dead
+        var e = await Assert.ThrowsAsync<SnapshotException>(
+            () => lease.CheckHeldAsync(GarbageCollector.DefaultLeaseExpiry, CancellationToken.None).AsTask());
+        Assert.Contains("nothing was published", e.Message);
+    }
+
     [Fact]
     [Trait("Category", Category.Unit)]
     public async Task Refuses_to_collect_when_a_manifest_is_unreadable()
@@ -136,7 +179,12 @@ public class GcTests
             }
         }
         Assert.True(sawPartial, "no kill landed in the middle of a build");
-        var gc = await new GarbageCollector(t.Blobs).CollectAsync();
+        // The killed builds' leases stop being renewed: past the (here shortened) expiry they are dead builders'.
+        int leftLeases = Directory.GetFiles(t.StoreDir, "*.lease", SearchOption.AllDirectories).Length;
+        var gcLive = await new GarbageCollector(t.Blobs).CollectAsync();
+        Assert.Equal(leftLeases, gcLive.LiveLeases); // just killed: within the expiry, still holding their claims
+        await Task.Delay(1500);
+        var gc = await new GarbageCollector(t.Blobs, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)).CollectAsync();
         Assert.Equal(0, gc.LiveLeases);
         Assert.Equal(baseline, t.ChunkFiles().Count());
         Assert.Empty(Directory.GetFiles(t.StoreDir, "*.tmp", SearchOption.AllDirectories));

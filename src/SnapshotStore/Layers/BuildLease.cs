@@ -8,7 +8,11 @@ namespace Snapshots.Store.Layers;
 /// A running build's claim on chunks, so a concurrent gc never deletes a chunk the build has decided to use
 /// but not yet published. The builder appends a chunk's name here BEFORE it checks whether the chunk exists;
 /// gc reads leases before manifests, moves candidates to trash, re-reads, and restores any newly claimed.
-/// (docs/format.md, "Garbage collection".) First line: "lease v1 HOST BOOTID PID STARTTICKS NAME".
+/// (docs/format.md, "Garbage collection".) First line: "lease v1 HOST BOOTID PID STARTTICKS NAME" (who, for people;
+/// gc never judges by it: a pid means nothing in another PID namespace). Liveness is time: the builder renews the
+/// lease every <see cref="Heartbeat"/> (a "#alive" line, so its modification time moves), gc treats a lease not
+/// renewed for <see cref="GarbageCollector.DefaultLeaseExpiry"/> as its builder's, dead; and a builder whose last
+/// renewal is older than half of that publishes nothing (<see cref="CheckHeldAsync"/>).
 /// </summary>
 public sealed class BuildLease : IAsyncDisposable
 {
@@ -16,8 +20,14 @@ public sealed class BuildLease : IAsyncDisposable
 
     /// <summary>The largest lease gc reads: a header and one 32-byte claim per chunk of a 4 TiB build.</summary>
     public const int MaxBytes = 256 << 20;
+    /// <summary>How often a running build renews its lease.</summary>
+    public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(10);
+
     private readonly IBlobStore _blobs;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private Task _heartbeats = Task.CompletedTask;
+    private long _renewed = System.Diagnostics.Stopwatch.GetTimestamp();
     private bool _released;
 
     public string Key { get; }
@@ -32,7 +42,51 @@ public sealed class BuildLease : IAsyncDisposable
         long startTicks = ProcessIdentity.StartTicks(pid);
         var header = $"lease v1 {ProcessIdentity.Host} {ProcessIdentity.BootId} {pid} {startTicks} {snapshot}\n";
         await blobs.AppendAsync(key, Encoding.ASCII.GetBytes(header), ct);
+        lease._renewed = System.Diagnostics.Stopwatch.GetTimestamp();
+        lease._heartbeats = Task.Run(lease.RenewAsync, CancellationToken.None);
         return lease;
+    }
+
+    private async Task RenewAsync()
+    {
+        using var timer = new PeriodicTimer(Heartbeat);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token))
+            {
+                var line = Encoding.ASCII.GetBytes($"#alive {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}\n");
+                await AppendAsync(line, _stop.Token);
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch (Exception e) when (e is IOException or SnapshotException or UnauthorizedAccessException)
+        {
+            // A renewal that fails leaves the lease aging; CheckHeldAsync refuses to publish once it is too old.
+        }
+    }
+
+    private async ValueTask AppendAsync(byte[] line, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            await _blobs.AppendAsync(Key, line, ct);
+            Interlocked.Exchange(ref _renewed, System.Diagnostics.Stopwatch.GetTimestamp());
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>Before publishing: the lease must still be there and renewed within half of
+    /// <paramref name="expiry"/>; otherwise a gc may have judged the build dead and reclaimed chunks it claimed,
+    /// and a <see cref="SnapshotException"/> says nothing was published.</summary>
+    public async ValueTask CheckHeldAsync(TimeSpan expiry, CancellationToken ct)
+    {
+        var age = System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _renewed));
+        if (age > expiry / 2 || !await _blobs.ExistsAsync(Key, ct))
+        {
+            throw new SnapshotException($"the build's lease {Key} was not renewed for {age.TotalSeconds:0} s or was "
+                + "removed: a gc may have reclaimed chunks it uses, so nothing was published; build again");
+        }
     }
 
     /// <summary>Claims a chunk; returns once the claim is visible to gc.</summary>
@@ -41,15 +95,16 @@ public sealed class BuildLease : IAsyncDisposable
         var line = new byte[ChunkName.Length * 2 + 1];
         Encoding.ASCII.GetBytes(name.ToString(), line);
         line[^1] = (byte)'\n';
-        await _gate.WaitAsync(ct);
-        try { await _blobs.AppendAsync(Key, line, ct); }
-        finally { _gate.Release(); }
+        await AppendAsync(line, ct);
     }
 
     public async ValueTask DisposeAsync()
     {
         if (_released) return;
         _released = true;
+        await _stop.CancelAsync();
+        await _heartbeats;
+        _stop.Dispose();
         await _blobs.DeleteAsync(Key);
     }
 
@@ -81,11 +136,6 @@ public sealed record LeaseOwner(string Host, string BootId, int Pid, long StartT
         if (!int.TryParse(f[4], out var pid) || !long.TryParse(f[5], out var start)) return null;
         return new LeaseOwner(f[2], f[3], pid, start, f[6]);
     }
-
-    /// <summary>True when the owner is certainly gone: same host and boot, and that process no longer runs.</summary>
-    public bool IsDeadOnThisHost =>
-        Host == ProcessIdentity.Host && BootId == ProcessIdentity.BootId
-        && ProcessIdentity.StartTicks(Pid) != StartTicks;
 }
 
 /// <summary>Identifies a process across pid reuse: host, boot id, pid and its start time in clock ticks.</summary>

@@ -16,15 +16,23 @@ public sealed record GcResult(int Manifests, int LiveLeases, int StaleLeasesRemo
 ///   3. read leases and manifests again (R2) and move back any trashed chunk now in R2;
 ///   4. delete the rest.
 /// A builder claims a chunk in its lease before it checks the chunk exists, so either gc sees the claim in
-/// step 3, or the builder finds the chunk gone and uploads it again. Leases of dead builders (same host, pid
-/// gone) are removed, as are temp files they left. Manifests that cannot be parsed stop gc: their chunks are
+/// step 3, or the builder finds the chunk gone and uploads it again. Leases not renewed within the lease expiry
+/// are dead builders' and removed (a builder past it publishes nothing), as are temp files untouched for the
+/// temp grace. Manifests that cannot be parsed stop gc: their chunks are
 /// unknown, so deleting anything could break them.
 /// </summary>
-public sealed class GarbageCollector(IBlobStore blobs)
+public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = null, TimeSpan? tempGrace = null)
 {
     private const string Trash = "trash/";
-    public static readonly TimeSpan TempGrace = TimeSpan.FromHours(1);
-    public static readonly TimeSpan ForeignLeaseTtl = TimeSpan.FromHours(24);
+
+    /// <summary>A lease not renewed for this long is a dead build's (6 missed heartbeats).</summary>
+    public static readonly TimeSpan DefaultLeaseExpiry = BuildLease.Heartbeat * 6;
+
+    /// <summary>A temp file untouched for this long is a dead writer's.</summary>
+    public static readonly TimeSpan DefaultTempGrace = TimeSpan.FromHours(1);
+
+    private readonly TimeSpan _leaseExpiry = leaseExpiry ?? DefaultLeaseExpiry;
+    private readonly TimeSpan _tempGrace = tempGrace ?? DefaultTempGrace;
 
     public async Task<GcResult> CollectAsync(CancellationToken ct = default)
     {
@@ -75,9 +83,9 @@ public sealed class GarbageCollector(IBlobStore blobs)
             var bytes = await blobs.ReadAllAsync(blob.Key, BuildLease.MaxBytes, ct);
             if (bytes is null) continue;
             var (owner, claims) = BuildLease.Parse(bytes);
-            bool isStale = owner is null
-                ? DateTimeOffset.UtcNow - blob.LastModified > TempGrace
-                : owner.IsDeadOnThisHost || DateTimeOffset.UtcNow - blob.LastModified > ForeignLeaseTtl;
+            // By time alone: a pid says nothing about a builder in another PID namespace (a container).
+            var age = DateTimeOffset.UtcNow - blob.LastModified;
+            bool isStale = owner is null ? age > _tempGrace : age > _leaseExpiry;
             if (isStale && removeStale)
             {
                 await blobs.DeleteAsync(blob.Key, ct);
@@ -114,7 +122,8 @@ public sealed class GarbageCollector(IBlobStore blobs)
         foreach (var key in trashed) await blobs.MoveAsync(key, key[Trash.Length..], ct);
     }
 
-    /// <summary>Temp files of writers that died (same host, pid gone), or older than the grace period.</summary>
+    /// <summary>Temp files untouched for the grace period: their writers are gone (judged by time, not pids).
+    /// </summary>
     private async Task<int> RemoveTempFilesAsync(CancellationToken ct)
     {
         var doomed = new List<string>();
@@ -123,10 +132,7 @@ public sealed class GarbageCollector(IBlobStore blobs)
             await foreach (var blob in blobs.ListAsync(prefix, ct))
             {
                 if (!blob.Key.EndsWith(FileBlobStore.TempSuffix, StringComparison.Ordinal)) continue;
-                var parts = blob.Key.Split('.');
-                bool writerGone = parts.Length >= 3 && int.TryParse(parts[^3], out var pid)
-                    && ProcessIdentity.StartTicks(pid) < 0;
-                if (writerGone || DateTimeOffset.UtcNow - blob.LastModified > TempGrace) doomed.Add(blob.Key);
+                if (DateTimeOffset.UtcNow - blob.LastModified > _tempGrace) doomed.Add(blob.Key);
             }
         }
         foreach (var key in doomed) await blobs.DeleteAsync(key, ct);

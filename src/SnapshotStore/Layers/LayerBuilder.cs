@@ -108,6 +108,7 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
             // Every chunk durable before the manifest that names them can be seen.
             await blobs.FlushAsync(ct);
             source.CheckUnchanged(); // the last moment before anything is visible
+            await lease.CheckHeldAsync(GarbageCollector.DefaultLeaseExpiry, ct);
             var (bytes, hash) = await PublishAsync(req, layer, domain, salt, imageSize, parent, entries, secrets, ct);
             return new BuildResult
             {
