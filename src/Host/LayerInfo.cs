@@ -3,13 +3,39 @@ using Snapshots.Store.Manifests;
 
 namespace Snapshots.Host;
 
-/// <summary>What `inspect` and `ls` show of a manifest: everything readable without a key. Sizes in bytes;
-/// <see cref="ManifestFraction"/> is manifest bytes over image bytes.</summary>
+/// <summary>What `inspect` and `ls` show of a manifest: everything readable without a key, and, when the
+/// keyring holds the key that wraps the layer, that key's fingerprint (<see cref="KeyFingerprint"/>; null when it
+/// does not, or it was not asked). Sizes in bytes; <see cref="ManifestFraction"/> is manifest bytes over image
+/// bytes; <see cref="Sequence"/> the publication number (rollback protection).</summary>
 public sealed record LayerInfo(
     string Name, string Layer, string Domain, string? Parent, long ImageBytes, int Chunks, int DataEntries,
     int ZeroEntries, int ManifestBytes, double ManifestFraction, string ManifestHash, int FormatVersion,
     DateTimeOffset Created)
 {
+    public long Sequence { get; init; }
+    public string? KeyFingerprint { get; init; }
+
+    /// <summary>As <see cref="Of(Manifest)"/>, with the fingerprint of the keyring's key for the layer's domain
+    /// when that key opens the layer's key.</summary>
+    public static LayerInfo Of(Manifest m, Store.Keys.IKeyProvider keys)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        ArgumentNullException.ThrowIfNull(keys);
+        string? fingerprint = null;
+        try
+        {
+            if (keys.Fingerprint(m.Domain) is { } fp)
+            {
+                var layerKey = keys.UnwrapLayerKey(m.Domain, m.WrappedLayerKey,
+                    ManifestCodec.LayerKeyContext(m.Id, m.Domain));
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(layerKey);
+                fingerprint = fp;
+            }
+        }
+        catch (Store.SnapshotException) { } // another key wrapped it, or no usable keyring: nothing to name
+        return Of(m) with { KeyFingerprint = fingerprint };
+    }
+
     public static LayerInfo Of(Manifest m)
     {
         ArgumentNullException.ThrowIfNull(m);
@@ -21,7 +47,10 @@ public sealed record LayerInfo(
         }
         return new LayerInfo(m.Name, m.Layer.ToText(), m.Domain.Id, m.ParentName, m.ImageSize,
             ChunkGeometry.ChunkCount(m.ImageSize), data, zero, m.SerializedSize, m.SerializedSize / (double)m.ImageSize,
-            Convert.ToHexStringLower(m.Hash), ManifestCodec.Version, m.Created);
+            Convert.ToHexStringLower(m.Hash), m.Sequence == 0 ? 1 : ManifestCodec.Version, m.Created)
+        {
+            Sequence = m.Sequence,
+        };
     }
 }
 

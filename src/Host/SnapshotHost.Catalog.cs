@@ -15,7 +15,7 @@ public sealed partial class SnapshotHost
         while (next is not null && layers.Count < SnapshotChain.MaxDepth)
         {
             var m = await Catalog.LoadAsync(next, ct);
-            layers.Add(LayerInfo.Of(m));
+            layers.Add(LayerInfo.Of(m, Keys));
             next = m.ParentName;
         }
         return layers;

@@ -88,4 +88,45 @@ public class CliTests
         Assert.Equal(1, verify.ExitCode);
         Assert.Equal(Path.GetFileName(chunk), verify.Json.GetProperty("bad")[0].GetProperty("chunk").GetString());
     }
+
+    [Fact]
+    public async Task Keys_are_created_explicitly_or_announced_and_named_by_fingerprint_only()
+    {
+        using var t = new TestStore();
+        var created = await Snapctl.RunAsync(t, "key", "create", "--tenant", "acme", "--json");
+        Assert.Equal(0, created.ExitCode);
+        var acme = created.Json.GetProperty("fingerprint").GetString()!;
+        Assert.Matches("^[0-9a-f]{16}$", acme);
+        var again = await Snapctl.RunAsync(t, "key", "create", "--tenant", "acme");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("already has a key", again.Stderr);
+        Assert.Equal(2, (await Snapctl.RunAsync(t, "key", "create")).ExitCode);
+
+        var os = await Snapctl.RunAsync(t, "build", "--name", "os", "--layer", "os", "--memory", t.Image("os.img"));
+        Assert.Contains("created a new key for domain 'shared'", os.Stderr); // a build that makes one says so
+        var fn = await Snapctl.RunAsync(t, "build", "--name", "fn", "--parent", "os", "--tenant", "acme",
+            "--memory", t.Image("fn.img", function: 3));
+        Assert.Equal(0, fn.ExitCode);
+        Assert.DoesNotContain("created a new key", fn.Stderr);
+
+        var ls = await Snapctl.RunAsync(t, "key", "ls", "--json");
+        var keys = ls.Json.EnumerateArray().ToDictionary(
+            k => k.GetProperty("domain").GetString()!, k => k.GetProperty("fingerprint").GetString()!);
+        Assert.Equal(acme, keys["tenant-acme"]);
+        Assert.True(keys.ContainsKey("shared"));
+
+        var inspect = await Snapctl.RunAsync(t, "inspect", "--name", "fn", "--json");
+        var chain = inspect.Json.GetProperty("chain");
+        Assert.Equal(acme, chain[0].GetProperty("keyFingerprint").GetString());
+        Assert.Equal(keys["shared"], chain[1].GetProperty("keyFingerprint").GetString());
+        Assert.True(chain[0].GetProperty("sequence").GetInt64() > 0);
+
+        // Another keyring holds no key that opens these layers: nothing to name.
+        var other = await Snapctl.RunAsync(t, "inspect", "--name", "fn", "--json", "--keyring", t.Path_("other"));
+        bool named = other.Json.GetProperty("chain")[0].TryGetProperty("keyFingerprint", out var fp)
+            && fp.ValueKind != System.Text.Json.JsonValueKind.Null;
+        Assert.False(named, other.Stdout);
+        var master = Convert.ToHexStringLower(File.ReadAllBytes(Path.Combine(t.KeyringDir, "tenant-acme.key")));
+        Assert.DoesNotContain(master, ls.Stdout + inspect.Stdout + created.Stdout);
+    }
 }

@@ -117,6 +117,13 @@ public static class CommonOptions
         return SnapshotHost.Open(options, create);
     }
 
+    /// <summary>The keyring at --keyring, for commands that need keys but no store; notes go to stderr.</summary>
+    public static LocalKeyring OpenKeyring(ParseResult pr, Option<string> keyring)
+    {
+        ArgumentNullException.ThrowIfNull(pr);
+        return new LocalKeyring(pr.GetValue(keyring)!, line => Console.Error.WriteLine($"snapctl: {line}"));
+    }
+
     /// <summary>--allow-rollback: for commands that read snapshots.</summary>
     public static Option<bool> AllowRollback() => new("--allow-rollback")
     {

@@ -12,7 +12,8 @@ public static class LayerText
         return string.Create(CultureInfo.InvariantCulture,
             $"{l.Name}: {l.Layer} layer, domain {l.Domain}, {Output.Bytes(l.ImageBytes)} image, {l.Chunks} chunks, " +
             $"{l.DataEntries} data + {l.ZeroEntries} zero entries, manifest {Output.Bytes(l.ManifestBytes)} " +
-            $"({l.ManifestFraction:P4}), parent {l.Parent ?? "-"}, created {l.Created:u}, hash {l.ManifestHash}");
+            $"({l.ManifestFraction:P4}), parent {l.Parent ?? "-"}, created {l.Created:u}, publication {l.Sequence}, " +
+            $"hash {l.ManifestHash}, key {l.KeyFingerprint ?? "(not in this keyring)"}");
     }
 
     public static string Row(LayerInfo l)

@@ -27,6 +27,16 @@ public interface IKeyProvider
     /// </summary>
     byte[] UnwrapLayerKey(TrustDomain domain, ReadOnlySpan<byte> wrapped, ReadOnlySpan<byte> context);
 
+    /// <summary>A short public name of the domain's key: 16 hex digits of an HMAC under it (never the key); null
+    /// when this provider holds no key for the domain.</summary>
+    string? Fingerprint(TrustDomain domain);
+
+    /// <summary>The domains this provider holds keys for.</summary>
+    IReadOnlyList<TrustDomain> Domains();
+
+    /// <summary>Creates the domain's key; an <see cref="InvalidInputException"/> when it already has one.</summary>
+    void CreateKey(TrustDomain domain);
+
     /// <summary>The highest publication sequence (<see cref="Manifests.Manifest.Sequence"/>) this reader has
     /// accepted for <paramref name="name"/> in <paramref name="store"/>; 0 when none. Kept where the keys are:
     /// state the store cannot rewrite, so a store rolled back to an older manifest is noticed.</summary>

@@ -59,6 +59,43 @@ public sealed class LocalKeyring : IKeyProvider
         finally { CryptographicOperations.ZeroMemory(wrapKey); }
     }
 
+    public string? Fingerprint(TrustDomain domain)
+    {
+        if (!CheckDirectory(creating: false) || ReadMaster(domain) is not { } master) return null;
+        try
+        {
+            var mac = HMACSHA256.HashData(master, "snapshots/fingerprint/v1"u8);
+            return Convert.ToHexStringLower(mac)[..16];
+        }
+        finally { CryptographicOperations.ZeroMemory(master); }
+    }
+
+    public IReadOnlyList<TrustDomain> Domains()
+    {
+        var found = new List<TrustDomain>();
+        if (!CheckDirectory(creating: false)) return found;
+        foreach (var file in Directory.EnumerateFiles(_dir, "*.key"))
+        {
+            if (Files.FileKinds.Of(file, followLinks: false) != Files.FileKind.Regular) continue;
+            if (TrustDomain.TryParse(Path.GetFileNameWithoutExtension(file), out var d)) found.Add(d);
+        }
+        found.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
+        return found;
+    }
+
+    public void CreateKey(TrustDomain domain)
+    {
+        CheckDirectory(creating: true);
+        if (ReadMaster(domain) is { } existing)
+        {
+            CryptographicOperations.ZeroMemory(existing);
+            throw new InvalidInputException($"domain '{domain}' already has a key in {Describe}", "keyring");
+        }
+        CreateMaster(KeyPath(domain));
+        _announce($"created a new key for domain '{domain}' in {Describe}: keep it (with a backup); snapshots of "
+            + "this domain cannot be read without it");
+    }
+
     private byte[] Subkey(TrustDomain domain, ReadOnlySpan<byte> label, bool create)
     {
         var master = LoadMaster(domain, create);
