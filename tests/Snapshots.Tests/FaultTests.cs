@@ -89,6 +89,55 @@ public class FaultTests
         Assert.False(File.Exists(t.Path_("os.out")));
     }
 
+    /// <summary>Before: rebuilding from the original image (even with --replace) deduplicated against the corrupt
+    /// object and uploaded nothing, so a damaged chunk could never be healed.</summary>
+    [Fact]
+    public async Task A_corrupt_chunk_is_healed_by_a_build_that_verifies_existing_chunks()
+    {
+        var (t, img, chunkPath, name) = await BuiltAsync();
+        using var _ = t;
+        var bytes = File.ReadAllBytes(chunkPath);
+        bytes[777] ^= 0x01;
+        File.WriteAllBytes(chunkPath, bytes);
+        var plain = await t.BuildAsync("os", img, replace: true);
+        Assert.Equal(0, plain.HealedChunks); // dedup trusts what is there
+        Assert.False((await new ChainVerifier(new OriginChunkStore(t.Blobs)).VerifyAsync(await t.OpenAsync("os"))).Ok);
+
+        var healing = await new LayerBuilder(t.Blobs, t.Keys).BuildAsync(new BuildRequest
+        {
+            Name = "os", Layer = Store.Manifests.LayerKind.Os, MemoryPath = img, Replace = true, VerifyExisting = true,
+        });
+        Assert.Equal(1, healing.HealedChunks);
+        Assert.True((await new ChainVerifier(new OriginChunkStore(t.Blobs)).VerifyAsync(await t.OpenAsync("os"))).Ok);
+        Assert.True(name.Matches(File.ReadAllBytes(chunkPath)));
+        Assert.True(TestStore.SameBytes(img, await t.ExportAsync("os")));
+    }
+
+    [Fact]
+    public async Task Verify_repair_rewrites_a_bad_origin_chunk_from_a_cache_that_holds_it_intact()
+    {
+        var (t, _, chunkPath, name) = await BuiltAsync();
+        using var _ = t;
+        var tiers = new Host.TierSettings { CacheDirectory = t.Path_("cache") };
+        await t.Host.ExportAsync("os", null, t.Path_("warm.out"), tiers); // the disk cache now holds every chunk
+        var bytes = File.ReadAllBytes(chunkPath);
+        bytes[4242] ^= 0x80;
+        File.WriteAllBytes(chunkPath, bytes);
+
+        var r = await t.Host.RepairAsync("os", null, tiers);
+        Assert.Equal(name.ToString(), Assert.Single(r.Found).Chunk);
+        Assert.Equal(name.ToString(), Assert.Single(r.Repaired));
+        Assert.True(r.After.Ok);
+        Assert.True(name.Matches(File.ReadAllBytes(chunkPath)));
+
+        // Nothing intact anywhere: it stays bad, and says so.
+        File.WriteAllBytes(chunkPath, bytes);
+        Directory.Delete(t.Path_("cache"), recursive: true);
+        var none = await t.Host.RepairAsync("os", null, tiers);
+        Assert.Empty(none.Repaired);
+        Assert.False(none.After.Ok);
+    }
+
     [Fact]
     public async Task Chunk_deleted_from_the_origin_is_named()
     {

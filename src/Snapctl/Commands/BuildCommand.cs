@@ -33,10 +33,14 @@ public static class BuildCommand
             DefaultValueFactory = _ => "v1",
         };
         var replace = new Option<bool>("--replace") { Description = "Publish over an existing snapshot of this name" };
+        var verifyExisting = new Option<bool>("--verify-existing")
+        {
+            Description = "Read back every chunk the store already holds and rewrite a damaged one (heals the store)",
+        };
         var json = CommonOptions.Json();
         var cmd = new Command("build", "Build a layer from a raw memory file and publish its manifest")
         {
-            store, keyring, name, memory, parent, layer, tenant, salt, replace, json,
+            store, keyring, name, memory, parent, layer, tenant, salt, replace, verifyExisting, json,
         };
         cmd.SetAction(async (pr, ct) =>
         {
@@ -56,6 +60,7 @@ public static class BuildCommand
                 Tenant = pr.GetValue(tenant),
                 Salt = pr.GetValue(salt)!,
                 Replace = pr.GetValue(replace),
+                VerifyExisting = pr.GetValue(verifyExisting),
             };
             using var host = CommonOptions.OpenHost(pr, store, keyring, create: true);
             bool asJson = pr.GetValue(json);

@@ -13,15 +13,36 @@ public static class VerifyCommand
         var name = CommonOptions.Name();
         var tenant = CommonOptions.Tenant();
         var json = CommonOptions.Json();
+        var repair = new Option<bool>("--repair")
+        {
+            Description = "Rewrite each bad chunk from a tier that holds it intact (--cache-dir, --distributed), "
+                + "then verify again",
+        };
+        var tiers = new CommonOptions.Tiers();
         var cmd = new Command("verify", "Read every chunk of a snapshot's chain from the origin (no cache), verify "
             + "and decrypt it")
         {
-            store, keyring, name, tenant, json, allowRollback,
+            store, keyring, name, tenant, json, allowRollback, repair,
         };
+        CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
         {
             using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
             bool asJson = pr.GetValue(json);
+            if (pr.GetValue(repair))
+            {
+                var fixedUp = await host.RepairAsync(pr.GetValue(name)!, pr.GetValue(tenant), tiers.From(pr), ct);
+                if (asJson) Output.WriteJson(fixedUp);
+                else
+                {
+                    Console.WriteLine($"'{pr.GetValue(name)}': {fixedUp.Found.Count} bad chunk(s), "
+                        + $"{fixedUp.Repaired.Count} repaired from the tiers; now "
+                        + (fixedUp.After.Ok ? "intact" : $"{fixedUp.After.Bad.Count} bad"));
+                    foreach (var b in fixedUp.After.Bad) Console.WriteLine($"  still bad: layer '{b.Layer}' index "
+                        + $"{b.Index} chunk {b.Chunk}: {b.Problem} (rebuild it with --verify-existing)");
+                }
+                return fixedUp.After.Ok ? 0 : 1;
+            }
             var r = await Output.WithProgressAsync($"verify {pr.GetValue(name)}", asJson,
                 p => host.VerifyAsync(pr.GetValue(name)!, pr.GetValue(tenant), p, ct));
             if (asJson)

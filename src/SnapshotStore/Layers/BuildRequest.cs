@@ -7,7 +7,8 @@ public sealed record BuildRequest
     public required string Name { get; init; }
     public required string MemoryPath { get; init; }
     public string? Parent { get; init; }
-    /// <summary>Null: os without a parent, runtime with one, function when a tenant is given.</summary>
+    /// <summary>Required unless a tenant is given (then function): the trust domain is never chosen by omission.
+    /// </summary>
     public LayerKind? Layer { get; init; }
     public string? Tenant { get; init; }
     /// <summary>Mixed into every chunk key: operators rotate or split a domain by changing it.</summary>
@@ -15,6 +16,11 @@ public sealed record BuildRequest
     /// <summary>Publish over an existing snapshot of the same name.</summary>
     public bool Replace { get; init; }
     public int Parallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Before deduplicating against a chunk the store already holds, read it back and check that it
+    /// hashes to its name; a bad one (bit rot, tampering, a planted file) is rewritten from this build: the way to
+    /// heal a store from its source image.</summary>
+    public bool VerifyExisting { get; init; }
 }
 
 /// <summary>What a build did, chunk by chunk (every chunk index is counted in exactly one of the first four).</summary>
@@ -30,6 +36,9 @@ public sealed record BuildResult
     public required int InheritedChunks { get; init; }
     public required int DedupedChunks { get; init; }
     public required int NewChunks { get; init; }
+    /// <summary>Chunks the store held damaged and this build rewrote (<see cref="BuildRequest.VerifyExisting"/>);
+    /// counted among the deduplicated.</summary>
+    public int HealedChunks { get; init; }
     public required long UploadedBytes { get; init; }
     public required int ManifestBytes { get; init; }
     public required string ManifestHash { get; init; }

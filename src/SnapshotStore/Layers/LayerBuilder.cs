@@ -81,7 +81,8 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         {
             await using var lease = await BuildLease.AcquireAsync(blobs, req.Name, ct);
             var job = new ChunkJob(
-                this, source, imageSize, parent, convergenceKey, salt, lease, entries, secrets, counts, progress);
+                this, source, imageSize, parent, convergenceKey, salt, lease, entries, secrets, counts, progress,
+                req.VerifyExisting);
             int next = -1;
             var workers = new Task[Math.Max(1, req.Parallelism)];
             for (int w = 0; w < workers.Length; w++)
@@ -115,7 +116,7 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
                 Name = req.Name, Layer = layer.ToText(), Domain = domain.Id, Parent = req.Parent,
                 ImageBytes = imageSize, Chunks = chunkCount,
                 ZeroChunks = counts.Zero, InheritedChunks = counts.Inherited, DedupedChunks = counts.Deduped,
-                NewChunks = counts.New, UploadedBytes = counts.UploadedBytes,
+                NewChunks = counts.New, UploadedBytes = counts.UploadedBytes, HealedChunks = counts.Healed,
                 ManifestBytes = bytes, ManifestHash = Convert.ToHexStringLower(hash),
                 Seconds = clock.Elapsed.TotalSeconds,
             };
@@ -199,16 +200,31 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         return layer;
     }
 
+    /// <summary>True when the stored chunk is a regular object of the expected length hashing to its name.
+    /// </summary>
+    private async ValueTask<bool> IsIntactAsync(ChunkName name, int length, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
+        try
+        {
+            int n;
+            try { n = await _origin.TryGetAsync(name, buffer, ct); }
+            catch (SnapshotException) { return false; } // planted, oversized: not the chunk
+            return n == length && name.Matches(buffer.AsSpan(0, n));
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
     private sealed class Counts
     {
-        public int Zero, Inherited, Deduped, New;
+        public int Zero, Inherited, Deduped, New, Healed;
         public long UploadedBytes, Processed;
     }
 
     /// <summary>The per-chunk step, shared by the build's workers.</summary>
     private sealed class ChunkJob(LayerBuilder owner, IImageSource source, long imageSize, SnapshotChain? parent,
         byte[] convergenceKey, byte[] salt, BuildLease lease, ManifestEntry?[] entries, ChunkSecret[] secrets,
-        Counts counts, IProgress<long>? progress)
+        Counts counts, IProgress<long>? progress, bool verifyExisting)
     {
         public async ValueTask ProcessAsync(int index, byte[] plainBuffer, byte[] cipherBuffer, CancellationToken ct)
         {
@@ -242,6 +258,12 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
                 else
                 {
                     Interlocked.Increment(ref counts.Deduped);
+                    if (verifyExisting && !await owner.IsIntactAsync(name, n, ct))
+                    {
+                        var objectKey = OriginChunkStore.KeyOf(name);
+                        await owner._origin.Blobs.PutAsync(objectKey, cipherBuffer.AsMemory(0, n), ct);
+                        Interlocked.Increment(ref counts.Healed);
+                    }
                 }
                 entries[index] = new ManifestEntry(index, EntryKind.Data, name);
                 secrets[index] = new ChunkSecret(key, hash);
