@@ -138,6 +138,34 @@ public class DiskCacheTests
         Assert.True(File.Exists(Path.Combine(outside, bhex)));
     }
 
+    /// <summary>A cache directory opened while another user of it evicts: files and subdirectories vanish under
+    /// the scan, and the open must still succeed. Two instances stand for two processes.</summary>
+    [Fact]
+    public async Task Opening_a_shared_directory_while_another_user_evicts_never_fails()
+    {
+        using var t = new TestStore();
+        var dir = t.Path_("cache");
+        var writer = new DiskChunkCache(dir, 8 * (64 * 1024 + 16));
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        var writes = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var (n, b) = Chunk(64 * 1024 + 16);
+                await writer.PutAsync(n, b);
+            }
+        });
+        int opened = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            using var reader = new DiskChunkCache(dir, 1L << 30); // must never throw
+            opened++;
+        }
+        await writes;
+        Assert.True(opened > 10, $"{opened} opens");
+        Assert.True(writer.Evictions > 10, $"{writer.Evictions} evictions");
+    }
+
     private static string FileKindOf(string path) =>
         Store.Files.FileKinds.Describe(Store.Files.FileKinds.Of(path, followLinks: false));
 }

@@ -196,15 +196,20 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
                 File.Delete(sub);
                 continue;
             }
-            foreach (var file in new DirectoryInfo(sub).EnumerateFiles())
+            IEnumerable<FileInfo> files;
+            try { files = new DirectoryInfo(sub).EnumerateFiles().ToList(); }
+            catch (DirectoryNotFoundException) { continue; }
+            foreach (var file in files)
             {
                 if (file.Name.EndsWith(FileBlobStore.TempSuffix, StringComparison.Ordinal))
                 {
-                    if (DateTime.UtcNow - file.LastWriteTimeUtc > TimeSpan.FromMinutes(10)) file.Delete();
+                    try { if (DateTime.UtcNow - file.LastWriteTimeUtc > TimeSpan.FromMinutes(10)) file.Delete(); }
+                    catch (IOException) { } // gone already: another process cleaned it
                     continue;
                 }
                 if (!ChunkName.TryParse(file.Name, out var name)) continue;
-                found.Add((name, file.Length, file.LastWriteTimeUtc));
+                try { found.Add((name, file.Length, file.LastWriteTimeUtc)); }
+                catch (FileNotFoundException) { } // evicted by another process sharing the directory meanwhile
             }
         }
         found.Sort((a, b) => a.Time.CompareTo(b.Time));
