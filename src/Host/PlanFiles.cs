@@ -30,7 +30,7 @@ public static class PlanFiles
     /// <summary>What a plan or access log file holds.</summary>
     public static object Describe(string path)
     {
-        var bytes = File.ReadAllBytes(FileKinds.RequireRegular(path, "file"));
+        var bytes = InputFile.ReadAll(path, "file", PrefetchPlan.MaxBytes + 64);
         if (PrefetchPlan.IsPlan(bytes))
         {
             var plan = PrefetchPlan.Parse(bytes, path);

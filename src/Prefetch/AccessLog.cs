@@ -58,5 +58,5 @@ public sealed class AccessLog
     /// <summary>Reads an access log; a path that is not a regular file (a FIFO would block) is an
     /// <see cref="Store.InvalidInputException"/> naming the "log" input.</summary>
     public static AccessLog Load(string path) =>
-        Parse(File.ReadAllBytes(Store.Files.FileKinds.RequireRegular(path, "log")), path);
+        Parse(Store.Files.InputFile.ReadAll(path, "log", MaxBytes), path);
 }

@@ -103,5 +103,5 @@ public sealed class PrefetchPlan
     /// <summary>Reads a plan file; a path that is not a regular file (a FIFO would block) is an
     /// <see cref="Store.InvalidInputException"/> naming the "plan" input.</summary>
     public static PrefetchPlan Load(string path) =>
-        Parse(File.ReadAllBytes(Store.Files.FileKinds.RequireRegular(path, "plan")), path);
+        Parse(Store.Files.InputFile.ReadAll(path, "plan", MaxBytes), path);
 }

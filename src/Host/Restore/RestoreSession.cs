@@ -250,7 +250,7 @@ public sealed class RestoreSession : IDisposable
     /// from their own chunks, never placed from a working-set pack it names.</summary>
     private static PrefetchPlan LoadPlanFile(SnapshotHost host, SnapshotChain chain, string path)
     {
-        var bytes = File.ReadAllBytes(path);
+        var bytes = InputFile.ReadAll(path, "plan", PrefetchPlan.MaxBytes + 64); // + the seal
         if (PlanSeal.IsSealed(bytes)) return PlanSeal.Open(bytes, chain.Top, host.Keys, path);
         var plan = PrefetchPlan.Parse(bytes, path);
         if (plan.PackName is null) return plan;

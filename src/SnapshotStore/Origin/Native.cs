@@ -24,7 +24,7 @@ internal static partial class Native
         sync_file_range((int)file.DangerousGetHandle(), 0, 0, SYNC_FILE_RANGE_WRITE);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int open(string path, int flags);
+    internal static partial int open(string path, int flags);
 
     [LibraryImport("libc")]
     private static partial int close(int fd);
