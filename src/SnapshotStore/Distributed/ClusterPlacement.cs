@@ -3,10 +3,12 @@ using StackExchange.Redis;
 namespace Snapshots.Store.Distributed;
 
 /// <summary>
-/// Where keys go in the cluster: the masters in a stable order (by endpoint), and for each a hash tag whose
-/// slot that master owns. A key "{tag}..." lands on the tag's master, so the cache can put a chunk's stripes on
-/// distinct nodes and keep one circuit breaker per node. Every process that sees the same masters computes the
-/// same placement; one that sees another only misses (entries are verified, never trusted).
+/// Where keys go in the cluster: the masters in a stable order (by the lowest hash slot each owns), and for each
+/// a hash tag whose slot that master owns. A key "{tag}..." lands on the tag's master, so the cache can put a
+/// chunk's stripes on distinct nodes and keep one circuit breaker per node. The order and the tags depend only on
+/// how the slots are divided, not on which process serves them: a replica promoted after its master fails owns
+/// the same slots, so every key keeps its place and the cache keeps its hits (ordering by address reshuffled the
+/// placement on every failover). A process that sees another division only misses (entries are verified).
 /// </summary>
 public sealed class ClusterPlacement
 {
@@ -34,7 +36,7 @@ public sealed class ClusterPlacement
         foreach (var node in config.Nodes)
             if (!node.IsReplica && node.Slots.Count > 0 && node.EndPoint is not null) masters.Add(node);
         if (masters.Count == 0) return null;
-        masters.Sort((a, b) => string.CompareOrdinal(a.EndPoint!.ToString(), b.EndPoint!.ToString()));
+        masters.Sort((a, b) => LowestSlot(a).CompareTo(LowestSlot(b)));
 
         var nodes = new System.Net.EndPoint[masters.Count];
         var tags = new string[masters.Count];
@@ -44,6 +46,13 @@ public sealed class ClusterPlacement
             tags[i] = FindTag(mux, masters[i]);
         }
         return new ClusterPlacement(nodes, tags);
+    }
+
+    private static int LowestSlot(ClusterNode node)
+    {
+        int lowest = int.MaxValue;
+        foreach (var range in node.Slots) lowest = Math.Min(lowest, range.From);
+        return lowest;
     }
 
     private static string FindTag(ConnectionMultiplexer mux, ClusterNode node)

@@ -12,7 +12,7 @@ public sealed class RedisCluster : IDisposable
     private readonly string _state;
     private bool _stopped;
 
-    public RedisCluster(int basePort, int masters = 3)
+    public RedisCluster(int basePort, int masters = 3, int replicas = 0)
     {
         BasePort = basePort;
         Masters = masters;
@@ -20,7 +20,7 @@ public sealed class RedisCluster : IDisposable
         _env = new()
         {
             ["REDIS_BASE_PORT"] = basePort.ToString(), ["REDIS_MASTERS"] = masters.ToString(),
-            ["REDIS_STATE"] = _state, ["REDIS_MAXMEM"] = "128mb",
+            ["REDIS_STATE"] = _state, ["REDIS_MAXMEM"] = "128mb", ["REDIS_REPLICAS"] = replicas.ToString(),
         };
         ServiceScripts.Run("redis-cluster.sh", "start", _env);
     }
