@@ -166,6 +166,32 @@ public class DiskCacheTests
         Assert.True(writer.Evictions > 10, $"{writer.Evictions} evictions");
     }
 
+    /// <summary>Before: four processes sharing a cache directory with a 32 MiB budget left 125 MiB in it; each kept
+    /// its own budget. Four instances stand for four processes.</summary>
+    [Fact]
+    public async Task A_directory_shared_by_several_users_stays_within_one_budget()
+    {
+        using var t = new TestStore();
+        var dir = t.Path_("cache");
+        const long Budget = 32L << 20;
+        int size = ChunkGeometry.ChunkSize + 16;
+        var users = Enumerable.Range(0, 4).Select(_ => new DiskChunkCache(dir, Budget)).ToArray();
+        await Task.WhenAll(users.Select(u => Task.Run(async () =>
+        {
+            for (int i = 0; i < 80; i++) // 40 MiB each: 160 MiB written in all
+            {
+                var (n, b) = Chunk(size);
+                await u.PutAsync(n, b);
+            }
+        })));
+        long onDisk = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+            .Where(f => !f.EndsWith(".lock", StringComparison.Ordinal)).Sum(f => new FileInfo(f).Length);
+        // Over by at most one reconciliation interval (a sixteenth of the Budget) per user.
+        Assert.True(onDisk <= Budget + (4 * Budget / 16) + (4L * size), $"{onDisk >> 20} MiB on disk");
+        var reopened = new DiskChunkCache(dir, Budget);
+        Assert.True(reopened.Bytes <= Budget);
+    }
+
     private static string FileKindOf(string path) =>
         Store.Files.FileKinds.Describe(Store.Files.FileKinds.Of(path, followLinks: false));
 }

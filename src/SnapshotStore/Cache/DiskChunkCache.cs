@@ -22,6 +22,8 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
     private readonly LinkedList<Entry> _lru = new(); // first = most recent
     private long _bytes;
     private long _evictions, _dropped;
+    private readonly long _scanEvery;
+    private long _written;
 
     private readonly record struct Entry(ChunkName Name, long Size);
 
@@ -31,6 +33,7 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
             throw new InvalidInputException($"cache size {maxBytes} is smaller than one chunk", "cache-size");
         _dir = Path.GetFullPath(dir);
         _maxBytes = maxBytes;
+        _scanEvery = Math.Max(ConvergentCipherSize, maxBytes / 16);
         if (File.Exists(_dir)) throw new InvalidInputException($"cache {_dir} is a file, not a directory", "cache-dir");
         Directory.CreateDirectory(_dir);
         _safe = new Files.SafeDirectory(_dir);
@@ -99,6 +102,7 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
         {
             File.Delete(tmp);
         }
+        bool reconcile;
         lock (_lock)
         {
             if (!_index.ContainsKey(name))
@@ -107,7 +111,11 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
                 _bytes += ciphertext.Length;
             }
             EvictLocked();
+            _written += ciphertext.Length;
+            reconcile = _written >= _scanEvery;
+            if (reconcile) _written = 0;
         }
+        if (reconcile) Reconcile();
         return ValueTask.CompletedTask;
     }
 
@@ -215,6 +223,9 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
         found.Sort((a, b) => a.Time.CompareTo(b.Time));
         lock (_lock)
         {
+            _index.Clear();
+            _lru.Clear();
+            _bytes = 0;
             foreach (var (name, size, _) in found)
             {
                 _index[name] = _lru.AddFirst(new Entry(name, size));
@@ -222,5 +233,22 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
             }
             EvictLocked();
         }
+    }
+
+    /// <summary>Several processes may share the directory; each knows only what it wrote and read. After every
+    /// <see cref="_scanEvery"/> bytes it writes, a process takes the directory's lock (DIR/.lock, an exclusive
+    /// flock) and rebuilds its index from the directory itself, all processes' entries with their recency (file
+    /// times), evicting the least recently used down to the budget: so the budget holds across them, overshot by at
+    /// most that much per process. Busy lock: skipped this time.</summary>
+    private void Reconcile()
+    {
+        FileStream? gate = null;
+        try
+        {
+            gate = new FileStream(Path.Combine(_dir, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite,
+                FileShare.None);
+        }
+        catch (IOException) { return; } // another process reconciles right now
+        using (gate) Load();
     }
 }
