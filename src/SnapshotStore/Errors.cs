@@ -58,6 +58,14 @@ public sealed class HostileFileException(string path, string what)
     public string Path { get; } = path;
 }
 
+/// <summary>An object the store holds fails the store's own integrity check (S3's checksum of the body): its
+/// bytes are damaged, which asking again will not change. Readers treat it as a corrupt chunk.</summary>
+public sealed class CorruptObjectException(string message, Exception? inner = null)
+    : SnapshotException(message, inner)
+{
+    public override string Kind => "corrupt-object";
+}
+
 /// <summary>The store holds an older publication of a snapshot than this reader has already accepted: someone
 /// put an old manifest back (a rollback). Refused unless the caller allows it explicitly.</summary>
 public sealed class RollbackException(string message) : SnapshotException(message)

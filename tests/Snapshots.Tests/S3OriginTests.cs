@@ -54,6 +54,30 @@ public class S3OriginTests(ServicesFixture services)
         Assert.True(TestStore.SameBytes(os, await t.ExportAsync("os", reader2, "os.out")));
     }
 
+    /// <summary>Before: a damaged object in S3 was reported as "cannot reach the endpoint" and retried as an
+    /// outage. It is a corrupt chunk, named as one.</summary>
+    [Fact]
+    public async Task A_damaged_object_in_S3_is_a_corrupt_chunk_not_an_unreachable_endpoint()
+    {
+        using var t = new RemoteStore(services.S3);
+        var img = t.Image("os.img", 16L << 20);
+        await t.BuildAsync("os", img);
+        var m = await t.Catalog.LoadAsync("os");
+        var name = m.Entries.First(e => e.Kind == Store.Manifests.EntryKind.Data).Name;
+        var file = Directory.EnumerateFiles(services.S3.DataDir, "*", SearchOption.AllDirectories)
+            .Where(f => f.Contains(name.ToString(), StringComparison.Ordinal))
+            .OrderByDescending(f => new FileInfo(f).Length).First(); // the object's bytes, not its metadata
+        var bytes = File.ReadAllBytes(file);
+        bytes[1000] ^= 0x20;
+        File.WriteAllBytes(file, bytes);
+
+        using var reader = t.Reader(null, null);
+        var e = await Assert.ThrowsAsync<ChunkUnavailableException>(() => t.ExportAsync("os", reader, "os.out"));
+        Assert.True(e.Fault == ChunkFault.Corrupt, e.Message);
+        Assert.Contains(name.ToString(), e.Message);
+        Assert.DoesNotContain("cannot reach", e.Message);
+    }
+
     [Fact]
     public async Task Listing_and_gc_page_through_many_objects()
     {

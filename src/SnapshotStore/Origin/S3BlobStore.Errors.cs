@@ -15,9 +15,16 @@ public sealed partial class S3BlobStore
         _ => false,
     };
 
-    /// <summary>One message that names the operation, the object, the store and what went wrong.</summary>
+    /// <summary>One message that names the operation, the object, the store and what went wrong. A body that fails
+    /// the SDK's checksum validation is a damaged object (<see cref="CorruptObjectException"/>), not an outage.
+    /// </summary>
     private SnapshotException Fail(string op, string key, Exception ex)
     {
+        if (IsChecksumMismatch(ex))
+        {
+            return new CorruptObjectException($"{op} {key} in {Describe}: the object's bytes do not match its "
+                + $"stored checksum (a damaged object: {Innermost(ex).Message})", ex);
+        }
         var what = ex switch
         {
             AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden } s3 =>
@@ -33,6 +40,12 @@ public sealed partial class S3BlobStore
         };
         return new SnapshotException($"{op} {key} in {Describe}: {what}", ex);
     }
+
+    // The SDK says so only in words ("Expected hash not equal to calculated hash"); no error code carries it.
+    private static bool IsChecksumMismatch(Exception ex) =>
+        Innermost(ex) is AmazonClientException { Message: var m }
+        && m.Contains("hash", StringComparison.OrdinalIgnoreCase)
+        && m.Contains("not equal", StringComparison.OrdinalIgnoreCase);
 
     private static Exception Innermost(Exception ex)
     {

@@ -62,7 +62,7 @@ internal sealed class Tier
                 return new TierRead(
                     TierOutcome.Timeout, 0, $"{Describe} did not answer within {Format(_options.Deadline)}");
             }
-            catch (HostileFileException ex)
+            catch (SnapshotException ex) when (ex is HostileFileException or CorruptObjectException)
             {
                 // A planted link, FIFO or oversized file under the chunk's name: its bytes are not the chunk's, and
                 // asking again will not change that. Corrupt, as bytes that do not hash to the name would be.

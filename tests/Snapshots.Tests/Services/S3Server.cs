@@ -25,6 +25,9 @@ public sealed class S3Server : IDisposable
         Start();
     }
 
+    /// <summary>Where s3rver keeps the objects (for tests that damage one).</summary>
+    public string DataDir => Path.Combine(_state, "data");
+
     public void Start() => ServiceScripts.Run("s3rver.sh", "start", _env);
     public void Stop() => ServiceScripts.Run("s3rver.sh", "stop", _env);
 
