@@ -96,6 +96,26 @@ public class GcTests
         Assert.Contains("nothing was published", e.Message);
     }
 
+    /// <summary>Before: a gc killed between moving candidates to trash/ and putting back those a build had claimed
+    /// meanwhile left the build's new snapshot unreadable until the next gc.</summary>
+    [Fact]
+    [Trait("Category", Category.Unit)]
+    public async Task A_chunk_left_in_trash_by_a_killed_gc_is_found_and_put_back_by_the_first_reader()
+    {
+        using var t = new TestStore();
+        var img = t.Image("os.img");
+        await t.BuildAsync("os", img);
+        var name = (await t.Catalog.LoadAsync("os")).Entries.First(e => e.Kind == Store.Manifests.EntryKind.Data).Name;
+        var key = Store.Chunks.OriginChunkStore.KeyOf(name);
+        var parked = Path.Combine(t.StoreDir, "trash", key);
+        Directory.CreateDirectory(Path.GetDirectoryName(parked)!);
+        File.Move(Path.Combine(t.StoreDir, key), parked); // where the killed gc left it
+
+        Assert.True(TestStore.SameBytes(img, await t.ExportAsync("os")));
+        Assert.True(File.Exists(Path.Combine(t.StoreDir, key)));
+        Assert.False(File.Exists(parked));
+    }
+
     [Fact]
     [Trait("Category", Category.Unit)]
     public async Task Refuses_to_collect_when_a_manifest_is_unreadable()

@@ -24,8 +24,20 @@ public sealed class OriginChunkStore(IBlobStore blobs) : IChunkStore
         return key.StartsWith(Prefix, StringComparison.Ordinal) && ChunkName.TryParse(key.AsSpan(slash + 1), out name);
     }
 
-    public async ValueTask<int> TryGetAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct = default) =>
-        await Blobs.ReadAsync(KeyOf(name), buffer, ct) ?? -1;
+    /// <summary>Where gc parks a candidate between its two passes (docs/format.md, "Garbage collection").</summary>
+    public const string TrashPrefix = "trash/";
+
+    /// <summary>Reads a chunk; one missing from its place but parked in trash/ by a gc that was killed before it
+    /// could put it back (a build had claimed it meanwhile) is moved back and read: a snapshot published then is
+    /// whole at once, not only after the next gc.</summary>
+    public async ValueTask<int> TryGetAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct = default)
+    {
+        var key = KeyOf(name);
+        if (await Blobs.ReadAsync(key, buffer, ct) is { } n) return n;
+        if (!await Blobs.ExistsAsync(TrashPrefix + key, ct)) return -1;
+        await Blobs.MoveAsync(TrashPrefix + key, key, ct); // false: another reader or gc moved it first
+        return await Blobs.ReadAsync(key, buffer, ct) ?? -1;
+    }
 
     public ValueTask<bool> PutIfAbsentAsync(
         ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default) =>

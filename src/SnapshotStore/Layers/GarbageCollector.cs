@@ -23,7 +23,7 @@ public sealed record GcResult(int Manifests, int LiveLeases, int StaleLeasesRemo
 /// </summary>
 public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = null, TimeSpan? tempGrace = null)
 {
-    private const string Trash = "trash/";
+    private const string Trash = OriginChunkStore.TrashPrefix;
 
     /// <summary>A lease not renewed for this long is a dead build's (6 missed heartbeats).</summary>
     public static readonly TimeSpan DefaultLeaseExpiry = BuildLease.Heartbeat * 6;
