@@ -150,6 +150,31 @@ public class HostTests
         Assert.True(TestStore.SameBytes(v1, t.Path_("c.out"))); // asked for: served, and now the accepted one
         await host.ExportAsync("os", null, t.Path_("d.out"), TierSettings.OriginOnly);
 
+        // Found by a reviewer: the same store named another way (a trailing slash, a symlink) was another record.
+        await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = v2, Replace = true });
+        var current = File.ReadAllBytes(manifest); // the builder recorded its own publication: no export needed
+        File.WriteAllBytes(manifest, old);
+        await Assert.ThrowsAsync<RollbackException>(
+            () => host.ExportAsync("os", null, t.Path_("d2.out"), TierSettings.OriginOnly));
+        var link = t.Path_("store-link");
+        Directory.CreateSymbolicLink(link, t.StoreDir);
+        foreach (var other in new[] { t.StoreDir + "/", link })
+        {
+            using var blobs = new Store.Origin.FileBlobStore(other, create: false);
+            using var viaOther = new SnapshotHost(blobs, t.Keys);
+            await Assert.ThrowsAsync<RollbackException>(
+                () => viaOther.ExportAsync("os", null, t.Path_("d3.out"), TierSettings.OriginOnly));
+        }
+        // The records' directory must be a real one of ours: a link or a file there is refused, not ignored.
+        var accepted = Path.Combine(t.KeyringDir, "accepted");
+        Directory.Move(accepted, accepted + ".moved");
+        Directory.CreateSymbolicLink(accepted, accepted + ".moved");
+        await Assert.ThrowsAsync<InvalidInputException>(
+            () => host.ExportAsync("os", null, t.Path_("d4.out"), TierSettings.OriginOnly));
+        File.Delete(accepted);
+        Directory.Move(accepted + ".moved", accepted);
+        File.WriteAllBytes(manifest, current);
+
         // A parent put back: its child, rebuilt on the newer parent, is refused by its binding, and the parent
         // itself as a rollback.
         await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = v2, Replace = true });
@@ -162,6 +187,25 @@ public class HostTests
         Assert.Contains("another version of 'os'", child.Message);
         await Assert.ThrowsAsync<RollbackException>(
             () => host.ExportAsync("os", null, t.Path_("g.out"), TierSettings.OriginOnly));
+    }
+
+    /// <summary>Found by a reviewer: `build --replace` with a mistyped keyring minted a new domain key and
+    /// replaced a live snapshot under it.</summary>
+    [Fact]
+    public async Task Replacing_with_a_keyring_that_lacks_the_domain_key_is_refused()
+    {
+        using var t = new TestStore();
+        await t.BuildAsync("os", t.Image("os.img", size: 16L << 20));
+        var fnImg = t.Image("fn.img", function: 3, size: 16L << 20);
+        await t.BuildAsync("fn", fnImg, parent: "os", tenant: "acme");
+        var typo = new Store.Keys.LocalKeyring(t.Path_("typo-keyring"));
+        using var wrong = new SnapshotHost(t.Blobs, typo);
+        var e = await Assert.ThrowsAsync<KeyUnavailableException>(() => wrong.BuildAsync(new()
+        {
+            Name = "fn", MemoryPath = fnImg, Parent = "os", Tenant = "acme", Replace = true,
+        }));
+        Assert.Contains("no key for", e.Message); // the parent's domain or its own: refused before anything
+        Assert.True(TestStore.SameBytes(fnImg, await t.ExportAsync("fn", tenant: "acme")));
     }
 
     [Fact]

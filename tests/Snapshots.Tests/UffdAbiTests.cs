@@ -161,6 +161,7 @@ public sealed class UffdAbiTests
         Const("ENOSYS", Native.ENOSYS),
         Const("ENXIO", Native.ENXIO),
         Const("ESRCH", Native.ESRCH),
+        Const("EEXIST", Native.EEXIST),
     ];
 
     [Fact]

@@ -216,7 +216,12 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
                     continue;
                 }
                 if (!ChunkName.TryParse(file.Name, out var name)) continue;
-                try { found.Add((name, file.Length, file.LastWriteTimeUtc)); }
+                try
+                {
+                    // Larger than any chunk: planted (a sparse giant would push every good entry out of the budget).
+                    if (file.Length > ConvergentCipherSize) { file.Delete(); continue; }
+                    found.Add((name, file.Length, file.LastWriteTimeUtc));
+                }
                 catch (FileNotFoundException) { } // evicted by another process sharing the directory meanwhile
             }
         }

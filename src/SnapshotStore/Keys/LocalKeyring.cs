@@ -211,8 +211,7 @@ public sealed class LocalKeyring : IKeyProvider
     /// Read as the keys are (ours, regular, no link); a file that is not is refused.</summary>
     public long AcceptedSequence(string store, string name)
     {
-        if (Files.FileKinds.Of(Path.Combine(_dir, AcceptedDir), followLinks: false) != Files.FileKind.Directory)
-            return 0;
+        if (!CheckAcceptedDirectory()) return 0;
         using var dir = new Files.SafeDirectory(Path.Combine(_dir, AcceptedDir));
         byte[]? text;
         try { text = dir.ReadAll(AcceptedFile(store, name), 64); }
@@ -226,19 +225,44 @@ public sealed class LocalKeyring : IKeyProvider
                 $"the accepted-versions record for '{name}' in {Describe} is damaged; remove it to trust the store");
     }
 
-    /// <summary>Best effort: a keyring this reader may not write (shared read-only) still checks, and only the
-    /// record is not moved forward.</summary>
+    /// <summary>A keyring this reader may not write (shared read-only) still checks; the record is then not moved
+    /// forward, and that is said (announced), never silent.</summary>
     public void Accept(string store, string name, long sequence)
     {
         try { Record(store, name, sequence); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidInputException) { }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _announce($"warning: could not record publication {sequence} of '{name}' in {Describe}: {e.Message}");
+        }
+    }
+
+    /// <summary>True when DIR/accepted is a real directory of ours that others cannot write; false when missing;
+    /// anything else (a link, a file, open to others) is refused: the records it holds decide what a rollback is.
+    /// </summary>
+    private bool CheckAcceptedDirectory()
+    {
+        var dir = Path.Combine(_dir, AcceptedDir);
+        var kind = Files.FileKinds.Of(dir, followLinks: false);
+        if (kind == Files.FileKind.Missing) return false;
+        if (kind != Files.FileKind.Directory)
+        {
+            throw new InvalidInputException($"{dir} is {Files.FileKinds.Describe(kind)}, not a directory: the "
+                + "accepted-publication records cannot be trusted; remove it", "keyring");
+        }
+        if (!Origin.Native.TryOwnerAndMode(dir, out uint uid, out uint mode) || uid != Origin.Native.geteuid()
+            || (mode & 0x12) != 0)
+        {
+            throw new InvalidInputException($"{dir} is not yours alone (owner uid {uid}, mode "
+                + $"{Convert.ToString(mode, 8)}): refused; chmod go-w it", "keyring");
+        }
+        return true;
     }
 
     private void Record(string store, string name, long sequence)
     {
         CheckDirectory(creating: true);
         var dir = Path.Combine(_dir, AcceptedDir);
-        if (Files.FileKinds.Of(dir, followLinks: false) == Files.FileKind.Missing)
+        if (!CheckAcceptedDirectory())
             Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Files.OutputFile.WriteAllBytes(Path.Combine(dir, AcceptedFile(store, name)),
             System.Text.Encoding.ASCII.GetBytes(sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)),

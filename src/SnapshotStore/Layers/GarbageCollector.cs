@@ -80,12 +80,20 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
         foreach (var blob in leases)
         {
             if (!blob.Key.EndsWith(".lease", StringComparison.Ordinal)) continue;
-            var bytes = await blobs.ReadAllAsync(blob.Key, BuildLease.MaxBytes, ct);
+            byte[]? bytes;
+            try { bytes = await blobs.ReadAllAsync(blob.Key, BuildLease.MaxBytes, ct); }
+            catch (HostileFileException)
+            {
+                // Not a lease any builder wrote (a link, a FIFO, oversized): claims nothing; removed, never read.
+                if (removeStale) { await blobs.DeleteAsync(blob.Key, ct); stale++; }
+                continue;
+            }
             if (bytes is null) continue;
             var (owner, claims) = BuildLease.Parse(bytes);
             // By time alone: a pid says nothing about a builder in another PID namespace (a container).
             var age = DateTimeOffset.UtcNow - blob.LastModified;
-            bool isStale = owner is null ? age > _tempGrace : age > _leaseExpiry;
+            // A time far in the future is no renewal (clocks differ by less than the 30 s margin).
+            bool isStale = age < -_leaseExpiry / 2 || (owner is null ? age > _tempGrace : age > _leaseExpiry);
             if (isStale && removeStale)
             {
                 await blobs.DeleteAsync(blob.Key, ct);

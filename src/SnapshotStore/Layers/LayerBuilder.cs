@@ -70,6 +70,13 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
                 throw new InvalidInputException(
                     $"replacing '{req.Name}' would move it from domain {existing.Domain} to {domain}", "replace");
             }
+            // The snapshot exists under this domain, so its key exists somewhere: a keyring without it is the wrong
+            // one (a mistyped --keyring would otherwise mint a new key and replace a live snapshot under it).
+            if (keys.Fingerprint(domain) is null)
+            {
+                throw new KeyUnavailableException($"'{req.Name}' exists in domain {domain}, but {keys.Describe} has "
+                    + "no key for that domain: check the keyring, or create the key explicitly if it was lost");
+            }
         }
 
         int chunkCount = ChunkGeometry.ChunkCount(imageSize);
@@ -170,6 +177,7 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
             };
             var bytes = ManifestCodec.Serialize(manifest, listSecrets.ToArray(), layerKey);
             await _catalog.PublishAsync(req.Name, bytes, req.Replace, ct);
+            keys.Accept(blobs.Describe, req.Name, manifest.Sequence); // a rollback to before it is then refused here
             return (bytes.Length, bytes[^ContentHash.Size..]);
         }
         finally

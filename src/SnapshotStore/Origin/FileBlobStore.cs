@@ -24,6 +24,9 @@ public sealed partial class FileBlobStore : IBlobStore, IDisposable
             if (!create) throw new InvalidInputException($"store directory {_root} does not exist", "store");
             Directory.CreateDirectory(_root);
         }
+        // One store, one name: a trailing slash or a symlinked path must not make another identity (readers key
+        // their accepted publications by it).
+        _root = Native.RealPath(_root) ?? _root;
         _safe = new Files.SafeDirectory(_root);
     }
 
@@ -112,13 +115,9 @@ public sealed partial class FileBlobStore : IBlobStore, IDisposable
         var tmp = WriteTemp(path, data.Span, durable: true);
         try
         {
-            File.Move(tmp, path, overwrite: false); // link + unlink: fails when anything holds the name
+            if (!Native.LinkNew(tmp, path)) return ValueTask.FromResult(false); // the name exists: atomic
             Native.FsyncDirectory(Path.GetDirectoryName(path)!);
             return ValueTask.FromResult(true);
-        }
-        catch (IOException) when (Files.FileKinds.Of(path, followLinks: false) != Files.FileKind.Missing)
-        {
-            return ValueTask.FromResult(false);
         }
         finally
         {
@@ -140,9 +139,10 @@ public sealed partial class FileBlobStore : IBlobStore, IDisposable
         await fs.WriteAsync(data, ct);
     }
 
-    /// <summary>Lists the regular files below a directory prefix ("chunks/", "manifests/"), recursively. Never
-    /// enters a symlinked directory nor lists a symlink, FIFO or device: what gc or a build finds here must be the
-    /// store's own.</summary>
+    /// <summary>Lists the objects below a directory prefix ("chunks/", "manifests/"), recursively. Never enters a
+    /// symlinked directory; a symlink, FIFO or device is listed (size 0) but never followed or read: reading it is
+    /// a <see cref="HostileFileException"/>, so gc stops on a planted manifest rather than delete its chunks.
+    /// </summary>
     public async IAsyncEnumerable<BlobInfo> ListAsync(
         string prefix, [EnumeratorCancellation] CancellationToken ct = default)
     {
@@ -162,7 +162,14 @@ public sealed partial class FileBlobStore : IBlobStore, IDisposable
                 ct.ThrowIfCancellationRequested();
                 var kind = Files.FileKinds.Of(entry, followLinks: false);
                 if (kind == Files.FileKind.Directory) { pending.Push(entry); continue; }
-                if (kind != Files.FileKind.Regular) continue;
+                if (kind != Files.FileKind.Regular)
+                {
+                    // Listed (never entered or read): whoever reads it gets a named refusal, and gc stops rather
+                    // than take a planted manifest for an absent one and delete its chunks.
+                    if (kind != Files.FileKind.Missing)
+                        yield return new BlobInfo(Path.GetRelativePath(_root, entry), 0, DateTimeOffset.UtcNow);
+                    continue;
+                }
                 var f = new FileInfo(entry);
                 long size;
                 DateTimeOffset modified;

@@ -47,7 +47,37 @@ internal static partial class Native
     [LibraryImport("libc")]
     internal static partial uint geteuid();
 
-    internal const int ESRCH = 3;
+    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint realpath_(string path, nint resolved);
+
+    [LibraryImport("libc")]
+    private static partial void free(nint p);
+
+    /// <summary>The canonical absolute path (symlinks resolved, no trailing slash); null when it cannot be had.
+    /// </summary>
+    internal static string? RealPath(string path)
+    {
+        nint p = realpath_(path, 0);
+        if (p == 0) return null;
+        try { return Marshal.PtrToStringUTF8(p); }
+        finally { free(p); }
+    }
+
+    internal const int ESRCH = 3, EEXIST = 17;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int link(string existing, string created);
+
+    /// <summary>link(2): creates <paramref name="created"/> as another name of <paramref name="existing"/>, atomically
+    /// failing (false) when the name exists: publish-if-absent. File.Move without overwrite is not that (it checks,
+    /// then renames: two racing publishers can both succeed).</summary>
+    internal static bool LinkNew(string existing, string created)
+    {
+        if (link(existing, created) == 0) return true;
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == EEXIST) return false;
+        throw new IOException($"link {created}: errno {errno}");
+    }
 
     /// <summary>kill(2); with sig 0, tells whether a process exists (ESRCH: it does not, in our namespace).</summary>
     [LibraryImport("libc", SetLastError = true)]
