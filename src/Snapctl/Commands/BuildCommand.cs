@@ -75,7 +75,8 @@ public static class BuildCommand
                 $"built {r.Layer} layer '{r.Name}' ({r.Domain}) in {r.Seconds:F2} s: {r.Chunks} chunks = " +
                 $"{r.ZeroChunks} zero + {r.InheritedChunks} inherited + {r.DedupedChunks} deduped + " +
                 $"{r.NewChunks} new; " +
-                $"uploaded {Output.Bytes(r.UploadedBytes)}, manifest {Output.Bytes(r.ManifestBytes)}"));
+                $"uploaded {Output.Bytes(r.UploadedBytes)}, manifest {Output.Bytes(r.ManifestBytes)}" +
+                (r.HealedChunks > 0 ? $"; {r.HealedChunks} damaged chunk(s) in the store rewritten" : "")));
             return 0;
         });
         return cmd;
