@@ -71,12 +71,12 @@ public static class BuildCommand
                 Output.WriteJson(r);
                 return 0;
             }
+            var healed = r.HealedChunks > 0 ? $"; {r.HealedChunks} damaged chunk(s) in the store rewritten" : "";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"built {r.Layer} layer '{r.Name}' ({r.Domain}) in {r.Seconds:F2} s: {r.Chunks} chunks = " +
                 $"{r.ZeroChunks} zero + {r.InheritedChunks} inherited + {r.DedupedChunks} deduped + " +
                 $"{r.NewChunks} new; " +
-                $"uploaded {Output.Bytes(r.UploadedBytes)}, manifest {Output.Bytes(r.ManifestBytes)}" +
-                (r.HealedChunks > 0 ? $"; {r.HealedChunks} damaged chunk(s) in the store rewritten" : "")));
+                $"uploaded {Output.Bytes(r.UploadedBytes)}, manifest {Output.Bytes(r.ManifestBytes)}{healed}"));
             return 0;
         });
         return cmd;
