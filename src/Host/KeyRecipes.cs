@@ -3,8 +3,9 @@ using Snapshots.Store.Keys;
 
 namespace Snapshots.Host;
 
-/// <summary>A domain key, named by its fingerprint (never the key).</summary>
-public sealed record KeyInfo(string Domain, string Fingerprint);
+/// <summary>A domain key, named by its fingerprint (never the key); or, for a key file the keyring refuses, why
+/// (<see cref="Problem"/>, and no fingerprint).</summary>
+public sealed record KeyInfo(string Domain, string? Fingerprint, string? Problem = null);
 
 /// <summary>What `snapctl key` does with a key provider: needs no store.</summary>
 public static class KeyRecipes
@@ -15,7 +16,13 @@ public static class KeyRecipes
         ArgumentNullException.ThrowIfNull(keys);
         var found = new List<KeyInfo>();
         foreach (var domain in keys.Domains())
-            if (keys.Fingerprint(domain) is { } fp) found.Add(new KeyInfo(domain.Id, fp));
+        {
+            try
+            {
+                if (keys.Fingerprint(domain) is { } fp) found.Add(new KeyInfo(domain.Id, fp));
+            }
+            catch (Store.SnapshotException e) { found.Add(new KeyInfo(domain.Id, null, e.Message)); }
+        }
         return found;
     }
 

@@ -15,13 +15,17 @@ public sealed record LayerInfo(
     public long Sequence { get; init; }
     public string? KeyFingerprint { get; init; }
 
+    /// <summary>Why no fingerprint is given when the keyring refuses its key for the domain (null otherwise).
+    /// </summary>
+    public string? KeyProblem { get; init; }
+
     /// <summary>As <see cref="Of(Manifest)"/>, with the fingerprint of the keyring's key for the layer's domain
     /// when that key opens the layer's key.</summary>
     public static LayerInfo Of(Manifest m, Store.Keys.IKeyProvider keys)
     {
         ArgumentNullException.ThrowIfNull(m);
         ArgumentNullException.ThrowIfNull(keys);
-        string? fingerprint = null;
+        string? fingerprint = null, problem = null;
         try
         {
             if (keys.Fingerprint(m.Domain) is { } fp)
@@ -32,8 +36,12 @@ public sealed record LayerInfo(
                 fingerprint = fp;
             }
         }
-        catch (Store.SnapshotException) { } // another key wrapped it, or no usable keyring: nothing to name
-        return Of(m) with { KeyFingerprint = fingerprint };
+        catch (Store.KeyUnavailableException e) when (e.Message.Contains("does not open", StringComparison.Ordinal))
+        {
+            // Another key wrapped it: not this keyring's to name.
+        }
+        catch (Store.SnapshotException e) { problem = e.Message; } // the keyring refuses its key: say why
+        return Of(m) with { KeyFingerprint = fingerprint, KeyProblem = problem };
     }
 
     public static LayerInfo Of(Manifest m)

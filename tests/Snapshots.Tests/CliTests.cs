@@ -128,5 +128,14 @@ public class CliTests
         Assert.False(named, other.Stdout);
         var master = Convert.ToHexStringLower(File.ReadAllBytes(Path.Combine(t.KeyringDir, "tenant-acme.key")));
         Assert.DoesNotContain(master, ls.Stdout + inspect.Stdout + created.Stdout);
+
+        // A key the keyring refuses (open to others) is shown refused, with why: not hidden, not "absent".
+        File.SetUnixFileMode(Path.Combine(t.KeyringDir, "tenant-acme.key"),
+            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        var refused = (await Snapctl.RunAsync(t, "key", "ls", "--json")).Json.EnumerateArray()
+            .Single(k => k.GetProperty("domain").GetString() == "tenant-acme");
+        Assert.Contains("mode 600", refused.GetProperty("problem").GetString());
+        var why = await Snapctl.RunAsync(t, "inspect", "--name", "fn", "--json");
+        Assert.Contains("mode 600", why.Json.GetProperty("chain")[0].GetProperty("keyProblem").GetString());
     }
 }

@@ -27,7 +27,11 @@ public static class KeyCommand
         {
             var keys = KeyRecipes.List(CommonOptions.OpenKeyring(pr, keyring));
             if (pr.GetValue(json)) Output.WriteJson(keys);
-            else foreach (var k in keys) Console.WriteLine($"{k.Domain,-40} {k.Fingerprint}");
+            else
+            {
+                foreach (var k in keys)
+                    Console.WriteLine($"{k.Domain,-40} {k.Fingerprint ?? "refused: " + k.Problem}");
+            }
             return 0;
         });
         return cmd;

@@ -74,11 +74,9 @@ public sealed class LocalKeyring : IKeyProvider
     {
         var found = new List<TrustDomain>();
         if (!CheckDirectory(creating: false)) return found;
-        foreach (var file in Directory.EnumerateFiles(_dir, "*.key"))
-        {
-            if (Files.FileKinds.Of(file, followLinks: false) != Files.FileKind.Regular) continue;
+        // Every *.key entry, whatever it is: a refused one (a link, open to others) shows as such, not as absent.
+        foreach (var file in Directory.EnumerateFileSystemEntries(_dir, "*.key"))
             if (TrustDomain.TryParse(Path.GetFileNameWithoutExtension(file), out var d)) found.Add(d);
-        }
         found.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
         return found;
     }
