@@ -186,8 +186,9 @@ public class DiskCacheTests
         })));
         long onDisk = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
             .Where(f => !f.EndsWith(".lock", StringComparison.Ordinal)).Sum(f => new FileInfo(f).Length);
-        // Over by at most one reconciliation interval (a sixteenth of the Budget) per user.
-        Assert.True(onDisk <= Budget + (4 * Budget / 16) + (4L * size), $"{onDisk >> 20} MiB on disk");
+        // Over by about one reconciliation interval (a sixteenth of the budget) per user, plus the puts that land
+        // while another reconciles: within half the budget on top (before: four budgets).
+        Assert.True(onDisk <= Budget + (Budget / 2), $"{onDisk >> 20} MiB on disk");
         var reopened = new DiskChunkCache(dir, Budget);
         Assert.True(reopened.Bytes <= Budget);
     }

@@ -113,9 +113,9 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
             EvictLocked();
             _written += ciphertext.Length;
             reconcile = _written >= _scanEvery;
-            if (reconcile) _written = 0;
         }
-        if (reconcile) Reconcile();
+        // Counted from the last reconciliation that ran: one skipped (the lock busy) is tried again next put.
+        if (reconcile && Reconcile()) lock (_lock) _written = 0;
         return ValueTask.CompletedTask;
     }
 
@@ -243,9 +243,9 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
     /// <summary>Several processes may share the directory; each knows only what it wrote and read. After every
     /// <see cref="_scanEvery"/> bytes it writes, a process takes the directory's lock (DIR/.lock, an exclusive
     /// flock) and rebuilds its index from the directory itself, all processes' entries with their recency (file
-    /// times), evicting the least recently used down to the budget: so the budget holds across them, overshot by at
-    /// most that much per process. Busy lock: skipped this time.</summary>
-    private void Reconcile()
+    /// times), evicting the least recently used down to the budget: so the budget holds across them, overshot by
+    /// about that much per process. Busy lock: false, and the next put tries again.</summary>
+    private bool Reconcile()
     {
         FileStream? gate = null;
         try
@@ -253,7 +253,8 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
             gate = new FileStream(Path.Combine(_dir, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite,
                 FileShare.None);
         }
-        catch (IOException) { return; } // another process reconciles right now
+        catch (IOException) { return false; } // another process reconciles right now
         using (gate) Load();
+        return true;
     }
 }
