@@ -27,15 +27,33 @@ public static class FileKinds
         // SAFETY: st lives on this frame for the call; (l)stat writes at most sizeof(struct stat) into it.
         int rc = followLinks ? Native.stat(path, &st) : Native.lstat(path, &st);
         if (rc != 0) return FileKind.Missing;
-        return (st.Mode & Native.S_IFMT) switch
+        return FromMode(st.Mode);
+    }
+
+    /// <summary>The kind a struct stat's st_mode says.</summary>
+    internal static FileKind FromMode(uint mode) => (mode & Native.S_IFMT) switch
+    {
+        Native.S_IFREG => FileKind.Regular,
+        Native.S_IFDIR => FileKind.Directory,
+        Native.S_IFLNK => FileKind.Symlink,
+        Native.S_IFSOCK => FileKind.Socket,
+        Native.S_IFIFO => FileKind.Fifo,
+        _ => FileKind.Other,
+    };
+
+    /// <summary>Reads an open regular file of <paramref name="length"/> bytes (its size when opened): a file that
+    /// shrank meanwhile yields what it has, one that grew is cut at that size.</summary>
+    internal static byte[] ReadWhole(Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length)
+    {
+        var bytes = new byte[length];
+        int total = 0;
+        while (total < bytes.Length)
         {
-            Native.S_IFREG => FileKind.Regular,
-            Native.S_IFDIR => FileKind.Directory,
-            Native.S_IFLNK => FileKind.Symlink,
-            Native.S_IFSOCK => FileKind.Socket,
-            Native.S_IFIFO => FileKind.Fifo,
-            _ => FileKind.Other,
-        };
+            int n = RandomAccess.Read(handle, bytes.AsSpan(total), total);
+            if (n == 0) return bytes[..total];
+            total += n;
+        }
+        return bytes;
     }
 
     /// <summary>The kind with its article, for messages: "a FIFO", "a device or other special file".</summary>

@@ -29,28 +29,11 @@ public static class InputFile
         if (Native.fstat(fd, &st) != 0)
             throw new InvalidInputException($"{path} cannot be examined (errno {Marshal.GetLastPInvokeError()})",
                 parameter);
-        var type = st.Mode & Native.S_IFMT;
-        if (type != Native.S_IFREG)
-        {
-            var kind = type switch
-            {
-                Native.S_IFDIR => FileKind.Directory,
-                Native.S_IFIFO => FileKind.Fifo,
-                Native.S_IFSOCK => FileKind.Socket,
-                _ => FileKind.Other,
-            };
+        var kind = FileKinds.FromMode(st.Mode);
+        if (kind != FileKind.Regular)
             throw new InvalidInputException($"{path} is {FileKinds.Describe(kind)}, not a regular file", parameter);
-        }
         if (st.Size > maxBytes)
             throw new InvalidInputException($"{path} is {st.Size} bytes, over the {maxBytes}-byte limit", parameter);
-        var bytes = new byte[st.Size];
-        int total = 0;
-        while (total < bytes.Length)
-        {
-            int n = RandomAccess.Read(handle, bytes.AsSpan(total), total);
-            if (n == 0) return bytes[..total];
-            total += n;
-        }
-        return bytes;
+        return FileKinds.ReadWhole(handle, st.Size);
     }
 }

@@ -76,9 +76,8 @@ public sealed class SafeDirectory : IDisposable
             // SAFETY: st lives on this frame; fstat writes at most sizeof(struct stat) into it.
             if (Native.fstat(fd, &st) != 0)
                 throw new IOException($"cannot stat {Full(relative)} (errno {Marshal.GetLastPInvokeError()})");
-            uint type = st.Mode & Native.S_IFMT;
-            if (type != Native.S_IFREG)
-                throw new HostileFileException(Full(relative), FileKinds.Describe(KindOf(type)));
+            var kind = FileKinds.FromMode(st.Mode);
+            if (kind != FileKind.Regular) throw new HostileFileException(Full(relative), FileKinds.Describe(kind));
             if (st.Size > maxBytes)
             {
                 throw new HostileFileException(
@@ -104,17 +103,7 @@ public sealed class SafeDirectory : IDisposable
     public byte[]? ReadAll(string relative, int maxBytes, out FileFacts facts)
     {
         using var handle = OpenRegular(relative, maxBytes, out facts);
-        if (handle is null) return null;
-        long length = facts.Length;
-        var bytes = new byte[length];
-        int total = 0;
-        while (total < length)
-        {
-            int n = RandomAccess.Read(handle, bytes.AsSpan(total), total);
-            if (n == 0) return bytes[..total];
-            total += n;
-        }
-        return bytes;
+        return handle is null ? null : FileKinds.ReadWhole(handle, facts.Length);
     }
 
     private unsafe int Open(string relative, out int errno)
@@ -153,15 +142,6 @@ public sealed class SafeDirectory : IDisposable
     }
 
     private string Full(string relative) => Path.Combine(FullPath, relative);
-
-    private static FileKind KindOf(uint type) => type switch
-    {
-        Native.S_IFDIR => FileKind.Directory,
-        Native.S_IFLNK => FileKind.Symlink,
-        Native.S_IFSOCK => FileKind.Socket,
-        Native.S_IFIFO => FileKind.Fifo,
-        _ => FileKind.Other,
-    };
 
     public void Dispose() => _dir.Dispose();
 }

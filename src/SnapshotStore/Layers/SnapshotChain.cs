@@ -102,25 +102,24 @@ public sealed class SnapshotChain
     private static void CheckNotRolledBack(
         string store, IKeyProvider keys, List<Manifest> layers, bool allowRollback)
     {
-        foreach (var layer in layers)
+        var accepted = new long[layers.Count]; // each record read once: it is a file in the keyring
+        for (int i = 0; i < layers.Count; i++)
         {
-            long accepted = keys.AcceptedSequence(store, layer.Name);
-            if (layer.Sequence < accepted && !allowRollback)
+            var layer = layers[i];
+            accepted[i] = keys.AcceptedSequence(store, layer.Name);
+            if (layer.Sequence < accepted[i] && !allowRollback)
             {
                 throw new RollbackException(
                     $"snapshot '{layer.Name}' in {store} is publication {layer.Sequence}, older than publication "
-                        + $"{accepted} this reader already accepted: the store was rolled back (an old manifest put "
+                        + $"{accepted[i]} this reader already accepted: the store was rolled back (an old manifest put "
                         + "back). Refused; allow it explicitly only if the rollback was yours")
                 {
                     Parameter = "allow-rollback",
                 };
             }
         }
-        foreach (var layer in layers)
-        {
-            if (layer.Sequence != keys.AcceptedSequence(store, layer.Name))
-                keys.Accept(store, layer.Name, layer.Sequence);
-        }
+        for (int i = 0; i < layers.Count; i++)
+            if (layers[i].Sequence != accepted[i]) keys.Accept(store, layers[i].Name, layers[i].Sequence);
     }
 
     /// <summary>
