@@ -1,5 +1,5 @@
 /* abi-probe: prints the kernel and libc ABI facts that the C# interop declares by hand
- * (src/ChunkFs/Native/UffdAbi.cs, LibC.cs; src/SnapshotStore/Origin/Native.cs), as compiled here, so a test
+ * (src/ChunkFs/Native/UffdAbi.cs, FuseAbi.cs, LibC.cs; src/SnapshotStore/Origin/Native.cs), as compiled here, so a test
  * (tests/Snapshots.Tests/UffdAbiTests.cs) can compare them value by value. One fact per line, all values in
  * decimal:
  *   NAME VALUE                  a constant (ioctl number, flag, errno, syscall number)
@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fuse.h>
 #include <linux/openat2.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -20,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -92,6 +95,15 @@ static void errnos(void)
     CONST(EXDEV);
     CONST(ENOSYS);
     CONST(ENXIO);
+    CONST(ENOTCONN);
+    CONST(ENODEV);
+    CONST(EIO);
+    CONST(EROFS);
+    CONST(EOPNOTSUPP);
+    CONST(EBUSY);
+    CONST(EPERM);
+    CONST(EACCES);
+    CONST(EISDIR);
 }
 
 static void events(void)
@@ -166,6 +178,10 @@ static void files(void)
     CONST(O_DIRECTORY);
     CONST(O_CLOEXEC);
     CONST(O_NONBLOCK);
+    CONST(O_RDWR);
+    CONST(MS_NOSUID);
+    CONST(MS_NODEV);
+    CONST(MNT_DETACH);
     CONST(SYNC_FILE_RANGE_WRITE);
     CONST(S_IFMT);
     CONST(S_IFSOCK);
@@ -189,6 +205,167 @@ static void files(void)
     FIELD(open_how, resolve);
 }
 
+/* The FUSE protocol ChunkFs speaks over /dev/fuse (src/ChunkFs/Native/FuseAbi.cs). */
+static void fuse(void)
+{
+    CONST(FUSE_KERNEL_VERSION);
+    CONST(FUSE_KERNEL_MINOR_VERSION);
+    CONST(FUSE_ROOT_ID);
+    CONST(FUSE_LOOKUP);
+    CONST(FUSE_FORGET);
+    CONST(FUSE_GETATTR);
+    CONST(FUSE_SETATTR);
+    CONST(FUSE_OPEN);
+    CONST(FUSE_READ);
+    CONST(FUSE_WRITE);
+    CONST(FUSE_STATFS);
+    CONST(FUSE_RELEASE);
+    CONST(FUSE_FSYNC);
+    CONST(FUSE_FLUSH);
+    CONST(FUSE_INIT);
+    CONST(FUSE_OPENDIR);
+    CONST(FUSE_READDIR);
+    CONST(FUSE_RELEASEDIR);
+    CONST(FUSE_CREATE);
+    CONST(FUSE_INTERRUPT);
+    CONST(FUSE_DESTROY);
+    CONST(FUSE_BATCH_FORGET);
+    CONST(FUSE_FALLOCATE);
+    CONST(FUSE_ASYNC_READ);
+    CONST(FUSE_PARALLEL_DIROPS);
+    CONST(FUSE_MAX_PAGES);
+    CONST(FOPEN_KEEP_CACHE);
+    CONST(FOPEN_CACHE_DIR);
+    CONST(FATTR_SIZE);
+    CONST(FUSE_NOTIFY_STORE);
+    CONST(FUSE_MIN_READ_BUFFER);
+    CONST(FALLOC_FL_KEEP_SIZE);
+    CONST(FALLOC_FL_PUNCH_HOLE);
+    SIZE(fuse_in_header);
+    FIELD(fuse_in_header, len);
+    FIELD(fuse_in_header, opcode);
+    FIELD(fuse_in_header, unique);
+    FIELD(fuse_in_header, nodeid);
+    FIELD(fuse_in_header, uid);
+    FIELD(fuse_in_header, gid);
+    FIELD(fuse_in_header, pid);
+    FIELD(fuse_in_header, total_extlen);
+    FIELD(fuse_in_header, padding);
+    SIZE(fuse_out_header);
+    FIELD(fuse_out_header, len);
+    FIELD(fuse_out_header, error);
+    FIELD(fuse_out_header, unique);
+    SIZE(fuse_init_in);
+    FIELD(fuse_init_in, major);
+    FIELD(fuse_init_in, minor);
+    FIELD(fuse_init_in, max_readahead);
+    FIELD(fuse_init_in, flags);
+    FIELD(fuse_init_in, flags2);
+    FIELD(fuse_init_in, unused);
+    SIZE(fuse_init_out);
+    FIELD(fuse_init_out, major);
+    FIELD(fuse_init_out, minor);
+    FIELD(fuse_init_out, max_readahead);
+    FIELD(fuse_init_out, flags);
+    FIELD(fuse_init_out, max_background);
+    FIELD(fuse_init_out, congestion_threshold);
+    FIELD(fuse_init_out, max_write);
+    FIELD(fuse_init_out, time_gran);
+    FIELD(fuse_init_out, max_pages);
+    FIELD(fuse_init_out, map_alignment);
+    FIELD(fuse_init_out, flags2);
+    FIELD(fuse_init_out, unused);
+    SIZE(fuse_attr);
+    FIELD(fuse_attr, ino);
+    FIELD(fuse_attr, size);
+    FIELD(fuse_attr, blocks);
+    FIELD(fuse_attr, atime);
+    FIELD(fuse_attr, mtime);
+    FIELD(fuse_attr, ctime);
+    FIELD(fuse_attr, atimensec);
+    FIELD(fuse_attr, mtimensec);
+    FIELD(fuse_attr, ctimensec);
+    FIELD(fuse_attr, mode);
+    FIELD(fuse_attr, nlink);
+    FIELD(fuse_attr, uid);
+    FIELD(fuse_attr, gid);
+    FIELD(fuse_attr, rdev);
+    FIELD(fuse_attr, blksize);
+    FIELD(fuse_attr, flags);
+    SIZE(fuse_entry_out);
+    FIELD(fuse_entry_out, nodeid);
+    FIELD(fuse_entry_out, generation);
+    FIELD(fuse_entry_out, entry_valid);
+    FIELD(fuse_entry_out, attr_valid);
+    FIELD(fuse_entry_out, entry_valid_nsec);
+    FIELD(fuse_entry_out, attr_valid_nsec);
+    FIELD(fuse_entry_out, attr);
+    SIZE(fuse_attr_out);
+    FIELD(fuse_attr_out, attr_valid);
+    FIELD(fuse_attr_out, attr_valid_nsec);
+    FIELD(fuse_attr_out, dummy);
+    FIELD(fuse_attr_out, attr);
+    SIZE(fuse_setattr_in);
+    FIELD(fuse_setattr_in, valid);
+    FIELD(fuse_setattr_in, padding);
+    FIELD(fuse_setattr_in, fh);
+    FIELD(fuse_setattr_in, size);
+    FIELD(fuse_setattr_in, lock_owner);
+    FIELD(fuse_setattr_in, atime);
+    FIELD(fuse_setattr_in, mtime);
+    FIELD(fuse_setattr_in, ctime);
+    FIELD(fuse_setattr_in, atimensec);
+    FIELD(fuse_setattr_in, mtimensec);
+    FIELD(fuse_setattr_in, ctimensec);
+    FIELD(fuse_setattr_in, mode);
+    FIELD(fuse_setattr_in, unused4);
+    FIELD(fuse_setattr_in, uid);
+    FIELD(fuse_setattr_in, gid);
+    FIELD(fuse_setattr_in, unused5);
+    SIZE(fuse_open_in);
+    FIELD(fuse_open_in, flags);
+    FIELD(fuse_open_in, open_flags);
+    SIZE(fuse_open_out);
+    FIELD(fuse_open_out, fh);
+    FIELD(fuse_open_out, open_flags);
+    FIELD(fuse_open_out, padding);
+    SIZE(fuse_read_in);
+    FIELD(fuse_read_in, fh);
+    FIELD(fuse_read_in, offset);
+    FIELD(fuse_read_in, size);
+    FIELD(fuse_read_in, read_flags);
+    FIELD(fuse_read_in, lock_owner);
+    FIELD(fuse_read_in, flags);
+    FIELD(fuse_read_in, padding);
+    SIZE(fuse_fallocate_in);
+    FIELD(fuse_fallocate_in, fh);
+    FIELD(fuse_fallocate_in, offset);
+    FIELD(fuse_fallocate_in, length);
+    FIELD(fuse_fallocate_in, mode);
+    FIELD(fuse_fallocate_in, padding);
+    SIZE(fuse_kstatfs);
+    FIELD(fuse_kstatfs, blocks);
+    FIELD(fuse_kstatfs, bfree);
+    FIELD(fuse_kstatfs, bavail);
+    FIELD(fuse_kstatfs, files);
+    FIELD(fuse_kstatfs, ffree);
+    FIELD(fuse_kstatfs, bsize);
+    FIELD(fuse_kstatfs, namelen);
+    FIELD(fuse_kstatfs, frsize);
+    FIELD(fuse_kstatfs, padding);
+    FIELD(fuse_kstatfs, spare);
+    SIZE(fuse_dirent);
+    FIELD(fuse_dirent, ino);
+    FIELD(fuse_dirent, off);
+    FIELD(fuse_dirent, namelen);
+    FIELD(fuse_dirent, type);
+    SIZE(fuse_notify_store_out);
+    FIELD(fuse_notify_store_out, nodeid);
+    FIELD(fuse_notify_store_out, offset);
+    FIELD(fuse_notify_store_out, size);
+    FIELD(fuse_notify_store_out, padding);
+}
+
 int main(void)
 {
     uffd();
@@ -196,5 +373,6 @@ int main(void)
     events();
     sockets();
     files();
+    fuse();
     return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 }

@@ -84,12 +84,43 @@ internal static unsafe partial class LibC
     [LibraryImport("libc")]
     public static partial uint geteuid();
 
+    [LibraryImport("libc")]
+    public static partial uint getegid();
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, long a1, long a2);
 
     public static int PidfdOpen(int pid) => (int)syscall(SYS_pidfd_open, pid, 0);
 
     public static int UserfaultFd(int flags) => (int)syscall(SYS_userfaultfd, flags, 0);
+
+    public const int ENOTCONN = 107, ENODEV = 19, EIO = 5, EROFS = 30, ENOSYS = 38, EOPNOTSUPP = 95, EBUSY = 16,
+        EPERM = 1, EACCES = 13, EISDIR = 21, ENOTDIR = 20;
+    public const int O_RDWR = 2;
+    public const ulong MS_NOSUID = 2, MS_NODEV = 4;
+    public const int MNT_DETACH = 2;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int mount(string source, string target, string fstype, ulong flags, string data);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int umount2(string target, int flags);
+
+    /// <summary>F_OK (0) tells only whether the path resolves: a dead FUSE mount answers ENOTCONN.</summary>
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int access(string path, int mode);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint writev(int fd, IoVec* iov, int iovcnt);
+
+    [LibraryImport("libc", EntryPoint = "strerror")]
+    private static partial nint StrErrorPtr(int errnum);
+
+    /// <summary>The C library's text for an errno ("Transport endpoint is not connected").</summary>
+    public static string StrError(int errno) => Marshal.PtrToStringUTF8(StrErrorPtr(errno)) ?? $"errno {errno}";
 
     public static int Errno => Marshal.GetLastPInvokeError();
 }

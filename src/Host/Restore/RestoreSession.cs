@@ -67,7 +67,7 @@ public sealed class RestoreSession : IDisposable
         // Refuse a bad --record path now, not after the whole VM has been served.
         if (request.RecordPath is { } record) OutputFile.Check(record, "record");
         var chain = await host.OpenChainAsync(request.Name, request.Tenant, ct);
-        var plan = await ChoosePlanAsync(host, chain, request, ct);
+        var plan = await PlanChoice.ChooseAsync(host, chain, request.Prefetch, request.PlanPath, ct);
         // A transient tier failure is retried for as long as a fault may wait: only the deadline fails a VM.
         var reader = await host.OpenReaderAsync(request.Tiers with { RetryWindow = request.FaultDeadline }, ct);
         ResidentChunks? memory = null, pack = null;
@@ -84,7 +84,8 @@ public sealed class RestoreSession : IDisposable
             // then compiled and warm, and a VM's first fault does not pay tens of milliseconds for it.
             int firstData = Array.FindIndex(chain.Chunks, c => !c.IsZero);
             if (firstData >= 0) await WarmUpAsync(memory.LoadAsync(firstData, ct));
-            pack = await OpenPackAsync(host, request, plan, reader, ct);
+            pack = await PlanChoice.OpenPackAsync(host, request.Tenant, plan, reader, request.MemoryBudgetBytes,
+                request.BufferReserve, ct);
             // The pack's first chunk holds the plan's first pages.
             if (pack is not null && !pack.IsZeroChunk(0)) await WarmUpAsync(pack.LoadAsync(0, ct));
             return new RestoreSession(host, request, chain, reader, memory, plan, pack);
@@ -200,92 +201,9 @@ public sealed class RestoreSession : IDisposable
     private string Describe() => Plan is null ? ""
         : $" with a {Plan.Pages.Length}-page prefetch plan{(_pack is null ? "" : " and its working-set pack")}";
 
-    /// <summary>The plan to follow. A plan is a speed-up: a missing, damaged, foreign or unreadable one means a
-    /// warning and serving on demand, never a refused or hung restore.</summary>
-    private static async Task<PrefetchPlan?> ChoosePlanAsync(SnapshotHost host, SnapshotChain chain,
-        RestoreRequest request, CancellationToken ct)
-    {
-        PrefetchPlan? plan;
-        try
-        {
-            switch (request.Prefetch)
-            {
-                case PrefetchMode.Off:
-                    return null;
-                case PrefetchMode.File:
-                    if (request.PlanPath is null
-                        || FileKinds.Of(request.PlanPath, followLinks: true) != FileKind.Regular)
-                    {
-                        host.Log($"warning: prefetch plan {request.PlanPath} is not a readable regular file; "
-                            + "serving on demand");
-                        return null;
-                    }
-                    plan = LoadPlanFile(host, chain, request.PlanPath);
-                    break;
-                default:
-                    var (attached, why) = await new PlanStore(host.Blobs, host.Keys).TryLoadAsync(
-                        chain.Name, chain.Top, ct);
-                    if (attached is null && request.Prefetch == PrefetchMode.Attached)
-                        host.Log($"warning: {why}; serving on demand");
-                    plan = attached;
-                    break;
-            }
-        }
-        catch (Exception ex) when (ex is SnapshotException or IOException or UnauthorizedAccessException)
-        {
-            host.Log($"warning: the prefetch plan is unusable ({ex.Message}); serving on demand");
-            return null;
-        }
-        if (plan is not null && plan.ImageSize != chain.ImageSize)
-        {
-            host.Log($"warning: the prefetch plan is for a {plan.ImageSize}-byte image; '{chain.Name}' is "
-                + $"{chain.ImageSize} bytes; serving on demand");
-            return null;
-        }
-        return plan;
-    }
-
-    /// <summary>A plan given as a file. A sealed one (copied from a store) is opened like a stored plan; an
-    /// unsealed one (from `log merge`) is not authenticated, so only its page order is used: pages are prefetched
-    /// from their own chunks, never placed from a working-set pack it names.</summary>
-    private static PrefetchPlan LoadPlanFile(SnapshotHost host, SnapshotChain chain, string path)
-    {
-        var bytes = InputFile.ReadAll(path, "plan", PrefetchPlan.MaxBytes + 64); // + the seal
-        if (PlanSeal.IsSealed(bytes)) return PlanSeal.Open(bytes, chain.Top, host.Keys, path);
-        var plan = PrefetchPlan.Parse(bytes, path);
-        if (plan.PackName is null) return plan;
-        host.Log($"warning: plan file {path} is not sealed: its working-set pack is not used");
-        return plan.BoundTo(plan.ManifestHash);
-    }
-
-    /// <summary>The working-set pack the plan was made with, as a memory tier; null (with a warning when the plan
-    /// names one that is missing, unreadable or not the one it was made with) to prefetch from the snapshot's own
-    /// chunks.</summary>
-    private static async Task<ResidentChunks?> OpenPackAsync(SnapshotHost host, RestoreRequest request,
-        PrefetchPlan? plan, ChunkReader reader, CancellationToken ct)
-    {
-        if (plan?.PackName is not { } packName) return null;
-        SnapshotChain packChain;
-        try
-        {
-            packChain = await host.OpenChainAsync(packName, request.Tenant, ct);
-        }
-        catch (SnapshotException ex)
-        {
-            host.Log($"warning: working-set pack '{packName}' is unusable ({ex.Message}); prefetching snapshot "
-                + "chunks");
-            return null;
-        }
-        if (packChain.Top.Hash.AsSpan().SequenceEqual(plan.PackHash))
-            return new ResidentChunks(packChain, reader, request.MemoryBudgetBytes, request.BufferReserve);
-        host.Log($"warning: working-set pack '{packName}' is not the one the plan was made with; prefetching "
-            + "snapshot chunks");
-        return null;
-    }
-
     /// <summary>Best effort and bounded: a tier that fails here fails the VM later, at a fault, with its
     /// reason.</summary>
-    private static async Task WarmUpAsync(Task load)
+    internal static async Task WarmUpAsync(Task load)
     {
         try { await load.WaitAsync(TimeSpan.FromSeconds(2)); }
         catch (Exception ex) when (ex is SnapshotException or TimeoutException) { }

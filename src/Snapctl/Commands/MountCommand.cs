@@ -1,0 +1,126 @@
+using System.CommandLine;
+using Snapshots.Host.Mount;
+using Snapshots.Host.Restore;
+
+namespace Snapshots.Snapctl.Commands;
+
+/// <summary>`snapctl mount`: snapshots as read-only files of a FUSE mount (ChunkFs), served lazily through the
+/// tiers, until SIGTERM/SIGINT or an unmount. Prints what it served as JSON on stdout when it ends.</summary>
+public static class MountCommand
+{
+    public static Command Create()
+    {
+        var store = CommonOptions.Store();
+        var keyring = CommonOptions.Keyring();
+        var allowRollback = CommonOptions.AllowRollback();
+        var names = new Option<string[]>("--name", "-n")
+        {
+            Description = "Snapshot to expose as DIR/NAME (repeat for several)",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var tenant = CommonOptions.Tenant();
+        var mountPoint = new Option<string>("--mountpoint")
+        {
+            Description = "Existing directory to mount on (a dead ChunkFs mount left there by a crash is cleared)",
+            Required = true,
+        };
+        var tiers = new CommonOptions.Tiers();
+        var record = new Option<string?>("--record")
+        {
+            Description = "Write the pages each file's reads covered, in first-read order, here on exit (with "
+                + "several names: RECORD.NAME); sets --read-ahead 0 unless given",
+        };
+        var prefetch = new Option<bool>("--prefetch")
+        {
+            Description = "Push each snapshot's attached plan into the page cache from its first open (the default "
+                + "when it has one)",
+        };
+        var noPrefetch = new Option<bool>("--no-prefetch") { Description = "Serve every read on demand" };
+        var plan = new Option<string?>("--plan") { Description = "Prefetch with this plan file (one name only)" };
+        var readAhead = new Option<string?>("--read-ahead")
+        {
+            Description = "The kernel's read-ahead per file (e.g. 128K; 0: only what is read); default 128K, or 0 "
+                + "when recording",
+        };
+        var budget = new Option<string>("--memory-budget")
+        {
+            Description = "Decrypted chunks kept in memory, per snapshot",
+            DefaultValueFactory = _ => "2G",
+        };
+        var deadline = new Option<double>("--read-deadline")
+        {
+            Description = "Seconds a read may wait for its chunk before it fails with EIO",
+            DefaultValueFactory = _ => 10,
+        };
+        var threads = new Option<int>("--threads")
+        {
+            Description = "Threads reading FUSE requests",
+            DefaultValueFactory = _ => 4,
+        };
+        var owner = new Option<string?>("--owner")
+        {
+            Description = "UID[:GID] owning the files (the VMM's user); default: the mounting user",
+        };
+        var json = CommonOptions.Json();
+        var cmd = new Command("mount", "Expose snapshots as files of a FUSE mount (ChunkFs), read lazily through "
+            + "the tiers, until SIGTERM or an unmount")
+        {
+            store, keyring, names, tenant, mountPoint, record, prefetch, noPrefetch, plan, readAhead, budget,
+            deadline, threads, owner, json, allowRollback,
+        };
+        CommonOptions.AddAll(cmd, tiers.All);
+        cmd.SetAction(async (pr, ct) =>
+        {
+            if (pr.GetValue(prefetch) && pr.GetValue(noPrefetch))
+                throw new UsageException("--prefetch and --no-prefetch exclude each other");
+            var mode = pr.GetValue(noPrefetch) ? PrefetchMode.Off
+                : pr.GetValue(plan) is not null ? PrefetchMode.File
+                : pr.GetValue(prefetch) ? PrefetchMode.Attached
+                : PrefetchMode.Auto;
+            var (uid, gid) = ParseOwner(pr.GetValue(owner));
+            var request = new MountRequest
+            {
+                MountPoint = pr.GetValue(mountPoint)!,
+                Names = pr.GetValue(names)!,
+                Tenant = pr.GetValue(tenant),
+                Tiers = tiers.From(pr),
+                MemoryBudgetBytes = SizeParser.Parse(pr.GetValue(budget)!, "--memory-budget"),
+                Prefetch = mode,
+                PlanPath = pr.GetValue(plan),
+                ReadAheadBytes = pr.GetValue(readAhead) is { } ra ? ReadAhead(ra) : null,
+                ReadDeadline = CommonOptions.Seconds(pr, deadline),
+                Threads = pr.GetValue(threads),
+                OwnerUid = uid,
+                OwnerGid = gid,
+                RecordPath = pr.GetValue(record),
+            };
+            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
+            var stats = await host.MountAsync(request, ct);
+            Output.WriteJson(stats);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static int ReadAhead(string text)
+    {
+        long bytes = SizeParser.Parse(text, "--read-ahead");
+        if (bytes is < 0 or > (1 << 20) || bytes % 4096 != 0)
+            throw new UsageException($"--read-ahead {text}: use a multiple of 4K from 0 to 1M");
+        return (int)bytes;
+    }
+
+    private static (uint? Uid, uint? Gid) ParseOwner(string? text)
+    {
+        if (text is null) return (null, null);
+        var parts = text.Split(':');
+        if (parts.Length > 2 || !uint.TryParse(parts[0], out uint uid)
+            || (parts.Length == 2 && !uint.TryParse(parts[1], out _)))
+        {
+            throw new UsageException($"--owner {text}: use a numeric UID or UID:GID");
+        }
+        return (uid, parts.Length == 2 ? uint.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture)
+            : uid);
+    }
+}
