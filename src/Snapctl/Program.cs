@@ -13,7 +13,8 @@ public static class Program
         {
             BuildCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(), InspectCommand.Create(),
             ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(),
-            WarmCommand.Create(), RestoreCommand.Create(), MountCommand.Create(), LogCommand.Create(), KeyCommand.Create(),
+            WarmCommand.Create(), RestoreCommand.Create(), MountCommand.Create(), LogCommand.Create(),
+            KeyCommand.Create(),
         })
             root.Subcommands.Add(cmd);
 

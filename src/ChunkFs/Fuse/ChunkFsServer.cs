@@ -164,7 +164,8 @@ public sealed partial class ChunkFsServer : IDisposable
     {
         var p = LibC.mmap(null, ChunkGeometry.ChunkSize, LibC.PROT_READ, LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS,
             -1, 0);
-        if (p == (void*)-1) throw new InvalidOperationException($"cannot map the zero chunk: {LibC.StrError(LibC.Errno)}");
+        if (p == (void*)-1)
+            throw new InvalidOperationException($"cannot map the zero chunk: {LibC.StrError(LibC.Errno)}");
         return (nint)p;
     }
 
