@@ -77,7 +77,7 @@ internal sealed class FuseMount : IDisposable
         var entry = MountTable.Find(full.TrimEnd('/').Length == 0 ? "/" : full.TrimEnd('/'));
         if (entry is not null)
         {
-            bool dead = LibC.access(full, 0) != 0 && LibC.Errno == LibC.ENOTCONN;
+            bool dead = IsDead(full);
             if (entry.FsType != FsType || !dead)
             {
                 throw new InvalidInputException($"mountpoint {full} is busy: {entry.FsType} is mounted there"
@@ -99,6 +99,14 @@ internal sealed class FuseMount : IDisposable
         }
         var resolved = new DirectoryInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;
         return resolved;
+    }
+
+    /// <summary>A FUSE mount whose server is gone: statfs always reaches the server, and answers ENOTCONN.
+    /// </summary>
+    private static unsafe bool IsDead(string path)
+    {
+        byte* buffer = stackalloc byte[256];
+        return LibC.statfs(path, buffer) != 0 && LibC.Errno == LibC.ENOTCONN;
     }
 
     /// <summary>Unmounts. A mount still in use (a VMM has its file open or mapped) is detached, then its

@@ -232,21 +232,28 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         await Task.WhenAll(workers);
     }
 
-    /// <summary>Copying read for loaders that need bytes, not addresses (FUSE).</summary>
-    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken ct = default)
+    /// <summary>Copying read, for callers that need bytes, not addresses: any offset and size, chunk by chunk;
+    /// short at the end of the image.</summary>
+    public async ValueTask<int> ReadAsync(long offset, Memory<byte> destination, CancellationToken ct = default)
     {
-        int chunk = (int)(offset / ChunkGeometry.ChunkSize);
-        int within = (int)(offset % ChunkGeometry.ChunkSize);
-        if ((ulong)offset >= (ulong)Size || offset % ChunkGeometry.PageSize != 0
-            || within + destination.Length > ChunkGeometry.ChunkSize)
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        int total = (int)Math.Clamp(Size - offset, 0, destination.Length);
+        for (int done = 0; done < total;)
         {
-            throw new ArgumentOutOfRangeException(nameof(offset), $"read of {destination.Length} at {offset} is "
-                + "unaligned, crosses a chunk or passes the image's end");
+            long pos = offset + done;
+            int chunk = (int)(pos / ChunkGeometry.ChunkSize);
+            int within = (int)(pos % ChunkGeometry.ChunkSize);
+            var part = destination.Slice(done, Math.Min(total - done, ChunkGeometry.ChunkSize - within));
+            if (IsZeroChunk(chunk)) part.Span.Clear();
+            else
+            {
+                var address = await PinAsync(chunk, ct);
+                try { NativeBuffers.Span(address + within, part.Length).CopyTo(part.Span); }
+                finally { Unpin(chunk); }
+            }
+            done += part.Length;
         }
-        if (IsZeroChunk(chunk)) { destination.Span.Clear(); return; }
-        var address = await PinAsync(chunk, ct);
-        try { NativeBuffers.Span(address + within, destination.Length).CopyTo(destination.Span); }
-        finally { Unpin(chunk); }
+        return total;
     }
 
     public void Dispose()

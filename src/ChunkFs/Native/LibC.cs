@@ -109,9 +109,10 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int umount2(string target, int flags);
 
-    /// <summary>F_OK (0) tells only whether the path resolves: a dead FUSE mount answers ENOTCONN.</summary>
+    /// <summary>Only the result matters here: FUSE never caches statfs, so a mount whose server is gone answers
+    /// ENOTCONN (a cached stat or access would not). The buffer must hold a struct statfs (120 bytes).</summary>
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int access(string path, int mode);
+    public static partial int statfs(string path, byte* buf);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint writev(int fd, IoVec* iov, int iovcnt);

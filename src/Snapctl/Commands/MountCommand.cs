@@ -105,6 +105,7 @@ public static class MountCommand
 
     private static int ReadAhead(string text)
     {
+        if (text.Trim() == "0") return 0; // sizes are positive elsewhere; no read-ahead is a setting here
         long bytes = SizeParser.Parse(text, "--read-ahead");
         if (bytes is < 0 or > (1 << 20) || bytes % 4096 != 0)
             throw new UsageException($"--read-ahead {text}: use a multiple of 4K from 0 to 1M");
