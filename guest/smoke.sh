@@ -56,7 +56,7 @@ stall=$("$PY" -c 'import json,sys; print(round(json.loads(sys.argv[1])["mono"] -
   "$first" "$W/snaps/function/meta.json")
 echo "guest clock from the snapshot's date to the first answer: ${stall}s (includes the ping and the heap check)"
 invoke "$W/fn" '{"id":2,"op":"work","n":2000,"seed":7}'
-want=$(cd "$HERE" && "$PY" -c 'import json, handler; print(json.dumps(handler.work(2000, 7)))')
+want=$(cd "$HERE" && "$PY" -B -c 'import json, handler; print(json.dumps(handler.work(2000, 7)))')
 check "$LAST" "a['result'] == json.loads('''$want''')"
 echo "work: the guest's result equals the host's"
 invoke "$W/fn" '{"id":3,"op":"churn","mib":32}'
@@ -80,7 +80,7 @@ rundirs+=("$W/os")
 "$VM" restore "$W/snaps/os" "$W/os" "$W/os.mem"
 "$VM" start-runtime "$W/os"
 invoke "$W/os" '{"id":1,"op":"work","n":500,"seed":3}'
-want=$(cd "$HERE" && "$PY" -c 'import json, handler; print(json.dumps(handler.work(500, 3)))')
+want=$(cd "$HERE" && "$PY" -B -c 'import json, handler; print(json.dumps(handler.work(500, 3)))')
 check "$LAST" "a['result'] == json.loads('''$want''')"
 echo "work: the guest's result equals the host's"
 "$VM" stop "$W/os"
