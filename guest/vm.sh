@@ -263,8 +263,10 @@ cmd_stop() {
   local rundir pid _; rundir=$(abspath "$1")
   if ! pid=$(our_pid "$rundir"); then echo "stop: no VM running in $rundir"; return 0; fi
   # A polite quit first; a QEMU frozen in a page fault (its memory server gone) ignores it, and SIGTERM too.
-  qmp --timeout 3 "$rundir/qmp.sock" quit >/dev/null 2>&1 || true
-  for _ in $(seq 50); do our_pid "$rundir" >/dev/null || break; sleep 0.1; done
+  # (No answer to quit within 3 s: no point waiting for it to exit.)
+  if qmp --timeout 3 "$rundir/qmp.sock" quit >/dev/null 2>&1; then
+    for _ in $(seq 50); do our_pid "$rundir" >/dev/null || break; sleep 0.1; done
+  fi
   if our_pid "$rundir" >/dev/null; then
     kill -KILL "$pid" 2>/dev/null || true
     for _ in $(seq 50); do our_pid "$rundir" >/dev/null || break; sleep 0.1; done
