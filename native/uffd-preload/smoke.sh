@@ -9,8 +9,9 @@
 # 2. boot (TCG, RAM in a file, share=on), snapshot with x-ignore-shared (device state only), quit;
 # 3. snapctl build of the RAM file into a directory store;
 # 4. a plain-file restore (share=off), the ceiling for timing;
-# 5. two uffd restores from an all-zero placeholder: the guest must tick on with bad=0; the first ends with QMP
-#    quit, the second with SIGKILL, and snapctl restore must exit by itself each time, its JSON showing faults;
+# 5. two uffd restores from an all-zero placeholder: the guest must tick on with bad=0; the first goes through a
+#    virtio-balloon inflate/deflate (REMOVE events) and ends with QMP quit, the second ends with SIGKILL, and
+#    snapctl restore must exit by itself each time, its JSON showing the faults it served;
 # 6. two failures that must stop QEMU's start loudly: no handler on the socket, a handshake the handler refuses.
 # Every process it starts is stopped by its pid on exit. Env: SMOKE_DIR (default .work/uffd-smoke), TICKS (ticks
 # to watch after a restore, default 4), TIMEOUT (seconds per wait, default 60).
@@ -33,22 +34,29 @@ assets() {
   local g=$W/guest
   mkdir -p "$g"
   apt_need qemu-system-x86 busybox-static cpio xz-utils gcc libc6-dev python3
-  if [ ! -s "$g/vmlinux" ]; then
+  local mods="virtio_ring virtio virtio_mmio virtio_balloon" m  # for the balloon; Debian builds them as modules
+  if [ ! -s "$g/vmlinux" ] || [ ! -s "$g/modules/virtio_balloon.ko" ]; then
     say "fetching Debian's kernel (apt-get download)"
     local pkg; pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
-    (cd "$g" && rm -rf x ./*.deb && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null && dpkg-deb -x ./"$pkg"_*.deb x)
+    (cd "$g" && rm -rf x ./*.deb && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null &&
+     dpkg-deb -x ./"$pkg"_*.deb x)
     # vmlinuz is a bzImage; the ELF inside (after the xz magic) has the PVH note microvm boots directly.
     $PY -c "import sys; d=open(sys.argv[1],'rb').read(); sys.stdout.buffer.write(d[d.find(b'\xfd7zXZ\x00'):])" \
       "$(ls "$g"/x/boot/vmlinuz-*)" | xz -dc > "$g/vmlinux.tmp" 2>/dev/null || true  # trailing data: expected
     readelf -n "$g/vmlinux.tmp" | grep -q 0x00000012 || fail "no PVH entry note in the extracted vmlinux"
+    mkdir -p "$g/modules"
+    for m in $mods; do cp "$(find "$g/x/lib/modules" -name "$m.ko")" "$g/modules/"; done
     mv "$g/vmlinux.tmp" "$g/vmlinux"; rm -rf "$g/x" "$g"/*.deb
   fi
-  if [ ! -s "$g/initramfs.cpio.gz" ] || [ "$ROOT/native/uffd-preload/guest-ticker.c" -nt "$g/initramfs.cpio.gz" ]; then
-    local r=$g/root; rm -rf "$r"; mkdir -p "$r"/{bin,proc,sys,dev}
+  if [ ! -s "$g/initramfs.cpio.gz" ] || [ "$ROOT/native/uffd-preload/guest-ticker.c" -nt "$g/initramfs.cpio.gz" ] ||
+     [ "${BASH_SOURCE[0]}" -nt "$g/initramfs.cpio.gz" ]; then
+    local r=$g/root; rm -rf "$r"; mkdir -p "$r"/{bin,proc,sys,dev,lib}
     gcc -O2 -static -o "$r/bin/ticker" "$ROOT/native/uffd-preload/guest-ticker.c"
-    cp /bin/busybox "$r/bin/"; ln -s busybox "$r/bin/sh"; ln -s busybox "$r/bin/mount"
-    printf '%s\n' '#!/bin/sh' 'mount -t proc proc /proc' 'mount -t devtmpfs devtmpfs /dev 2>/dev/null' \
-      'exec /bin/ticker 64' > "$r/init"; chmod +x "$r/init"
+    cp /bin/busybox "$r/bin/"; for m in sh mount insmod; do ln -s busybox "$r/bin/$m"; done
+    cp "$g"/modules/*.ko "$r/lib/"
+    { echo '#!/bin/sh'; echo 'mount -t proc proc /proc'; echo 'mount -t devtmpfs devtmpfs /dev 2>/dev/null'
+      for m in $mods; do echo "insmod /lib/$m.ko"; done
+      echo 'exec /bin/ticker 64 4'; } > "$r/init"; chmod +x "$r/init"
     (cd "$r" && find . | cpio -o -H newc 2>/dev/null | gzip -9) > "$g/initramfs.cpio.gz"
   fi
 }
@@ -76,6 +84,11 @@ for a in sys.argv[2:]:
     if a == 'wait-migrate':
         while (r := cmd('query-migrate')).get('status') not in ('completed', 'failed', 'cancelled'): time.sleep(0.01)
         if r['status'] != 'completed': sys.exit('migration %s' % r['status'])
+    elif a.startswith('wait-balloon:'):  # until the guest's balloon reaches the target (bytes)
+        t = int(a.split(':')[1]); end = time.time() + 60
+        while cmd('query-balloon')['actual'] != t:
+            if time.time() > end: sys.exit('balloon: %d bytes, not %d, after 60 s' % (cmd('query-balloon')['actual'], t))
+            time.sleep(0.05)
     elif a == 'wait-running':
         while cmd('query-status')['status'] != 'running': time.sleep(0.005)
     else:
@@ -95,7 +108,7 @@ qemu() {
     -object memory-backend-file,id=mem,size="$MEM",mem-path="$memfile",share="$share" \
     -kernel "$W/guest/vmlinux" -initrd "$W/guest/initramfs.cpio.gz" \
     -append "console=ttyS0 reboot=k panic=-1 quiet tsc_early_khz=$khz lpj=$((khz*4)) tsc=reliable" \
-    -nodefaults -no-user-config -display none -serial file:"$run/serial.log" \
+    -device virtio-balloon-device -nodefaults -no-user-config -display none -serial file:"$run/serial.log" \
     -qmp unix:"$run/qmp.sock",server=on,wait=off -daemonize -pidfile "$run/qemu.pid" "$@" 2>"$run/qemu.err" || rc=$?
   [ -s "$run/qemu.pid" ] && started+=("$(cat "$run/qemu.pid")")
   return $rc
@@ -185,7 +198,16 @@ for run in uffd1 uffd2; do
   SNAP_UFFD_SOCKET="$W/$run/h.sock" SNAP_UFFD_MEM_PATH="$W/zero.mem" SNAP_UFFD_VERBOSE=1 QEMU=$QEMU_UFFD \
     restore "$W/$run" "$W/zero.mem" || fail "$run: QEMU did not start: $(cat "$W/$run/qemu.err")"
   qpid=$(cat "$W/$run/qemu.pid")
-  if [ $run = uffd1 ]; then quit "$W/$run"; how="QMP quit"
+  if [ $run = uffd1 ]; then
+    # The REMOVE path: QEMU discards each page the balloon takes (fallocate punch on the memfd, then
+    # MADV_DONTNEED: a REMOVE event each); after the deflate the guest's churn allocates them again.
+    n=$(last_tick "$W/$run")
+    qmp "$W/$run/qmp.sock" '{"execute":"balloon","arguments":{"value":201326592}}' wait-balloon:201326592 \
+      '{"execute":"balloon","arguments":{"value":268435456}}' wait-balloon:268435456 || fail "$run: balloon cycle"
+    wait_tick "$W/$run" $(( $(last_tick "$W/$run") + TICKS )) >/dev/null
+    check_ticks "$W/$run" "$LAST"
+    echo "  balloon inflated by 64 MiB and deflated (ticks $n-$(last_tick "$W/$run")): every tick bad=0"
+    quit "$W/$run"; how="QMP quit"
   else kill -9 "$qpid"; how="SIGKILL"; fi
   wait_gone "$HPID" 15 || fail "$run: snapctl restore did not exit after QEMU's $how"
   wait "$HPID" || true
@@ -197,7 +219,8 @@ for run in uffd1 uffd2; do
   faults=$(field "$j" faults); [ "$faults" -gt 0 ] || fail "$run: no faults served"
   echo "  after $how: snapctl restore exited; vmmPid $qpid (QEMU's -pidfile), faults $faults," \
     "pages copied $(field "$j" pagesCopied), zero pages $(field "$j" zeroPages), chunks $(field "$j" chunksLoaded)," \
-    "fault p50 $(field "$j" faultP50Us) us"
+    "fault p50 $(field "$j" faultP50Us) us, REMOVE events $(field "$j" removeEvents) ($(field "$j" removedPages) pages)"
+  [ $run = uffd2 ] || [ "$(field "$j" removeEvents)" -gt 0 ] || fail "$run: the balloon sent no REMOVE events"
 done
 
 say "failures must stop QEMU's start"
