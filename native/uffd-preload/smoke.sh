@@ -138,7 +138,7 @@ check_ticks() { # RUNDIR AFTER: every tick after the restore has bad=0
 
 # ---- the handler ----
 handler_start() { # RUNDIR: snapctl restore in the background, until its ready line
-  local run=$1; mkdir -p "$run"; rm -f "$run/h.sock"
+  local run=$1 t0; mkdir -p "$run"; rm -f "$run/h.sock"; t0=$(now_ms)
   "$SNAPCTL" restore "${STORE[@]}" --name smoke --uffd-socket "$run/h.sock" --accept-timeout 60 --json \
     >"$run/handler.json" 2>"$run/handler.err" &
   HPID=$!; started+=("$HPID")
@@ -148,6 +148,7 @@ handler_start() { # RUNDIR: snapctl restore in the background, until its ready l
     [ "$(date +%s)" -lt "$end" ] || fail "snapctl restore not ready within ${TIMEOUT}s"
     sleep 0.02
   done
+  echo "  snapctl restore ready after $(( $(now_ms) - t0 )) ms"
 }
 field() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
