@@ -87,7 +87,7 @@ for a in sys.argv[2:]:
     elif a.startswith('wait-balloon:'):  # until the guest's balloon reaches the target (bytes)
         t = int(a.split(':')[1]); end = time.time() + 60
         while cmd('query-balloon')['actual'] != t:
-            if time.time() > end: sys.exit('balloon: %d bytes, not %d, after 60 s' % (cmd('query-balloon')['actual'], t))
+            if time.time() > end: sys.exit('balloon: %d bytes, not %d' % (cmd('query-balloon')['actual'], t))
             time.sleep(0.05)
     elif a == 'wait-running':
         while cmd('query-status')['status'] != 'running': time.sleep(0.005)
@@ -95,7 +95,8 @@ for a in sys.argv[2:]:
         j = json.loads(a); cmd(j['execute'], j.get('arguments'))
 PY
 }
-IGNORE_SHARED='{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}}'
+IGNORE_SHARED='{"execute":"migrate-set-capabilities",
+  "arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}}'
 
 # qemu RUNDIR MEMFILE SHARE [extra args]: starts QEMU daemonized with QEMU=... (default qemu-system-x86_64);
 # returns QEMU's start status, records the pid.
@@ -117,7 +118,8 @@ last_tick() { grep -a "^TICK" "$1/serial.log" 2>/dev/null | tail -1 | awk "{prin
 wait_tick() { # RUNDIR AFTER: waits for a tick numbered above AFTER, prints its line
   local end=$(( $(date +%s) + TIMEOUT )) n
   while [ "$(date +%s)" -lt "$end" ]; do
-    n=$(last_tick "$1"); if [ -n "$n" ] && [ "$n" -gt "$2" ]; then grep -a "^TICK $n " "$1/serial.log" | tr -d '\r'; return 0; fi
+    n=$(last_tick "$1")
+    if [ -n "$n" ] && [ "$n" -gt "$2" ]; then grep -a "^TICK $n " "$1/serial.log" | tr -d '\r'; return 0; fi
     sleep 0.02
   done
   fail "no guest tick above $2 within ${TIMEOUT}s ($1/serial.log)"
@@ -157,7 +159,7 @@ field() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2
 mkdir -p "$W"; assets
 
 say "boot and snapshot"
-rm -rf "$W"/{boot,snap,store,keyring,plain,uffd1,uffd2,nosock,refused} "$W"/*.mem
+rm -rf "${W:?}"/{boot,snap,store,keyring,plain,uffd1,uffd2,nosock,refused} "$W"/*.mem
 qemu "$W/boot" "$W/boot.mem" on || fail "boot: $(cat "$W/boot/qemu.err")"
 wait_tick "$W/boot" 1 >/dev/null
 mkdir -p "$W/snap"
@@ -236,7 +238,8 @@ if MEM=512M SNAP_UFFD_SOCKET="$W/refused/h.sock" SNAP_UFFD_MEM_PATH="$W/refused/
   fail "QEMU started although the handler refused its handshake"
 fi
 wait_gone "$HPID" 15 || fail "snapctl restore did not exit after refusing"
-[ "$(field "$W/refused/handler.json" outcome)" = failed ] || fail "the handler did not refuse: $(cat "$W/refused/handler.err")"
+[ "$(field "$W/refused/handler.json" outcome)" = failed ] ||
+  fail "the handler did not refuse: $(cat "$W/refused/handler.err")"
 [ ! -e "$W/refused/none.mem" ] || fail "QEMU created its mem-path: the preload did not stand in for it"
 echo "  refused handshake: QEMU's start failed (killed by the handler): $(field "$W/refused/handler.json" reason)"
 say "smoke passed"
