@@ -22,8 +22,10 @@ PY=/usr/bin/python3 SNAPCTL=$ROOT/bin/snapctl QEMU_UFFD=$ROOT/native/bin/qemu-uf
 STORE=(--store "$W/store" --keyring "$W/keyring")
 
 started=()   # pids to stop on exit: snapctl restores and QEMUs (QEMU's from its -pidfile)
-cleanup() {
-  for p in "${started[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+cleanup() { # only a pid whose command line still names this smoke's directory: never a reused pid
+  for p in "${started[@]}"; do
+    tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline" | grep -qF "$W/" && kill -9 "$p" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 fail() { echo "SMOKE FAIL: $*" >&2; exit 1; }
