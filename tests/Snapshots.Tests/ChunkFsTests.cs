@@ -162,12 +162,14 @@ public sealed class ChunkFsTests
         var broken = new FaultInjectingChunkStore(new OriginChunkStore(t.Blobs),
             new FaultProfile { ErrorRate = 1 }, seed: 1);
         using var reader = new ChunkReader(broken);
-        using var m = await MountAsync(t, reader, ["rt"], new ChunkFsOptions { ReadDeadline = TimeSpan.FromSeconds(30) });
+        var options = new ChunkFsOptions { ReadDeadline = TimeSpan.FromSeconds(30) };
+        using var m = await MountAsync(t, reader, ["rt"], options);
         var chain = await t.OpenAsync("rt");
         int data = Array.FindIndex(chain.Chunks, c => !c.IsZero);
         using var file = File.OpenHandle(m.PathOf("rt"));
         var started = DateTime.UtcNow;
-        Assert.ThrowsAny<IOException>(() => RandomAccess.Read(file, new byte[4096], (long)data * ChunkGeometry.ChunkSize));
+        Assert.ThrowsAny<IOException>(
+            () => RandomAccess.Read(file, new byte[4096], (long)data * ChunkGeometry.ChunkSize));
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(15), "an error waited for the deadline");
         Assert.Contains(m.Log, l => l.Contains($"chunk {data}", StringComparison.Ordinal));
         broken.Profile = FaultProfile.None;
