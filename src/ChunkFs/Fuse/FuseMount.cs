@@ -150,6 +150,8 @@ internal sealed class FuseMount : IDisposable
         const string Control = "/sys/fs/fuse/connections";
         // fusectl is often not mounted; mounting it is harmless (one instance per host, shared by all mounts).
         if (!Directory.Exists($"{Control}/{Connection}")) LibC.mount("fusectl", Control, "fusectl", 0, "");
+        // Gone already: the last user let go after the detach, and the kernel ended the connection itself.
+        if (!Directory.Exists($"{Control}/{Connection}")) return;
         try
         {
             File.WriteAllText($"{Control}/{Connection}/abort", "1");
