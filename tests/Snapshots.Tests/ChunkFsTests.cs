@@ -214,7 +214,7 @@ public sealed class ChunkFsTests
         };
         using var m = await MountAsync(t, reader, ["rt"], new ChunkFsOptions { ReadAheadBytes = 0 },
             plan: _ => PrefetchUnit.FromImageChunks(plan));
-        using var file = File.OpenHandle(m.PathOf("rt")); // the first open starts the prefetch
+        using var file = File.OpenHandle(m.PathOf("rt")); // prefetch started with the mount
         var until = DateTime.UtcNow.AddSeconds(30);
         while (m.Server.Stats()[0].PrefetchedPages < planned.Count && DateTime.UtcNow < until) await Task.Delay(10);
         var before = m.Server.Stats()[0];

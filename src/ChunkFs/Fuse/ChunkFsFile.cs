@@ -9,8 +9,8 @@ public sealed class ChunkFsFile
 {
     /// <param name="name">The file name (a snapshot name: a safe alphabet, no slash).</param>
     /// <param name="memory">The decrypted-chunk memory tier reads are served from.</param>
-    /// <param name="prefetch">Chunks to push into the page cache, in order, once the file is first opened; null:
-    /// on demand only.</param>
+    /// <param name="prefetch">Chunks to push into the page cache, in order, from the mount on; null: on demand
+    /// only.</param>
     /// <param name="pack">The working-set pack the prefetch units come from (<see cref="PrefetchUnit.FromPack"/>);
     /// null: the snapshot's own chunks.</param>
     public ChunkFsFile(string name, ResidentChunks memory, IReadOnlyList<PrefetchUnit>? prefetch = null,
@@ -35,6 +35,6 @@ public sealed class ChunkFsFile
     internal ReadCounters Counters { get; } = new();
     private int _opened;
 
-    /// <summary>True for the first open only: prefetch starts there.</summary>
+    /// <summary>True the first time only: prefetch starts once.</summary>
     internal bool FirstOpen() => Interlocked.Exchange(ref _opened, 1) == 0;
 }

@@ -190,7 +190,7 @@ public sealed partial class ChunkFsServer
         // KEEP_CACHE: pages read (or pushed by prefetch) stay cached across opens; every restore of the snapshot
         // shares them.
         Reply(h->Unique, new FuseOpenOut { OpenFlags = FuseAbi.FOPEN_KEEP_CACHE });
-        // After the reply: a store notification needs the inode the open just made the kernel hold.
+        // Normally started at mount; here if the kernel had dropped the inode before (a store needs it held).
         if (f.FirstOpen()) StartPrefetch(f);
     }
 

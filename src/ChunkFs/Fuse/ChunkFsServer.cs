@@ -109,6 +109,14 @@ public sealed partial class ChunkFsServer : IDisposable
         {
             throw new SnapshotException($"the kernel did not start the FUSE session on {MountPoint} within 10 s");
         }
+        // Prefetch from the mount on, not from the VMM's first open: the page cache fills while the VMM starts.
+        // A store notification needs the kernel to hold the file's inode: a lookup of our own makes it.
+        foreach (var f in _files)
+        {
+            if (f.Prefetch is not { Count: > 0 }) continue;
+            _ = File.Exists(Path.Combine(MountPoint, f.Name));
+            if (f.FirstOpen()) StartPrefetch(f);
+        }
     }
 
     /// <summary>One reader thread: requests in, replies out, until the mount goes away (ENODEV).</summary>

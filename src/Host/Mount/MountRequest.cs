@@ -20,7 +20,7 @@ public sealed record MountRequest
 
     public int BufferReserve { get; init; } = RestoreRequest.DefaultBufferReserve;
 
-    /// <summary>Auto: push each snapshot's attached plan into the page cache from its first open; Off: on demand
+    /// <summary>Auto: push each snapshot's attached plan into the page cache from the mount on; Off: on demand
     /// only. (A plan file is for one snapshot: <see cref="PlanPath"/> with one name.)</summary>
     public PrefetchMode Prefetch { get; init; } = PrefetchMode.Auto;
     public string? PlanPath { get; init; }

@@ -33,7 +33,7 @@ public static class MountCommand
         };
         var prefetch = new Option<bool>("--prefetch")
         {
-            Description = "Push each snapshot's attached plan into the page cache from its first open (the default "
+            Description = "Push each snapshot's attached plan into the page cache from the mount on (the default "
                 + "when it has one)",
         };
         var noPrefetch = new Option<bool>("--no-prefetch") { Description = "Serve every read on demand" };
