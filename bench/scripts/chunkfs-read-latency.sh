@@ -61,12 +61,13 @@ cp --sparse=never "$WORK/os.img" "$TMP/os"  # every page real memory, as in the 
 # the page cache holds the whole file for the buffered row.
 cmp "$CFS/os" "$WORK/os.img"; cmp "$MLL/os" "$WORK/os.img"; cmp "$TMP/os" "$WORK/os.img"
 if "$RL" --direct -n 1 --warmup 0 "$TMP/os" > /dev/null 2>&1; then TMPFS_MODE=direct; else TMPFS_MODE=buffered; fi
-cat "$CFS/os" > /dev/null
+cat "$CFS/os" "$WORK/os.img" > /dev/null
 
 # Candidates, in readlat's order: key|label|readlat argument
 cands=("cfs|ChunkFs, O_DIRECT|direct:$CFS/os" "mll|memfs-ll (libfuse3 low-level, C), O_DIRECT|direct:$MLL/os"
   "tmp|tmpfs, $([ "$TMPFS_MODE" = direct ] && echo O_DIRECT || echo 'buffered (O_DIRECT refused)')|$TMPFS_MODE:$TMP/os"
-  "pc|ChunkFs, buffered, file in page cache|buffered:$CFS/os")
+  "pc|ChunkFs, buffered, file in page cache|buffered:$CFS/os"
+  "img|the image on the work dir's $(df --output=fstype "$WORK" | tail -1), buffered, in page cache|buffered:$WORK/os.img")
 args=(); for c in "${cands[@]}"; do args+=("${c##*|}"); done
 sizes=("4K|$N4K|50" "1M|$N1M|10")
 
@@ -128,6 +129,22 @@ csw() {
   for r in $(seq "$REPS"); do awk -F, -v n="$n" '$3 == "context-switches" { printf "%.2f\n", $1 / n }' "$WORK/perf.$1.$2.$r"; done | median
 }
 offsets() { jq -s '.[0].offsets' "$WORK/rl.$1.1"; }
+# ratio SIZE IDX_A IDX_B FIELD [FORMAT]: the median over the repetitions of A's FIELD / B's FIELD in that same
+# repetition (same moments, same load); each: the per-repetition ratios.
+each_ratio() {
+  for r in $(seq "$REPS"); do
+    awk -v a="$(sed -n "$(($2 + 1))p" "$WORK/rl.$1.$r" | jq ".$4")" -v b="$(sed -n "$(($3 + 1))p" "$WORK/rl.$1.$r" | jq ".$4")" \
+      -v f="${5:-%.2f}" 'BEGIN { printf f "\n", a / b }'
+  done
+}
+ratio() { each_ratio "$@" | median | xargs printf "${5:-%.2f}"; }
+# cpu_ratio SIZE: the median over the repetitions of ChunkFs's server CPU / memfs-ll's.
+cpu_ratio() {
+  for r in $(seq "$REPS"); do
+    paste -d' ' <(awk -F, '$3 == "task-clock" { print $1 }' "$WORK/perf.cfs.$1.$r") \
+      <(awk -F, '$3 == "task-clock" { print $1 }' "$WORK/perf.mll.$1.$r") | awk '{ printf "%.3f\n", $1 / $2 }'
+  done | median | xargs printf "%.2f"
+}
 
 {
   echo "# ChunkFs read latency: the FUSE route choice (direct protocol in C# vs libfuse3 in C)"
@@ -136,7 +153,7 @@ offsets() { jq -s '.[0].offsets' "$WORK/rl.$1.1"; }
   machine_md
   echo "- libfuse: $(pkg-config --modversion fuse3) (Debian libfuse3-dev); FUSE protocol 7.$(awk '/^#define FUSE_KERNEL_MINOR_VERSION/ { print $3 }' /usr/include/linux/fuse.h 2>/dev/null || echo '?') in the kernel headers"
   echo "- Image: \`snapctl gen-image --size 256M\` (VM-like, os seed 1), built as snapshot \`os\`: $chunks chunks of"
-  echo "  512 KiB, $data_chunks with data. Three servers of the same bytes, all in memory:"
+  echo "  512 KiB, $data_chunks with data. Three servers of the same bytes, all in memory (and two page-cache rows):"
   echo "  - **ChunkFs**: \`snapctl mount --mountpoint DIR --name os --memory-budget 2G --no-prefetch\` (4 reader threads,"
   echo "    max_read 1 MiB, read-ahead 128 KiB, KEEP_CACHE); the file was read once in full through the mount before"
   echo "    measuring (\`cmp\` against the image), and its stats at the end show every data chunk loaded"
@@ -148,9 +165,11 @@ offsets() { jq -s '.[0].offsets' "$WORK/rl.$1.1"; }
   echo "    ASYNC_DIO and AUTO_INVAL_DATA cleared), max_read and max_pages 1 MiB, read-ahead 128 KiB, KEEP_CACHE."
   echo "  - **tmpfs**: a tmpfs mounted for the run, the image copied in without holes. Read with"
   echo "    $([ "$TMPFS_MODE" = direct ] && echo 'O_DIRECT (this kernel accepts it on tmpfs; it reads the page cache all the same)' || echo 'buffered reads of the cached file (this kernel refused O_DIRECT on tmpfs)')."
-  echo "- Method: \`native/bin/readlat\` (\`native/fuse-bench/readlat.c\`, \`make -C native bench\`) with all four"
+  echo "    tmpfs (no huge pages) looks up its 4 KiB pages one by one, so at 1 MiB it may not be the floor: compare"
+  echo "    the two page-cache rows (the ChunkFs file, and the image file in the work dir, both read in full before)."
+  echo "- Method: \`native/bin/readlat\` (\`native/fuse-bench/readlat.c\`, \`make -C native bench\`) with all five"
   echo "  candidates in one process: \`readlat --size SIZE -n N --warmup N/10 --block B --seed REP --avoid-zero IMAGE"
-  echo "  direct:CHUNKFS direct:MEMFS-LL $TMPFS_MODE:TMPFS buffered:CHUNKFS\`: B reads of one candidate, then B of the"
+  echo "  direct:CHUNKFS direct:MEMFS-LL $TMPFS_MODE:TMPFS buffered:CHUNKFS buffered:IMAGE\`: B reads of one candidate, then B of the"
   echo "  next, the first candidate rotating each round, every candidate the same random SIZE-aligned offsets; each"
   echo "  pread timed with CLOCK_MONOTONIC; warm-up reads untimed. Offsets only where the read overlaps no all-zero"
   echo "  512 KiB chunk ($(offsets 4K) offsets for 4 KiB, $(offsets 1M) for 1 MiB): ChunkFs answers zero chunks"
@@ -177,38 +196,36 @@ offsets() { jq -s '.[0].offsets' "$WORK/rl.$1.1"; }
     done
   done
   echo
-  echo "Ratios (ChunkFs O_DIRECT over the other, medians of the table; above 1: ChunkFs slower):"
+  echo "Ratios: ChunkFs O_DIRECT over the other, each repetition's figures divided (the same moments, the same load"
+  echo "on the machine), median over the repetitions; above 1: ChunkFs slower."
   echo
   echo "| Read | ChunkFs / memfs-ll p50 | ChunkFs / memfs-ll p99 | ChunkFs / memfs-ll server CPU | ChunkFs / tmpfs p50 | ChunkFs / tmpfs p99 | ChunkFs / memfs-ll p50, each repetition |"
   echo "|---|---:|---:|---:|---:|---:|---|"
   for sz in "${sizes[@]}"; do
     IFS='|' read -r size _ _ <<< "$sz"
-    per=$(for r in $(seq "$REPS"); do
-      awk -v a="$(sed -n 1p "$WORK/rl.$size.$r" | jq .p50Us)" -v b="$(sed -n 2p "$WORK/rl.$size.$r" | jq .p50Us)" 'BEGIN { printf "%.2f\n", a / b }'
-    done | paste -sd, | sed 's/,/, /g')
-    awk -v c5="$(q "$size" 0 p50Us)" -v c9="$(q "$size" 0 p99Us)" -v m5="$(q "$size" 1 p50Us)" -v m9="$(q "$size" 1 p99Us)" \
-      -v t5="$(q "$size" 2 p50Us)" -v t9="$(q "$size" 2 p99Us)" -v cc="$(cpu cfs "$size")" -v mc="$(cpu mll "$size")" \
-      -v s="$size" -v per="$per" \
-      'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.1f | %.1f | %s |\n", s, c5/m5, c9/m9, cc/mc, c5/t5, c9/t9, per }'
+    echo "| $size | $(ratio "$size" 0 1 p50Us) | $(ratio "$size" 0 1 p99Us) | $(cpu_ratio "$size") |" \
+      "$(ratio "$size" 0 2 p50Us %.1f) | $(ratio "$size" 0 2 p99Us %.1f) |" \
+      "$(each_ratio "$size" 0 1 p50Us | paste -sd, | sed 's/,/, /g') |"
   done
   echo
-  r4=$(awk -v a="$(q 4K 0 p50Us)" -v b="$(q 4K 1 p50Us)" 'BEGIN { printf "%.2f", a / b }')
-  r1=$(awk -v a="$(q 1M 0 p50Us)" -v b="$(q 1M 1 p50Us)" 'BEGIN { printf "%.2f", a / b }')
-  t4=$(awk -v a="$(q 4K 1 p50Us)" -v b="$(q 4K 2 p50Us)" 'BEGIN { printf "%.1f", a / b }')
-  t1=$(awk -v a="$(q 1M 1 p50Us)" -v b="$(q 1M 2 p50Us)" 'BEGIN { printf "%.1f", a / b }')
+  r4=$(ratio 4K 0 1 p50Us); r1=$(ratio 1M 0 1 p50Us)
+  t4=$(ratio 4K 1 2 p50Us %.1f); t1=$(ratio 1M 1 2 p50Us %.1f)
+  c4=$(cpu_ratio 4K); c1=$(cpu_ratio 1M)
   if awk -v a="$r4" -v b="$r1" 'BEGIN { exit !(a <= 1.2 && b <= 1.2) }'; then
-    echo "Conclusion: ChunkFs serves a resident read within 1.2x of a libfuse3 low-level server written in C (p50"
-    echo "ratio ${r4} at 4 KiB, ${r1} at 1 MiB), and a shim into C# would only add a P/Invoke callback per request to"
-    echo "the libfuse figure. So the route costs nothing measurable in latency, and the direct protocol keeps what"
-    echo "it gives: store notifications pushed from our own prefetcher on our own descriptor, the INIT flags chosen"
-    echo "by us, and no native dependency (no libfuse, no fusermount) to ship. What both FUSE servers pay is the"
-    echo "kernel's FUSE round trip: ${t4}x tmpfs at 4 KiB (a request queued, a server thread woken, the reply written"
-    echo "back, the reader woken) and ${t1}x at 1 MiB (the reader's pages pinned and the 1 MiB copied in by the"
-    echo "server's writev). A page-cache hit on the ChunkFs file never reaches the server (the buffered row)."
+    echo "Conclusion: at p50, ChunkFs serves a resident read within 1.2x of a libfuse3 low-level server written in C"
+    echo "(ChunkFs / memfs-ll ${r4} at 4 KiB, ${r1} at 1 MiB; server CPU per read ${c4} and ${c1}), and a shim into C#"
+    echo "would add a P/Invoke callback per request on top of the libfuse figure. Latency does not decide the route,"
+    echo "so the direct protocol's control does: store notifications pushed by our own prefetcher on our own"
+    echo "descriptor, INIT flags of our choosing, no native dependency (no libfuse, no fusermount) to ship. Both"
+    echo "servers spend nearly all their time in the kernel (profile below): what a FUSE read costs over tmpfs (${t4}x"
+    echo "at 4 KiB, ${t1}x at 1 MiB, memfs-ll / tmpfs) is the FUSE round trip (the request queued, a server thread"
+    echo "woken, the reply written and copied into the reader's pinned pages, the reader woken), which neither route"
+    echo "avoids. A read the page cache holds never reaches the server (the buffered rows)."
   else
     echo "Conclusion: ChunkFs is slower than a libfuse3 low-level server written in C by ${r4}x at 4 KiB and ${r1}x"
-    echo "at 1 MiB (p50): beyond the 1.2x within which the direct protocol's control (store notifications, INIT"
-    echo "flags, no native dependency) would settle the route choice. See the profile notes for where its time goes."
+    echo "at 1 MiB (p50; server CPU per read ${c4}x and ${c1}x): beyond the 1.2x within which the direct protocol's"
+    echo "control (store notifications, INIT flags, no native dependency) would settle the route choice. The profile"
+    echo "below shows where each server's time goes."
   fi
   echo
   echo "Profile: \`perf record -F 2999 -p PID\` of each server alone while readlat made $((N4K * 4)) O_DIRECT 4 KiB reads"
