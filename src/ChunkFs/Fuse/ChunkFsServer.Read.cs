@@ -83,13 +83,20 @@ public sealed partial class ChunkFsServer
             {
                 int first = (int)(offset / ChunkGeometry.ChunkSize);
                 int last = (int)((offset + length - 1) / ChunkGeometry.ChunkSize);
+                // Every chunk of the range fetched at once (a read may span up to five), then awaited in order.
+                var pending = new Task?[last - first + 1];
                 for (int c = first; c <= last; c++)
                 {
-                    if (file.Memory.IsZeroChunk(c) || file.Memory.IsResident(c)) continue;
+                    if (!file.Memory.IsZeroChunk(c) && !file.Memory.IsResident(c))
+                        pending[c - first] = file.Memory.LoadAsync(c, _stop.Token);
+                }
+                for (int c = first; c <= last; c++)
+                {
+                    if (pending[c - first] is not { } load) continue;
                     failed = c;
                     var left = deadline - Stopwatch.GetElapsedTime(start);
                     if (left <= TimeSpan.Zero) throw new TimeoutException();
-                    await file.Memory.LoadAsync(c, _stop.Token).WaitAsync(left, _stop.Token);
+                    await load.WaitAsync(left, _stop.Token);
                 }
                 failed = -1;
                 if (TryReply(unique, file, offset, length))
