@@ -474,7 +474,7 @@ rec kills.mountKilled.qemuDiedByItself "$(alive "$QPID" && echo false || echo tr
 # If that invocation got by on cached pages, the next one needs pages the kernel must read through the dead mount.
 nextinv=skipped t=$(now_ms)
 if alive "$QPID"; then
-  if invoke "$RUN" '{"id":9,"op":"churn","mib":96}' 30; then nextinv=answered; else nextinv=failed; fi
+  if invoke "$RUN" '{"id":9,"op":"churn","mib":64}' 30; then nextinv=answered; else nextinv=failed; fi
 fi
 rec kills.mountKilled.nextInvoke "$nextinv"
 rec kills.mountKilled.nextInvokeMs $(($(now_ms) - t))
