@@ -17,6 +17,10 @@ else
   apt_need redis-server redis-tools
   command -v node >/dev/null && command -v npm >/dev/null || apt_need nodejs npm
   "$ROOT/scripts/services/s3rver.sh" install
+  # The real-guest test (guest/real-guest-test.sh): QEMU, the guest build's tools (guest/build.sh downloads the
+  # guest's own .debs with apt-get download), FUSE for ChunkFs, pgrep.
+  apt_need qemu-system-x86 busybox-static cpio xz-utils binutils gzip python3 fuse3 procps
+  [ -c /dev/fuse ] || modprobe fuse 2>/dev/null || true
 fi
 build_all
 R="$ROOT/.work/test-results"; rm -rf "$R"; mkdir -p "$R"

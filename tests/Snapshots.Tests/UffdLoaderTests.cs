@@ -85,6 +85,23 @@ public class UffdLoaderTests
     }
 
     [Fact]
+    public async Task A_recorded_log_lists_each_page_once_when_freed_pages_fault_again()
+    {
+        // A balloon frees pages the guest touched (REMOVE) and the guest touches them again: the second fault is
+        // not a first touch. The real guest's balloon cycle recorded such pages twice, and merge refused the log.
+        var (t, img) = await SnapshotAsync();
+        using var scope = t;
+        var log = t.Path_("balloon.log");
+        var run = await Loader.RestoreAsync(
+            t, ["--name", "rt", "--record", log], ["--image", img, "--touch", "all", "--balloon", "512:4"]);
+        Assert.Equal(0, run.Vmm.GetProperty("bad").GetInt32());
+        Assert.True(run.Stats.GetProperty("removeEvents").GetInt64() > 0);
+        Assert.Equal(0, run.Vmm.GetProperty("balloonBad").GetInt32());
+        var touches = Snapshots.Prefetch.AccessLog.Load(log).Touches; // refuses a page listed twice
+        Assert.InRange(touches.Length, 1, 8192);
+    }
+
+    [Fact]
     public async Task Record_merge_attach_then_prefetch_avoids_most_faults()
     {
         // The traces keep 50 us of guest work between touches, as recorded ones do: a VM faulting back to back on

@@ -233,8 +233,9 @@ public sealed partial class UffdHandler
         long now = Stopwatch.GetTimestamp();
         long n = _faults - 1;
         if (n >= 0 && n < _faultTicks.Length) _faultTicks[n] = now - t0;
-        if (_touches is not null && _touchCount < _touches.Length)
+        if (_touches is not null && _touchCount < _touches.Length && !_touched!.Get(pageIndex))
         {
+            _touched.Set(pageIndex);
             uint delta = (uint)Math.Min(uint.MaxValue, Stopwatch.GetElapsedTime(_lastTouch, now).Ticks / 10);
             _touches[_touchCount++] = new PageTouch((uint)pageIndex, delta);
             _lastTouch = now;

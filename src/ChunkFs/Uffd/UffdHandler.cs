@@ -38,6 +38,9 @@ public sealed partial class UffdHandler : IPrefetchTarget
     private readonly int[]? _packSlot;
     private readonly long[] _faultTicks;
     private readonly PageTouch[]? _touches;
+    /// <summary>Pages already in <see cref="_touches"/>: a page freed (REMOVE) and touched again, or faulted by
+    /// two vCPUs at once, faults again, but only its first touch belongs in the log.</summary>
+    private readonly PageBitmap? _touched;
     private int _touchCount;
     private long _lastTouch;
     private long _faults, _copied, _zero, _prefetched, _existing, _removeEvents, _removedPages, _unregistered;
@@ -62,7 +65,11 @@ public sealed partial class UffdHandler : IPrefetchTarget
         _installed = new PageBitmap(_pages);
         _removed = new PageBitmap(_pages);
         _faultTicks = new long[Math.Min(_pages, 1 << 20)];
-        if (options.Record) _touches = new PageTouch[_pages];
+        if (options.Record)
+        {
+            _touches = new PageTouch[_pages];
+            _touched = new PageBitmap(_pages);
+        }
         if (options.Pack is not null && options.Plan is { PackName: not null } plan)
         {
             _pack = options.Pack;
