@@ -173,7 +173,7 @@ fn_inh=$(echo "$fn_build" | grep -oE '[0-9]+ inherited' | grep -oE '[0-9]+')
   echo "Command: \`bench/scripts/guest-resume.sh $REPS\` (medians of $REPS rounds; every configuration once per round, interleaved)"
   machine_md
   echo
-  echo "Guest: guest/ (Debian 12 kernel $(grep -m1 linux-image "$ROOT/.work/guest/versions.txt" 2>/dev/null | awk '{print $2}'), busybox, python3.11 runtime with a"
+  echo "Guest: guest/ (Debian 12 kernel $(grep -m1 "^linux-image" "$ROOT/.work/guest/versions.txt" 2>/dev/null | cut -d= -f1 | sed "s/linux-image-//"), busybox, python3.11 runtime with a"
   echo "48 MiB fragmented heap), QEMU 7.2 microvm, 256 MiB RAM, **TCG** (no VT-x here). Invocation: \`$REQ\`, its"
   echo "answer checked against the host's own computation. Function layer built over the os layer (same boot) in"
   echo "s3rver; the plan merged from 3 uffd + 3 ChunkFs recorded restores ($planned pages), attached with its pack."
