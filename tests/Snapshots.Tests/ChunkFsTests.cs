@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
 using Snapshots.ChunkFs.Fuse;
 using Snapshots.ChunkFs.Memory;
 using Snapshots.ChunkFs.Native;
@@ -19,7 +18,7 @@ namespace Snapshots.Tests;
 public sealed class ChunkFsTests
 {
     /// <summary>A mount of some snapshots over a scratch directory, unmounted and removed on dispose.</summary>
-    private sealed class Mounted : IDisposable
+    internal sealed class Mounted : IDisposable
     {
         public required ChunkFsServer Server { get; init; }
         public required List<ResidentChunks> Tiers { get; init; }
@@ -35,7 +34,7 @@ public sealed class ChunkFsTests
         }
     }
 
-    private static async Task<Mounted> MountAsync(TestStore t, ChunkReader reader, string[] names,
+    internal static async Task<Mounted> MountAsync(TestStore t, ChunkReader reader, string[] names,
         ChunkFsOptions? options = null, long budget = 1L << 30, Func<string, IReadOnlyList<PrefetchUnit>?>? plan = null)
     {
         var log = new ConcurrentQueue<string>();
@@ -53,7 +52,7 @@ public sealed class ChunkFsTests
         return new Mounted { Server = server, Tiers = tiers, Log = log };
     }
 
-    private static async Task BuildChainAsync(TestStore t, long size = 16L << 20)
+    internal static async Task BuildChainAsync(TestStore t, long size = 16L << 20)
     {
         await t.BuildAsync("os", t.Image("os.img", size: size));
         await t.BuildAsync("rt", t.Image("rt.img", runtime: 2, size: size), parent: "os");
@@ -256,50 +255,170 @@ public sealed class ChunkFsTests
     }
 
     [Fact]
-    public async Task A_read_served_from_memory_allocates_nothing()
+    public async Task An_image_is_read_only_and_a_refused_write_leaves_no_trace_for_any_reader()
     {
         using var t = new TestStore();
         await BuildChainAsync(t);
         using var reader = t.Reader();
-        using var m = await MountAsync(t, reader, ["rt"]);
-        long size = new FileInfo(m.PathOf("rt")).Length;
-        ReadDirect(m.PathOf("rt"), size, 0, out _); // every chunk resident
-        long readsBefore = m.Server.Stats()[0].Reads;
-        ReadDirect(m.PathOf("rt"), size, 5000, out long allocated);
-        long served = m.Server.Stats()[0].Reads - readsBefore; // counted after each reply: the last may lag
-        Assert.True(served >= 4990, $"only {served} of 5,000 reads reached the mount");
-        // The whole process, this thread's reads included: well under a byte per request.
-        Assert.True(allocated < 4096, $"{allocated} bytes allocated over 5,000 reads served from memory");
+        using var m = await MountAsync(t, reader, ["os"]);
+        var path = m.PathOf("os");
+        Assert.Equal(UnixFileMode.UserRead, File.GetUnixFileMode(path));
+        Assert.ThrowsAny<Exception>(() => File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite));
+        Assert.Equal(UnixFileMode.UserRead, File.GetUnixFileMode(path));
+        var image = File.ReadAllBytes(t.Path_("os.img"));
+        // Root may still open it read-write (QEMU 7.2 does): a write through a shared mapping and through pwrite
+        // is refused, and no reader afterwards, mapped or not, sees the written bytes.
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in (string[])["-c", """
+            import mmap, os, sys, time
+            fd = os.open(sys.argv[1], os.O_RDWR)
+            m = mmap.mmap(fd, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=4096)
+            m[0:4] = b"PWND"
+            try:
+                m.flush(); print("flush ok")
+            except OSError as e:
+                print("flush refused", e.errno)
+            try:
+                os.pwrite(fd, b"PWND", 12288); print("pwrite ok")
+            except OSError as e:
+                print("pwrite refused", e.errno)
+            m.close(); os.close(fd)
+            """, path])
+            psi.ArgumentList.Add(a);
+        using (var p = System.Diagnostics.Process.Start(psi)!)
+        {
+            var stdout = await p.StandardOutput.ReadToEndAsync();
+            await p.WaitForExitAsync();
+            Assert.Contains("flush refused 30", stdout, StringComparison.Ordinal); // EROFS
+            Assert.Contains("pwrite refused 30", stdout, StringComparison.Ordinal);
+        }
+        Assert.Contains(m.Log, l => l.Contains("refused a write", StringComparison.Ordinal));
+        var until = DateTime.UtcNow.AddSeconds(5);
+        byte[] now;
+        do now = File.ReadAllBytes(path); while (!now.AsSpan().SequenceEqual(image) && DateTime.UtcNow < until);
+        Assert.True(now.AsSpan(4096, 4).SequenceEqual(image.AsSpan(4096, 4)), "the shared-mapping write is visible");
+        Assert.True(now.AsSpan(12288, 4).SequenceEqual(image.AsSpan(12288, 4)), "the refused pwrite is visible");
+        Assert.True(now.AsSpan().SequenceEqual(image));
     }
 
-    /// <summary>32 KiB O_DIRECT reads (each one a FUSE request): the whole file when <paramref name="count"/> is 0,
-    /// else that many; the bytes the process allocated meanwhile.</summary>
-    private static unsafe void ReadDirect(string path, long size, int count, out long allocated)
+    [Fact]
+    public async Task A_mountpoint_through_a_link_not_empty_or_in_a_system_directory_is_refused()
     {
-        const int Block = 32 << 10, O_DIRECT = 0x4000;
-        int fd = LibC.open(path, O_DIRECT);
-        Assert.True(fd >= 0, $"open O_DIRECT: errno {LibC.Errno}");
-        byte* buffer = (byte*)NativeMemory.AlignedAlloc(Block, 4096);
+        using var t = new TestStore();
+        await BuildChainAsync(t);
+        using var reader = t.Reader();
+        using var memory = new ResidentChunks(await t.OpenAsync("os"), reader, 1L << 30, reserve: 0);
+        var real = Directory.CreateDirectory(t.Path_("real")).FullName;
+        File.CreateSymbolicLink(t.Path_("link"), real);
+        Directory.CreateDirectory(t.Path_("parent"));
+        Directory.CreateSymbolicLink(t.Path_("via"), t.Path_("parent"));
+        Directory.CreateDirectory(t.Path_("parent/mnt"));
+        var full = Directory.CreateDirectory(t.Path_("full")).FullName;
+        File.WriteAllText(Path.Combine(full, "precious"), "x");
+        foreach (var (dir, expected) in new[]
+        {
+            (t.Path_("link"), "symbolic link"), (t.Path_("via/mnt"), "symbolic link"), (full, "not empty"),
+            ("/proc/sys/kernel", "system directory"), ("/sys/kernel", "system directory"),
+        })
+        {
+            var server = new ChunkFsServer(dir, [new ChunkFsFile("os", memory)], new ChunkFsOptions());
+            var e = await Assert.ThrowsAsync<InvalidInputException>(() => server.StartAsync());
+            server.Dispose();
+            Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+            Assert.Null(MountTable.Find(Path.GetFullPath(dir)));
+        }
+        Assert.Equal("x", File.ReadAllText(Path.Combine(full, "precious")));
+        // A trailing slash is the same directory: mounted, and found again to be unmounted.
+        var server2 = new ChunkFsServer(real + "/", [new ChunkFsFile("os", memory)], new ChunkFsOptions());
+        await server2.StartAsync();
+        Assert.Equal("fuse.chunkfs", MountTable.Find(real)?.FsType);
+        server2.Dispose();
+        Assert.Null(MountTable.Find(real));
+    }
+
+    [Fact]
+    public async Task Two_mounts_starting_at_once_on_one_directory_make_one_mount_and_one_refusal()
+    {
+        using var t = new TestStore();
+        await BuildChainAsync(t);
+        using var reader = t.Reader();
+        using var memory = new ResidentChunks(await t.OpenAsync("os"), reader, 1L << 30, reserve: 0);
+        var dir = Directory.CreateDirectory(t.Path_("mnt")).FullName;
+        for (int round = 0; round < 10; round++)
+        {
+            var servers = Enumerable.Range(0, 2)
+                .Select(_ => new ChunkFsServer(dir, [new ChunkFsFile("os", memory)], new ChunkFsOptions())).ToArray();
+            var starts = servers.Select(s => Task.Run(() => s.StartAsync())).ToArray();
+            await Task.WhenAll(starts.Select(s => s.ContinueWith(_ => { }, TaskScheduler.Default)));
+            Assert.Equal(1, starts.Count(s => s.IsCompletedSuccessfully));
+            var refused = Assert.Single(starts, s => s.IsFaulted);
+            Assert.Contains("busy", refused.Exception!.InnerException!.Message, StringComparison.Ordinal);
+            Assert.Single(File.ReadLines("/proc/self/mountinfo"), l => l.Contains($" {dir} ", StringComparison.Ordinal));
+            foreach (var s in servers) s.Dispose();
+            Assert.Null(MountTable.Find(dir));
+        }
+    }
+
+    [Fact]
+    public async Task A_server_detached_from_its_directory_keeps_it_and_never_unmounts_what_is_mounted_there_now()
+    {
+        using var t = new TestStore();
+        await BuildChainAsync(t);
+        using var reader = t.Reader();
+        using var a = await MountAsync(t, reader, ["os"]);
+        var dir = a.Dir;
+        using var memory = new ResidentChunks(await t.OpenAsync("rt"), reader, 1L << 30, reserve: 0);
+        // An operator detaches A while it runs: A still holds the directory, so another ChunkFs is refused...
+        Assert.Equal(0, LibC.umount2(dir, LibC.MNT_DETACH));
+        using (var b = new ChunkFsServer(dir, [new ChunkFsFile("rt", memory)], new ChunkFsOptions()))
+        {
+            var e = await Assert.ThrowsAsync<InvalidInputException>(() => b.StartAsync());
+            Assert.Contains("busy", e.Message, StringComparison.Ordinal);
+        }
+        // ...and what the operator mounts there instead is not A's to unmount when A stops.
+        Assert.Equal(0, LibC.mount("tmpfs", dir, "tmpfs", 0, "size=1m"));
         try
         {
-            long before = GC.GetTotalAllocatedBytes(precise: true);
-            int n = count == 0 ? (int)(size / Block) : count;
-            for (int i = 0; i < n; i++)
-            {
-                if (pread(fd, buffer, Block, i % (size / Block) * Block) != Block)
-                    Assert.Fail($"read {i}: errno {LibC.Errno}");
-            }
-            allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+            a.Server.Dispose();
+            Assert.Equal("tmpfs", MountTable.Find(dir)?.FsType);
         }
         finally
         {
-            NativeMemory.AlignedFree(buffer);
-            LibC.close(fd);
+            LibC.umount2(dir, LibC.MNT_DETACH);
         }
     }
 
-    [DllImport("libc", SetLastError = true)]
-    private static extern unsafe nint pread(int fd, byte* buffer, nuint count, long offset);
+    [Fact]
+    public async Task Many_readers_under_the_smallest_memory_budget_get_the_image_and_no_error()
+    {
+        using var t = new TestStore();
+        await BuildChainAsync(t);
+        var slow = new FaultInjectingChunkStore(new OriginChunkStore(t.Blobs),
+            FaultProfile.Slow(TimeSpan.Zero, TimeSpan.FromMilliseconds(5)), seed: 4);
+        using var reader = new ChunkReader(slow);
+        // Two chunks of memory for sixteen readers of spans of up to three chunks: evictions all the time.
+        using var m = await MountAsync(t, reader, ["rt"], new ChunkFsOptions { ReadDeadline = TimeSpan.FromSeconds(60) },
+            budget: 1);
+        var image = File.ReadAllBytes(t.Path_("rt.img"));
+        var readers = Enumerable.Range(0, 16).Select(r => Task.Run(() =>
+        {
+            var rng = new Random(100 + r);
+            using var file = File.OpenHandle(m.PathOf("rt"));
+            for (int i = 0; i < 40; i++)
+            {
+                long offset = rng.NextInt64(image.LongLength);
+                var buffer = new byte[rng.Next(1, 1 << 20)];
+                int n = RandomAccess.Read(file, buffer, offset);
+                Assert.True(image.AsSpan((int)offset, n).SequenceEqual(buffer.AsSpan(0, n)), $"reader {r} at {offset}");
+            }
+        })).ToArray();
+        await Task.WhenAll(readers).WaitAsync(TimeSpan.FromMinutes(3));
+        Assert.Equal(0, m.Server.Stats()[0].ReadErrors);
+        Assert.True(m.Server.Stats()[0].ChunkEvictions > 0);
+    }
 
     [Fact]
     public void Mountinfo_lines_are_parsed_with_escapes()

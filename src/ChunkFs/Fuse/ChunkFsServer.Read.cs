@@ -69,43 +69,33 @@ public sealed partial class ChunkFsServer
     }
 
     /// <summary>A read whose chunks must be fetched: waits for them off the reader threads, with demand priority,
-    /// then replies; EIO at the deadline or when a chunk cannot be had intact, with a log line naming the chunk and
-    /// the snapshot. Never throws.</summary>
+    /// pinning each as it arrives so that none is evicted before the reply (however small the memory budget and
+    /// however many reads share it), then replies; EIO at the deadline or when a chunk cannot be had intact, with a
+    /// log line naming the chunk and the snapshot. Never throws.</summary>
     private async Task ServeMissAsync(ulong unique, ChunkFsFile file, long offset, int length, long start)
     {
+        var memory = file.Memory;
+        int first = (int)(offset / ChunkGeometry.ChunkSize);
+        int last = (int)((offset + length - 1) / ChunkGeometry.ChunkSize);
+        var pins = new Task<nint>?[last - first + 1];
         int failed = -1;
         try
         {
-            var deadline = _options.ReadDeadline;
-            // A chunk loaded for this read can be evicted before it is pinned when many reads share a small budget:
-            // load and try again, within the deadline.
-            for (int attempt = 0; attempt < 8; attempt++)
+            // Every chunk of the range asked for at once (a read may span up to five), then awaited in order.
+            for (int c = first; c <= last; c++)
+                if (!memory.IsZeroChunk(c)) pins[c - first] = memory.PinAsync(c, _stop.Token).AsTask();
+            for (int c = first; c <= last; c++)
             {
-                int first = (int)(offset / ChunkGeometry.ChunkSize);
-                int last = (int)((offset + length - 1) / ChunkGeometry.ChunkSize);
-                // Every chunk of the range fetched at once (a read may span up to five), then awaited in order.
-                var pending = new Task?[last - first + 1];
-                for (int c = first; c <= last; c++)
-                {
-                    if (!file.Memory.IsZeroChunk(c) && !file.Memory.IsResident(c))
-                        pending[c - first] = file.Memory.LoadAsync(c, _stop.Token);
-                }
-                for (int c = first; c <= last; c++)
-                {
-                    if (pending[c - first] is not { } load) continue;
-                    failed = c;
-                    var left = deadline - Stopwatch.GetElapsedTime(start);
-                    if (left <= TimeSpan.Zero) throw new TimeoutException();
-                    await load.WaitAsync(left, _stop.Token);
-                }
-                failed = -1;
-                if (TryReply(unique, file, offset, length))
-                {
-                    Count(file, length, start);
-                    return;
-                }
+                if (pins[c - first] is not { } pin) continue;
+                failed = c;
+                var left = _options.ReadDeadline - Stopwatch.GetElapsedTime(start);
+                if (left <= TimeSpan.Zero) throw new TimeoutException();
+                await pin.WaitAsync(left, _stop.Token);
             }
-            throw new TimeoutException();
+            failed = -1;
+            // Held pinned: the reply cannot miss.
+            if (!TryReply(unique, file, offset, length)) throw new InvalidOperationException("a pinned chunk left");
+            Count(file, length, start);
         }
         catch (Exception ex)
         {
@@ -124,6 +114,18 @@ public sealed partial class ChunkFsServer
         }
         finally
         {
+            // Each pin taken is given back, now or, for one still under way past the deadline, when it lands.
+            for (int i = 0; i < pins.Length; i++)
+            {
+                if (pins[i] is not { } pin) continue;
+                int chunk = first + i;
+                if (pin.IsCompletedSuccessfully) memory.Unpin(chunk);
+                else if (!pin.IsCompleted)
+                {
+                    _ = pin.ContinueWith(t => { if (t.IsCompletedSuccessfully) memory.Unpin(chunk); },
+                        CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+            }
             Interlocked.Decrement(ref _missesInFlight);
         }
     }
@@ -145,6 +147,23 @@ public sealed partial class ChunkFsServer
         iov[1] = new IoVec { Base = &store, Len = (nuint)sizeof(FuseNotifyStoreOut) };
         iov[2] = new IoVec { Base = (void*)data, Len = (nuint)length };
         return Send(iov, 3);
+    }
+
+    /// <summary>Drops a range of a file from the kernel's page cache (FUSE_NOTIFY_INVAL_INODE): mapped pages are
+    /// unmapped, and the next access reads from the mount again.</summary>
+    internal unsafe void NotifyInvalidate(ulong nodeId, long offset, long length)
+    {
+        if (_stop.IsCancellationRequested) return;
+        var inval = new FuseNotifyInvalInodeOut { Ino = nodeId, Off = offset, Len = length };
+        var header = new FuseOutHeader
+        {
+            Len = (uint)(sizeof(FuseOutHeader) + sizeof(FuseNotifyInvalInodeOut)),
+            Error = FuseAbi.FUSE_NOTIFY_INVAL_INODE,
+        };
+        IoVec* iov = stackalloc IoVec[2];
+        iov[0] = new IoVec { Base = &header, Len = (nuint)sizeof(FuseOutHeader) };
+        iov[1] = new IoVec { Base = &inval, Len = (nuint)sizeof(FuseNotifyInvalInodeOut) };
+        Send(iov, 2);
     }
 
     /// <summary>A chunk of zeros, for zero chunks and prefetched zero pages.</summary>

@@ -56,7 +56,10 @@ public sealed partial class ChunkFsServer
             case FuseAbi.FUSE_DESTROY:
                 ReplyError(h->Unique, 0);
                 return;
-            case FuseAbi.FUSE_WRITE or FuseAbi.FUSE_CREATE or 5 /* READLINK */ or 6 or 8 or 9 or 10 or 11 or 12
+            case FuseAbi.FUSE_WRITE:
+                Write(h, (FuseWriteIn*)body, bodyLength);
+                return;
+            case FuseAbi.FUSE_CREATE or 5 /* READLINK */ or 6 or 8 or 9 or 10 or 11 or 12
                 or 13 or 21 /* SETXATTR */ or 24 /* REMOVEXATTR */ or 45 /* RENAME2 */:
                 // The images are immutable: a VMM's guest writes go to its private mapping, never here.
                 ReplyError(h->Unique, LibC.EROFS);
@@ -133,11 +136,14 @@ public sealed partial class ChunkFsServer
         Reply(h->Unique, new FuseAttrOut { AttrValid = CacheSeconds, Attr = attr });
     }
 
-    /// <summary>Only a no-op may succeed (a truncate to the same size, times): the image never changes.</summary>
+    /// <summary>Only a truncate to the same size succeeds: mode, owner, times and size never change (a chown that
+    /// "succeeded" would leave the VMM's user facing EACCES later).</summary>
     private unsafe void SetAttr(FuseInHeader* h, FuseSetattrIn* s)
     {
         if (!TryAttr(h->NodeId, out var attr)) { ReplyError(h->Unique, LibC.ENOENT); return; }
-        if ((s->Valid & FuseAbi.FATTR_SIZE) != 0 && s->Size != attr.Size)
+        const uint Changes = FuseAbi.FATTR_MODE | FuseAbi.FATTR_UID | FuseAbi.FATTR_GID | FuseAbi.FATTR_ATIME
+            | FuseAbi.FATTR_MTIME;
+        if ((s->Valid & Changes) != 0 || ((s->Valid & FuseAbi.FATTR_SIZE) != 0 && s->Size != attr.Size))
         {
             ReplyError(h->Unique, LibC.EPERM);
             return;
@@ -152,7 +158,7 @@ public sealed partial class ChunkFsServer
             attr = Stamp(new FuseAttr
             {
                 Ino = FuseAbi.FUSE_ROOT_ID,
-                Mode = 0x4000 | 0x1ED, // S_IFDIR | 0755
+                Mode = 0x4000 | 0x1C9, // S_IFDIR | 0711: others reach a file by its name, never list them
                 Nlink = 2,
             });
             return true;
@@ -162,14 +168,16 @@ public sealed partial class ChunkFsServer
         return false;
     }
 
-    /// <summary>Mode 0600 for the owner (the VMM's user): QEMU opens its memory file read-write even to map it
-    /// privately; writes are refused all the same.</summary>
+    /// <summary>Mode 0400 for the owner (the VMM's user): read-only, so no one but root can open an image for
+    /// writing and map it shared and writable (a page written there would sit in the page cache every restore
+    /// shares until its write-back is refused). Firecracker opens its memory file read-only; QEMU before 8.2 opens
+    /// it read-write even to map it privately, which only root may then do.</summary>
     private FuseAttr AttrOf(ChunkFsFile f) => Stamp(new FuseAttr
     {
         Ino = f.NodeId,
         Size = (ulong)f.Size,
         Blocks = (ulong)((f.Size + 511) / 512),
-        Mode = 0x8000 | 0x180, // S_IFREG | 0600
+        Mode = 0x8000 | 0x100, // S_IFREG | 0400
         Nlink = 1,
         Blksize = ChunkGeometry.PageSize,
     });
@@ -227,6 +235,25 @@ public sealed partial class ChunkFsServer
         Reply(h->Unique, new FuseKstatfs
         {
             Blocks = blocks, Files = (ulong)_files.Length + 1, Bsize = 4096, Frsize = 4096, Namelen = 255,
+        });
+    }
+
+    /// <summary>Refused (EROFS), and the range dropped from the page cache: the kernel copied the bytes into the
+    /// cached pages before asking, and a process that maps them would go on seeing them. Dropped off the reader
+    /// thread and after the reply: until the reply the writer holds those pages locked.</summary>
+    private unsafe void Write(FuseInHeader* h, FuseWriteIn* w, int length)
+    {
+        ReplyError(h->Unique, LibC.EROFS);
+        if (length < sizeof(FuseWriteIn) || FileOf(h->NodeId) is not { } file) return;
+        long offset = (long)Math.Min(w->Offset, long.MaxValue);
+        long size = w->Size;
+        _options.Log($"ChunkFs: refused a write of {size} bytes at {offset} of '{file.Name}' (pid {h->Pid}); "
+            + "dropping those pages from the page cache");
+        Interlocked.Increment(ref _missesInFlight); // the descriptor stays open until it is done
+        _ = Task.Run(() =>
+        {
+            try { NotifyInvalidate(file.NodeId, offset, size); }
+            finally { Interlocked.Decrement(ref _missesInFlight); }
         });
     }
 

@@ -21,6 +21,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     private readonly int _maxResident;
     private readonly nint[] _addr;
     private readonly int[] _pins;
+    /// <summary>Callers waiting in <see cref="PinAsync"/> per chunk: such a chunk is not evicted.</summary>
+    private readonly int[] _wanted;
     private readonly TaskCompletionSource?[] _inflight;
     /// <summary>The priority of each fetch in flight: a demand that joins a prefetch promotes it.</summary>
     private readonly FetchTicket?[] _tickets;
@@ -53,6 +55,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         _maxResident = (int)Math.Max(2, Math.Min(budgetBytes / ChunkGeometry.ChunkSize, chain.ChunkCount));
         _addr = new nint[chain.ChunkCount];
         _pins = new int[chain.ChunkCount];
+        _wanted = new int[chain.ChunkCount];
         _inflight = new TaskCompletionSource?[chain.ChunkCount];
         _tickets = new FetchTicket?[chain.ChunkCount];
         int dataChunks = 0;
@@ -91,13 +94,23 @@ public sealed class ResidentChunks : IPageSource, IDisposable
 
     public void Unpin(int chunk) => Interlocked.Decrement(ref _pins[chunk]);
 
-    /// <summary>Pins the chunk, fetching it through the tiers first if needed.</summary>
+    /// <summary>Pins the chunk, fetching it through the tiers first if needed. While a caller waits here the chunk
+    /// is not evicted once loaded, so many readers sharing a small budget make progress instead of evicting each
+    /// other's chunks between load and pin.</summary>
     public async ValueTask<nint> PinAsync(int chunk, CancellationToken ct)
     {
-        while (true)
+        Interlocked.Increment(ref _wanted[chunk]);
+        try
         {
-            if (TryPin(chunk, out var address)) return address;
-            await LoadAsync(chunk, ct);
+            while (true)
+            {
+                if (TryPin(chunk, out var address)) return address;
+                await LoadAsync(chunk, ct);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _wanted[chunk]);
         }
     }
 
@@ -182,7 +195,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         while (_resident > _maxResident && attempts-- > 0)
         {
             int victim = _loadedOrder.Dequeue();
-            if (Interlocked.CompareExchange(ref _pins[victim], Evicting, 0) != 0)
+            if (Volatile.Read(ref _wanted[victim]) > 0
+                || Interlocked.CompareExchange(ref _pins[victim], Evicting, 0) != 0)
             {
                 _loadedOrder.Enqueue(victim); // in use: try the next oldest
                 continue;

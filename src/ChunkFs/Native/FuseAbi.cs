@@ -20,8 +20,9 @@ internal static class FuseAbi
 
     public const uint FUSE_ASYNC_READ = 1u << 0, FUSE_PARALLEL_DIROPS = 1u << 18, FUSE_MAX_PAGES = 1u << 22;
     public const uint FOPEN_KEEP_CACHE = 1u << 1, FOPEN_CACHE_DIR = 1u << 3;
-    public const uint FATTR_SIZE = 1u << 3;
-    public const int FUSE_NOTIFY_STORE = 4;
+    public const uint FATTR_MODE = 1u << 0, FATTR_UID = 1u << 1, FATTR_GID = 1u << 2, FATTR_SIZE = 1u << 3,
+        FATTR_ATIME = 1u << 4, FATTR_MTIME = 1u << 5;
+    public const int FUSE_NOTIFY_INVAL_INODE = 2, FUSE_NOTIFY_STORE = 4;
     public const int FUSE_MIN_READ_BUFFER = 8192;
     public const int FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2;
 }
@@ -115,6 +116,15 @@ internal struct FuseReadIn
 }
 
 [StructLayout(LayoutKind.Sequential)]
+internal struct FuseWriteIn
+{
+    public ulong Fh, Offset;
+    public uint Size, WriteFlags;
+    public ulong LockOwner;
+    public uint Flags, Padding;
+}
+
+[StructLayout(LayoutKind.Sequential)]
 internal struct FuseFallocateIn
 {
     public ulong Fh, Offset, Length;
@@ -142,4 +152,11 @@ internal struct FuseNotifyStoreOut
 {
     public ulong NodeId, Offset;
     public uint Size, Padding;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct FuseNotifyInvalInodeOut
+{
+    public ulong Ino;
+    public long Off, Len;
 }

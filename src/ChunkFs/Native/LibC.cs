@@ -117,6 +117,9 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint writev(int fd, IoVec* iov, int iovcnt);
 
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int flock(int fd, int operation);
+
     [LibraryImport("libc", EntryPoint = "strerror")]
     private static partial nint StrErrorPtr(int errnum);
 

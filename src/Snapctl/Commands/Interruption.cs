@@ -31,12 +31,14 @@ public sealed class Interruption : IDisposable
     {
         context.Cancel = true; // the command stops itself, through the token
         if (Interlocked.CompareExchange(ref _exitCode, exitCode, 0) != 0) return;
-        _cts.Cancel();
+        // The grace timer first: cancelling runs the command's cleanup callbacks on this thread, and one that
+        // blocks (an unmount waiting on a reader) must still be bounded by the grace.
         _ = Task.Delay(Grace).ContinueWith(_ =>
         {
             Console.Error.WriteLine($"snapctl: error: interrupted (did not stop within {Grace.TotalSeconds:0} s)");
             Environment.Exit(exitCode);
         }, TaskScheduler.Default);
+        _ = Task.Run(_cts.Cancel);
     }
 
     public void Dispose()

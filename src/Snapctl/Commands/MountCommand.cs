@@ -79,10 +79,18 @@ public static class MountCommand
                 : pr.GetValue(prefetch) ? PrefetchMode.Attached
                 : PrefetchMode.Auto;
             var (uid, gid) = ParseOwner(pr.GetValue(owner));
+            var nameList = pr.GetValue(names)!;
+            // Mistakes in the command line are said before any snapshot is opened, as usage errors.
+            if (pr.GetValue(threads) is < 1 or > 64)
+                throw new UsageException($"--threads {pr.GetValue(threads)}: use 1-64");
+            if (nameList.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new UsageException($"--name {twice.Key} is given twice");
+            if (pr.GetValue(plan) is not null && nameList.Length != 1)
+                throw new UsageException("--plan is for one snapshot: give one --name with it");
             var request = new MountRequest
             {
                 MountPoint = pr.GetValue(mountPoint)!,
-                Names = pr.GetValue(names)!,
+                Names = nameList,
                 Tenant = pr.GetValue(tenant),
                 Tiers = tiers.From(pr),
                 MemoryBudgetBytes = SizeParser.Parse(pr.GetValue(budget)!, "--memory-budget"),
@@ -105,7 +113,9 @@ public static class MountCommand
 
     private static int ReadAhead(string text)
     {
-        if (text.Trim() == "0") return 0; // sizes are positive elsewhere; no read-ahead is a setting here
+        // Sizes are positive elsewhere; no read-ahead is a setting here (0, 0K, 0M...).
+        if (text.Trim().TrimEnd('K', 'k', 'M', 'm', 'G', 'g').Trim('0').Length == 0 && text.Trim().StartsWith('0'))
+            return 0;
         long bytes = SizeParser.Parse(text, "--read-ahead");
         if (bytes is < 0 or > (1 << 20) || bytes % 4096 != 0)
             throw new UsageException($"--read-ahead {text}: use a multiple of 4K from 0 to 1M");
@@ -121,7 +131,9 @@ public static class MountCommand
         {
             throw new UsageException($"--owner {text}: use a numeric UID or UID:GID");
         }
-        return (uid, parts.Length == 2 ? uint.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture)
-            : uid);
+        uint gid = parts.Length == 2 ? uint.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) : uid;
+        // (uid_t)-1 means "no change" to the kernel: no file can be owned by it.
+        if (uid == uint.MaxValue || gid == uint.MaxValue) throw new UsageException($"--owner {text}: not a valid id");
+        return (uid, gid);
     }
 }
