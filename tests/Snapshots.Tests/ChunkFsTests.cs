@@ -356,7 +356,8 @@ public sealed class ChunkFsTests
             Assert.Equal(1, starts.Count(s => s.IsCompletedSuccessfully));
             var refused = Assert.Single(starts, s => s.IsFaulted);
             Assert.Contains("busy", refused.Exception!.InnerException!.Message, StringComparison.Ordinal);
-            Assert.Single(File.ReadLines("/proc/self/mountinfo"), l => l.Contains($" {dir} ", StringComparison.Ordinal));
+            Assert.Single(File.ReadLines("/proc/self/mountinfo"),
+                l => l.Contains($" {dir} ", StringComparison.Ordinal));
             foreach (var s in servers) s.Dispose();
             Assert.Null(MountTable.Find(dir));
         }
@@ -400,7 +401,8 @@ public sealed class ChunkFsTests
             FaultProfile.Slow(TimeSpan.Zero, TimeSpan.FromMilliseconds(5)), seed: 4);
         using var reader = new ChunkReader(slow);
         // Two chunks of memory for sixteen readers of spans of up to three chunks: evictions all the time.
-        using var m = await MountAsync(t, reader, ["rt"], new ChunkFsOptions { ReadDeadline = TimeSpan.FromSeconds(60) },
+        var options = new ChunkFsOptions { ReadDeadline = TimeSpan.FromSeconds(60) };
+        using var m = await MountAsync(t, reader, ["rt"], options,
             budget: 1);
         var image = File.ReadAllBytes(t.Path_("rt.img"));
         var readers = Enumerable.Range(0, 16).Select(r => Task.Run(() =>

@@ -1,6 +1,6 @@
 using System.Globalization;
-using Snapshots.ChunkFs.Native;
 using Microsoft.Win32.SafeHandles;
+using Snapshots.ChunkFs.Native;
 using Snapshots.Store;
 using Snapshots.Store.Files;
 
