@@ -52,6 +52,11 @@ public sealed class ChunkFsTests
         return new Mounted { Server = server, Tiers = tiers, Log = log };
     }
 
+    /// <summary>A reader that blocks in read(2) gets a thread of its own: on the shared pool it would starve the
+    /// other tests of this process (the loader tests serve faults from pool threads).</summary>
+    private static Task Blocking(Action read) =>
+        Task.Factory.StartNew(read, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
     internal static async Task BuildChainAsync(TestStore t, long size = 16L << 20)
     {
         await t.BuildAsync("os", t.Image("os.img", size: size));
@@ -108,7 +113,7 @@ public sealed class ChunkFsTests
         using var reader = new ChunkReader(slow);
         using var m = await MountAsync(t, reader, ["rt"], budget: 8L * ChunkGeometry.ChunkSize);
         var image = File.ReadAllBytes(t.Path_("rt.img"));
-        var readers = Enumerable.Range(0, 8).Select(r => Task.Run(() =>
+        var readers = Enumerable.Range(0, 8).Select(r => Blocking(() =>
         {
             var rng = new Random(r);
             using var file = File.OpenHandle(m.PathOf("rt"));
@@ -405,7 +410,7 @@ public sealed class ChunkFsTests
         using var m = await MountAsync(t, reader, ["rt"], options,
             budget: 1);
         var image = File.ReadAllBytes(t.Path_("rt.img"));
-        var readers = Enumerable.Range(0, 16).Select(r => Task.Run(() =>
+        var readers = Enumerable.Range(0, 16).Select(r => Blocking(() =>
         {
             var rng = new Random(100 + r);
             using var file = File.OpenHandle(m.PathOf("rt"));
