@@ -1,3 +1,4 @@
+using System.Globalization;
 using Snapshots.Store;
 using Snapshots.Store.Layers;
 
@@ -34,11 +35,14 @@ public class GcTests
         int chunks = t.ChunkFiles().Count();
         // Outside the store: files named like chunks, which a gc following links would move in, or delete.
         var outside = t.Path_("outside");
-        var victim = Path.Combine(outside, "chunks", "ee", new string('e', 64));
+        // A prefix the build did not use (chunk names are random: "ee" itself may hold a real chunk).
+        string prefix = Enumerable.Range(0, 256).Select(i => i.ToString("x2", CultureInfo.InvariantCulture))
+            .First(p => !Directory.Exists(Path.Combine(t.StoreDir, "chunks", p)));
+        var victim = Path.Combine(outside, "chunks", prefix, prefix + new string('e', 62));
         Directory.CreateDirectory(Path.GetDirectoryName(victim)!);
         File.WriteAllBytes(victim, [1, 2, 3]);
 
-        Directory.CreateSymbolicLink(Path.Combine(t.StoreDir, "chunks", "ee"), Path.GetDirectoryName(victim)!);
+        Directory.CreateSymbolicLink(Path.Combine(t.StoreDir, "chunks", prefix), Path.GetDirectoryName(victim)!);
         var clean = await new GarbageCollector(t.Blobs).CollectAsync();
         Assert.Equal(chunks, clean.ChunksScanned); // the linked directory is not the store's: not listed
         Assert.True(File.Exists(victim));
