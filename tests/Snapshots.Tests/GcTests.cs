@@ -52,7 +52,7 @@ public class GcTests
         Assert.Contains("trash", e.Message);
         Assert.Contains("a symlink", e.Message);
         Assert.True(File.Exists(victim));
-        File.Delete(Path.Combine(t.StoreDir, "chunks", "ee")); // the link (counting below would follow it)
+        File.Delete(Path.Combine(t.StoreDir, "chunks", prefix)); // the link (counting below would follow it)
         Assert.Equal(chunks, t.ChunkFiles().Count());
         Assert.True(TestStore.SameBytes(t.Path_("os.img"), await t.ExportAsync("os")));
     }
