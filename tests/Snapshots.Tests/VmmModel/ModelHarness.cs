@@ -76,6 +76,10 @@ public sealed class ModelHarness(TestStore store, string snapshot, string image,
     /// one per script that ran.</summary>
     public async Task<ScriptOutcome[]> RunAsync(IReadOnlyList<VmmScript> scripts, int maxFailures = 0)
     {
+        // As RestoreSession does for a real restore: demand fetches run on the thread pool, which must not make them
+        // queue behind the blocking work of tests running beside this one (the pool adds threads only slowly).
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMinThreads(Math.Max(workers, (4 * Environment.ProcessorCount) + 8), io);
         var id = Guid.NewGuid().ToString("N")[..10];
         var file = store.Path_($"scripts-{id}.txt");
         await File.WriteAllTextAsync(file, VmmScript.ToFile(scripts));
