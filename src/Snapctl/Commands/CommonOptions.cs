@@ -125,6 +125,19 @@ public static class CommonOptions
     }
 
     /// <summary>--allow-rollback: for commands that read snapshots.</summary>
+    /// <summary>The plan a loader follows from --no-prefetch, --plan and --prefetch (the first given wins; the two
+    /// switches exclude each other); Auto when none is given.</summary>
+    public static Host.Restore.PrefetchMode PrefetchModeOf(ParseResult pr, Option<bool> prefetch,
+        Option<bool> noPrefetch, Option<string?> plan)
+    {
+        if (pr.GetValue(prefetch) && pr.GetValue(noPrefetch))
+            throw new UsageException("--prefetch and --no-prefetch exclude each other");
+        return pr.GetValue(noPrefetch) ? Host.Restore.PrefetchMode.Off
+            : pr.GetValue(plan) is not null ? Host.Restore.PrefetchMode.File
+            : pr.GetValue(prefetch) ? Host.Restore.PrefetchMode.Attached
+            : Host.Restore.PrefetchMode.Auto;
+    }
+
     public static Option<bool> AllowRollback() => new("--allow-rollback")
     {
         Description = "Accept a snapshot older than one this keyring already accepted (a rollback you made)",

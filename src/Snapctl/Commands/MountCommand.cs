@@ -1,12 +1,11 @@
 using System.CommandLine;
 using Snapshots.Host.Mount;
-using Snapshots.Host.Restore;
 
 namespace Snapshots.Snapctl.Commands;
 
 /// <summary>`snapctl mount`: snapshots as read-only files of a FUSE mount (ChunkFs), served lazily through the
 /// tiers, until SIGTERM/SIGINT or an unmount. Prints what it served as JSON on stdout when it ends.</summary>
-public static class MountCommand
+public static partial class MountCommand
 {
     public static Command Create()
     {
@@ -72,12 +71,7 @@ public static class MountCommand
         CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
         {
-            if (pr.GetValue(prefetch) && pr.GetValue(noPrefetch))
-                throw new UsageException("--prefetch and --no-prefetch exclude each other");
-            var mode = pr.GetValue(noPrefetch) ? PrefetchMode.Off
-                : pr.GetValue(plan) is not null ? PrefetchMode.File
-                : pr.GetValue(prefetch) ? PrefetchMode.Attached
-                : PrefetchMode.Auto;
+            var mode = CommonOptions.PrefetchModeOf(pr, prefetch, noPrefetch, plan);
             var (uid, gid) = ParseOwner(pr.GetValue(owner));
             var nameList = pr.GetValue(names)!;
             // Mistakes in the command line are said before any snapshot is opened, as usage errors.
@@ -114,8 +108,7 @@ public static class MountCommand
     private static int ReadAhead(string text)
     {
         // Sizes are positive elsewhere; no read-ahead is a setting here (0, 0K, 0M...).
-        if (text.Trim().TrimEnd('K', 'k', 'M', 'm', 'G', 'g').Trim('0').Length == 0 && text.Trim().StartsWith('0'))
-            return 0;
+        if (ZeroSize().IsMatch(text)) return 0;
         long bytes = SizeParser.Parse(text, "--read-ahead");
         if (bytes is < 0 or > (1 << 20) || bytes % 4096 != 0)
             throw new UsageException($"--read-ahead {text}: use a multiple of 4K from 0 to 1M");
@@ -136,4 +129,7 @@ public static class MountCommand
         if (uid == uint.MaxValue || gid == uint.MaxValue) throw new UsageException($"--owner {text}: not a valid id");
         return (uid, gid);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*0+\s*[KkMmGg]?\s*$")]
+    private static partial System.Text.RegularExpressions.Regex ZeroSize();
 }

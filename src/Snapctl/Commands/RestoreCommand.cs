@@ -83,16 +83,11 @@ public static class RestoreCommand
         CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
         {
-            if (pr.GetValue(prefetch) && pr.GetValue(noPrefetch))
-                throw new UsageException("--prefetch and --no-prefetch exclude each other");
             var faultDeadline = CommonOptions.Seconds(pr, deadline);
             if (pr.GetValue(acceptTimeout) is < 0 or double.NaN)
                 throw new UsageException(
                     $"--accept-timeout {pr.GetValue(acceptTimeout)}: use 0 (forever) or a positive number of seconds");
-            var mode = pr.GetValue(noPrefetch) ? PrefetchMode.Off
-                : pr.GetValue(plan) is not null ? PrefetchMode.File
-                : pr.GetValue(prefetch) ? PrefetchMode.Attached
-                : PrefetchMode.Auto;
+            var mode = CommonOptions.PrefetchModeOf(pr, prefetch, noPrefetch, plan);
             var request = new RestoreRequest
             {
                 Name = pr.GetValue(name)!,

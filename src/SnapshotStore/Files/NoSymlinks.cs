@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Snapshots.Store.Origin;
@@ -10,25 +9,14 @@ namespace Snapshots.Store.Files;
 /// if the path is changed meanwhile.</summary>
 public static class NoSymlinks
 {
-    private const int AT_FDCWD = -100;
-
     /// <summary>The directory at <paramref name="absolutePath"/>, opened read-only; null with the errno when it
     /// cannot be (ELOOP: a component is a link; ENOENT; ENOTDIR; ENOSYS before Linux 5.6).</summary>
-    public static unsafe SafeFileHandle? OpenDirectory(string absolutePath, out int errno)
+    public static SafeFileHandle? OpenDirectory(string absolutePath, out int errno)
     {
         ArgumentNullException.ThrowIfNull(absolutePath);
-        var how = new OpenHow
-        {
-            Flags = (ulong)(Native.O_RDONLY | Native.O_DIRECTORY | Native.O_CLOEXEC),
-            Resolve = Native.RESOLVE_NO_SYMLINKS | Native.RESOLVE_NO_MAGICLINKS,
-        };
-        var path = Encoding.UTF8.GetBytes(absolutePath + "\0");
-        fixed (byte* p = path)
-        {
-            // SAFETY: p is NUL-terminated and pinned; how lives on this frame; the kernel copies both.
-            long fd = Native.syscall(Native.SYS_openat2, AT_FDCWD, p, &how, (nuint)sizeof(OpenHow));
-            errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
-            return fd < 0 ? null : new SafeFileHandle((nint)fd, ownsHandle: true);
-        }
+        int fd = Native.OpenAt2(Native.AT_FDCWD, Encoding.UTF8.GetBytes(absolutePath + "\0"),
+            Native.O_RDONLY | Native.O_DIRECTORY | Native.O_CLOEXEC,
+            Native.RESOLVE_NO_SYMLINKS | Native.RESOLVE_NO_MAGICLINKS, out errno);
+        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
     }
 }

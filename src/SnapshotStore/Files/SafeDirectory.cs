@@ -106,14 +106,9 @@ public sealed class SafeDirectory : IDisposable
         return handle is null ? null : FileKinds.ReadWhole(handle, facts.Length);
     }
 
-    private unsafe int Open(string relative, out int errno)
+    private int Open(string relative, out int errno)
     {
         int flags = Native.O_RDONLY | Native.O_NOFOLLOW | Native.O_NONBLOCK | Native.O_CLOEXEC;
-        var how = new OpenHow
-        {
-            Flags = (ulong)flags,
-            Resolve = Native.RESOLVE_BENEATH | Native.RESOLVE_NO_SYMLINKS | Native.RESOLVE_NO_MAGICLINKS,
-        };
         int max = Encoding.UTF8.GetMaxByteCount(relative.Length) + 1;
         Span<byte> path = max <= 1024 ? stackalloc byte[max] : new byte[max];
         int len = Encoding.UTF8.GetBytes(relative, path);
@@ -123,13 +118,9 @@ public sealed class SafeDirectory : IDisposable
         {
             _dir.DangerousAddRef(ref added);
             int dirfd = (int)_dir.DangerousGetHandle();
-            fixed (byte* p = path)
-            {
-                // SAFETY: p is NUL-terminated and pinned; how lives on this frame; the kernel copies both.
-                long fd = Native.syscall(Native.SYS_openat2, dirfd, p, &how, (nuint)sizeof(OpenHow));
-                errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
-                if (fd >= 0 || errno != Native.ENOSYS) return (int)fd;
-            }
+            int fd = Native.OpenAt2(dirfd, path, flags,
+                Native.RESOLVE_BENEATH | Native.RESOLVE_NO_SYMLINKS | Native.RESOLVE_NO_MAGICLINKS, out errno);
+            if (fd >= 0 || errno != Native.ENOSYS) return fd;
             // Before Linux 5.6: only the last component is guarded.
             int fallback = Native.openat(dirfd, relative, flags);
             errno = fallback < 0 ? Marshal.GetLastPInvokeError() : 0;

@@ -41,6 +41,23 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int openat(int dirfd, string path, int flags);
 
+    internal const int AT_FDCWD = -100;
+
+    /// <summary>openat2(2): <paramref name="path"/> (UTF-8, NUL-terminated) opened from <paramref name="dirfd"/> with
+    /// the open flags and the RESOLVE_* rules given; the descriptor, or -1 with the errno (ENOSYS before Linux
+    /// 5.6).</summary>
+    internal static unsafe int OpenAt2(int dirfd, ReadOnlySpan<byte> path, int flags, ulong resolve, out int errno)
+    {
+        var how = new OpenHow { Flags = (ulong)flags, Resolve = resolve };
+        fixed (byte* p = path)
+        {
+            // SAFETY: p is NUL-terminated and pinned; how lives on this frame; the kernel copies both.
+            long fd = syscall(SYS_openat2, dirfd, p, &how, (nuint)sizeof(OpenHow));
+            errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
+            return (int)fd;
+        }
+    }
+
     [LibraryImport("libc", SetLastError = true)]
     internal static unsafe partial int fstat(int fd, Stat* buf);
 
