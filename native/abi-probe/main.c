@@ -199,6 +199,7 @@ static void files(void)
     CONST(RESOLVE_NO_SYMLINKS);
     CONST(RESOLVE_BENEATH);
     CONST(SYS_openat2);
+    CONST(AT_FDCWD + 1000); /* negative: printed offset by 1000 (values are printed unsigned) */
     SIZE(open_how);
     FIELD(open_how, flags);
     FIELD(open_how, mode);

@@ -150,6 +150,7 @@ public sealed class UffdAbiTests
         Const("RESOLVE_NO_SYMLINKS", Native.RESOLVE_NO_SYMLINKS),
         Const("RESOLVE_BENEATH", Native.RESOLVE_BENEATH),
         Const("SYS_openat2", Native.SYS_openat2),
+        new("AT_FDCWD + 1000", "Native.AT_FDCWD", (ulong)(Native.AT_FDCWD + 1000)),
         Size<OpenHow>("open_how"),
         .. Field<OpenHow>("open_how.flags", nameof(OpenHow.Flags)),
         .. Field<OpenHow>("open_how.mode", nameof(OpenHow.Mode)),
