@@ -193,6 +193,42 @@ public class DiskCacheTests
         Assert.True(reopened.Bytes <= Budget);
     }
 
+    /// <summary>Before: while one user held the directory's lock (rebuilding its index; here, stalled by a loaded
+    /// machine), the others skipped their own rebuilds and wrote on with stale views, each "evicting" files another
+    /// had already removed: a shared 32 MiB budget ended at 52 MiB in CI. Now a writer whose rebuild is due waits
+    /// for the lock (bounded), so at most one interval per user lands while it is held.</summary>
+    [Fact]
+    public async Task Writers_wait_for_a_busy_rebuild_instead_of_writing_on_with_stale_views()
+    {
+        using var t = new TestStore();
+        var dir = t.Path_("cache");
+        const long Budget = 32L << 20;
+        int size = ChunkGeometry.ChunkSize + 16;
+        var users = Enumerable.Range(0, 4).Select(_ => new DiskChunkCache(dir, Budget)).ToArray();
+        long onDiskWhileHeld;
+        Task writes;
+        using (new FileStream(Path.Combine(dir, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            writes = Task.WhenAll(users.Select(u => Task.Factory.StartNew(() =>
+            {
+                for (int i = 0; i < 80; i++)
+                {
+                    var (n, b) = Chunk(size);
+                    u.PutAsync(n, b).AsTask().GetAwaiter().GetResult();
+                }
+            }, TaskCreationOptions.LongRunning)));
+            await Task.Delay(DiskChunkCache.ReconcileWait / 2);
+            onDiskWhileHeld = BytesOnDisk(dir);
+        }
+        await writes;
+        // Each user writes one interval (a sixteenth of the budget, 2 MiB) and then waits: 8 MiB and a chunk each.
+        Assert.True(onDiskWhileHeld <= Budget / 2, $"{onDiskWhileHeld >> 20} MiB on disk while the lock was held");
+        Assert.True(BytesOnDisk(dir) <= Budget + (Budget / 2), $"{BytesOnDisk(dir) >> 20} MiB on disk at the end");
+    }
+
+    private static long BytesOnDisk(string dir) => Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+        .Where(f => !f.EndsWith(".lock", StringComparison.Ordinal)).Sum(f => new FileInfo(f).Length);
+
     private static string FileKindOf(string path) =>
         Store.Files.FileKinds.Describe(Store.Files.FileKinds.Of(path, followLinks: false));
 }
