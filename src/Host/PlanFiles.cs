@@ -42,7 +42,7 @@ public static class PlanFiles
         var log = AccessLog.Parse(bytes, path);
         long span = 0;
         foreach (var t in log.Touches) span += t.DeltaUs;
-        return new AccessLogSummary("access-log", log.ImageSize, log.Touches.Length, span);
+        return new AccessLogSummary("access-log", log.ImageSize, log.Touches.Length, span / 1e6);
     }
 
     /// <summary>Writes an access log as a replay-vmm text trace.</summary>
@@ -67,20 +67,26 @@ public static class PlanFiles
         return log.Touches.Length;
     }
 
-    /// <summary>Writes a VM-like test image (<see cref="VmImageGenerator"/>), whole or not at all.</summary>
-    public static void GenerateImage(VmImageSpec spec, string outPath, CancellationToken ct = default) =>
-        VmImageGenerator.Write(spec, outPath, ct);
+    /// <summary>Writes a VM-like test image (<see cref="VmImageGenerator"/>), whole or not at all; progress in
+    /// bytes of the image once it starts (refused first when the size does not fit the disk).</summary>
+    public static void GenerateImage(VmImageSpec spec, string outPath, IByteProgress? progress = null,
+        CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        progress?.Begin(spec.Size);
+        VmImageGenerator.Write(spec, outPath, progress, ct);
+    }
 }
 
 /// <summary>What `log merge` wrote: the plan file, the runs merged, its pages and groups.</summary>
 public sealed record MergeResult(string Plan, int Runs, int Pages, int Groups);
 
 /// <summary>A plan file's header: image bytes, pages, groups, runs merged, chunks spanned, binding.</summary>
-public sealed record PlanSummary(string Kind, long ImageSize, int Pages, int Groups, int RunsMerged,
+public sealed record PlanSummary(string Kind, long ImageBytes, int Pages, int Groups, int Runs,
     int SpannedChunks, string ManifestHash, string? Pack);
 
-/// <summary>An access log's header: image bytes, first touches and their time span in microseconds.</summary>
-public sealed record AccessLogSummary(string Kind, long ImageSize, int Touches, long SpanUs);
+/// <summary>An access log's header: image bytes, first touches and their time span in seconds.</summary>
+public sealed record AccessLogSummary(string Kind, long ImageBytes, int Touches, double SpanSeconds);
 
 /// <summary>A synthetic working set: <see cref="SyntheticWorkingSet.Generate"/>'s parameters and outputs.</summary>
 public sealed record SynthRequest

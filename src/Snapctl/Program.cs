@@ -6,7 +6,22 @@ namespace Snapshots.Snapctl;
 
 public static class Program
 {
-    public static async Task<int> Main(string[] args)
+    /// <summary>--progress and --quiet apply to every command (Output): recursive options of the root.</summary>
+    public static readonly Option<bool> Progress = new("--progress")
+    {
+        Description = "Show progress on stderr even when it is not a terminal (plain lines then)",
+        Recursive = true,
+    };
+
+    public static readonly Option<bool> Quiet = new("--quiet", "-q")
+    {
+        Description = "Show no progress and no notes on stderr (errors still)",
+        Recursive = true,
+    };
+
+    /// <summary>Every command snapctl has, as registered: docs/cli.md and the schema guard test read this.
+    /// </summary>
+    public static RootCommand CreateRoot()
     {
         var root = new RootCommand("snapctl: build, inspect, export, verify and collect microVM memory snapshots");
         foreach (var cmd in new[]
@@ -14,17 +29,29 @@ public static class Program
             BuildCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(), InspectCommand.Create(),
             ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(),
             WarmCommand.Create(), RestoreCommand.Create(), MountCommand.Create(), LogCommand.Create(),
-            KeyCommand.Create(),
+            KeyCommand.Create(), VersionCommand.Create(),
         })
             root.Subcommands.Add(cmd);
-
+        root.Subcommands.Add(HelpCommand.Create(root));
+        root.Options.Add(Progress);
+        root.Options.Add(Quiet);
         RejectEmptyText(root);
+        return root;
+    }
+
+    public static async Task<int> Main(string[] args)
+    {
+        var root = CreateRoot();
         bool json = Array.IndexOf(args, "--json") >= 0;
         var parsed = root.Parse(args);
         // A usage error is one line and a hint, not the whole help text (docs/errors.md).
         if (parsed.Errors.Count > 0)
             return ErrorReport.Print(new UsageException(
                 $"{FirstError(parsed)} See '{CommandPath(parsed)} --help'."), json);
+        if (parsed.GetValue(Progress) && parsed.GetValue(Quiet))
+            return ErrorReport.Print(new UsageException(
+                $"--progress and --quiet exclude each other. See '{CommandPath(parsed)} --help'."), json);
+        Output.Configure(parsed.GetValue(Progress), parsed.GetValue(Quiet));
         using var interruption = new Interruption();
         // Signals are ours (Interruption), so the exit code says which one came.
         var config = new InvocationConfiguration

@@ -1,6 +1,8 @@
+using Snapshots.Store.Chunks;
+
 namespace Snapshots.ChunkFs.Fuse;
 
-/// <summary>What one file of a ChunkFs mount served. Sizes in bytes, times in microseconds.</summary>
+/// <summary>What one file of a ChunkFs mount served. Sizes in bytes, times in seconds (docs/cli.md).</summary>
 public sealed record ChunkFsFileStats
 {
     public required string Name { get; init; }
@@ -14,17 +16,14 @@ public sealed record ChunkFsFileStats
     /// <summary>Reads answered EIO (deadline passed or a chunk unusable; each logged).</summary>
     public long ReadErrors { get; init; }
     /// <summary>Service time per read, request read to reply written (last 4,096 reads).</summary>
-    public double ReadP50Us { get; init; }
-    public double ReadP99Us { get; init; }
-    public double ReadMaxUs { get; init; }
+    public Percentiles ReadLatencySeconds { get; init; } = new(0, 0);
     /// <summary>Pages pushed into the page cache by prefetch (FUSE_NOTIFY_STORE), and pushes refused.</summary>
     public long PrefetchedPages { get; init; }
     public long PrefetchFailures { get; init; }
     public long PlannedPages { get; init; }
     public long ChunksLoaded { get; init; }
     public long ChunkEvictions { get; init; }
-    public double ChunkLoadP50Us { get; init; }
-    public double ChunkLoadP99Us { get; init; }
+    public Percentiles ChunkLoadLatencySeconds { get; init; } = new(0, 0);
 
     internal static ChunkFsFileStats Of(ChunkFsFile f)
     {
@@ -42,16 +41,16 @@ public sealed record ChunkFsFileStats
             ReadBytes = Interlocked.Read(ref c.Bytes),
             ReadMisses = Interlocked.Read(ref c.Misses),
             ReadErrors = Interlocked.Read(ref c.Errors),
-            ReadP50Us = p50,
-            ReadP99Us = p99,
-            ReadMaxUs = max,
+            ReadLatencySeconds = new Percentiles(Percentiles.FromMicroseconds(p50), Percentiles.FromMicroseconds(p99))
+            {
+                Max = Percentiles.FromMicroseconds(max),
+            },
             PrefetchedPages = Interlocked.Read(ref c.StoredPages),
             PrefetchFailures = Interlocked.Read(ref c.StoreFailures),
             PlannedPages = planned,
             ChunksLoaded = f.Memory.Loads + (f.Pack?.Loads ?? 0),
             ChunkEvictions = f.Memory.Evictions + (f.Pack?.Evictions ?? 0),
-            ChunkLoadP50Us = loads.LoadP50Us,
-            ChunkLoadP99Us = loads.LoadP99Us,
+            ChunkLoadLatencySeconds = loads.Load,
         };
     }
 }

@@ -21,29 +21,27 @@ public sealed record RestoreStats
     public long UnregisteredFaults { get; init; }
     /// <summary>Demand faults that waited for their chunk to be fetched while the handler served others.</summary>
     public long ParkedFaults { get; init; }
-    public double FaultP50Us { get; init; }
-    public double FaultP99Us { get; init; }
-    public double FaultMaxUs { get; init; }
+    /// <summary>The handler's service time per demand fault, in seconds: p50, p99, max.</summary>
+    public Percentiles FaultLatencySeconds { get; init; } = new(0, 0);
     /// <summary>
-    /// The sum of the handler's service times: how long vCPUs waited on it, the kernel's round trips aside.
+    /// The sum of the handler's service times, in seconds: how long vCPUs waited on it, the kernel's round trips
+    /// aside.
     /// </summary>
-    public double FaultServiceMs { get; init; }
+    public double FaultServiceSeconds { get; init; }
     public long ChunksLoaded { get; init; }
     public long ChunkEvictions { get; init; }
     /// <summary>A snapshot chunk's load, from its fetch's start to resident (tiers, verification, decryption), p50
-    /// and p99 over the last 4,096 loads; and its verification and decryption alone.</summary>
-    public double ChunkLoadP50Us { get; init; }
-    public double ChunkLoadP99Us { get; init; }
-    public double ChunkDecryptP50Us { get; init; }
-    public double ChunkDecryptP99Us { get; init; }
+    /// and p99 over the last 4,096 loads, in seconds; and its verification and decryption alone.</summary>
+    public Percentiles ChunkLoadLatencySeconds { get; init; } = new(0, 0);
+    public Percentiles ChunkDecryptLatencySeconds { get; init; } = new(0, 0);
     /// <summary>Chunk loads that found no populated buffer ready and paid a page fault per 4 KiB page of theirs
     /// (<c>--buffer-reserve</c>).</summary>
     public long ColdBuffers { get; init; }
     public double Seconds { get; init; }
     /// <summary>How long the fault-handling thread was ready to run but waiting for a CPU during the restore
     /// (/proc/thread-self/schedstat): faults the VM saw wait longer than the handler's service time because the
-    /// host's CPUs were busy, not because the handler was; 0 where the kernel does not report it.</summary>
-    public double HandlerRunDelayMs { get; init; }
+    /// host's CPUs were busy, not because the handler was; 0 where the kernel does not report it. Seconds.</summary>
+    public double HandlerRunDelaySeconds { get; init; }
     /// <summary>How the VM's run ended: "exited" (the VMM went away by itself), or "failed" when the handler
     /// killed it; then <see cref="Reason"/> says why (docs/errors.md).</summary>
     public required string Outcome { get; init; }

@@ -283,7 +283,7 @@ public sealed partial class UffdHandler
         int n = (int)Math.Min(_faults, _faultTicks.Length);
         var sorted = _faultTicks.AsSpan(0, n);
         sorted.Sort(); // in place: the run is over
-        double Us(long ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;
+        double S(long ticks) => ticks / (double)Stopwatch.Frequency;
         var loads = _memory.Times();
         return new RestoreStats
         {
@@ -292,16 +292,17 @@ public sealed partial class UffdHandler
             PlannedPages = _options.Plan?.Pages.Length ?? 0, ExistingPages = _existing,
             RemoveEvents = _removeEvents, RemovedPages = _removedPages, UnregisteredFaults = _unregistered,
             ParkedFaults = _parkedTotal,
-            FaultP50Us = n > 0 ? Us(sorted[n / 2]) : 0, FaultP99Us = n > 0 ? Us(sorted[(int)(n * 0.99)]) : 0,
-            FaultMaxUs = n > 0 ? Us(sorted[^1]) : 0,
-            FaultServiceMs = Us(Sum(sorted)) / 1000,
+            FaultLatencySeconds = new Percentiles(n > 0 ? S(sorted[n / 2]) : 0, n > 0 ? S(sorted[(int)(n * 0.99)]) : 0)
+            {
+                Max = n > 0 ? S(sorted[^1]) : 0,
+            },
+            FaultServiceSeconds = S(Sum(sorted)),
             ChunksLoaded = _memory.Loads + (_pack?.Loads ?? 0),
             ChunkEvictions = _memory.Evictions + (_pack?.Evictions ?? 0),
-            ChunkLoadP50Us = loads.LoadP50Us, ChunkLoadP99Us = loads.LoadP99Us,
-            ChunkDecryptP50Us = loads.DecryptP50Us, ChunkDecryptP99Us = loads.DecryptP99Us,
+            ChunkLoadLatencySeconds = loads.Load, ChunkDecryptLatencySeconds = loads.Decrypt,
             ColdBuffers = _memory.Buffers.ColdRents + (_pack?.Buffers.ColdRents ?? 0),
             Seconds = elapsed.TotalSeconds,
-            HandlerRunDelayMs = runDelay.TotalMilliseconds,
+            HandlerRunDelaySeconds = runDelay.TotalSeconds,
             Outcome = _failure is null ? RestoreStats.ExitedOutcome : RestoreStats.FailedOutcome,
             Reason = _failure,
             Prefetch = scheduler is null ? null

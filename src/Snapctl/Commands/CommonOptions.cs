@@ -110,7 +110,7 @@ public static class CommonOptions
         var options = new StoreOptions
         {
             Address = pr.GetValue(store)!,
-            Log = line => Console.Error.WriteLine($"snapctl: {line}"),
+            Log = Output.Note,
             AllowRollback = allowRollback is not null && pr.GetValue(allowRollback),
         };
         if (keyring is not null) options = options with { KeyringDirectory = pr.GetValue(keyring)! };
@@ -121,7 +121,7 @@ public static class CommonOptions
     public static LocalKeyring OpenKeyring(ParseResult pr, Option<string> keyring)
     {
         ArgumentNullException.ThrowIfNull(pr);
-        return new LocalKeyring(pr.GetValue(keyring)!, line => Console.Error.WriteLine($"snapctl: {line}"));
+        return new LocalKeyring(pr.GetValue(keyring)!, Output.Note);
     }
 
     /// <summary>--allow-rollback: for commands that read snapshots.</summary>

@@ -12,7 +12,7 @@ public static class GcCommand
         cmd.SetAction(async (pr, ct) =>
         {
             using var host = CommonOptions.OpenHost(pr, store);
-            var r = await host.CollectGarbageAsync(ct);
+            var r = await Output.WithActivityAsync("gc", () => host.CollectGarbageAsync(ct));
             if (pr.GetValue(json))
             {
                 Output.WriteJson(r);
@@ -20,7 +20,7 @@ public static class GcCommand
             }
             Console.WriteLine($"gc: {r.Manifests} manifests, {r.LiveLeases} running builds; {r.ChunksScanned} chunks " +
                 $"scanned, {r.ChunksReferenced} referenced, {r.ChunksDeleted} deleted "
-                    + $"({Output.Bytes(r.BytesDeleted)}), " +
+                    + $"({Output.Bytes(r.DeletedBytes)}), " +
                 $"{r.ChunksReclaimedByBuilds} reclaimed by builds; {r.StaleLeasesRemoved} stale leases and " +
                 $"{r.TempFilesRemoved} temp files removed");
             return 0;

@@ -26,7 +26,7 @@ public static class KeyCommand
         cmd.SetAction(pr =>
         {
             var keys = KeyRecipes.List(CommonOptions.OpenKeyring(pr, keyring));
-            if (pr.GetValue(json)) Output.WriteJson(keys);
+            if (pr.GetValue(json)) Output.WriteJson(new { keys });
             else
             {
                 foreach (var k in keys)

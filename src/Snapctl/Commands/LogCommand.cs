@@ -19,6 +19,12 @@ public static class LogCommand
         return cmd;
     }
 
+    /// <summary>What `log to-trace` wrote.</summary>
+    public sealed record TraceResult(string Trace);
+
+    /// <summary>What `log synth` wrote: the access log and its first touches.</summary>
+    public sealed record SynthResult(string Log, int Touches);
+
     private static Command Merge()
     {
         var output = new Option<string>("--out", "-o") { Description = "Plan file to write", Required = true };
@@ -37,19 +43,15 @@ public static class LogCommand
             Description = "Pages per group (sorted by offset within a group)",
             DefaultValueFactory = _ => PlanMerger.DefaultGroupPages,
         };
+        var json = CommonOptions.Json();
         var cmd = new Command("merge", "Merge access logs of many restores into a prefetch plan")
         {
-            output,
-            logs,
-            fraction,
-            group,
+            output, logs, fraction, group, json,
         };
-        cmd.SetAction(pr =>
-        {
-            Output.WriteJson(PlanFiles.MergeLogs(
-                pr.GetValue(logs)!, pr.GetValue(fraction), pr.GetValue(group), pr.GetValue(output)!));
-            return 0;
-        });
+        cmd.SetAction(pr => Output.Result(
+            PlanFiles.MergeLogs(pr.GetValue(logs)!, pr.GetValue(fraction), pr.GetValue(group), pr.GetValue(output)!),
+            pr.GetValue(json),
+            m => Console.WriteLine($"wrote plan {m.Plan}: {m.Pages} pages in {m.Groups} groups from {m.Runs} runs")));
         return cmd;
     }
 
@@ -65,10 +67,11 @@ public static class LogCommand
             Description = "Attach the plan alone: restores then prefetch whole snapshot chunks",
         };
         var planFile = new Argument<string>("PLAN") { Description = "Plan file from `snapctl log merge`" };
+        var json = CommonOptions.Json();
         var cmd = new Command("attach", "Store a prefetch plan, and its working-set pack, with a snapshot (replacing "
             + "the previous ones atomically)")
         {
-            store, keyring, name, tenant, noPack, planFile,
+            store, keyring, name, tenant, noPack, planFile, json,
         };
         CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
@@ -76,10 +79,12 @@ public static class LogCommand
             var settings = tiers.From(pr);
             var plan = PrefetchPlan.Load(FileKinds.RequireRegular(pr.GetValue(planFile)!, "plan-file"));
             using var host = CommonOptions.OpenHost(pr, store, keyring);
-            var r = await host.AttachPlanAsync(
-                pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack), settings, ct);
-            Output.WriteJson(r);
-            return 0;
+            // Building the pack reads the plan's chunks through the tiers: its size is not known ahead.
+            var r = await Output.WithActivityAsync($"attach plan to {pr.GetValue(name)}", () => host.AttachPlanAsync(
+                pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack), settings, ct));
+            return Output.Result(r, pr.GetValue(json), a => Console.WriteLine(
+                $"attached a plan of {a.Pages} pages ({a.Runs} runs merged) to '{a.Attached}'"
+                    + (a.Pack is null ? " without a pack" : $" with working-set pack {a.Pack}")));
         });
         return cmd;
     }
@@ -87,12 +92,18 @@ public static class LogCommand
     private static Command Show()
     {
         var file = new Argument<string>("FILE") { Description = "An access log or a prefetch plan" };
-        var cmd = new Command("show", "Describe an access log or a prefetch plan") { file };
-        cmd.SetAction(pr =>
-        {
-            Output.WriteJson(PlanFiles.Describe(pr.GetValue(file)!));
-            return 0;
-        });
+        var json = CommonOptions.Json();
+        var cmd = new Command("show", "Describe an access log or a prefetch plan") { file, json };
+        cmd.SetAction(pr => Output.Result(PlanFiles.Describe(pr.GetValue(file)!), pr.GetValue(json), d =>
+            Console.WriteLine(d switch
+            {
+                PlanSummary p => $"prefetch plan for a {Output.Bytes(p.ImageBytes)} image: {p.Pages} pages in "
+                    + $"{p.Groups} groups from {p.Runs} runs, {p.SpannedChunks} chunks, manifest {p.ManifestHash}"
+                    + (p.Pack is null ? "" : $", pack {p.Pack}"),
+                AccessLogSummary l => $"access log of a {Output.Bytes(l.ImageBytes)} image: {l.Touches} first "
+                    + $"touches over {Output.Duration(l.SpanSeconds)}",
+                _ => d.ToString(),
+            })));
         return cmd;
     }
 
@@ -104,11 +115,13 @@ public static class LogCommand
             Required = true,
             Description = "Text trace for native/bin/replay-vmm --trace",
         };
-        var cmd = new Command("to-trace", "Write an access log as a replay-vmm trace") { file, output };
+        var json = CommonOptions.Json();
+        var cmd = new Command("to-trace", "Write an access log as a replay-vmm trace") { file, output, json };
         cmd.SetAction(pr =>
         {
             PlanFiles.ToTrace(pr.GetValue(file)!, pr.GetValue(output)!);
-            return 0;
+            return Output.Result(new TraceResult(pr.GetValue(output)!), pr.GetValue(json),
+                t => Console.WriteLine($"wrote {t.Trace}"));
         });
         return cmd;
     }
@@ -142,9 +155,10 @@ public static class LogCommand
         var gap = new Option<uint>("--gap-us") { Description = "Busy time between touches, in microseconds" };
         var output = new Option<string>("--out", "-o") { Required = true, Description = "Access log to write" };
         var trace = new Option<string?>("--trace") { Description = "Also write it as a replay-vmm text trace" };
+        var json = CommonOptions.Json();
         var cmd = new Command("synth", "Generate a restore-shaped access log for an image (tests and benchmarks)")
         {
-            image, pages, seed, variant, variation, gap, output, trace,
+            image, pages, seed, variant, variation, gap, output, trace, json,
         };
         cmd.SetAction(pr =>
         {
@@ -159,8 +173,8 @@ public static class LogCommand
                 Variation = pr.GetValue(variation),
                 GapUs = pr.GetValue(gap),
             });
-            Output.WriteJson(new { log = pr.GetValue(output), touches });
-            return 0;
+            return Output.Result(new SynthResult(pr.GetValue(output)!, touches), pr.GetValue(json),
+                s => Console.WriteLine($"wrote {s.Log}: {s.Touches} first touches"));
         });
         return cmd;
     }

@@ -1,10 +1,11 @@
 using System.CommandLine;
+using System.Globalization;
 using Snapshots.Host.Mount;
 
 namespace Snapshots.Snapctl.Commands;
 
 /// <summary>`snapctl mount`: snapshots as read-only files of a FUSE mount (ChunkFs), served lazily through the
-/// tiers, until SIGTERM/SIGINT or an unmount. Prints what it served as JSON on stdout when it ends.</summary>
+/// tiers, until SIGTERM/SIGINT or an unmount. Prints what it served when it ends (as JSON with --json).</summary>
 public static partial class MountCommand
 {
     public static Command Create()
@@ -99,10 +100,25 @@ public static partial class MountCommand
             };
             using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
             var stats = await host.MountAsync(request, ct);
-            Output.WriteJson(stats);
-            return 0;
+            return Output.Result(stats, pr.GetValue(json), Describe);
         });
         return cmd;
+    }
+
+    private static void Describe(MountStats s)
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine(string.Create(c, $"unmounted {s.MountPoint} after {s.Seconds:F2} s (read-ahead ")
+            + $"{Output.Bytes(s.ReadAheadBytes)})");
+        foreach (var f in s.Files)
+        {
+            Console.WriteLine(string.Create(c, $"  {f.Name}: {f.Opens} opens, {f.Reads} reads ")
+                + string.Create(c, $"({Output.Bytes(f.ReadBytes)}, p50 {Output.Duration(f.ReadLatencySeconds.P50)}, ")
+                + string.Create(c, $"p99 {Output.Duration(f.ReadLatencySeconds.P99)}), {f.ReadMisses} waited for a ")
+                + string.Create(c, $"chunk, {f.ReadErrors} failed; {f.PrefetchedPages} pages prefetched of ")
+                + string.Create(c, $"{f.PlannedPages} planned; {f.ChunksLoaded} chunks loaded"));
+        }
+        Output.PrintTiers(s.Tiers);
     }
 
     private static int ReadAhead(string text)

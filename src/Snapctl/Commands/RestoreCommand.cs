@@ -1,10 +1,12 @@
 using System.CommandLine;
+using System.Globalization;
+using Snapshots.ChunkFs.Uffd;
 using Snapshots.Host.Restore;
 
 namespace Snapshots.Snapctl.Commands;
 
 /// <summary>`snapctl restore`: one userfaultfd handler in the foreground, serving one VMM until it exits.
-/// Prints the restore's figures as JSON on stdout; exits 1 when the VM was failed.</summary>
+/// Prints the restore's figures when it ends (as JSON with --json); exits 1 when the VM was failed.</summary>
 public static class RestoreCommand
 {
     public static Command Create()
@@ -110,9 +112,25 @@ public static class RestoreCommand
             };
             using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
             var stats = await host.RestoreAsync(request, ct);
-            Output.WriteJson(stats);
-            return stats.Failed ? 1 : 0;
+            return Output.Result(stats, pr.GetValue(json), Describe, stats.Failed ? 1 : 0);
         });
         return cmd;
+    }
+
+    private static void Describe(RestoreStats s)
+    {
+        var f = s.FaultLatencySeconds;
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine(string.Create(c, $"restore of '{s.Snapshot}' for VMM {s.VmmPid} {s.Outcome} after ")
+            + string.Create(c, $"{s.Seconds:F2} s{(s.Reason is null ? "" : ": " + s.Reason)}"));
+        Console.WriteLine(string.Create(c, $"  {s.Faults} faults: p50 {Output.Duration(f.P50)}, p99 ")
+            + string.Create(c, $"{Output.Duration(f.P99)}, max {Output.Duration(f.Max ?? 0)}, ")
+            + string.Create(c, $"{Output.Duration(s.FaultServiceSeconds)} in all, {s.ParkedFaults} parked"));
+        Console.WriteLine(string.Create(c, $"  {s.PagesCopied} pages copied, {s.ZeroPages} zero, ")
+            + string.Create(c, $"{s.PrefetchedPages} prefetched of {s.PlannedPages} planned; {s.ChunksLoaded} ")
+            + string.Create(c, $"chunks loaded (p50 {Output.Duration(s.ChunkLoadLatencySeconds.P50)}), ")
+            + string.Create(c, $"{s.ChunkEvictions} evicted"));
+        if (s.Prefetch is not null) Console.WriteLine($"  prefetch: {s.Prefetch}");
+        Output.PrintTiers(s.Tiers);
     }
 }

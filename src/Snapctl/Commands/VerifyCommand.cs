@@ -48,7 +48,7 @@ public static class VerifyCommand
             if (asJson)
             {
                 Output.WriteJson(
-                    new { r.Name, r.Ok, r.Layers, r.ChunksChecked, r.BytesChecked, r.Seconds, bad = r.Bad });
+                    new { r.Name, r.Ok, r.Layers, r.ChunksChecked, r.CheckedBytes, r.Seconds, bad = r.Bad });
             }
             else
             {

@@ -12,8 +12,13 @@ public static class VmImageGenerator
     private const int ClusterPages = 16;
 
     /// <summary>Writes the image to <paramref name="path"/> whole or not at all (<see cref="OutputFile"/>): a
-    /// cancelled or failed write leaves nothing behind.</summary>
-    public static void Write(VmImageSpec spec, string path, CancellationToken ct = default)
+    /// cancelled or failed write leaves nothing behind. <paramref name="progress"/> gets the bytes of the image
+    /// done so far (of <see cref="VmImageSpec.Size"/>). An <see cref="InvalidInputException"/> ("size") when the
+    /// size is out of range, or when its data (<see cref="DataBytes"/>) would not fit in the free space of the
+    /// target's file system: refused before a byte is written, rather than failing with ENOSPC after minutes and
+    /// filling the disk other work needs.</summary>
+    public static void Write(VmImageSpec spec, string path, IProgress<long>? progress = null,
+        CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (spec.Size < 16 << 20 || spec.Size % ChunkGeometry.PageSize != 0 || spec.Size > ChunkGeometry.MaxImageSize)
@@ -24,6 +29,7 @@ public static class VmImageGenerator
         if (spec.FunctionChangePercent is < 0 or > 100 or double.NaN)
             throw new InvalidInputException(
                 $"change percent {spec.FunctionChangePercent} is not 0-100", "change-percent");
+        CheckFreeSpace(spec, path);
         using var file = OutputFile.Create(path, "out");
         RandomAccess.SetLength(file.Handle, spec.Size);
         var block = new byte[1 << 20];
@@ -35,8 +41,45 @@ public static class VmImageGenerator
             for (int p = 0; p < n / Page; p++)
                 any |= FillPage(spec, (offset / Page) + p, block.AsSpan(p * Page, Page));
             if (any) RandomAccess.Write(file.Handle, block.AsSpan(0, n), offset);
+            progress?.Report(offset + n);
         }
         file.Commit();
+    }
+
+    /// <summary>At most how many bytes the image's file allocates: its data regions (the layout in
+    /// <see cref="SeedFor"/>), each rounded up to the 1 MiB blocks <see cref="Write"/> writes whole.</summary>
+    public static long DataBytes(VmImageSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        const long Block = 1 << 20;
+        long eighth = spec.Size / Page / 8 * Page;
+        static long Up(long bytes) => (bytes + Block - 1) / Block * Block + Block;
+        long data = Block + Up(eighth) + Up(eighth); // low 1 MiB, kernel, OS heap
+        if (spec.RuntimeSeed != 0) data += Up(eighth);
+        if (spec.FunctionSeed != 0) data += Up(eighth / 2);
+        return Math.Min(data, spec.Size);
+    }
+
+    private static void CheckFreeSpace(VmImageSpec spec, string path)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path)) ?? "/";
+        if (!Directory.Exists(dir)) return; // OutputFile says so, naming the option
+        long free;
+        try
+        {
+            free = new DriveInfo(dir).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return; // unknown: the write itself will say when the disk is full
+        }
+        long need = DataBytes(spec);
+        if (need > free)
+        {
+            throw new InvalidInputException(
+                $"a {spec.Size >> 20} MiB image needs up to {need >> 20} MiB of disk, but the file system of {dir} "
+                    + $"has {free >> 20} MiB free", "size");
+        }
     }
 
     /// <summary>Fills one page; false when it is all zero.</summary>

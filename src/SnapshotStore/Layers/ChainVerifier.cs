@@ -8,7 +8,7 @@ namespace Snapshots.Store.Layers;
 public sealed record BadChunk(string Layer, int Index, string Chunk, string Problem);
 
 public sealed record VerifyResult(
-    string Name, int Layers, int ChunksChecked, long BytesChecked, IReadOnlyList<BadChunk> Bad, double Seconds)
+    string Name, int Layers, int ChunksChecked, long CheckedBytes, IReadOnlyList<BadChunk> Bad, double Seconds)
 {
     public bool Ok => Bad.Count == 0;
 }

@@ -5,7 +5,7 @@ using Snapshots.Store.Origin;
 namespace Snapshots.Store.Layers;
 
 public sealed record GcResult(int Manifests, int LiveLeases, int StaleLeasesRemoved, int ChunksScanned,
-    int ChunksReferenced, int ChunksDeleted, long BytesDeleted, int ChunksReclaimedByBuilds, int TempFilesRemoved,
+    int ChunksReferenced, int ChunksDeleted, long DeletedBytes, int ChunksReclaimedByBuilds, int TempFilesRemoved,
     double Seconds);
 
 /// <summary>
