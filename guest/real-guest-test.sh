@@ -267,7 +267,8 @@ handler_end() {
   local j=$RUN/handler.json
   [ -s "$j" ] || fail "no JSON from snapctl restore: $(tail -3 "$RUN/handler.err" | tr '\n' ' ')"
   figures "$j" "$p" outcome reason faults pagesCopied zeroPages prefetchedPages removeEvents removedPages \
-    chunksLoaded faultP50Us faultP99Us
+    chunksLoaded
+  rec "$p.faultLatencySeconds" "$(jf "$j" 'j.get("faultLatencySeconds")')"
   rec "$p.vmmPidIsQemu" "$([ "$(jf "$j" 'j.get("vmmPid")')" = "$QPID" ] && echo true || echo false)"
 }
 # uffd_restore NAME: QEMU through qemu-uffd on the all-zero placeholder, served by the handler of RUN=W/runs/NAME.
@@ -297,7 +298,7 @@ mount_stop() {
   rec "$p.unmounted" "$(mounted "$MNT" && echo false || echo true)"
   [ -s "$MDIR/mount.json" ] || fail "no JSON from snapctl mount: $(tail -3 "$MDIR/mount.err" | tr '\n' ' ')"
   figures "$MDIR/mount.json" "$p" readAheadBytes
-  ffigures "$MDIR/mount.json" "$p" opens reads readBytes readMisses readErrors readP50Us readP99Us prefetchedPages \
+  ffigures "$MDIR/mount.json" "$p" opens reads readBytes readMisses readErrors readLatencySeconds prefetchedPages \
     prefetchFailures plannedPages chunksLoaded
 }
 # file_restore NAME QEMU: QEMU (a command) on MNT/fn, run directory RUN=W/runs/NAME.
@@ -307,7 +308,7 @@ file_restore() {
   QPID=$(qemu_pid "$RUN") || fail "no QEMU pid in $RUN"
 }
 log_pages() { # FILE: the pages an access log or a plan lists
-  local out; out=$(timeout 120 "$SNAPCTL" log show "$1") || fail "snapctl log show $1"
+  local out; out=$(timeout 120 "$SNAPCTL" log show --json "$1") || fail "snapctl log show $1"
   "$PY" -c 'import json,sys; j=json.loads(sys.argv[1]); print(j.get("touches", j.get("pages")))' "$out"
 }
 
@@ -504,7 +505,7 @@ for l in uffd1 uffd2 fuse1 fuse2; do
   [ -s "$LOGS/$l.log" ] || fail "no access log $LOGS/$l.log"
   rec "prefetch.logPages.$l" "$(log_pages "$LOGS/$l.log")"
 done
-timeout 300 "$SNAPCTL" log merge --out "$LOGS/fn.plan" --min-fraction 0.75 "$LOGS"/{uffd1,uffd2,fuse1,fuse2}.log \
+timeout 300 "$SNAPCTL" log merge --json --out "$LOGS/fn.plan" --min-fraction 0.75 "$LOGS"/{uffd1,uffd2,fuse1,fuse2}.log \
   || fail "snapctl log merge"
 rec prefetch.plan.minFraction 0.75
 rec prefetch.plan.pages "$(log_pages "$LOGS/fn.plan")"

@@ -48,7 +48,7 @@ data_chunks=$(jq '.chunks - .zeroChunks' "$WORK/build.json"); chunks=$(jq .chunk
 
 say "mounting ChunkFs, memfs-ll and a tmpfs"
 mkdir -p "$CFS" "$MLL" "$TMP"
-"$S" mount --mountpoint "$CFS" --name os --memory-budget 2G --no-prefetch > "$WORK/cfs.json" 2> "$WORK/cfs.err" &
+"$S" mount --json --mountpoint "$CFS" --name os --memory-budget 2G --no-prefetch > "$WORK/cfs.json" 2> "$WORK/cfs.err" &
 CFS_PID=$!
 wait_for "$WORK/cfs.err" "snapctl: mounted" "$CFS_PID"
 "$ROOT/native/bin/memfs-ll" --name os "$WORK/os.img" "$MLL" 2> "$WORK/mll.err" &

@@ -46,7 +46,7 @@ restore_run() {
   local cpus=${RESTORE_CPUS:-0-$(( $(nproc) - 1 ))}
   local perf=()
   [ "${RESTORE_PERF:-0}" = 1 ] && perf=(perf stat -x, -e page-faults,task-clock -o "$out.perf")
-  taskset -c "$cpus" "${perf[@]}" "$SNAPCTL" restore --uffd-socket "$sock" --accept-timeout 120 "${rargs[@]}" > "$out.h" 2> "$out.err" &
+  taskset -c "$cpus" "${perf[@]}" "$SNAPCTL" restore --json --uffd-socket "$sock" --accept-timeout 120 "${rargs[@]}" > "$out.h" 2> "$out.err" &
   local hpid=$!
   for _ in $(seq 600); do [ -S "$sock" ] && break; sleep 0.05; done
   taskset -c "$cpus" "$ROOT/native/bin/replay-vmm" --socket "$sock" --timeout 120 "${vargs[@]}" > "$out.v"

@@ -54,10 +54,10 @@ loader_start() {
   local kind=$1 out=$2; shift 2
   if [ "$kind" = uffd ]; then
     TARGET="$WORK/uffd.$RANDOM.sock"
-    "$S" restore "${ID[@]}" --uffd-socket "$TARGET" --accept-timeout 120 "$@" > "$out.json" 2> "$out.err" &
+    "$S" restore --json "${ID[@]}" --uffd-socket "$TARGET" --accept-timeout 120 "$@" > "$out.json" 2> "$out.err" &
   else
     local mnt="$WORK/mnt.$RANDOM"; mkdir -p "$mnt"; mounts+=("$mnt")
-    "$S" mount "${ID[@]}" --mountpoint "$mnt" "$@" > "$out.json" 2> "$out.err" &
+    "$S" mount --json "${ID[@]}" --mountpoint "$mnt" "$@" > "$out.json" 2> "$out.err" &
     TARGET="$mnt/fn"
   fi
   LOADER=$!; pids+=("$LOADER")
@@ -104,7 +104,7 @@ done
 "$S" log attach "${ID[@]}" "$WORK/plan.bin" > /dev/null
 mkdir -p "$ROOT/bench/traces/guest"
 cp "$WORK"/u{1,2,3}.log "$WORK"/f{1,2,3}.log "$ROOT/bench/traces/guest/"
-planned=$("$S" log show "$WORK/plan.bin" | jq .pages)
+planned=$("$S" log show --json "$WORK/plan.bin" | jq .pages)
 
 say "warming the local cache and Redis with fn and its pack"
 CACHE=(--cache-dir "$WORK/cache" --cache-size 4G)
@@ -143,7 +143,7 @@ for tier in $TIERS; do
 done
 
 say "read amplification (local cache, no prefetch): what each loader fetched and installed for the pages touched"
-touched=$("$S" log show "$WORK/u1.log" | jq .touches)
+touched=$("$S" log show --json "$WORK/u1.log" | jq .touches)
 amp=""
 amp_row() { # LABEL KIND ARGS...
   local label=$1 kind=$2; shift 2

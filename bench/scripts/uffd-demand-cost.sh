@@ -49,15 +49,15 @@ pre=$(med pre "jq .elapsedUs" .v)
     el=$(med "$key" "jq .elapsedUs" .v); loads=$(med "$key" "jq .chunksLoaded" .h)
     [ "$key" = pre ] && loads=0
     faults=$(med "$key" pf .perf); clock=$(med "$key" tc .perf)
-    load=$(med "$key" "jq .chunkLoadP50Us" .h); disk=$(med "$key" "jq .tiers[0].latencyUs.p50" .h)
-    dec=$(med "$key" "jq .chunkDecryptP50Us" .h)
+    load=$(med "$key" "jq '.chunkLoadLatencySeconds.p50 * 1e6'" .h); disk=$(med "$key" "jq '.tiers[0].latencySeconds.p50 * 1e6'" .h)
+    dec=$(med "$key" "jq '.chunkDecryptLatencySeconds.p50 * 1e6'" .h)
     awk -v l="$label" -v e="$el" -v p="$pre" -v n="$loads" -v f="$faults" -v c="$clock" -v a="$load" -v d="$disk" -v x="$dec" \
       'BEGIN { printf "| %s | %.1f | %.2fx | %d | %d | %.0f | %.0f | %.0f | %.0f |\n", l, e/1000, e/p, n, f, c, a, d, x }'
   done
   echo
   cold_f=$(med cold pf .perf); warm_f=$(med warm pf .perf); loads=$(med warm "jq .chunksLoaded" .h)
   awk -v a="$cold_f" -v b="$warm_f" -v n="$loads" 'BEGIN { printf "Page faults avoided per chunk load by populated buffers: %.0f ((%d - %d) / %d; a chunk is 128 pages).\n", (a-b)/n, a, b, n }'
-  warm_el=$(med warm "jq .elapsedUs" .v); warm_load=$(med warm "jq .chunkLoadP50Us" .h)
+  warm_el=$(med warm "jq .elapsedUs" .v); warm_load=$(med warm "jq '.chunkLoadLatencySeconds.p50 * 1e6'" .h)
   awk -v w="$warm_el" -v p="$pre" -v n="$loads" -v l="$warm_load" 'BEGIN { printf "Where the time goes: with populated buffers the replay takes %.0f ms more than preloaded, %.0f us for each of its %d chunk loads; a load itself takes %.0f us (p50; disk cache read and BLAKE3 check of the ciphertext, then AES-256-GCM decryption and BLAKE3 check of the plaintext), and the rest is the hand-offs around it (the fault parked, a pool thread woken to fetch, the handler woken by eventfd to install), each a wake-up of an idle vCPU of this VM.\n", (w-p)/1000, (w-p)/n, n, l }'
   echo
   echo "Target (issue 8): no prefetch from a warm disk cache within 1.5x of preloaded."

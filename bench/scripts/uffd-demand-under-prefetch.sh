@@ -26,7 +26,7 @@ for v in 1 2 3 9; do
   "$S" log synth --image "$WORK/fn.img" --pages "$PAGES" --seed 7 --variant "$v" --gap-us "$GAP" \
     --out "$WORK/s$v.log" --trace "$WORK/t$v.txt" > /dev/null
 done
-"$S" log merge --out "$WORK/plan.bin" "$WORK"/s{1,2,3}.log > /dev/null
+"$S" log merge --out "$WORK/plan.bin" "$WORK"/s{1,2,3}.log --json > /dev/null
 "$S" log attach --name fn --tenant bench --no-pack "$WORK/plan.bin" > /dev/null
 # The VM touches the plan's pages last-first: demand and prefetch want different chunks all the way.
 { head -1 "$WORK/t9.txt"; tail -n +2 "$WORK/t9.txt" | tac; } > "$WORK/reverse.txt"
@@ -56,11 +56,11 @@ med() { for r in $(seq "$REPS"); do jq "$2" "$WORK/r.$1.$r.h"; done | median; }
   echo
   echo "| prefetch concurrency | demand faults | fault p50 us | fault p99 us | worst fault ms | worst / no prefetch | restore ms |"
   echo "|---|---|---|---|---|---|---|"
-  base=$(med none .faultMaxUs)
+  base=$(med none ".faultLatencySeconds.max * 1e6")
   for c in "${runs[@]}"; do
     label=$c; [ "$c" = none ] && label="no prefetch"
-    awk -v l="$label" -v f="$(med "$c" .faults)" -v p50="$(med "$c" .faultP50Us)" -v p99="$(med "$c" .faultP99Us)" \
-        -v mx="$(med "$c" .faultMaxUs)" -v b="$base" -v s="$(med "$c" .seconds)" \
+    awk -v l="$label" -v f="$(med "$c" .faults)" -v p50="$(med "$c" ".faultLatencySeconds.p50 * 1e6")" -v p99="$(med "$c" ".faultLatencySeconds.p99 * 1e6")" \
+        -v mx="$(med "$c" ".faultLatencySeconds.max * 1e6")" -v b="$base" -v s="$(med "$c" .seconds)" \
       'BEGIN { printf "| %s | %d | %.0f | %.0f | %.1f | %.2fx | %.0f |\n", l, f, p50, p99, mx/1000, mx/b, s*1000 }'
   done
   echo

@@ -20,7 +20,7 @@ S="$SNAPCTL"
 
 say "a 256 MiB function snapshot (os -> runtime -> function), warm disk cache"
 warm_function_stack 256M
-touched=$("$S" log show "$TRACES/u3.log" | jq .touches)
+touched=$("$S" log show --json "$TRACES/u3.log" | jq .touches)
 # real: replay u3, plan from u1 u2 (and the ChunkFs logs f1 f2: the guest touches the same pages either way)
 "$S" log to-trace "$TRACES/u3.log" --out "$WORK/real.txt" > /dev/null
 # synthetic: the same number of pages, restore-shaped (runs, a hot start), 20 us of busy time per touch
@@ -53,7 +53,7 @@ for kind in real synthetic; do
       printf "| %s | %s | %.1f | %.1f (%.2fx) | %.1f (%.2fx) | %d -> %d |\n", k, g, res/1000, np/1000, np/res, pf/1000, pf/res, npf, pff }')$'\n'
   done
 done
-span=$("$S" log show "$TRACES/u3.log" | jq .spanUs)
+span=$("$S" log show --json "$TRACES/u3.log" | jq ".spanSeconds * 1e6")
 {
   echo "# userfaultfd loader on the real guest's recorded touches, beside a synthetic trace"
   echo

@@ -88,7 +88,7 @@ handler() { for r in $(seq "$REPS"); do jq ".$2" "$WORK/$1.$r.h"; done | median;
   echo "$SLOW_CHUNKS other chunks, each a fetch through the slow tier, one after another, while they run; \"idle\": it"
   echo "faults on resident pages too. Latency: first touch of a page to its return, per vCPU, as the VMM sees it;"
   echo "handler service = message read to page installed, over all faults; waiting for a CPU = the handler thread's"
-  echo "run-queue delay over the restore (/proc/thread-self/schedstat, \`handlerRunDelayMs\` in the restore's JSON)."
+  echo "run-queue delay over the restore (/proc/thread-self/schedstat, \`handlerRunDelaySeconds\` in the restore's JSON)."
   echo
   echo "| slow tier ($DELAY_MS ms a read) | run | vCPUs 1-3 p50 us | vCPUs 1-3 p99 us | vCPU 0 p50 us | vCPU 0 max us | handler service p99 us | handler thread waiting for a CPU, ms | busy / idle p99, vCPUs 1-3 |"
   echo "|---|---|---|---|---|---|---|---|---|"
@@ -98,7 +98,7 @@ handler() { for r in $(seq "$REPS"); do jq ".$2" "$WORK/$1.$r.h"; done | median;
     for t in idle busy; do
       p99=$(fast "$key.$t" vcpuP99Us)
       ratio=$(awk -v a="$p99" -v b="$i99" 'BEGIN { printf "%.2fx", a/b }'); [ "$t" = idle ] && ratio=""
-      echo "| $label | $t | $(fast "$key.$t" vcpuP50Us) | $p99 | $(first "$key.$t" vcpuP50Us) | $(first "$key.$t" vcpuMaxUs) | $(handler "$key.$t" faultP99Us) | $(handler "$key.$t" handlerRunDelayMs) | $ratio |"
+      echo "| $label | $t | $(fast "$key.$t" vcpuP50Us) | $p99 | $(first "$key.$t" vcpuP50Us) | $(first "$key.$t" vcpuMaxUs) | $(handler "$key.$t" "faultLatencySeconds.p99 * 1e6") | $(handler "$key.$t" "handlerRunDelaySeconds * 1e3") | $ratio |"
     done
   done
   echo

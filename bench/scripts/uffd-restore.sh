@@ -43,10 +43,10 @@ done
 for v in 1 2 3; do   # record three restores of different invocations, as production would
   restore_run "$WORK/rec$v" --name fn --tenant bench --no-prefetch --record "$WORK/rec$v.log" "${CACHE[@]}" -- --image "$WORK/fn.img" --trace "$WORK/t$v.txt"
 done
-"$S" log merge --out "$WORK/plan.bin" "$WORK"/rec{1,2,3}.log > "$WORK/merge.json"
+"$S" log merge --json --out "$WORK/plan.bin" "$WORK"/rec{1,2,3}.log > "$WORK/merge.json"
 "$S" log attach --name fn --tenant bench "$WORK/plan.bin" "${CACHE[@]}" > /dev/null
 "$S" inspect --name fn.pack --json | jq '.chain[0]' > "$WORK/pack.json"
-"$S" log show "$WORK/plan.bin" > "$WORK/plan-show.json"
+"$S" log show --json "$WORK/plan.bin" > "$WORK/plan-show.json"
 plan_pages=$(jq .pages "$WORK/merge.json")
 
 table=""; where=""
@@ -65,8 +65,8 @@ for gapmode in gaps no-gaps; do
   np=$(med "np.$gapmode" .elapsedUs .v); pf=$(med "pf.$gapmode" .elapsedUs .v); n1=$(med "n1.$gapmode" .elapsedUs .v)
   n1f=$(med "n1.$gapmode" .faults .h)
   npf=$(med "np.$gapmode" .faults .h); pff=$(med "pf.$gapmode" .faults .h); pfp=$(med "pf.$gapmode" .prefetchedPages .h)
-  pfsvc=$(med "pf.$gapmode" .faultServiceMs .h); pfpark=$(med "pf.$gapmode" .parkedFaults .h)
-  pfrun=$(med "pf.$gapmode" .handlerRunDelayMs .h)
+  pfsvc=$(med "pf.$gapmode" ".faultServiceSeconds * 1e3" .h); pfpark=$(med "pf.$gapmode" .parkedFaults .h)
+  pfrun=$(med "pf.$gapmode" ".handlerRunDelaySeconds * 1e3" .h)
   floor=$(lat "min.0,1" .p50Us)
   where+=$(awk -v g="$gapmode" -v res="$res" -v pf="$pf" -v svc="$pfsvc" -v park="$pfpark" -v f="$pff" -v fl="$floor" -v run="$pfrun" 'BEGIN {
     over = (pf - res) / 1000; rt = f * fl / 1000
@@ -100,7 +100,7 @@ done
     done
   done
   echo
-  svc=$(for r in $(seq "$REPS"); do jq .faultP50Us "$WORK/our.0.$r.h"; done | median)
+  svc=$(for r in $(seq "$REPS"); do jq ".faultLatencySeconds.p50 * 1e6" "$WORK/our.0.$r.h"; done | median)
   echo "Our handler's own service time per fault, p50 (one CPU): $svc us. Target (issue 4): p50 at most 1.3x the C floor."
   echo
   echo "## Restore-to-complete of a trace ($PAGES first touches; 512 MiB function snapshot over runtime and OS layers)"

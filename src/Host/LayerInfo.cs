@@ -5,11 +5,11 @@ namespace Snapshots.Host;
 
 /// <summary>What `inspect` and `ls` show of a manifest: everything readable without a key, and, when the
 /// keyring holds the key that wraps the layer, that key's fingerprint (<see cref="KeyFingerprint"/>; null when it
-/// does not, or it was not asked). Sizes in bytes; <see cref="ManifestFraction"/> is manifest bytes over image
+/// does not, or it was not asked). Sizes in bytes; <see cref="ManifestRatio"/> is manifest bytes over image
 /// bytes; <see cref="Sequence"/> the publication number (rollback protection).</summary>
 public sealed record LayerInfo(
     string Name, string Layer, string Domain, string? Parent, long ImageBytes, int Chunks, int DataEntries,
-    int ZeroEntries, int ManifestBytes, double ManifestFraction, string ManifestHash, int FormatVersion,
+    int ZeroEntries, int ManifestBytes, double ManifestRatio, string ManifestHash, int FormatVersion,
     DateTimeOffset Created)
 {
     public long Sequence { get; init; }

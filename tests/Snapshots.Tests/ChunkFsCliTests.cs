@@ -13,7 +13,7 @@ public sealed class ChunkFsCliTests
 {
     /// <summary>A running `snapctl mount` (SIGINT/SIGTERM at their defaults), its stderr collected as it comes.
     /// </summary>
-    private sealed class MountProcess : IDisposable
+    internal sealed class MountProcess : IDisposable
     {
         private readonly StringBuilder _stderr = new();
         public required Process Process { get; init; }
@@ -26,7 +26,7 @@ public sealed class ChunkFsCliTests
             {
                 RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             };
-            foreach (var a in (string[])["--default-signal=INT,TERM", "dotnet", Snapctl.Dll, "mount", .. args])
+            foreach (var a in (string[])["--default-signal=INT,TERM", "dotnet", Snapctl.Dll, "mount", "--json", .. args])
                 psi.ArgumentList.Add(a);
             psi.Environment["SNAPSHOTS_STORE"] = t.StoreDir;
             psi.Environment["SNAPSHOTS_KEYRING"] = t.KeyringDir;

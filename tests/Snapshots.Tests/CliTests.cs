@@ -110,7 +110,7 @@ public class CliTests
         Assert.DoesNotContain("created a new key", fn.Stderr);
 
         var ls = await Snapctl.RunAsync(t, "key", "ls", "--json");
-        var keys = ls.Json.EnumerateArray().ToDictionary(
+        var keys = ls.Json.GetProperty("keys").EnumerateArray().ToDictionary(
             k => k.GetProperty("domain").GetString()!, k => k.GetProperty("fingerprint").GetString()!);
         Assert.Equal(acme, keys["tenant-acme"]);
         Assert.True(keys.ContainsKey("shared"));
@@ -132,7 +132,7 @@ public class CliTests
         // A key the keyring refuses (open to others) is shown refused, with why: not hidden, not "absent".
         File.SetUnixFileMode(Path.Combine(t.KeyringDir, "tenant-acme.key"),
             UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
-        var refused = (await Snapctl.RunAsync(t, "key", "ls", "--json")).Json.EnumerateArray()
+        var refused = (await Snapctl.RunAsync(t, "key", "ls", "--json")).Json.GetProperty("keys").EnumerateArray()
             .Single(k => k.GetProperty("domain").GetString() == "tenant-acme");
         Assert.Contains("mode 600", refused.GetProperty("problem").GetString());
         var why = await Snapctl.RunAsync(t, "inspect", "--name", "fn", "--json");

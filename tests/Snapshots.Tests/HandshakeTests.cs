@@ -270,7 +270,7 @@ public class HandshakeTests
         await t.BuildAsync("os", img);
         var socket = t.Path_("cli.sock");
         using var handler = Snapctl.Start(
-            t, "restore", "--name", "os", "--uffd-socket", socket, "--accept-timeout", "30");
+            t, "restore", "--json", "--name", "os", "--uffd-socket", socket, "--accept-timeout", "30");
         var herr = handler.StandardError.ReadToEndAsync();
         var hout = handler.StandardOutput.ReadToEndAsync();
         while (!File.Exists(socket)) await Task.Delay(20);

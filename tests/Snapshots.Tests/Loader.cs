@@ -22,7 +22,7 @@ public static class Loader
     {
         var socket = t.Path_($"uffd-{Guid.NewGuid():N}.sock");
         using var handler = Snapctl.Start(
-            t, ["restore", "--uffd-socket", socket, "--accept-timeout", "60", .. restoreArgs]);
+            t, ["restore", "--json", "--uffd-socket", socket, "--accept-timeout", "60", .. restoreArgs]);
         var hout = handler.StandardOutput.ReadToEndAsync();
         var herr = handler.StandardError.ReadToEndAsync();
         var clock = Stopwatch.StartNew();

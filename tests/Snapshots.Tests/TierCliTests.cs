@@ -43,7 +43,7 @@ public class TierCliTests(ServicesFixture services)
         Assert.True(TestStore.SameBytes(os, t.Path_("b.out")));
         var redisTier = e2.Json.GetProperty("tiers")[1];
         Assert.Equal(newChunks, redisTier.GetProperty("hits").GetInt32());
-        Assert.True(redisTier.GetProperty("latencyUs").GetProperty("p99").GetInt64() > 0);
+        Assert.True(redisTier.GetProperty("latencySeconds").GetProperty("p99").GetDouble() > 0);
 
         var ls = await Snapctl.RunAsync(t, "ls", "--store", store, "--json");
         Assert.Equal(1, ls.Json.GetProperty("snapshots").GetArrayLength());

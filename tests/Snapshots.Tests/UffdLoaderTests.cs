@@ -32,7 +32,7 @@ public class UffdLoaderTests
         Assert.True(run.Stats.GetProperty("pagesCopied").GetInt64() > 0);
         Assert.True(run.Stats.GetProperty("zeroPages").GetInt64() > 0);
         string[] fields =
-            ["faults", "pagesCopied", "zeroPages", "prefetchedPages", "faultP50Us", "faultP99Us", "tiers"];
+            ["faults", "pagesCopied", "zeroPages", "prefetchedPages", "faultLatencySeconds", "tiers"];
         foreach (var field in fields)
             Assert.True(run.Stats.TryGetProperty(field, out _), field);
     }
@@ -163,7 +163,7 @@ public class UffdLoaderTests
         using var scope = t;
         var socket = t.Path_("die.sock");
         using var handler = Snapctl.Start(
-            t, "restore", "--name", "rt", "--uffd-socket", socket, "--accept-timeout", "60");
+            t, "restore", "--json", "--name", "rt", "--uffd-socket", socket, "--accept-timeout", "60");
         var hout = handler.StandardOutput.ReadToEndAsync();
         while (!File.Exists(socket)) await Task.Delay(20);
         var trace = t.Path_("slow.txt");

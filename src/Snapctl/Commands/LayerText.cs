@@ -12,7 +12,7 @@ public static class LayerText
         return string.Create(CultureInfo.InvariantCulture,
             $"{l.Name}: {l.Layer} layer, domain {l.Domain}, {Output.Bytes(l.ImageBytes)} image, {l.Chunks} chunks, " +
             $"{l.DataEntries} data + {l.ZeroEntries} zero entries, manifest {Output.Bytes(l.ManifestBytes)} " +
-            $"({l.ManifestFraction:P4}), parent {l.Parent ?? "-"}, created {l.Created:u}, publication {l.Sequence}, " +
+            $"({l.ManifestRatio:P4}), parent {l.Parent ?? "-"}, created {l.Created:u}, publication {l.Sequence}, " +
             $"hash {l.ManifestHash}, key {l.KeyFingerprint ?? (l.KeyProblem is { } p ? "refused: " + p
                 : "(not in this keyring)")}");
     }

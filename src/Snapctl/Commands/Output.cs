@@ -61,22 +61,33 @@ public static class Output
         return exitCode;
     }
 
-    /// <summary>A note for the person running the command ("snapctl: LINE" on stderr), unless --quiet.</summary>
+    /// <summary>A note for the person running the command ("snapctl: LINE" on stderr). --quiet drops the
+    /// informational ones but keeps warnings (something may be wrong) and the readiness lines of restore and mount
+    /// ("serving ...", "mounted ..."), which scripts wait for, a VM being failed, and a new key (to back up).
+    /// </summary>
     public static void Note(string line)
     {
-        if (!QuietMode) Console.Error.WriteLine($"snapctl: {line}");
+        ArgumentNullException.ThrowIfNull(line);
+        if (!QuietMode || Kept(line)) Console.Error.WriteLine($"snapctl: {line}");
     }
+
+    private static bool Kept(string line) =>
+        line.StartsWith("warning", StringComparison.Ordinal) || line.StartsWith("serving ", StringComparison.Ordinal)
+        || line.StartsWith("mounted ", StringComparison.Ordinal) || line.StartsWith("failing ", StringComparison.Ordinal)
+        || line.StartsWith("created a new key", StringComparison.Ordinal);
 
     private static IAnsiConsole? StderrConsole;
 
-    /// <summary>A Spectre console on stderr: progress never touches stdout.</summary>
+    /// <summary>A Spectre console on stderr: progress never touches stdout. Interactive because
+    /// <see cref="Redraw"/> decides that from stderr (Spectre's own guess looks at stdout).</summary>
     private static IAnsiConsole Stderr => StderrConsole ??= AnsiConsole.Create(new AnsiConsoleSettings
     {
         Out = new AnsiConsoleOutput(Console.Error),
+        Interactive = InteractionSupport.Yes,
     });
 
     /// <summary>Bars redrawn in place: stderr is a terminal that takes ANSI redraws.</summary>
-    private static bool Redraw => !Console.IsErrorRedirected && Stderr.Profile.Capabilities.Interactive;
+    private static bool Redraw => !Console.IsErrorRedirected && Stderr.Profile.Capabilities.Ansi;
 
     /// <summary>Whether progress is shown: never with --quiet; with --progress always; else when stderr is a
     /// terminal.</summary>

@@ -12,5 +12,5 @@ public sealed record Percentiles(double P50, double P99)
     public double? Max { get; init; }
 
     /// <summary>Seconds from microseconds, the unit the counters keep.</summary>
-    public static double FromMicroseconds(double us) => us / 1e6;
+    public static double FromMicroseconds(double us) => Math.Round(us / 1e6, 9); // to the nanosecond: no 1e-17 noise
 }
