@@ -11,7 +11,11 @@ public static class Snapctl
         public JsonElement Json => JsonDocument.Parse(Stdout).RootElement;
     }
 
-    public static string Dll => Path.Combine(AppContext.BaseDirectory, "snapctl.dll");
+    /// <summary>The snapctl built beside the tests; $SNAPCTL_TEST_DLL runs the process tests against another
+    /// build (an older one, to show a test failed before a fix).</summary>
+    public static string Dll => Environment.GetEnvironmentVariable("SNAPCTL_TEST_DLL") is { Length: > 0 } other
+        ? other
+        : Path.Combine(AppContext.BaseDirectory, "snapctl.dll");
 
     public static Process Start(TestStore env, params string[] args)
     {

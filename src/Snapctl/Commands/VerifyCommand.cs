@@ -31,7 +31,8 @@ public static class VerifyCommand
             bool asJson = pr.GetValue(json);
             if (pr.GetValue(repair))
             {
-                var fixedUp = await host.RepairAsync(pr.GetValue(name)!, pr.GetValue(tenant), tiers.From(pr), ct);
+                var fixedUp = await Output.WithActivityAsync($"verify {pr.GetValue(name)} --repair",
+                    () => host.RepairAsync(pr.GetValue(name)!, pr.GetValue(tenant), tiers.From(pr), ct));
                 if (asJson) Output.WriteJson(fixedUp);
                 else
                 {
