@@ -290,7 +290,11 @@ public class CliContractTests
     public async Task Progress_goes_to_stderr_with_progress_and_never_to_stdout()
     {
         using var t = new TestStore();
-        var (os, _) = await StoreAsync(t);
+        var (os, fn) = await StoreAsync(t);
+        string log = t.Path_("s.log"), plan = t.Path_("p.bin");
+        Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "synth", "--image", fn, "--pages", "200", "--out", log))
+            .ExitCode);
+        Assert.Equal(0, (await Snapctl.RunAsync(t, "log", "merge", "--out", plan, log)).ExitCode);
         // stderr is a pipe here: no progress unless asked for.
         var quiet = await Snapctl.RunAsync(t, "gen-image", "--out", t.Path_("a.img"), "--size", "64M", "--json");
         Assert.Empty(quiet.Stderr);
@@ -304,6 +308,7 @@ public class CliContractTests
             ("verify os", "verify", ["verify", "--name", "os"]),
             ("warm os", "warm", ["warm", "--name", "os", "--cache-dir", t.Path_("cache")]),
             ("gc", "gc", ["gc"]),
+            ("attach plan to fn", "log-attach", ["log", "attach", "--name", "fn", "--tenant", "acme", plan]),
         };
         foreach (var (label, schema, args) in cases)
         {
