@@ -26,7 +26,8 @@ public sealed class ChunkFsCliTests
             {
                 RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             };
-            foreach (var a in (string[])["--default-signal=INT,TERM", "dotnet", Snapctl.Dll, "mount", "--json", .. args])
+            string[] argv = ["--default-signal=INT,TERM", "dotnet", Snapctl.Dll, "mount", "--json", .. args];
+            foreach (var a in argv)
                 psi.ArgumentList.Add(a);
             psi.Environment["SNAPSHOTS_STORE"] = t.StoreDir;
             psi.Environment["SNAPSHOTS_KEYRING"] = t.KeyringDir;

@@ -408,7 +408,8 @@ public class CliContractTests
         Assert.Contains("version", all.Stdout);
         var doc = Valid("help", await Snapctl.RunAsync(t, "help", "build", "--json"));
         Assert.Equal("snapctl build", doc.GetProperty("command").GetString());
-        Assert.Contains(doc.GetProperty("options").EnumerateArray(), o => o.GetProperty("name").GetString() == "--json");
+        Assert.Contains(
+            doc.GetProperty("options").EnumerateArray(), o => o.GetProperty("name").GetString() == "--json");
     }
 
     [Fact]

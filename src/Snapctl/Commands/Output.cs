@@ -73,7 +73,8 @@ public static class Output
 
     private static bool Kept(string line) =>
         line.StartsWith("warning", StringComparison.Ordinal) || line.StartsWith("serving ", StringComparison.Ordinal)
-        || line.StartsWith("mounted ", StringComparison.Ordinal) || line.StartsWith("failing ", StringComparison.Ordinal)
+        || line.StartsWith("mounted ", StringComparison.Ordinal)
+        || line.StartsWith("failing ", StringComparison.Ordinal)
         || line.StartsWith("created a new key", StringComparison.Ordinal);
 
     private static IAnsiConsole? StderrConsole;
