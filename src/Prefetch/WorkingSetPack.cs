@@ -28,12 +28,24 @@ public static class WorkingSetPack
         return name;
     }
 
+    /// <summary>The bytes of the snapshot chunks a pack of <paramref name="plan"/> goes through: a whole chunk
+    /// per chunk holding a planned page (the total <see cref="BuildAsync"/>'s progress counts to).</summary>
+    public static long SourceBytes(PrefetchPlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var chunks = new HashSet<long>();
+        foreach (var page in plan.Pages) chunks.Add(page / ChunkGeometry.PagesPerChunk);
+        return chunks.Count * (long)ChunkGeometry.ChunkSize;
+    }
+
     /// <summary>
     /// Builds the pack of <paramref name="plan"/> for <paramref name="chain"/> (opened with the caller's tenant).
+    /// <paramref name="progress"/> gets the bytes of the source chunks gone through so far, of
+    /// <see cref="SourceBytes"/>.
     /// </summary>
     public static async Task<BuildResult> BuildAsync(
         IBlobStore blobs, IKeyProvider keys, SnapshotChain chain, ChunkReader reader, PrefetchPlan plan,
-        CancellationToken ct = default)
+        IProgress<long>? progress = null, CancellationToken ct = default)
     {
         if (plan.Pages.Length == 0) throw new InvalidInputException("the plan has no pages to pack");
         if (plan.Pages.Length > MaxPages)
@@ -53,8 +65,10 @@ public static class WorkingSetPack
         }
         var cipher = new byte[ConvergentCipher.MaxCiphertextSize];
         var plain = new byte[ChunkGeometry.ChunkSize];
+        long done = 0;
         foreach (var (chunk, slots) in slotsByChunk)
         {
+            progress?.Report(done += ChunkGeometry.ChunkSize);
             if (chain.Chunks[chunk].IsZero) continue; // zero pages stay zero in the pack
             int n = await chain.ReadCiphertextAsync(reader, chunk, cipher, ct);
             chain.DecryptOrThrow(chunk, cipher.AsSpan(0, n), plain);

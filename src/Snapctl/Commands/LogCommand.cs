@@ -79,9 +79,10 @@ public static class LogCommand
             var settings = tiers.From(pr);
             var plan = PrefetchPlan.Load(FileKinds.RequireRegular(pr.GetValue(planFile)!, "plan-file"));
             using var host = CommonOptions.OpenHost(pr, store, keyring);
-            // Building the pack reads the plan's chunks through the tiers: its size is not known ahead.
-            var r = await Output.WithActivityAsync($"attach plan to {pr.GetValue(name)}", () => host.AttachPlanAsync(
-                pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack), settings, ct));
+            // Building the pack reads the plan's chunks through the tiers: the progress counts them.
+            var r = await Output.WithProgressAsync($"attach plan to {pr.GetValue(name)}", pr.GetValue(json),
+                p => host.AttachPlanAsync(pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack),
+                    settings, p, ct));
             return Output.Result(r, pr.GetValue(json), a => Console.WriteLine(
                 $"attached a plan of {a.Pages} pages ({a.Runs} runs merged) to '{a.Attached}'"
                     + (a.Pack is null ? " without a pack" : $" with working-set pack {a.Pack}")));

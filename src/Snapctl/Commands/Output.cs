@@ -173,7 +173,9 @@ public static class Output
         private readonly string _label;
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly Timer _timer;
+        private readonly Lock _lock = new();
         private long _total = -1, _done;
+        private bool _finished;
 
         public Lines(string label)
         {
@@ -200,6 +202,17 @@ public static class Output
         }
 
         private void Write(bool done = false)
+        {
+            // A timer tick racing the end must not print after the "done" line.
+            lock (_lock)
+            {
+                if (_finished) return;
+                _finished = done;
+                WriteLine(done);
+            }
+        }
+
+        private void WriteLine(bool done)
         {
             long total = Interlocked.Read(ref _total), now = Interlocked.Read(ref _done);
             string seconds = string.Create(CultureInfo.InvariantCulture, $"{_clock.Elapsed.TotalSeconds:F0} s");
