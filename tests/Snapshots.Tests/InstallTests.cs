@@ -25,8 +25,8 @@ public sealed class InstallTests : IDisposable
             + "(build_all publishes the single-file snapctl and links bin/snapctl to it)");
     }
 
-    /// <summary>Runs <paramref name="exe"/> --help with an environment naming no .NET: PATH is the binary's own
-    /// directory, no DOTNET_* variable. As root, the .NET installation this test runs on is also hidden (a
+    /// <summary>Runs <paramref name="exe"/> --help with an environment naming no .NET: no dotnet on PATH, no
+    /// DOTNET_* variable. As root, the .NET installation this test runs on is also hidden (a
     /// private mount namespace with an empty tmpfs over it), so a binary that needed a runtime could not find
     /// one at its default location either.</summary>
     private static async Task<(int Code, string Stdout, string Stderr)> RunWithoutDotnetAsync(string exe)
@@ -44,7 +44,9 @@ public sealed class InstallTests : IDisposable
         psi.RedirectStandardOutput = psi.RedirectStandardError = true;
         psi.UseShellExecute = false;
         psi.Environment.Clear();
-        psi.Environment["PATH"] = Path.GetDirectoryName(exe)!;
+        // The system's tools stay on PATH only where dotnet is hidden (a dotnet link there points into the empty
+        // tmpfs); otherwise PATH is the binary's directory alone.
+        psi.Environment["PATH"] = Path.GetDirectoryName(exe) + (hide ? ":/usr/bin:/bin" : "");
         psi.Environment["HOME"] = Path.GetTempPath();
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
