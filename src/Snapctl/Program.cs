@@ -15,6 +15,7 @@ public static class Program
             ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(),
             WarmCommand.Create(), RestoreCommand.Create(), MountCommand.Create(), LogCommand.Create(),
             KeyCommand.Create(),
+            StatsCommand.Create(), DiffCommand.Create(), CopyCommand.Create(), CompletionCommand.Create(),
         })
             root.Subcommands.Add(cmd);
 
