@@ -83,4 +83,28 @@ public sealed class InstallTests : IDisposable
         var copied = await RunWithoutDotnetAsync(copy);
         Assert.True(copied.Code == 0, $"copied: exit {copied.Code}: {copied.Stderr}");
     }
+
+    [Fact]
+    public async Task The_bash_completion_script_completes_commands_and_options()
+    {
+        string exe = Published("out/snapctl/snapctl");
+        // The script as a user's shell runs it, on a line typed so far: COMP_* as bash sets them.
+        string script = $$"""
+            eval "$('{{exe}}' completion bash)"
+            complete_line() {
+              COMP_LINE="$1"; COMP_POINT=${#COMP_LINE}; read -ra COMP_WORDS <<< "$1"
+              COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _snapctl_complete; echo "${COMPREPLY[*]}"
+            }
+            complete_line '{{exe}} gc --dr'
+            complete_line '{{exe}} sta'
+            """;
+        var psi = new ProcessStartInfo("/bin/bash") { ArgumentList = { "-c", script } };
+        psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, await stderr);
+        Assert.Equal(["--dry-run", "stats"], (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
 }

@@ -11,12 +11,14 @@ namespace Snapshots.Tests;
 public class WarmTests
 {
     /// <summary>A cache whose writes land <paramref name="delay"/> after PutAsync returns (as Redis's do), or
-    /// fail then when <paramref name="fail"/> is set.</summary>
-    private sealed class BackgroundWritingCache(TimeSpan delay, bool fail = false) : IChunkCache
+    /// fail then when <paramref name="fail"/> is set; past <paramref name="maxPending"/> in flight it skips a write,
+    /// as the Redis tier does past its bound.</summary>
+    private sealed class BackgroundWritingCache(TimeSpan delay, bool fail = false, int maxPending = int.MaxValue)
+        : IChunkCache
     {
         private readonly MemoryChunkStore _store = new("slow cache");
         private int _pending;
-        private long _failed;
+        private long _failed, _skipped;
 
         public MemoryChunkStore Store => _store;
         public string Describe => _store.Describe;
@@ -28,7 +30,12 @@ public class WarmTests
         public ValueTask PutAsync(ChunkName name, ReadOnlyMemory<byte> ciphertext, CancellationToken ct = default)
         {
             var copy = ciphertext.ToArray();
-            Interlocked.Increment(ref _pending);
+            if (Interlocked.Increment(ref _pending) > maxPending)
+            {
+                Interlocked.Decrement(ref _pending);
+                Interlocked.Increment(ref _skipped);
+                return ValueTask.CompletedTask;
+            }
             _ = Task.Run(async () =>
             {
                 await Task.Delay(delay, CancellationToken.None);
@@ -43,6 +50,7 @@ public class WarmTests
 
         public int PendingFills => Volatile.Read(ref _pending);
         public long FailedFills => Interlocked.Read(ref _failed);
+        public long SkippedFills => Interlocked.Read(ref _skipped);
 
         public async Task FlushFillsAsync(TimeSpan limit)
         {
@@ -69,6 +77,19 @@ public class WarmTests
         // Before: warm returned while the writes were in flight, and a process exiting then lost them.
         Assert.Equal(names.Count, cache.Store.Count);
         Assert.Equal(new FillReport(0, 0, 0), r.Fills);
+    }
+
+    [Fact]
+    public async Task Warm_paces_its_reads_so_a_bounded_cache_skips_no_write()
+    {
+        // The origin answers at once; unpaced, 300 writes would be in flight and the cache would skip 200.
+        var (origin, names) = Origin(300);
+        var cache = new BackgroundWritingCache(TimeSpan.FromMilliseconds(20), maxPending: 100);
+        using var reader = new ChunkReader(origin, cache);
+        var r = await CacheWarmer.WarmAsync(reader, "s", names, parallelism: 16);
+        Assert.Equal(0, cache.SkippedFills);
+        Assert.Equal(names.Count, cache.Store.Count);
+        Assert.True(r.Fills.Complete);
     }
 
     [Fact]
