@@ -19,9 +19,11 @@ public sealed record WarmResult(string Name, int Chunks, long Bytes, double Seco
 /// a process that exits with fills in flight (the Redis tier writes in the background) leaves them cold.</summary>
 public static class CacheWarmer
 {
-    /// <summary>Fills in flight (the reader's, and writes the caches finish in the background) beyond which the
-    /// workers wait before reading on. Reads outrun a slow cache; unpaced, the Redis tier would skip writes past
-    /// its bound (512 writes, up to 5 per chunk): 64 chunks' worth plus a read per worker stays under it.</summary>
+    /// <summary>Fills in flight (the reader's own, and writes the caches finish in the background) beyond which
+    /// the workers wait before reading on. Reads outrun a slow cache, and unpaced the Redis tier would skip writes
+    /// past its bound (512 writes, a chunk being up to 5). Paced, at most 64 fills and one read per worker are in
+    /// flight: at most 5 x (64 + 16) = 400 writes at the default --parallel 16. A larger --parallel can still
+    /// overrun it; the skipped writes are then reported (<see cref="WarmResult.Fills"/>), never silent.</summary>
     public const int MaxFillsInFlight = 64;
 
     /// <summary>How long a warm-up waits for its last fills to land.</summary>
