@@ -23,21 +23,33 @@ need_dotnet() {
   fi
 }
 
-# build_all: builds the solution (Release) and publishes snapctl to out/snapctl with bin/snapctl as its launcher.
-# ReadyToRun: a restore is short-lived, and compiling its chunk path at the first fault cost tens of ms
-# (bench/results/uffd-restore.md).
+# publish_snapctl [OUT [RID]]: publishes snapctl as one self-contained file, OUT/snapctl (default out/snapctl,
+# linux-x64): no .NET runtime needed where it runs, nothing beside it needed. ReadyToRun: a restore is short-lived,
+# and compiling its chunk path at the first fault cost tens of ms (bench/results/uffd-restore.md); it also halves
+# start-up (bench/results/snapctl-startup.md). Uncompressed: compression saves disk and costs start-up there.
+# IncludeNativeLibrariesForSelfExtract: no native library of ours ships today (Blake3 3.x is managed), so the
+# bundle is one file either way; the flag keeps it one file if a package brings one.
+publish_snapctl() {
+  local out="${1:-$ROOT/out/snapctl}" rid="${2:-linux-x64}"
+  need_dotnet
+  rm -rf "$out"   # no framework-dependent leftovers (snapctl.dll, deps.json) beside the single file
+  dotnet publish "$ROOT/src/Snapctl/Snapctl.csproj" -c Release -r "$rid" --self-contained true \
+    -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:PublishReadyToRun=true \
+    -nologo -v quiet -clp:ErrorsOnly -o "$out" >/dev/null
+}
+
+# build_all: builds the solution (Release), publishes snapctl (publish_snapctl) and links bin/snapctl to it.
+# bin/snapctl is a relative symlink, not a script: the single file needs nothing next to it, so a link to bin/snapctl
+# from anywhere (ln -s .../bin/snapctl /usr/local/bin/) resolves through to it, and `cp bin/snapctl DIR` copies
+# the binary itself, which runs on its own.
 build_all() {
   need_dotnet
   say "building native/ (replay-vmm)"
   make -s -C "$ROOT/native"
   say "building Snapshots.sln"
   dotnet build "$ROOT/Snapshots.sln" -c Release -nologo -v quiet -clp:ErrorsOnly
-  dotnet publish "$ROOT/src/Snapctl/Snapctl.csproj" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -nologo -v quiet -clp:ErrorsOnly -o "$ROOT/out/snapctl"
+  say "publishing snapctl (self-contained single file: out/snapctl/snapctl)"
+  publish_snapctl
   mkdir -p "$ROOT/bin"
-  cat > "$ROOT/bin/snapctl" <<'LAUNCHER'
-#!/usr/bin/env bash
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-exec "$here/out/snapctl/snapctl" "$@"
-LAUNCHER
-  chmod +x "$ROOT/bin/snapctl"
+  ln -sfn ../out/snapctl/snapctl "$ROOT/bin/snapctl"
 }

@@ -1,15 +1,9 @@
-# Shared by the benchmark scripts: the project's lib.sh (set -euo pipefail, ROOT, say, apt_need), a current
-# snapctl, a temp dir under .work that is removed on exit, and the facts every result file must state.
+# Shared by the benchmark scripts: the project's lib.sh (set -euo pipefail, ROOT, say, apt_need, publish_snapctl:
+# a current snapctl, published again on every run since publishing is cheap next to a benchmark), a temp dir
+# under .work that is removed on exit, and the facts every result file must state.
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/lib.sh"
 RESULTS="$ROOT/bench/results"
 SNAPCTL="$ROOT/out/snapctl/snapctl"
-
-# publish_snapctl: dotnet publish is incremental, so running it every time is cheap and never measures a stale binary.
-publish_snapctl() {
-  need_dotnet
-  say "publishing snapctl (Release)"
-  dotnet publish "$ROOT/src/Snapctl/Snapctl.csproj" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -nologo -v quiet -clp:ErrorsOnly -o "$ROOT/out/snapctl" >/dev/null
-}
 
 # make_workdir NAME: sets WORK to a fresh directory under .work (gitignored), removed when the script exits,
 # whatever the exit path. Only this run's own directory is removed, so concurrent runs do not clash.

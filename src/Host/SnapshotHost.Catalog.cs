@@ -80,4 +80,8 @@ public sealed partial class SnapshotHost
     /// docs/format.md).</summary>
     public Task<GcResult> CollectGarbageAsync(CancellationToken ct = default) =>
         new GarbageCollector(Blobs).CollectAsync(ct);
+
+    /// <summary>What <see cref="CollectGarbageAsync"/> would delete now; changes nothing.</summary>
+    public Task<GcResult> CollectGarbageDryRunAsync(CancellationToken ct = default) =>
+        new GarbageCollector(Blobs).DryRunAsync(ct);
 }

@@ -30,6 +30,7 @@ public static class Program
             ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(),
             WarmCommand.Create(), RestoreCommand.Create(), MountCommand.Create(), LogCommand.Create(),
             KeyCommand.Create(), VersionCommand.Create(),
+            StatsCommand.Create(), DiffCommand.Create(), CopyCommand.Create(), CompletionCommand.Create(),
         })
             root.Subcommands.Add(cmd);
         root.Subcommands.Add(HelpCommand.Create(root));

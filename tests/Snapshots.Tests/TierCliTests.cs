@@ -28,6 +28,9 @@ public class TierCliTests(ServicesFixture services)
         var origin = w.Json.GetProperty("tiers")[2];
         Assert.Equal(newChunks, origin.GetProperty("hits").GetInt32());
         Assert.Equal(newChunks, Directory.EnumerateFiles(t.Path_("cache"), "*", SearchOption.AllDirectories).Count());
+        // Warm returned once both caches held every chunk: the Redis tier's background writes included.
+        var fills = w.Json.GetProperty("fills");
+        Assert.True(fills.GetProperty("complete").GetBoolean(), fills.ToString());
 
         // A warm local cache serves everything; a cold one next to a warm Redis gets it from Redis.
         var e1 = await Snapctl.RunAsync(

@@ -133,6 +133,34 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
 
     public void Dispose() => _safe.Dispose();
 
+    /// <summary>The chunk files under <paramref name="dir"/> and their bytes, read without opening the cache
+    /// (opening one evicts down to its budget, and an observer has no budget to impose). (0, 0) when the
+    /// directory does not exist.</summary>
+    public static (int Chunks, long Bytes) Occupancy(string dir)
+    {
+        int count = 0;
+        long bytes = 0;
+        if (!Directory.Exists(dir)) return (0, 0);
+        foreach (var sub in Directory.EnumerateDirectories(dir))
+        {
+            if (Files.FileKinds.Of(sub, followLinks: false) != Files.FileKind.Directory) continue;
+            try
+            {
+                foreach (var file in new DirectoryInfo(sub).EnumerateFiles())
+                {
+                    if (!ChunkName.TryParse(file.Name, out _)) continue;
+                    count++;
+                    bytes += file.Length;
+                }
+            }
+            catch (Exception ex) when (ex is DirectoryNotFoundException or FileNotFoundException)
+            {
+                // evicted by a user of the cache meanwhile
+            }
+        }
+        return (count, bytes);
+    }
+
     private void Drop(ChunkName name)
     {
         Interlocked.Increment(ref _dropped);

@@ -159,8 +159,48 @@ public sealed class ChunkReader : IDisposable
     /// <summary>Cache fills still running in the background.</summary>
     public int PendingFills => _pendingFills.Count;
 
-    /// <summary>Waits, at most <paramref name="limit"/>, until every background fill has finished.</summary>
-    public Task FlushFillsAsync(TimeSpan limit) => _pendingFills.WaitIdleAsync(limit);
+    /// <summary>Fills still in flight anywhere: the reader's own background fills, and the writes caches accepted
+    /// and still complete in the background (<see cref="IChunkCache.PendingFills"/>).</summary>
+    internal int FillsInFlight
+    {
+        get
+        {
+            int n = _pendingFills.Count;
+            foreach (var t in _caches) n += t.Cache!.PendingFills;
+            return n;
+        }
+    }
+
+    /// <summary>Waits, at most <paramref name="limit"/> in all, until every fill has finished: the reader's own
+    /// background fills first, then the writes each cache still completes in the background. Returns how the
+    /// fills ended so far (<see cref="Fills"/>): a fill still running at the limit is counted as pending.</summary>
+    public async Task<FillReport> FlushFillsAsync(TimeSpan limit)
+    {
+        long until = Environment.TickCount64 + (long)limit.TotalMilliseconds;
+        await _pendingFills.WaitIdleAsync(limit);
+        foreach (var t in _caches)
+        {
+            long left = Math.Max(0, until - Environment.TickCount64);
+            await t.Cache!.FlushFillsAsync(TimeSpan.FromMilliseconds(left));
+        }
+        return Fills;
+    }
+
+    /// <summary>Every fill of the nearer caches so far: in flight, failed (a write that threw, or one the cache
+    /// refused or lost later) and skipped (a cache too far behind to take it).</summary>
+    public FillReport Fills
+    {
+        get
+        {
+            long failed = 0, skipped = 0;
+            foreach (var t in _caches)
+            {
+                failed += t.Counters.FillErrors + t.Cache!.FailedFills;
+                skipped += t.Cache.SkippedFills;
+            }
+            return new FillReport(FillsInFlight, failed, skipped);
+        }
+    }
 
     /// <summary>Lets background fills finish (10 s at most), then disposes the caches that hold connections (the
     /// distributed cache) when the reader owns them.</summary>
@@ -170,4 +210,13 @@ public sealed class ChunkReader : IDisposable
         if (!_ownsTiers) return;
         foreach (var t in _caches) (t.Cache as IDisposable)?.Dispose();
     }
+}
+
+/// <summary>How a reader's fills of its nearer caches ended: <paramref name="Pending"/> still in flight,
+/// <paramref name="Failed"/> refused, lost or thrown, <paramref name="Skipped"/> not attempted (a cache too far
+/// behind). Counts of writes: the Redis tier writes a chunk as several stripes.</summary>
+public sealed record FillReport(long Pending, long Failed, long Skipped)
+{
+    /// <summary>True when every fill landed: the caches hold every chunk the reader filled them with.</summary>
+    public bool Complete => Pending == 0 && Failed == 0 && Skipped == 0;
 }

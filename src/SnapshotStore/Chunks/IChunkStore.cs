@@ -24,4 +24,17 @@ public interface IChunkCache : IChunkStore
 
     /// <summary>Entries this cache found corrupt and dropped itself (when it verifies on read).</summary>
     long DroppedCorrupt => 0;
+
+    /// <summary>Writes <see cref="PutAsync"/> accepted that this cache still completes in the background (as the
+    /// Redis tier does); 0 for a cache that has written the chunk when PutAsync returns.</summary>
+    int PendingFills => 0;
+
+    /// <summary>Background writes that ended refused or lost, counted as they end.</summary>
+    long FailedFills => 0;
+
+    /// <summary>Writes not attempted because the cache was too far behind (too many in flight).</summary>
+    long SkippedFills => 0;
+
+    /// <summary>Waits, at most <paramref name="limit"/>, until <see cref="PendingFills"/> is 0.</summary>
+    Task FlushFillsAsync(TimeSpan limit) => Task.CompletedTask;
 }

@@ -211,6 +211,9 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
     public long SkippedFills => Interlocked.Read(ref _skippedFills);
     public long FailedFills => Interlocked.Read(ref _failedFills);
 
+    /// <summary>Writes sent and not yet answered.</summary>
+    public int PendingFills => _pendingFills.Count;
+
     private void Track(Task<bool> write)
     {
         _pendingFills.Enter();

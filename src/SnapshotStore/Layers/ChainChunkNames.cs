@@ -10,10 +10,26 @@ namespace Snapshots.Store.Layers;
 /// </summary>
 public static class ChainChunkNames
 {
+    /// <summary>The distinct data chunks the image reads, in image order.</summary>
     public static async Task<List<ChunkName>> ResolveAsync(
         SnapshotCatalog catalog, string name, CancellationToken ct = default)
     {
+        var (_, slots, _) = await ResolveSlotsAsync(catalog, name, ct);
+        var names = new List<ChunkName>();
+        var seen = new HashSet<ChunkName>();
+        foreach (var n in slots) if (n is { } v && seen.Add(v)) names.Add(v);
+        return names;
+    }
+
+    /// <summary>The chunk each index of the resolved image reads (null: a zero chunk), the top manifest, and the
+    /// chain's manifests, top first. Throws <see cref="SnapshotNotFoundException"/> for an unknown name, and
+    /// <see cref="SnapshotException"/> for a missing or mismatched parent.</summary>
+    public static async Task<(Manifest Top, ChunkName?[] Slots, List<Manifest> Chain)> ResolveSlotsAsync(
+        SnapshotCatalog catalog, string name, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
         var top = await catalog.LoadAsync(name, ct);
+        var chain = new List<Manifest> { top };
         var slots = new ChunkName?[ChunkGeometry.ChunkCount(top.ImageSize)];
         var set = new bool[slots.Length];
         var current = top;
@@ -40,10 +56,8 @@ public static class ChainChunkNames
                     + "(parent manifest hash mismatch)");
             }
             current = parent;
+            chain.Add(parent);
         }
-        var names = new List<ChunkName>();
-        var seen = new HashSet<ChunkName>();
-        foreach (var n in slots) if (n is { } v && seen.Add(v)) names.Add(v);
-        return names;
+        return (top, slots, chain);
     }
 }

@@ -4,9 +4,15 @@ using Snapshots.Store.Origin;
 
 namespace Snapshots.Store.Layers;
 
+/// <summary>What a gc did, or with <see cref="DryRun"/> would do: the counts of deletions are then of what it
+/// would delete, and <see cref="WouldDelete"/> names those chunks (null on a real run).</summary>
 public sealed record GcResult(int Manifests, int LiveLeases, int StaleLeasesRemoved, int ChunksScanned,
     int ChunksReferenced, int ChunksDeleted, long DeletedBytes, int ChunksReclaimedByBuilds, int TempFilesRemoved,
-    double Seconds);
+    double Seconds)
+{
+    public bool DryRun { get; init; }
+    public IReadOnlyList<string>? WouldDelete { get; init; }
+}
 
 /// <summary>
 /// Deletes chunks that no manifest and no running build references, never one still needed:
@@ -34,13 +40,37 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
     private readonly TimeSpan _leaseExpiry = leaseExpiry ?? DefaultLeaseExpiry;
     private readonly TimeSpan _tempGrace = tempGrace ?? DefaultTempGrace;
 
+    /// <summary>Reports what <see cref="CollectAsync"/> would delete, changing nothing: no chunk moved or
+    /// deleted, no lease or temp file removed, nothing put back from trash/. Chunks a crashed gc left in trash/ are
+    /// not judged (a real run puts them back first).</summary>
+    public async Task<GcResult> DryRunAsync(CancellationToken ct = default)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var temps = await TempFilesAsync(ct);
+        var (refs, live, stale, manifests) = await ReferencedAsync(removeStale: true, dryRun: true, ct);
+        var doomed = new List<string>();
+        int scanned = 0;
+        long bytes = 0;
+        await foreach (var blob in blobs.ListAsync(OriginChunkStore.Prefix, ct))
+        {
+            if (!OriginChunkStore.TryParseKey(blob.Key, out var name)) continue;
+            scanned++;
+            if (refs.Contains(name)) continue;
+            doomed.Add(name.ToString());
+            bytes += blob.Size;
+        }
+        var result = new GcResult(manifests, live, stale, scanned, scanned - doomed.Count, doomed.Count, bytes, 0,
+            temps.Count, clock.Elapsed.TotalSeconds);
+        return result with { DryRun = true, WouldDelete = doomed };
+    }
+
     public async Task<GcResult> CollectAsync(CancellationToken ct = default)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         await RestoreTrashAsync(ct);
         int temps = await RemoveTempFilesAsync(ct);
 
-        var (r1, live, stale, manifests) = await ReferencedAsync(removeStale: true, ct);
+        var (r1, live, stale, manifests) = await ReferencedAsync(removeStale: true, dryRun: false, ct);
         var candidates = new List<(string Key, ChunkName Name, long Size)>();
         int scanned = 0;
         await foreach (var blob in blobs.ListAsync(OriginChunkStore.Prefix, ct))
@@ -51,7 +81,7 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
         }
         foreach (var (key, _, _) in candidates) await blobs.MoveAsync(key, Trash + key, ct);
 
-        var (r2, _, _, _) = await ReferencedAsync(removeStale: false, ct);
+        var (r2, _, _, _) = await ReferencedAsync(removeStale: false, dryRun: false, ct);
         int reclaimed = 0, deleted = 0;
         long bytes = 0;
         foreach (var (key, name, size) in candidates)
@@ -69,8 +99,10 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
             temps, clock.Elapsed.TotalSeconds);
     }
 
+    /// <summary>With <paramref name="dryRun"/>, stale leases are judged and counted as removed, but not removed.
+    /// </summary>
     private async Task<(HashSet<ChunkName> Refs, int LiveLeases, int StaleLeases, int Manifests)> ReferencedAsync(
-        bool removeStale, CancellationToken ct)
+        bool removeStale, bool dryRun, CancellationToken ct)
     {
         var refs = new HashSet<ChunkName>();
         int live = 0, stale = 0, manifests = 0;
@@ -85,7 +117,11 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
             catch (HostileFileException)
             {
                 // Not a lease any builder wrote (a link, a FIFO, oversized): claims nothing; removed, never read.
-                if (removeStale) { await blobs.DeleteAsync(blob.Key, ct); stale++; }
+                if (removeStale)
+                {
+                    if (!dryRun) await blobs.DeleteAsync(blob.Key, ct);
+                    stale++;
+                }
                 continue;
             }
             if (bytes is null) continue;
@@ -96,7 +132,7 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
             bool isStale = age < -_leaseExpiry / 2 || (owner is null ? age > _tempGrace : age > _leaseExpiry);
             if (isStale && removeStale)
             {
-                await blobs.DeleteAsync(blob.Key, ct);
+                if (!dryRun) await blobs.DeleteAsync(blob.Key, ct);
                 stale++;
                 continue;
             }
@@ -134,6 +170,13 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
     /// </summary>
     private async Task<int> RemoveTempFilesAsync(CancellationToken ct)
     {
+        var doomed = await TempFilesAsync(ct);
+        foreach (var key in doomed) await blobs.DeleteAsync(key, ct);
+        return doomed.Count;
+    }
+
+    private async Task<List<string>> TempFilesAsync(CancellationToken ct)
+    {
         var doomed = new List<string>();
         foreach (var prefix in new[] { OriginChunkStore.Prefix, SnapshotCatalog.Prefix })
         {
@@ -143,7 +186,6 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
                 if (DateTimeOffset.UtcNow - blob.LastModified > _tempGrace) doomed.Add(blob.Key);
             }
         }
-        foreach (var key in doomed) await blobs.DeleteAsync(key, ct);
-        return doomed.Count;
+        return doomed;
     }
 }
