@@ -21,16 +21,16 @@ public sealed record LayerStats(string Name, string Layer, string Domain, string
     int DataChunks, int UniqueChunks, long UniqueBytes);
 
 /// <summary>A local disk cache directory's occupancy: chunk files and bytes held, against the budget given
-/// (the cache records none: each user passes its own --cache-size); <see cref="Occupancy"/> is Bytes / Budget.
+/// (the cache records none: each user passes its own --cache-size); <see cref="OccupancyRatio"/> is Bytes / Budget.
 /// </summary>
-public sealed record CacheStats(string Directory, int Chunks, long Bytes, long BudgetBytes, double Occupancy);
+public sealed record CacheStats(string Directory, int Chunks, long Bytes, long BudgetBytes, double OccupancyRatio);
 
 /// <summary>`snapctl diff A B`: chunk indexes whose chunk names differ between the two resolved images (a zero
 /// chunk and a data chunk differ; indexes past the end of the shorter image differ), as counts and as byte ranges
 /// of the image. <see cref="Note"/> says when names cannot tell content apart (different trust domains or salts:
 /// identical plaintext encrypts to different names there).</summary>
-public sealed record DiffResult(string A, string B, long ImageBytesA, long ImageBytesB, int ChunkSize, int Indexes,
-    int Same, int Differ, long DifferBytes, IReadOnlyList<DiffRange> Ranges, string? Note);
+public sealed record DiffResult(string A, string B, long ImageBytesA, long ImageBytesB, int ChunkBytes, int Chunks,
+    int SameChunks, int DifferingChunks, long DifferingBytes, IReadOnlyList<DiffRange> Ranges, string? Note);
 
 /// <summary>Consecutive differing chunk indexes [<see cref="FirstChunk"/>, <see cref="LastChunk"/>] and the image
 /// bytes they cover, [<see cref="Offset"/>, Offset + <see cref="Length"/>).</summary>
@@ -39,7 +39,7 @@ public sealed record DiffRange(int FirstChunk, int LastChunk, long Offset, long 
 /// <summary>`snapctl cp`: the chain's manifests copied (parents first) or already there, its distinct chunks and
 /// how many were copied (verified against their names) or already present, bytes copied, seconds.</summary>
 public sealed record CopyResult(string Name, string From, string To, IReadOnlyList<string> ManifestsCopied,
-    IReadOnlyList<string> ManifestsPresent, int Chunks, int ChunksCopied, int ChunksPresent, long BytesCopied,
+    IReadOnlyList<string> ManifestsPresent, int Chunks, int ChunksCopied, int ChunksPresent, long CopiedBytes,
     double Seconds);
 
 public sealed partial class SnapshotHost

@@ -150,6 +150,7 @@ public class CliContractTests
         await Ok("version", "version");
         await Ok("help", "help");
         await Ok("help", "help", "log", "merge");
+        await Ok("completion", "completion", "bash");
 
         string log1 = t.Path_("s1.log"), log2 = t.Path_("s2.log"), plan = t.Path_("plan.bin");
         await Ok("log-synth", "log", "synth", "--image", fn, "--pages", "300", "--out", log1);
@@ -160,7 +161,12 @@ public class CliContractTests
         await Ok("log-to-trace", "log", "to-trace", log1, "--out", t.Path_("t.txt"));
         await Ok("log-attach", "log", "attach", "--name", "fn", "--tenant", "acme", plan);
 
+        await Ok("stats", "stats", "--cache-dir", t.Path_("cache"));
+        await Ok("diff", "diff", "os", "fn");
+        using (var other = new TestStore())
+            await Ok("cp", "cp", "--from", t.StoreDir, "--to", other.StoreDir, "--name", "fn");
         await Ok("rm", "rm", "--name", "os2");
+        await Ok("gc", "gc", "--dry-run");
         await Ok("gc", "gc");
 
         // restore: served to replay-vmm (Firecracker's side), its figures when the VMM is done.

@@ -87,15 +87,15 @@ public class OperatorCliTests
         using var t = new TestStore();
         await BuildTwoAsync(t);
         var self = await Ok(t, "diff", "os", "os", "--json");
-        Assert.Equal(0, self.GetProperty("differ").GetInt32());
+        Assert.Equal(0, self.GetProperty("differingChunks").GetInt32());
         Assert.Equal(0, self.GetProperty("ranges").GetArrayLength());
         Assert.False(self.TryGetProperty("note", out _));
 
         var d = await Ok(t, "diff", "os", "fn1", "--json");
-        int differ = d.GetProperty("differ").GetInt32();
+        int differ = d.GetProperty("differingChunks").GetInt32();
         Assert.True(differ > 0);
-        Assert.Equal(64, d.GetProperty("indexes").GetInt32()); // 32 MiB in 512 KiB chunks
-        Assert.Equal(64, differ + d.GetProperty("same").GetInt32());
+        Assert.Equal(64, d.GetProperty("chunks").GetInt32()); // 32 MiB in 512 KiB chunks
+        Assert.Equal(64, differ + d.GetProperty("sameChunks").GetInt32());
         long covered = 0;
         foreach (var r in d.GetProperty("ranges").EnumerateArray())
         {

@@ -36,15 +36,18 @@ public static class CompletionCommand
     {
         var shell = new Argument<string>("SHELL") { Description = "bash or zsh" };
         shell.AcceptOnlyFromAmong("bash", "zsh");
+        var json = CommonOptions.Json();
         var cmd = new Command("completion", "Print a shell completion script: eval \"$(snapctl completion bash)\"")
         {
-            shell,
+            shell, json,
         };
-        cmd.SetAction(pr =>
-        {
-            Console.WriteLine(pr.GetValue(shell) == "zsh" ? Zsh : Bash);
-            return 0;
-        });
+        // With --json the script comes inside the one document every command prints (for installers).
+        cmd.SetAction(pr => Output.Result(
+            new CompletionScript(pr.GetValue(shell)!, pr.GetValue(shell) == "zsh" ? Zsh : Bash),
+            pr.GetValue(json), r => Console.WriteLine(r.Script)));
         return cmd;
     }
 }
+
+/// <summary>A shell's completion script, as <c>completion --json</c> prints it.</summary>
+public sealed record CompletionScript(string Shell, string Script);

@@ -41,7 +41,7 @@ public static class CopyCommand
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"copied '{r.Name}' to {r.To}: "
                 + $"{r.ManifestsCopied.Count} manifests ({r.ManifestsPresent.Count} already there), {r.ChunksCopied} "
-                + $"chunks ({Output.Bytes(r.BytesCopied)}; {r.ChunksPresent} already there) in {r.Seconds:F2} s"));
+                + $"chunks ({Output.Bytes(r.CopiedBytes)}; {r.ChunksPresent} already there) in {r.Seconds:F2} s"));
             return 0;
         });
         return cmd;

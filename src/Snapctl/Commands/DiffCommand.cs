@@ -27,8 +27,8 @@ public static class DiffCommand
                 Output.WriteJson(d);
                 return 0;
             }
-            Console.WriteLine($"{d.A} vs {d.B}: {d.Differ} of {d.Indexes} chunks differ "
-                + $"({Output.Bytes(d.DifferBytes)} in {d.Ranges.Count} ranges), {d.Same} same");
+            Console.WriteLine($"{d.A} vs {d.B}: {d.DifferingChunks} of {d.Chunks} chunks differ "
+                + $"({Output.Bytes(d.DifferingBytes)} in {d.Ranges.Count} ranges), {d.SameChunks} same");
             foreach (var r in d.Ranges)
             {
                 Console.WriteLine($"  chunks {r.FirstChunk}-{r.LastChunk}: bytes {r.Offset}-{r.Offset + r.Length} "

@@ -48,7 +48,7 @@ public static class StatsCommand
             if (s.Cache is { } c)
             {
                 Console.WriteLine(string.Create(inv, $"cache {c.Directory}: {c.Chunks} chunks, "
-                    + $"{Output.Bytes(c.Bytes)} of {Output.Bytes(c.BudgetBytes)} ({100 * c.Occupancy:F1} %)"));
+                    + $"{Output.Bytes(c.Bytes)} of {Output.Bytes(c.BudgetBytes)} ({100 * c.OccupancyRatio:F1} %)"));
             }
             return 0;
         });
