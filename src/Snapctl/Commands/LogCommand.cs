@@ -75,7 +75,7 @@ public static class LogCommand
         {
             var settings = tiers.From(pr);
             var plan = PrefetchPlan.Load(FileKinds.RequireRegular(pr.GetValue(planFile)!, "plan-file"));
-            using var host = CommonOptions.OpenHost(pr, store, keyring);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring);
             var r = await host.AttachPlanAsync(
                 pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack), settings, ct);
             Output.WriteJson(r);

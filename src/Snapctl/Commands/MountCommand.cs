@@ -97,7 +97,7 @@ public static partial class MountCommand
                 OwnerGid = gid,
                 RecordPath = pr.GetValue(record),
             };
-            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring, allowRollback);
             var stats = await host.MountAsync(request, ct);
             Output.WriteJson(stats);
             return 0;

@@ -108,7 +108,7 @@ public static class RestoreCommand
                     : null,
                 RecordPath = pr.GetValue(record),
             };
-            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring, allowRollback);
             var stats = await host.RestoreAsync(request, ct);
             Output.WriteJson(stats);
             return stats.Failed ? 1 : 0;
