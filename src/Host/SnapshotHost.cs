@@ -115,8 +115,12 @@ public sealed partial class SnapshotHost : IDisposable
             {
                 var address = RedisAddress.Parse(tiers.Distributed);
                 ct.ThrowIfCancellationRequested();
-                caches.Add(await RedisChunkCache.ConnectAsync(address));
+                var redis = await RedisChunkCache.ConnectAsync(address);
+                caches.Add(redis);
                 options.Add(TierOptions.DistributedOver(address));
+                // Said at once, not only as "0 hits" at the end: the reads go on through the other tiers.
+                if (redis.Unreachable is { } why)
+                    Log($"warning: distributed cache {address.Redacted} unreachable: {why}; reading without it");
             }
             catch
             {

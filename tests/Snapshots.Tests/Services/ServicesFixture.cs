@@ -15,6 +15,8 @@ public sealed class ServicesFixture : IDisposable
         // The SDK's credentials for everything in this process that does not pass its own.
         Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", S3Server.AccessKey);
         Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", S3Server.SecretKey);
+        // No EC2 here: the SDK's chain must not spend seconds asking for instance metadata (docs/tiers.md).
+        Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
         S3 = new S3Server(4600);
         try { Redis = new RedisCluster(7101, 3); }
         catch { S3.Dispose(); throw; }
