@@ -26,7 +26,10 @@ public sealed partial class S3BlobStore
                 + $"stored checksum (a damaged object: {Innermost(ex).Message})", ex);
         }
         if (ex is AmazonS3Exception { ErrorCode: "NoSuchBucket" })
-            return new NotAStoreException(Describe, $"bucket '{_address.Bucket}' does not exist") { Parameter = "store" };
+        {
+            var why = $"bucket '{_address.Bucket}' does not exist";
+            return new NotAStoreException(Describe, why) { Parameter = "store" };
+        }
         var what = ex switch
         {
             AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden } s3 =>
