@@ -68,6 +68,47 @@ public class CloudAuthTests(ServicesFixture services)
         Assert.Equal(1, ls2.Json.GetProperty("snapshots").GetArrayLength());
     }
 
+    /// <summary>ECS task roles and EKS pod identity: the SDK asks a local endpoint for temporary credentials
+    /// (AWS_CONTAINER_CREDENTIALS_FULL_URI); here the test serves them. Before: never consulted.</summary>
+    [Fact]
+    public async Task S3_with_container_credentials_from_the_default_chain()
+    {
+        using var t = new TestStore();
+        var env = DefaultChain(t, services.S3.Endpoint);
+        env["AWS_SHARED_CREDENTIALS_FILE"] = t.Path_("absent");
+        env["AWS_PROFILE"] = null;
+        using var listener = new System.Net.HttpListener();
+        int port = 4605;
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        int asked = 0;
+        var serving = Task.Run(async () =>
+        {
+            while (listener.IsListening)
+            {
+                System.Net.HttpListenerContext context;
+                try { context = await listener.GetContextAsync(); }
+                catch (Exception ex) when (ex is System.Net.HttpListenerException or ObjectDisposedException) { return; }
+                Interlocked.Increment(ref asked);
+                var body = System.Text.Encoding.UTF8.GetBytes(
+                    $"{{\"AccessKeyId\":\"{S3Server.AccessKey}\",\"SecretAccessKey\":\"x\",\"Token\":\"t\","
+                    + $"\"Expiration\":\"{DateTime.UtcNow.AddHours(1):yyyy-MM-ddTHH:mm:ssZ}\"}}");
+                context.Response.ContentType = "application/json";
+                await context.Response.OutputStream.WriteAsync(body);
+                context.Response.Close();
+            }
+        });
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = $"http://127.0.0.1:{port}/creds";
+        var store = $"s3://snapshots-test/{Guid.NewGuid():N}";
+        var init = await Snapctl.RunAsync(t, env, "init", "--store", store);
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        var ls = await Snapctl.RunAsync(t, env, "ls", "--store", store, "--json");
+        Assert.True(ls.ExitCode == 0, ls.Stderr);
+        Assert.True(Volatile.Read(ref asked) > 0, "the container credentials endpoint was never asked");
+        listener.Stop();
+        await serving;
+    }
+
     [Fact]
     public async Task No_credentials_is_an_error_naming_where_they_are_looked_for_and_it_is_quick()
     {
