@@ -88,7 +88,10 @@ public class CloudAuthTests(ServicesFixture services)
             {
                 System.Net.HttpListenerContext context;
                 try { context = await listener.GetContextAsync(); }
-                catch (Exception ex) when (ex is System.Net.HttpListenerException or ObjectDisposedException) { return; }
+                catch (Exception ex) when (ex is System.Net.HttpListenerException or ObjectDisposedException)
+                {
+                    return;
+                }
                 Interlocked.Increment(ref asked);
                 var body = System.Text.Encoding.UTF8.GetBytes(
                     $"{{\"AccessKeyId\":\"{S3Server.AccessKey}\",\"SecretAccessKey\":\"x\",\"Token\":\"t\","
@@ -179,6 +182,21 @@ public class CloudAuthTests(ServicesFixture services)
             Assert.True(b.NewChunks == e.Json.GetProperty("tiers")[1].GetProperty("hits").GetInt32(), e.Stdout);
             n++;
         }
+
+        // The CA from $SNAPSHOTS_REDIS_CA, and a client certificate (the cluster accepts one, optionally).
+        var tls = cluster.Address(Patient).Replace($"ca={cluster.CaFile}&", "");
+        var caEnv = new Dictionary<string, string?> { ["SNAPSHOTS_REDIS_CA"] = cluster.CaFile };
+        var fromEnv = await Snapctl.RunAsync(t, caEnv, "export", "--name", "os", "--out", t.Path_("o-env"), "--distributed", tls, "--json");
+        outputs.Add(fromEnv);
+        Assert.True(fromEnv.ExitCode == 0, fromEnv.Stderr);
+        Assert.True(b.NewChunks == fromEnv.Json.GetProperty("tiers")[0].GetProperty("hits").GetInt32(), fromEnv.Stdout);
+        var dir = Path.GetDirectoryName(cluster.CaFile)!;
+        var withCert = await Run("export", "--name", "os", "--out", t.Path_("o-cert"), "--distributed",
+            cluster.Address($"cert={Path.Combine(dir, "client.crt")}&key={Path.Combine(dir, "client.key")}&{Patient}"),
+            "--json");
+        Assert.True(withCert.ExitCode == 0, withCert.Stderr);
+        Assert.True(b.NewChunks == withCert.Json.GetProperty("tiers")[0].GetProperty("hits").GetInt32(),
+            withCert.Stdout);
 
         // A wrong password, no TLS, no CA: each an error naming the tier, never a silent miss.
         var wrong = await Run("export", "--name", "os", "--out", t.Path_("w"), "--distributed",

@@ -77,7 +77,7 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
         var cooldown = TimeSpan.FromSeconds(1);
         // connectTimeout= in a configuration string is honoured; connect= below overrides it.
         var connect = TimeSpan.FromMilliseconds(!uri && NativeConnect.IsMatch(main) ? config.ConnectTimeout : 2000);
-        string? ca = Environment.GetEnvironmentVariable(CaVariable), cert = null, key = null;
+        string? ca = null, cert = null, key = null;
         foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
             int eq = pair.IndexOf('=');
@@ -110,11 +110,12 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
                         + "(layout, stripes, deadline, cooldown, connect, ca, cert, key)");
             }
         }
+        // The environment's CA is for TLS addresses; a plain one ignores it (one variable serves every address).
+        if (ca is null && config.Ssl) ca = Environment.GetEnvironmentVariable(CaVariable);
         if (!string.IsNullOrEmpty(ca))
         {
             if (!config.Ssl)
-                throw Bad($"distributed cache address '{redacted}': a CA (ca= or ${CaVariable}) needs TLS "
-                    + "(rediss:// or ssl=true)");
+                throw Bad($"distributed cache address '{redacted}': a CA (ca=) needs TLS (rediss:// or ssl=true)");
             RequireFile(redacted, "ca", ca);
             // Validates the server's chain against this CA (and only it), host name included.
             config.TrustIssuer(ca);
