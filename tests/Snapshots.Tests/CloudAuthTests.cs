@@ -186,10 +186,12 @@ public class CloudAuthTests(ServicesFixture services)
         // The CA from $SNAPSHOTS_REDIS_CA, and a client certificate (the cluster accepts one, optionally).
         var tls = cluster.Address(Patient).Replace($"ca={cluster.CaFile}&", "");
         var caEnv = new Dictionary<string, string?> { ["SNAPSHOTS_REDIS_CA"] = cluster.CaFile };
-        var fromEnv = await Snapctl.RunAsync(t, caEnv, "export", "--name", "os", "--out", t.Path_("o-env"), "--distributed", tls, "--json");
+        var fromEnv = await Snapctl.RunAsync(
+            t, caEnv, "export", "--name", "os", "--out", t.Path_("o-env"), "--distributed", tls, "--json");
         outputs.Add(fromEnv);
         Assert.True(fromEnv.ExitCode == 0, fromEnv.Stderr);
-        Assert.True(b.NewChunks == fromEnv.Json.GetProperty("tiers")[0].GetProperty("hits").GetInt32(), fromEnv.Stdout);
+        Assert.True(b.NewChunks == fromEnv.Json.GetProperty("tiers")[0].GetProperty("hits").GetInt32(),
+            fromEnv.Stdout);
         var dir = Path.GetDirectoryName(cluster.CaFile)!;
         var withCert = await Run("export", "--name", "os", "--out", t.Path_("o-cert"), "--distributed",
             cluster.Address($"cert={Path.Combine(dir, "client.crt")}&key={Path.Combine(dir, "client.key")}&{Patient}"),

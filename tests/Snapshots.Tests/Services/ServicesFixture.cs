@@ -3,7 +3,8 @@ namespace Snapshots.Tests.Services;
 /// <summary>
 /// One s3rver (port 4600) and one 3-master Redis Cluster (ports 7101-7103) shared by the tests that do not
 /// break them; tests that kill, stall or restart a service start their own on other ports. The ports are this
-/// project's test range (s3rver 4600-4609, Redis 7101-7199).
+/// project's test range (s3rver 4600-4609, Redis 7101-7199; the password and TLS clusters of CloudAuthTests
+/// 7201-7219; the container-credentials endpoint of CloudAuthTests 4605).
 /// </summary>
 public sealed class ServicesFixture : IDisposable
 {
