@@ -338,6 +338,7 @@ t=$(now_ms); timeout 900 "$VM" make-snapshots "$SNAPS" || fail "vm.sh make-snaps
 rec durations.makeSnapshotsMs $(($(now_ms) - t))
 rm -f "$SNAPS/run/ram.mem"
 t=$(now_ms)
+"$SNAPCTL" init --store "$W/store" > /dev/null || fail "snapctl init"
 timeout 600 "$SNAPCTL" build "${STORE[@]}" --name os --layer os --memory "$SNAPS/os/memory" --json >"$W/build-os.json" \
   || fail "snapctl build os"
 timeout 600 "$SNAPCTL" build "${STORE[@]}" --name fn --parent os --tenant acme --memory "$FN/memory" --json >"$W/build-fn.json" \

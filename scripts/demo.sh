@@ -14,7 +14,8 @@ say "generating VM-like images ($SIZE each)"
 "$S" gen-image --out "$D/fn-a.img" --size "$SIZE" --runtime-seed 2 --function-seed 3
 "$S" gen-image --out "$D/fn-b.img" --size "$SIZE" --runtime-seed 2 --function-seed 4
 
-say "building layers: os -> runtime -> two function layers (tenant acme)"
+say "creating the store, then building layers: os -> runtime -> two function layers (tenant acme)"
+"$S" init
 "$S" build --name os --layer os --memory "$D/os.img"
 "$S" build --name runtime --layer runtime --parent os --memory "$D/runtime.img"
 "$S" build --name fn-a --parent runtime --memory "$D/fn-a.img" --tenant acme

@@ -41,6 +41,7 @@ for i in $(seq 0 "$REPS"); do
   if [ "$i" -eq 0 ]; then say "warm-up repetition (not counted)"; else say "repetition $i of $REPS"; fi
   store="$WORK/store-$i" out="$WORK/export-$i.raw"
   timed "$WORK/openssl.out" openssl dgst -sha256 "$IMG" >> "$(sink openssl.s)"
+  "$SNAPCTL" init --store "$store" > /dev/null
   timed "$WORK/build-$i.json" "$SNAPCTL" build --store "$store" --name "bench-$i" --layer os --memory "$IMG" --json >> "$(sink build.s)"
   timed "$WORK/export-$i.json" "$SNAPCTL" export --store "$store" --name "bench-$i" --out "$out" --json >> "$(sink export.s)"
   # build and export write to disk and fsync; openssl does not. This floor says how much of their time is the disk.
@@ -49,6 +50,7 @@ for i in $(seq 0 "$REPS"); do
   rm -f "$WORK/dd.out"
   # The same build with the store in memory (tmpfs): what build costs when the disk is taken out of it.
   tstore=$(mktemp -d /dev/shm/snapshots-bench.XXXXXX)
+  "$SNAPCTL" init --store "$tstore" > /dev/null
   timed /dev/null "$SNAPCTL" build --store "$tstore" --name "bench-$i" --layer os --memory "$IMG" --json >> "$(sink build-tmpfs.s)"
   rm -rf "$tstore"
   jq -r .seconds "$WORK/build-$i.json" >> "$(sink build.inner)"

@@ -43,6 +43,7 @@ wait_for() {
 
 say "256 MiB generated image, snapshot os"
 "$S" gen-image --out "$WORK/os.img" --size 256M > /dev/null
+"$S" init > /dev/null
 "$S" build --name os --layer os --memory "$WORK/os.img" --json > "$WORK/build.json"
 data_chunks=$(jq '.chunks - .zeroChunks' "$WORK/build.json"); chunks=$(jq .chunks "$WORK/build.json")
 

@@ -50,6 +50,7 @@ restore_run() {
 # build_function_stack SIZE: VM-like images os.img, rt.img, fn.img under $WORK and the layers os -> rt -> fn
 # (tenant bench) in $SNAPSHOTS_STORE: the snapshot the loader benchmarks restore.
 build_function_stack() {
+  "$SNAPCTL" init > /dev/null # stores are made on purpose; init on a made one does nothing
   "$SNAPCTL" gen-image --out "$WORK/os.img" --size "$1" > /dev/null
   "$SNAPCTL" gen-image --out "$WORK/rt.img" --size "$1" --runtime-seed 2 > /dev/null
   "$SNAPCTL" gen-image --out "$WORK/fn.img" --size "$1" --runtime-seed 2 --function-seed 3 > /dev/null

@@ -16,6 +16,7 @@ START="$(machine_md)"   # date and load as the run starts
 STORE="$WORK/store"
 export SNAPSHOTS_KEYRING="$WORK/keyring"   # a fresh keyring: nothing from the user's own keys is touched
 : > "$WORK/layers.tsv"
+"$SNAPCTL" init --store "$STORE" > /dev/null
 
 # layer NAME PARENT TENANT GEN-ARGS...: generates the image, builds the layer, records one row, deletes the image
 # (images are deterministic, so nothing is lost, and disk use stays at one image plus the store).

@@ -32,7 +32,7 @@ stop_all() {
 trap stop_all EXIT
 "$ROOT/scripts/services/s3rver.sh" start > /dev/null
 "$ROOT/scripts/services/redis-cluster.sh" start > /dev/null
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_EC2_METADATA_DISABLED=true
 export SNAPSHOTS_STORE="s3://bench/guest?endpoint=http://127.0.0.1:$S3_PORT" SNAPSHOTS_KEYRING="$WORK/keys"
 REDIS="redis://$(seq -s, -f "127.0.0.1:%g" 7160 7164)"
 ID=(--name fn --tenant bench)
@@ -44,6 +44,7 @@ say "guest assets and snapshots (one boot: os, then function)"
 "$VM" make-snapshots "$WORK/snaps" > /dev/null 2>&1
 SNAP="$WORK/snaps/function"
 SNAP_MONO=$(jq .mono "$SNAP/meta.json")
+"$S" init > /dev/null
 "$S" build --name os --layer os --memory "$WORK/snaps/os/memory" > /dev/null
 fn_build=$("$S" build "${ID[@]}" --parent os --memory "$SNAP/memory" 2>&1)
 IMAGE=$(stat -c %s "$SNAP/memory")

@@ -15,7 +15,7 @@ export S3_PORT=4651 S3_STATE="$WORK/s3rver"
 stop_services() { "$ROOT/scripts/services/s3rver.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap stop_services EXIT
 "$ROOT/scripts/services/s3rver.sh" start > /dev/null
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_EC2_METADATA_DISABLED=true
 export SNAPSHOTS_STORE="s3://bench/snap?endpoint=http://127.0.0.1:$S3_PORT" SNAPSHOTS_KEYRING="$WORK/keys"
 S="$SNAPCTL"
 

@@ -26,13 +26,15 @@ stop_services() {
 trap stop_services EXIT
 "$ROOT/scripts/services/s3rver.sh" start > /dev/null
 python3 "$ROOT/bench/scripts/delay-proxy.py" "$PROXY_PORT" "$S3_PORT" "$DELAY_MS" > "$WORK/proxy.log" 2>&1 & proxy=$!
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER SNAPSHOTS_KEYRING="$WORK/keys"
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_EC2_METADATA_DISABLED=true SNAPSHOTS_KEYRING="$WORK/keys"
 FILE_STORE="$WORK/store"
 S3_DIRECT="s3://bench/snap?endpoint=http://127.0.0.1:$S3_PORT"
 S3_SLOW="s3://bench/snap?endpoint=http://127.0.0.1:$PROXY_PORT"
 
 say "a 128 MiB random-data snapshot (256 chunks) in a file store and in s3rver"
 head -c 128M /dev/urandom > "$WORK/rand.img"
+SNAPSHOTS_STORE="$FILE_STORE" "$SNAPCTL" init > /dev/null
+SNAPSHOTS_STORE="$S3_DIRECT" "$SNAPCTL" init > /dev/null
 SNAPSHOTS_STORE="$FILE_STORE" "$SNAPCTL" build --name rand --layer os --memory "$WORK/rand.img" > /dev/null
 SNAPSHOTS_STORE="$S3_DIRECT" "$SNAPCTL" build --name rand --layer os --memory "$WORK/rand.img" > /dev/null
 

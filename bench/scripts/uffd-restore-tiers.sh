@@ -16,7 +16,7 @@ stop_services() { "$ROOT/scripts/services/s3rver.sh" stop >/dev/null 2>&1 || tru
 trap stop_services EXIT
 "$ROOT/scripts/services/s3rver.sh" start > /dev/null
 "$ROOT/scripts/services/redis-cluster.sh" start > /dev/null
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_EC2_METADATA_DISABLED=true
 export SNAPSHOTS_STORE="s3://bench/snap?endpoint=http://127.0.0.1:$S3_PORT" SNAPSHOTS_KEYRING="$WORK/keys"
 REDIS="redis://$(seq -s, -f "127.0.0.1:%g" 7150 7154)"
 S="$SNAPCTL"

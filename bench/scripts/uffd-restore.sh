@@ -20,6 +20,7 @@ say "part 1: per-fault latency, chunks in memory (256 MiB of random data, 20,000
 # the host), far more than the fault. So each handler runs twice: all on one CPU (taskset -c 0: the fault path
 # itself) and free to spread over both (what the scheduler does by itself).
 head -c 256M /dev/urandom > "$WORK/rand.img"
+"$S" init > /dev/null
 "$S" build --name rand --layer os --memory "$WORK/rand.img" > /dev/null
 for r in $(seq "$REPS"); do
   for cpus in 0 0,1; do

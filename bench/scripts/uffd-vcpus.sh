@@ -16,6 +16,7 @@ export SNAPSHOTS_STORE="$WORK/store" SNAPSHOTS_KEYRING="$WORK/keys"
 
 say "a 256 MiB snapshot of random data: every touch is a UFFDIO_COPY"
 head -c 256M /dev/urandom > "$WORK/rand.img"
+"$SNAPCTL" init > /dev/null
 "$SNAPCTL" build --name rand --layer os --memory "$WORK/rand.img" > /dev/null
 
 for r in $(seq "$REPS"); do

@@ -34,16 +34,47 @@ public sealed partial class SnapshotHost : IDisposable
         OwnsBlobs = ownsBlobs;
     }
 
-    /// <summary>Opens the store at <see cref="StoreOptions.Address"/>; <paramref name="create"/> makes a
-    /// directory origin (or S3 bucket) that does not exist yet. Bad addresses are
+    /// <summary>Opens the store at <see cref="StoreOptions.Address"/>, which must have been made by
+    /// <see cref="InitAsync"/>: a location without a store marker (a mistyped path, a missing directory or
+    /// bucket) is a <see cref="Store.NotAStoreException"/>, never an empty or a fresh store; a marker of a later
+    /// version is a <see cref="Store.SnapshotException"/> naming it. Bad addresses are
     /// <see cref="Store.InvalidInputException"/>s naming the "store" input.</summary>
-    public static SnapshotHost Open(StoreOptions options, bool create = false)
+    public static async Task<SnapshotHost> OpenAsync(StoreOptions options, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var blobs = StoreLocation.Open(options.Address, create);
+        var blobs = StoreLocation.Open(options.Address, create: false);
+        try
+        {
+            await StoreMarker.RequireAsync(blobs, ct);
+        }
+        catch
+        {
+            (blobs as IDisposable)?.Dispose();
+            throw;
+        }
         var keyring = options.KeyringDirectory;
         var keys = new Lazy<IKeyProvider>(() => new LocalKeyring(keyring, options.Log));
         return new SnapshotHost(blobs, keys, options.Log, ownsBlobs: true) { AllowRollback = options.AllowRollback };
+    }
+
+    /// <summary>Makes <see cref="StoreOptions.Address"/> a store: creates the directory (or S3 bucket) if missing
+    /// and writes the store marker. Idempotent: a marked store is left alone
+    /// (<see cref="StoreInitOutcome.AlreadyInitialised"/>), an unmarked location holding this project's objects is
+    /// adopted. Returns what was done and the store as it describes itself (file://DIR, s3://BUCKET/PREFIX).
+    /// </summary>
+    public static async Task<(StoreInitOutcome Outcome, string Store)> InitAsync(
+        StoreOptions options, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var blobs = StoreLocation.Open(options.Address, create: true);
+        try
+        {
+            return (await StoreMarker.InitAsync(blobs, ct), blobs.Describe);
+        }
+        finally
+        {
+            (blobs as IDisposable)?.Dispose();
+        }
     }
 
     public IBlobStore Blobs { get; }
@@ -84,8 +115,12 @@ public sealed partial class SnapshotHost : IDisposable
             {
                 var address = RedisAddress.Parse(tiers.Distributed);
                 ct.ThrowIfCancellationRequested();
-                caches.Add(await RedisChunkCache.ConnectAsync(address));
+                var redis = await RedisChunkCache.ConnectAsync(address);
+                caches.Add(redis);
                 options.Add(TierOptions.DistributedOver(address));
+                // Said at once, not only as "0 hits" at the end: the reads go on through the other tiers.
+                if (redis.Unreachable is { } why)
+                    Log($"warning: distributed cache {address.Redacted} unreachable: {why}; reading without it");
             }
             catch
             {

@@ -26,7 +26,8 @@ public static class Program
         var root = new RootCommand("snapctl: build, inspect, export, verify and collect microVM memory snapshots");
         foreach (var cmd in new[]
         {
-            BuildCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(), InspectCommand.Create(),
+            InitCommand.Create(), BuildCommand.Create(), ExportCommand.Create(), VerifyCommand.Create(),
+            InspectCommand.Create(),
             ListCommand.Create(), RemoveCommand.Create(), GcCommand.Create(), GenImageCommand.Create(),
             WarmCommand.Create(), RestoreCommand.Create(), MountCommand.Create(), LogCommand.Create(),
             KeyCommand.Create(), VersionCommand.Create(),

@@ -97,3 +97,16 @@ public sealed class ChunkUnavailableException(string message, ChunkFault fault =
 
     public ChunkFault Fault { get; } = fault;
 }
+
+/// <summary>The location given as a store is not one: it holds no store marker (<see cref="Origin.StoreMarker"/>),
+/// or it does not exist (a directory, an S3 bucket). Stores are created on purpose, by init, so a mistyped
+/// address is never taken for an empty store. <see cref="Store"/> is the location as described to the user.
+/// </summary>
+public sealed class NotAStoreException(string store, string why)
+    : SnapshotException($"{store} is not a snapshot store: {why}")
+{
+    public override string Kind => "not-a-store";
+
+    /// <summary>The location, as the store describes itself (file://DIR, s3://BUCKET/PREFIX).</summary>
+    public string Store { get; } = store;
+}

@@ -151,6 +151,8 @@ public class CliContractTests
         await Ok("help", "help");
         await Ok("help", "help", "log", "merge");
         await Ok("completion", "completion", "bash");
+        await Ok("init", "init", "--store", t.Path_("another-store"));
+        await Ok("init", "init", "--store", t.Path_("another-store"));
 
         string log1 = t.Path_("s1.log"), log2 = t.Path_("s2.log"), plan = t.Path_("plan.bin");
         await Ok("log-synth", "log", "synth", "--image", fn, "--pages", "300", "--out", log1);

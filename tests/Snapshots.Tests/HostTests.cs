@@ -251,7 +251,8 @@ public class HostTests
             Assert.Equal(parameter, ex.Parameter);
             Assert.DoesNotContain("--", ex.Message);
         }
-        var store = Assert.Throws<InvalidInputException>(() => SnapshotHost.Open(new StoreOptions { Address = "" }));
+        var store = await Assert.ThrowsAsync<InvalidInputException>(
+            () => SnapshotHost.OpenAsync(new StoreOptions { Address = "" }));
         Assert.Equal("store", store.Parameter);
         Assert.Equal("invalid-input", store.Kind);
     }

@@ -119,6 +119,12 @@ public class OperatorCliTests
         await BuildTwoAsync(t);
         var dest = t.Path_("dest");
         Directory.CreateDirectory(dest);
+        // A destination is a store made on purpose: an empty directory is refused, naming init.
+        var unmarked = await Snapctl.RunAsync(t, "cp", "--to", dest, "--name", "fn1", "--json");
+        Assert.Equal(1, unmarked.ExitCode);
+        Assert.Equal("not-a-store", unmarked.Json.GetProperty("error").GetProperty("kind").GetString());
+        Assert.Contains("snapctl init", unmarked.Stderr);
+        await Ok(t, "init", "--store", dest, "--json");
 
         var c = await Ok(t, "cp", "--to", dest, "--name", "fn1", "--json");
         Assert.Equal(["os", "fn1"], c.GetProperty("manifestsCopied").EnumerateArray().Select(e => e.GetString()));
@@ -153,7 +159,7 @@ public class OperatorCliTests
         bytes[100] ^= 1;
         File.WriteAllBytes(victim, bytes);
         var dest = t.Path_("dest");
-        Directory.CreateDirectory(dest);
+        await Ok(t, "init", "--store", dest, "--json");
 
         var r = await Snapctl.RunAsync(t, "cp", "--to", dest, "--name", "os", "--json");
         Assert.Equal(1, r.ExitCode);

@@ -17,7 +17,11 @@ public static class Snapctl
         ? other
         : Path.Combine(AppContext.BaseDirectory, "snapctl.dll");
 
-    public static Process Start(TestStore env, params string[] args)
+    public static Process Start(TestStore env, params string[] args) => Start(env, null, args);
+
+    /// <summary>Starts snapctl with <paramref name="environment"/> on top of this process's (a null value
+    /// removes the variable).</summary>
+    public static Process Start(TestStore env, IReadOnlyDictionary<string, string?>? environment, string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -27,12 +31,20 @@ public static class Snapctl
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["SNAPSHOTS_STORE"] = env.StoreDir;
         psi.Environment["SNAPSHOTS_KEYRING"] = env.KeyringDir;
+        foreach (var (k, v) in environment ?? new Dictionary<string, string?>())
+        {
+            if (v is null) psi.Environment.Remove(k);
+            else psi.Environment[k] = v;
+        }
         return Process.Start(psi)!;
     }
 
-    public static async Task<Result> RunAsync(TestStore env, params string[] args)
+    public static Task<Result> RunAsync(TestStore env, params string[] args) => RunAsync(env, null, args);
+
+    public static async Task<Result> RunAsync(
+        TestStore env, IReadOnlyDictionary<string, string?>? environment, params string[] args)
     {
-        using var p = Start(env, args);
+        using var p = Start(env, environment, args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));

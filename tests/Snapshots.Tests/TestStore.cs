@@ -24,6 +24,8 @@ public sealed class TestStore : IDisposable
     {
         Directory.CreateDirectory(Dir);
         Blobs = new FileBlobStore(StoreDir, create: true);
+        // Made on purpose, as `snapctl init` makes one: the CLI refuses an unmarked directory.
+        StoreMarker.InitAsync(Blobs).GetAwaiter().GetResult();
         Keys = new LocalKeyring(KeyringDir);
         Catalog = new SnapshotCatalog(Blobs);
         Host = new SnapshotHost(Blobs, Keys);

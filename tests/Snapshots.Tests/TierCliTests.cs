@@ -14,6 +14,8 @@ public class TierCliTests(ServicesFixture services)
         var store = services.S3.Address(Guid.NewGuid().ToString("N"));
         var redis = services.Redis.Address();
         var os = t.Image("os.img");
+        var init = await Snapctl.RunAsync(t, "init", "--store", store);
+        Assert.True(init.ExitCode == 0, init.Stderr);
 
         var b = await Snapctl.RunAsync(t, "build", "--store", store, "--name", "os", "--layer", "os", "--memory", os,
             "--json");

@@ -62,7 +62,7 @@ public static class BuildCommand
                 Replace = pr.GetValue(replace),
                 VerifyExisting = pr.GetValue(verifyExisting),
             };
-            using var host = CommonOptions.OpenHost(pr, store, keyring, create: true);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring);
             bool asJson = pr.GetValue(json);
             var r = await Output.WithProgressAsync(
                 $"build {request.Name}", asJson, p => host.BuildAsync(request, p, ct));

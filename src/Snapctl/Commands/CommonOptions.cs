@@ -102,19 +102,29 @@ public static class CommonOptions
         return TimeSpan.FromSeconds(s);
     }
 
-    /// <summary>Opens the host library on --store and --keyring; its notes go to stderr as "snapctl: ...".</summary>
-    public static SnapshotHost OpenHost(ParseResult pr, Option<string> store, Option<string>? keyring = null,
-        bool create = false, Option<bool>? allowRollback = null)
+    /// <summary>Opens the host library on --store and --keyring; its notes go to stderr as "snapctl: ...". The
+    /// store must have been made by <c>snapctl init</c> (<see cref="SnapshotHost.OpenAsync"/>).</summary>
+    public static Task<SnapshotHost> OpenHostAsync(ParseResult pr, Option<string> store, CancellationToken ct,
+        Option<string>? keyring = null, Option<bool>? allowRollback = null)
     {
         ArgumentNullException.ThrowIfNull(pr);
-        var options = new StoreOptions
+        var options = StoreOptionsOf(pr, store) with
         {
-            Address = pr.GetValue(store)!,
-            Log = Output.Note,
             AllowRollback = allowRollback is not null && pr.GetValue(allowRollback),
         };
         if (keyring is not null) options = options with { KeyringDirectory = pr.GetValue(keyring)! };
-        return SnapshotHost.Open(options, create);
+        return SnapshotHost.OpenAsync(options, ct);
+    }
+
+    /// <summary>--store as the host library's settings, notes to stderr.</summary>
+    public static StoreOptions StoreOptionsOf(ParseResult pr, Option<string> store)
+    {
+        ArgumentNullException.ThrowIfNull(pr);
+        return new StoreOptions
+        {
+            Address = pr.GetValue(store)!,
+            Log = Output.Note,
+        };
     }
 
     /// <summary>The keyring at --keyring, for commands that need keys but no store; notes go to stderr.</summary>

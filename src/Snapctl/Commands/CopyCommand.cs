@@ -29,8 +29,8 @@ public static class CopyCommand
         };
         cmd.SetAction(async (pr, ct) =>
         {
-            using var source = CommonOptions.OpenHost(pr, from);
-            using var destination = CommonOptions.OpenHost(pr, to);
+            using var source = await CommonOptions.OpenHostAsync(pr, from, ct);
+            using var destination = await CommonOptions.OpenHostAsync(pr, to, ct);
             bool asJson = pr.GetValue(json);
             var r = await Output.WithProgressAsync($"cp {pr.GetValue(name)}", asJson,
                 p => source.CopyToAsync(destination, pr.GetValue(name)!, pr.GetValue(parallel), p, ct));

@@ -20,7 +20,7 @@ public static class DiffCommand
         };
         cmd.SetAction(async (pr, ct) =>
         {
-            using var host = CommonOptions.OpenHost(pr, store);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct);
             var d = await host.DiffAsync(pr.GetValue(a)!, pr.GetValue(b)!, ct);
             if (pr.GetValue(json))
             {

@@ -19,6 +19,9 @@ public static class ErrorReport
         ArgumentNullException.ThrowIfNull(ex);
         return ex switch
         {
+            // The library names the location; the way out is a command of ours.
+            NotAStoreException n => (n.Kind,
+                $"{n.Message}; to create one there, run 'snapctl init' with the same --store", Failed),
             SnapshotException s => (s.Kind, WithFlag(s.Message, s.Parameter), Failed),
             UsageException u => ("usage", u.Message, Usage),
             OperationCanceledException => ("interrupted", "interrupted", Interrupted),

@@ -27,7 +27,7 @@ public static class ExportCommand
         cmd.SetAction(async (pr, ct) =>
         {
             var settings = tiers.From(pr);
-            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring, allowRollback);
             bool asJson = pr.GetValue(json);
             var r = await Output.WithProgressAsync($"export {pr.GetValue(name)}", asJson,
                 p => host.ExportAsync(pr.GetValue(name)!, pr.GetValue(tenant), pr.GetValue(output)!, settings, p, ct));

@@ -15,7 +15,7 @@ public static class GcCommand
         var cmd = new Command("gc", "Delete chunks no manifest or running build references") { store, dryRun, json };
         cmd.SetAction(async (pr, ct) =>
         {
-            using var host = CommonOptions.OpenHost(pr, store);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct);
             var r = await Output.WithActivityAsync("gc", () => pr.GetValue(dryRun)
                 ? host.CollectGarbageDryRunAsync(ct) : host.CollectGarbageAsync(ct));
             if (pr.GetValue(json))

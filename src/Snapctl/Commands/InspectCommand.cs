@@ -19,7 +19,7 @@ public static class InspectCommand
         };
         cmd.SetAction(async (pr, ct) =>
         {
-            using var host = CommonOptions.OpenHost(pr, store, keyring);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring);
             var layers = await host.InspectAsync(pr.GetValue(name)!, ct);
             if (pr.GetValue(json))
             {

@@ -11,7 +11,7 @@ public static class ListCommand
         var cmd = new Command("ls", "List the snapshots in a store") { store, json };
         cmd.SetAction(async (pr, ct) =>
         {
-            using var host = CommonOptions.OpenHost(pr, store);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct);
             var rows = await host.ListAsync(ct);
             if (pr.GetValue(json))
             {

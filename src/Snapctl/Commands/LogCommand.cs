@@ -78,7 +78,7 @@ public static class LogCommand
         {
             var settings = tiers.From(pr);
             var plan = PrefetchPlan.Load(FileKinds.RequireRegular(pr.GetValue(planFile)!, "plan-file"));
-            using var host = CommonOptions.OpenHost(pr, store, keyring);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring);
             // Building the pack reads the plan's chunks through the tiers: the progress counts them.
             var r = await Output.WithProgressAsync($"attach plan to {pr.GetValue(name)}", pr.GetValue(json),
                 p => host.AttachPlanAsync(pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack),

@@ -98,7 +98,7 @@ public static partial class MountCommand
                 OwnerGid = gid,
                 RecordPath = pr.GetValue(record),
             };
-            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring, allowRollback);
             var stats = await host.MountAsync(request, ct);
             return Output.Result(stats, pr.GetValue(json), Describe);
         });

@@ -21,7 +21,7 @@ public static class RemoveCommand
         };
         cmd.SetAction(async (pr, ct) =>
         {
-            using var host = CommonOptions.OpenHost(pr, store);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct);
             var r = await host.RemoveAsync(pr.GetValue(name)!, pr.GetValue(force), pr.GetValue(tenant), ct);
             if (pr.GetValue(json))
             {

@@ -110,7 +110,7 @@ public static class RestoreCommand
                     : null,
                 RecordPath = pr.GetValue(record),
             };
-            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring, allowRollback);
             var stats = await host.RestoreAsync(request, ct);
             return Output.Result(stats, pr.GetValue(json), Describe, stats.Failed ? 1 : 0);
         });

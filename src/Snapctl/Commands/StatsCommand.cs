@@ -24,7 +24,7 @@ public static class StatsCommand
         cmd.SetAction(async (pr, ct) =>
         {
             long budget = SizeParser.Parse(pr.GetValue(cacheSize)!, "--cache-size");
-            using var host = CommonOptions.OpenHost(pr, store);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct);
             var s = await host.StatsAsync(pr.GetValue(cacheDir), budget, ct);
             if (pr.GetValue(json))
             {

@@ -27,7 +27,7 @@ public static class VerifyCommand
         CommonOptions.AddAll(cmd, tiers.All);
         cmd.SetAction(async (pr, ct) =>
         {
-            using var host = CommonOptions.OpenHost(pr, store, keyring, allowRollback: allowRollback);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring, allowRollback);
             bool asJson = pr.GetValue(json);
             if (pr.GetValue(repair))
             {

@@ -28,7 +28,7 @@ public static class WarmCommand
         cmd.SetAction(async (pr, ct) =>
         {
             var settings = tiers.From(pr);
-            using var host = CommonOptions.OpenHost(pr, store);
+            using var host = await CommonOptions.OpenHostAsync(pr, store, ct);
             bool asJson = pr.GetValue(json);
             var r = await Output.WithProgressAsync($"warm {pr.GetValue(name)}", asJson,
                 p => host.WarmAsync(pr.GetValue(name)!, settings, pr.GetValue(parallel), p, ct));

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
+using StackExchange.Redis;
 
 namespace Snapshots.Store.Distributed;
 
@@ -13,45 +15,75 @@ public enum CacheLayout : byte
 }
 
 /// <summary>
-/// The distributed cache's address: redis://HOST:PORT[,HOST:PORT...][?layout=auto|whole|striped&amp;stripes=N
-/// &amp;deadline=MS&amp;cooldown=MS&amp;connect=MS]. Any reachable node is enough to discover the cluster.
+/// The distributed cache's address, in one of StackExchange.Redis's own forms plus this project's options:
+/// <list type="bullet">
+/// <item><c>redis://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]</c>, or <c>rediss://</c> for TLS (user and
+/// password percent-encoded);</item>
+/// <item>the StackExchange.Redis configuration string, <c>HOST:PORT[,HOST:PORT],password=P,user=U,ssl=true,
+/// connectTimeout=MS...</c> (<see cref="ConfigurationOptions.Parse(string)"/>);</item>
+/// </list>
+/// either followed by <c>?layout=auto|whole|striped&amp;stripes=N&amp;deadline=MS&amp;cooldown=MS&amp;connect=MS
+/// &amp;ca=PATH&amp;cert=PATH&amp;key=PATH</c>. <c>ca</c> (or $SNAPSHOTS_REDIS_CA) is a PEM CA the server's
+/// certificate chain is validated against (host name checked too); <c>cert</c> + <c>key</c> a PEM client
+/// certificate. Any reachable node is enough to discover the cluster. The password is never printed:
+/// <see cref="Describe"/>, <see cref="Redacted"/>, <see cref="ToString"/> and every error leave it out.
 /// </summary>
 public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout Layout, int Stripes,
     TimeSpan NodeDeadline, TimeSpan Cooldown, TimeSpan ConnectTimeout)
 {
     public const string Scheme = "redis://";
+    public const string TlsScheme = "rediss://";
 
-    public string Describe => $"redis {string.Join(',', Endpoints)}";
+    /// <summary>The environment variable naming a PEM CA file for TLS when the address has no ca=.</summary>
+    public const string CaVariable = "SNAPSHOTS_REDIS_CA";
 
+    private ConfigurationOptions _configuration = new();
+
+    /// <summary>The tier's name in reports: "redis HOST:PORT,..." ("rediss" with TLS).</summary>
+    public string Describe => $"{(Tls ? "rediss" : "redis")} {string.Join(',', Endpoints)}";
+
+    /// <summary>The address as given, with the password replaced by ***.</summary>
+    public string Redacted { get; private init; } = "";
+
+    public bool Tls => _configuration.Ssl;
+    public bool HasPassword => _configuration.Password is not null;
+    public string? User => _configuration.User;
+
+    public override string ToString() => Redacted;
+
+    /// <summary>StackExchange.Redis's options for this address (a copy: callers set their own timeouts).
+    /// </summary>
+    public ConfigurationOptions Configuration() => _configuration.Clone();
+
+    /// <summary>Parses an address; a bad one is an <see cref="InvalidInputException"/> naming the "distributed"
+    /// input, its message quoting the address with the password replaced by ***.</summary>
     public static RedisAddress Parse(string address)
     {
-        if (!address.StartsWith(Scheme, StringComparison.Ordinal))
-            throw Bad($"distributed cache address '{address}': expected redis://HOST:PORT[,HOST:PORT...]");
-        var rest = address[Scheme.Length..];
-        string query = "";
-        int q = rest.IndexOf('?');
-        if (q >= 0) { query = rest[(q + 1)..]; rest = rest[..q]; }
+        ArgumentNullException.ThrowIfNull(address);
+        string query = "", main = address;
+        int q = address.LastIndexOf('?');
+        if (q >= 0) { query = address[(q + 1)..]; main = address[..q]; }
+        bool uri = main.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase)
+            || main.StartsWith(TlsScheme, StringComparison.OrdinalIgnoreCase);
+        var redacted = (uri ? RedactUri(main) : RedactNative(main)) + (q >= 0 ? "?" + query : "");
+        var config = uri ? FromUri(main, redacted) : FromNative(main, redacted);
         var endpoints = new List<string>();
-        foreach (var ep in rest.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            int colon = ep.LastIndexOf(':');
-            if (colon <= 0 || !int.TryParse(ep.AsSpan(colon + 1), out var port) || port is <= 0 or > 65535)
-                throw Bad($"distributed cache address '{address}': '{ep}' is not HOST:PORT");
-            endpoints.Add(ep);
-        }
-        if (endpoints.Count == 0) throw Bad($"distributed cache address '{address}' names no node");
+        foreach (var ep in config.EndPoints) endpoints.Add(EndPointText(ep));
+        if (endpoints.Count == 0) throw Bad($"distributed cache address '{redacted}' names no node");
 
         var layout = CacheLayout.Auto;
         int stripes = 5;
         var deadline = TimeSpan.FromMilliseconds(100);
         var cooldown = TimeSpan.FromSeconds(1);
-        var connect = TimeSpan.FromSeconds(2);
+        // connectTimeout= in a configuration string is honoured; connect= below overrides it.
+        var connect = TimeSpan.FromMilliseconds(!uri && NativeConnect.IsMatch(main) ? config.ConnectTimeout : 2000);
+        string? ca = null, cert = null, key = null;
         foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
             int eq = pair.IndexOf('=');
-            var key = eq < 0 ? pair : pair[..eq];
-            var value = eq < 0 ? "" : pair[(eq + 1)..];
-            switch (key)
+            var name = eq < 0 ? pair : pair[..eq];
+            var value = eq < 0 ? "" : Uri.UnescapeDataString(pair[(eq + 1)..]);
+            switch (name)
             {
                 case "layout":
                     layout = value switch
@@ -60,22 +92,126 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
                         "whole" => CacheLayout.Whole,
                         "striped" => CacheLayout.Striped,
                         _ => throw Bad(
-                            $"distributed cache address '{address}': layout '{value}' (use auto, whole or striped)"),
+                            $"distributed cache address '{redacted}': layout '{value}' (use auto, whole or striped)"),
                     };
                     break;
                 case "stripes":
                     if (!int.TryParse(value, out stripes) || stripes is < 3 or > 16)
-                        throw Bad($"distributed cache address '{address}': stripes '{value}' must be 3-16");
+                        throw Bad($"distributed cache address '{redacted}': stripes '{value}' must be 3-16");
                     break;
-                case "deadline": deadline = Millis(address, key, value); break;
-                case "cooldown": cooldown = Millis(address, key, value); break;
-                case "connect": connect = Millis(address, key, value); break;
+                case "deadline": deadline = Millis(redacted, name, value); break;
+                case "cooldown": cooldown = Millis(redacted, name, value); break;
+                case "connect": connect = Millis(redacted, name, value); break;
+                case "ca": ca = value; break;
+                case "cert": cert = value; break;
+                case "key": key = value; break;
                 default:
-                    throw Bad($"distributed cache address '{address}': unknown option '{key}' "
-                        + "(layout, stripes, deadline, cooldown, connect)");
+                    throw Bad($"distributed cache address '{redacted}': unknown option '{name}' "
+                        + "(layout, stripes, deadline, cooldown, connect, ca, cert, key)");
             }
         }
-        return new RedisAddress(endpoints, layout, stripes, deadline, cooldown, connect);
+        // The environment's CA is for TLS addresses; a plain one ignores it (one variable serves every address).
+        if (ca is null && config.Ssl) ca = Environment.GetEnvironmentVariable(CaVariable);
+        if (!string.IsNullOrEmpty(ca))
+        {
+            if (!config.Ssl)
+                throw Bad($"distributed cache address '{redacted}': a CA (ca=) needs TLS (rediss:// or ssl=true)");
+            RequireFile(redacted, "ca", ca);
+            // Validates the server's chain against this CA (and only it), host name included.
+            config.TrustIssuer(ca);
+        }
+        if ((cert is null) != (key is null))
+            throw Bad($"distributed cache address '{redacted}': a client certificate needs both cert= and key=");
+        if (cert is not null && key is not null)
+        {
+            RequireFile(redacted, "cert", cert);
+            RequireFile(redacted, "key", key);
+            config.SetUserPemCertificate(cert, key);
+        }
+        return new RedisAddress(endpoints, layout, stripes, deadline, cooldown, connect)
+        {
+            _configuration = config,
+            Redacted = redacted,
+        };
+    }
+
+    /// <summary>redis[s]://[[USER]:PASSWORD@]HOST:PORT,... into options. The user information comes before the
+    /// last '@'; user and password are percent-decoded.</summary>
+    private static ConfigurationOptions FromUri(string main, string redacted)
+    {
+        bool tls = main.StartsWith(TlsScheme, StringComparison.OrdinalIgnoreCase);
+        var rest = main[(tls ? TlsScheme.Length : Scheme.Length)..];
+        var config = new ConfigurationOptions { Ssl = tls };
+        int at = rest.LastIndexOf('@');
+        if (at >= 0)
+        {
+            var info = rest[..at];
+            rest = rest[(at + 1)..];
+            int colon = info.IndexOf(':');
+            var user = Uri.UnescapeDataString(colon < 0 ? info : info[..colon]);
+            if (user.Length > 0) config.User = user;
+            if (colon >= 0) config.Password = Uri.UnescapeDataString(info[(colon + 1)..]);
+        }
+        foreach (var ep in rest.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int colon = ep.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(ep.AsSpan(colon + 1), out var port) || port is <= 0 or > 65535)
+                throw Bad($"distributed cache address '{redacted}': '{ep}' is not HOST:PORT");
+            config.EndPoints.Add(ep);
+        }
+        return config;
+    }
+
+    /// <summary>The StackExchange.Redis configuration string. Anything that looks like a URL but is not
+    /// redis:// or rediss:// is refused here rather than taken for a host name.</summary>
+    private static ConfigurationOptions FromNative(string main, string redacted)
+    {
+        if (main.Contains(":/", StringComparison.Ordinal))
+        {
+            throw Bad($"distributed cache address '{redacted}': expected redis://HOST:PORT[,HOST:PORT...], "
+                + "rediss://... or a StackExchange.Redis configuration string");
+        }
+        try
+        {
+            return ConfigurationOptions.Parse(main);
+        }
+        catch (ArgumentException ex)
+        {
+            // Its messages name the keyword at fault, never a value.
+            throw Bad($"distributed cache address '{redacted}': {ex.Message}");
+        }
+    }
+
+    private static readonly Regex NativeConnect = new(@"(^|,)\s*connectTimeout\s*=",
+        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+    private static readonly Regex NativePassword = new(@"(^|,)(\s*password\s*=)[^,]*",
+        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+    private static string RedactUri(string main)
+    {
+        // Everything up to the last '@' after the scheme is user information: keep the user, hide the rest.
+        int start = main.IndexOf("://", StringComparison.Ordinal) + 3;
+        int at = main.LastIndexOf('@');
+        if (at < start) return main;
+        var info = main[start..at];
+        int colon = info.IndexOf(':');
+        return colon < 0 ? main : main[..(start + colon + 1)] + "***" + main[at..];
+    }
+
+    private static string RedactNative(string main) => NativePassword.Replace(main, "$1$2***");
+
+    private static string EndPointText(System.Net.EndPoint ep) => ep switch
+    {
+        System.Net.DnsEndPoint d => $"{d.Host}:{d.Port}",
+        System.Net.IPEndPoint ip => ip.ToString(),
+        _ => ep.ToString() ?? "",
+    };
+
+    private static void RequireFile(string redacted, string option, string path)
+    {
+        if (!File.Exists(path))
+            throw Bad($"distributed cache address '{redacted}': {option} file {path} does not exist");
     }
 
     private static InvalidInputException Bad(string message) => new(message) { Parameter = "distributed" };

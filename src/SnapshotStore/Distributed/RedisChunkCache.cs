@@ -33,28 +33,120 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
         _address = address;
     }
 
-    /// <summary>Connects (waiting at most the address's connect timeout). An unreachable cluster is not an
-    /// error: the tier answers misses until a node is reachable.</summary>
+    /// <summary>Connects (waiting at most the address's connect timeout). A cluster that does not answer is not
+    /// an error: the tier answers misses, <see cref="Unreachable"/> says why, and the connection keeps trying in
+    /// the background. A cluster that answers but refuses us is an error naming the tier
+    /// (<see cref="SnapshotException"/>, parameter "distributed"): a wrong user or password, a TLS certificate
+    /// that does not validate against the CA, or a TLS server spoken to in plain text.</summary>
     public static async Task<RedisChunkCache> ConnectAsync(RedisAddress address)
     {
-        var options = new ConfigurationOptions
+        ArgumentNullException.ThrowIfNull(address);
+        var options = address.Configuration();
+        options.ConnectTimeout = (int)address.ConnectTimeout.TotalMilliseconds;
+        options.ConnectRetry = 1;
+        // The library's own timeouts stay longer than our per-node deadline: the deadline decides, and a late
+        // answer is simply dropped.
+        options.AsyncTimeout = 2000;
+        options.SyncTimeout = 2000;
+        options.BacklogPolicy = BacklogPolicy.FailFast; // fail at once while a node is disconnected, never queue
+        options.KeepAlive = 5;
+        options.ClientName = "snapshots";
+        // First with AbortOnConnectFail: its exception says why no node took us (a refusal is an error; an
+        // outage is not). Then, for an outage, a connection that keeps retrying in the background.
+        options.AbortOnConnectFail = true;
+        try
         {
-            AbortOnConnectFail = false,
-            ConnectTimeout = (int)address.ConnectTimeout.TotalMilliseconds,
-            ConnectRetry = 1,
-            // The library's own timeouts stay longer than our per-node deadline: the deadline decides, and a
-            // late answer is simply dropped.
-            AsyncTimeout = 2000,
-            SyncTimeout = 2000,
-            BacklogPolicy = BacklogPolicy.FailFast, // fail at once while a node is disconnected, never queue
-            KeepAlive = 5,
-            ClientName = "snapshots",
-        };
-        foreach (var ep in address.Endpoints) options.EndPoints.Add(ep);
-        var mux = await ConnectionMultiplexer.ConnectAsync(options);
-        var cache = new RedisChunkCache(mux, address);
-        cache.EnsurePlacement();
-        return cache;
+            var mux = await ConnectionMultiplexer.ConnectAsync(options);
+            var cache = new RedisChunkCache(mux, address);
+            cache.EnsurePlacement();
+            return cache;
+        }
+        catch (RedisConnectionException ex)
+        {
+            if (Refusal(ex, address) is { } refused) throw refused;
+            var (plainToTls, reason) = await ProbeAsync(address);
+            if (plainToTls)
+            {
+                throw new SnapshotException($"distributed cache {address.Redacted}: the server closed the connection "
+                    + "when spoken to in plain text: it needs TLS (rediss:// or ssl=true)", ex)
+                {
+                    Parameter = "distributed",
+                };
+            }
+            options.AbortOnConnectFail = false;
+            var mux = await ConnectionMultiplexer.ConnectAsync(options);
+            return new RedisChunkCache(mux, address) { Unreachable = reason };
+        }
+    }
+
+    /// <summary>Why the cluster could not be reached when the cache connected (null: it was reached). The
+    /// password never appears in it.</summary>
+    public string? Unreachable { get; private init; }
+
+    /// <summary>The failures that are the caller's configuration, not an outage, as a named error.</summary>
+    private static SnapshotException? Refusal(RedisConnectionException ex, RedisAddress address)
+    {
+        var tls = Find<System.Security.Authentication.AuthenticationException>(ex);
+        string? why = null;
+        if (tls is not null)
+        {
+            why = $"the TLS handshake failed ({tls.Message}): is the server TLS, and is its CA given (ca=PATH or "
+                + $"${RedisAddress.CaVariable})?";
+        }
+        else if (ex.FailureType == ConnectionFailureType.AuthenticationFailure
+            || Find<RedisServerException>(ex) is { Message: var m }
+                && (m.StartsWith("WRONGPASS", StringComparison.Ordinal)
+                    || m.StartsWith("NOAUTH", StringComparison.Ordinal)))
+        {
+            why = address.HasPassword
+                ? "authentication failed: wrong user or password"
+                : "the server requires a password (redis://USER:PASSWORD@HOST:PORT or password=...)";
+        }
+        return why is null ? null
+            : new SnapshotException($"distributed cache {address.Redacted}: {why}", ex) { Parameter = "distributed" };
+    }
+
+    /// <summary>Why no node took a connection, found by asking the first few directly: refused, silent, or
+    /// (without TLS) closed at once when spoken to in plain text, which is a TLS server (it answers a PING with
+    /// a TLS alert or by hanging up, where a live but slow Redis just does not answer yet).</summary>
+    private static async Task<(bool PlainToTls, string Reason)> ProbeAsync(RedisAddress address)
+    {
+        var timeout = TimeSpan.FromMilliseconds(Math.Min(500, address.ConnectTimeout.TotalMilliseconds));
+        var reasons = new List<string>();
+        foreach (var ep in address.Endpoints.Take(3))
+        {
+            int colon = ep.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(ep.AsSpan(colon + 1), out var port)) continue;
+            using var tcp = new System.Net.Sockets.TcpClient();
+            using var cts = new CancellationTokenSource(timeout);
+            try
+            {
+                await tcp.ConnectAsync(ep[..colon].Trim('[', ']'), port, cts.Token);
+                if (!address.Tls)
+                {
+                    var stream = tcp.GetStream();
+                    await stream.WriteAsync("PING\r\n"u8.ToArray(), cts.Token);
+                    var answer = new byte[16];
+                    int n = await stream.ReadAsync(answer, cts.Token);
+                    if (n == 0 || answer[0] == 0x15) return (true, "");
+                }
+                reasons.Add($"{ep} accepts connections but did not complete the handshake");
+            }
+            catch (System.Net.Sockets.SocketException ex) { reasons.Add($"{ep}: {ex.Message}"); }
+            catch (IOException) when (!address.Tls) { return (true, ""); } // reset while reading: TLS hung up
+            catch (OperationCanceledException)
+            {
+                reasons.Add($"{ep}: no answer within {timeout.TotalMilliseconds:0} ms");
+            }
+        }
+        return (false, reasons.Count > 0 ? string.Join("; ", reasons) : "no node answered");
+    }
+
+    private static T? Find<T>(Exception? ex) where T : Exception
+    {
+        for (; ex is not null; ex = ex.InnerException)
+            if (ex is T found) return found;
+        return null;
     }
 
     public string Describe => _address.Describe;

@@ -21,7 +21,8 @@ public sealed partial class FileBlobStore : IBlobStore, IDisposable
         if (File.Exists(_root)) throw new InvalidInputException($"store {_root} is a file, not a directory", "store");
         if (!Directory.Exists(_root))
         {
-            if (!create) throw new InvalidInputException($"store directory {_root} does not exist", "store");
+            if (!create)
+                throw new NotAStoreException($"file://{_root}", "the directory does not exist") { Parameter = "store" };
             Directory.CreateDirectory(_root);
         }
         // One store, one name: a trailing slash or a symlinked path must not make another identity (readers key

@@ -2,9 +2,12 @@ namespace Snapshots.Store.Origin;
 
 /// <summary>
 /// An S3 origin's address: s3://BUCKET[/PREFIX][?endpoint=http://HOST:PORT&amp;region=R&amp;timeout=SECONDS].
-/// Without an endpoint it is AWS itself (virtual-host style); with one (MinIO, s3rver) path style is used.
+/// Endpoint and Region are null when the address does not set them: the SDK then finds them (AWS_ENDPOINT_URL_S3,
+/// AWS_ENDPOINT_URL, AWS_REGION, the profile; see <see cref="S3BlobStore"/>), and the store's
+/// <see cref="S3BlobStore.Address"/> holds what was found. Without an endpoint it is AWS itself (virtual-host
+/// style); with one (MinIO, s3rver) path style is used.
 /// </summary>
-public sealed record S3Address(string Bucket, string Prefix, string? Endpoint, string Region, TimeSpan RequestTimeout)
+public sealed record S3Address(string Bucket, string Prefix, string? Endpoint, string? Region, TimeSpan RequestTimeout)
 {
     public const string Scheme = "s3://";
 
@@ -27,8 +30,7 @@ public sealed record S3Address(string Bucket, string Prefix, string? Endpoint, s
         if (prefix.Length > 0) prefix += "/";
 
         string? endpoint = null;
-        string region = Environment.GetEnvironmentVariable("AWS_REGION")
-            ?? Environment.GetEnvironmentVariable("AWS_DEFAULT_REGION") ?? "us-east-1";
+        string? region = null;
         var timeout = TimeSpan.FromSeconds(10);
         foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -44,7 +46,11 @@ public sealed record S3Address(string Bucket, string Prefix, string? Endpoint, s
                             $"store '{address}': endpoint '{value}' is not an http(s) URL", "store");
                     endpoint = value.TrimEnd('/');
                     break;
-                case "region": region = value; break;
+                case "region":
+                    if (value.Length == 0)
+                        throw new InvalidInputException($"store '{address}': region is empty", "store");
+                    region = value;
+                    break;
                 case "timeout":
                     if (!double.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var s) || s <= 0)
                         throw new InvalidInputException(

@@ -25,12 +25,16 @@ public sealed partial class S3BlobStore
             return new CorruptObjectException($"{op} {key} in {Describe}: the object's bytes do not match its "
                 + $"stored checksum (a damaged object: {Innermost(ex).Message})", ex);
         }
+        if (ex is AmazonS3Exception { ErrorCode: "NoSuchBucket" })
+        {
+            var why = $"bucket '{_address.Bucket}' does not exist";
+            return new NotAStoreException(Describe, why) { Parameter = "store" };
+        }
         var what = ex switch
         {
             AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden } s3 =>
                 $"access denied ({s3.ErrorCode}): check the credentials "
-                + "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
-            AmazonS3Exception { ErrorCode: "NoSuchBucket" } => $"bucket '{_address.Bucket}' does not exist",
+                + "the SDK's default chain found (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...; docs/tiers.md)",
             AmazonServiceException svc when (int)svc.StatusCode >= 500 =>
                 $"the server answered {(int)svc.StatusCode} {svc.ErrorCode}",
             AmazonServiceException svc when svc.StatusCode != 0 =>

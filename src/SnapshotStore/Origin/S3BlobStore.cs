@@ -2,6 +2,7 @@ using System.Net;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Amazon.Runtime;
+using Amazon.Runtime.Credentials;
 using Amazon.S3;
 using Amazon.S3.Model;
 
@@ -26,9 +27,16 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
     private Task? _bucketReady;
     private readonly Dictionary<string, byte[]> _appended = []; // what this process last wrote to each appended object
 
+    /// <summary>A client for <paramref name="address"/>. Endpoint: the address's ?endpoint= if given, else the
+    /// SDK's own AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (or a profile's endpoint_url), else AWS itself; any
+    /// configured endpoint is addressed path-style (MinIO, s3rver). Region: ?region=, else the SDK's (AWS_REGION,
+    /// the profile), else us-east-1. Credentials: <paramref name="credentials"/>, else the SDK's default chain,
+    /// resolved here so that none is an <see cref="InvalidInputException"/> naming where they are looked for.
+    /// <paramref name="create"/>: a missing bucket is made on the first write (init) instead of being an error.
+    /// </summary>
     public S3BlobStore(S3Address address, bool create, AWSCredentials? credentials = null, int maxErrorRetry = 2)
     {
-        _address = address;
+        ArgumentNullException.ThrowIfNull(address);
         _create = create;
         var config = new AmazonS3Config
         {
@@ -42,17 +50,44 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
             ConnectTimeout = TimeSpan.FromSeconds(Math.Min(3, address.RequestTimeout.TotalSeconds)),
             MaxConnectionsPerServer = 64,
         };
-        if (address.Endpoint is { } endpoint)
+        // The SDK reads AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL and the profile's endpoint_url itself: its
+        // ServiceURL getter answers with them until RegionEndpoint is set, which would discard them.
+        var endpoint = address.Endpoint ?? config.ServiceURL?.TrimEnd('/');
+        var region = address.Region ?? FallbackRegionFactory.GetRegionEndpoint()?.SystemName ?? "us-east-1";
+        if (endpoint is not null)
         {
-            config.ServiceURL = endpoint;
+            config.ServiceURL = endpoint; // ?endpoint= overrides the environment's
             config.ForcePathStyle = true;
-            config.AuthenticationRegion = address.Region;
+            config.AuthenticationRegion = region;
         }
         else
         {
-            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(address.Region);
+            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(region);
         }
-        _s3 = new AmazonS3Client(credentials ?? S3Credentials.Resolve(address.Describe), config);
+        _address = address with { Endpoint = endpoint, Region = region };
+        _s3 = new AmazonS3Client(credentials ?? ResolveCredentials(config, _address.Describe), config);
+    }
+
+    /// <summary>The SDK's default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY(/AWS_SESSION_TOKEN); the profile
+    /// AWS_PROFILE (or "default") in AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE (~/.aws), with SSO,
+    /// credential_process and role assumption; web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, IRSA);
+    /// ECS/EKS container credentials; EC2 instance metadata, unless AWS_EC2_METADATA_DISABLED=true (off EC2 that
+    /// lookup costs seconds). Providers that need another SDK package (SSO, SSOOIDC, SecurityToken) find it
+    /// because this assembly references them.</summary>
+    private static AWSCredentials ResolveCredentials(AmazonS3Config config, string store)
+    {
+        try
+        {
+            return DefaultAWSCredentialsIdentityResolver.GetCredentials(config);
+        }
+        catch (AmazonClientException ex)
+        {
+            throw new InvalidInputException($"{store}: no AWS credentials found by the SDK's default chain "
+                + "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the profile AWS_PROFILE or 'default' in "
+                + "~/.aws or AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE; AWS_WEB_IDENTITY_TOKEN_FILE with "
+                + "AWS_ROLE_ARN; ECS/EKS container credentials; EC2 instance metadata unless "
+                + $"AWS_EC2_METADATA_DISABLED=true): {ex.Message}", "store");
+        }
     }
 
     public S3Address Address => _address;
@@ -198,7 +233,7 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
         {
             ListObjectsV2Response response;
             try { response = await _s3.ListObjectsV2Async(request, ct); }
-            catch (AmazonS3Exception ex) when (ex.ErrorCode == "NoSuchBucket" && !_create) { yield break; }
+            catch (AmazonS3Exception ex) when (ex.ErrorCode == "NoSuchBucket" && _create) { yield break; }
             catch (Exception ex) when (Translatable(ex, ct)) { throw Fail("LIST", prefix, ex); }
             foreach (var o in response.S3Objects ?? [])
             {
@@ -258,8 +293,11 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
         }
     }
 
-    private static bool IsNotFound(AmazonS3Exception ex) =>
-        ex.StatusCode == HttpStatusCode.NotFound && ex.ErrorCode is not "NoSuchBucket";
+    /// <summary>The object is absent. A missing bucket is absent too while creating (init, before its first
+    /// write makes the bucket); otherwise it is an error (<see cref="Fail"/>), so a mistyped bucket is never
+    /// taken for an empty store.</summary>
+    private bool IsNotFound(AmazonS3Exception ex) =>
+        ex.StatusCode == HttpStatusCode.NotFound && (ex.ErrorCode is not "NoSuchBucket" || _create);
 
     public void Dispose() => _s3.Dispose();
 }
