@@ -98,7 +98,7 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys, ChunkReade
                 $"{source.Describe} is sparse (a hole at byte {hole} of {imageSize}) and is built on parent "
                     + $"'{req.Parent}': say what its holes mean: --diff (a Firecracker diff snapshot: holes are "
                     + "unchanged from the parent) or --holes-are-zero (a full snapshot: holes are zero pages)",
-                "diff");
+                "memory");
         }
 
         int chunkCount = ChunkGeometry.ChunkCount(imageSize);
