@@ -262,5 +262,9 @@ public class DiffSnapshotCliTests
             t, "build", "--name", "x", "--layer", "os", "--memory", diffPath, "--diff");
         Assert.Equal(2, noParent.ExitCode);
         Assert.Contains("--diff needs --parent", noParent.Stderr);
+        var both = await Snapctl.RunAsync(t, "build", "--name", "y", "--memory", diffPath, "--parent", "base",
+            "--tenant", "acme", "--diff", "--holes-are-zero");
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("contradict", both.Stderr);
     }
 }
