@@ -341,7 +341,7 @@ t=$(now_ms)
 "$SNAPCTL" init --store "$W/store" > /dev/null || fail "snapctl init"
 timeout 600 "$SNAPCTL" build "${STORE[@]}" --name os --layer os --memory "$SNAPS/os/memory" --json >"$W/build-os.json" \
   || fail "snapctl build os"
-timeout 600 "$SNAPCTL" build "${STORE[@]}" --name fn --parent os --tenant acme --memory "$FN/memory" --json >"$W/build-fn.json" \
+timeout 600 "$SNAPCTL" build "${STORE[@]}" --name fn --parent os --holes-are-zero --tenant acme --memory "$FN/memory" --json >"$W/build-fn.json" \
   || fail "snapctl build fn"
 rec durations.snapctlBuildMs $(($(now_ms) - t))
 for l in os fn; do

@@ -17,9 +17,9 @@ say "generating VM-like images ($SIZE each)"
 say "creating the store, then building layers: os -> runtime -> two function layers (tenant acme)"
 "$S" init
 "$S" build --name os --layer os --memory "$D/os.img"
-"$S" build --name runtime --layer runtime --parent os --memory "$D/runtime.img"
-"$S" build --name fn-a --parent runtime --memory "$D/fn-a.img" --tenant acme
-"$S" build --name fn-b --parent runtime --memory "$D/fn-b.img" --tenant acme
+"$S" build --name runtime --layer runtime --parent os --holes-are-zero --memory "$D/runtime.img"
+"$S" build --name fn-a --parent runtime --holes-are-zero --memory "$D/fn-a.img" --tenant acme
+"$S" build --name fn-b --parent runtime --holes-are-zero --memory "$D/fn-b.img" --tenant acme
 "$S" ls
 
 say "dedup"

@@ -55,8 +55,8 @@ build_function_stack() {
   "$SNAPCTL" gen-image --out "$WORK/rt.img" --size "$1" --runtime-seed 2 > /dev/null
   "$SNAPCTL" gen-image --out "$WORK/fn.img" --size "$1" --runtime-seed 2 --function-seed 3 > /dev/null
   "$SNAPCTL" build --name os --layer os --memory "$WORK/os.img" > /dev/null
-  "$SNAPCTL" build --name rt --layer runtime --parent os --memory "$WORK/rt.img" > /dev/null
-  "$SNAPCTL" build --name fn --parent rt --memory "$WORK/fn.img" --tenant bench > /dev/null
+  "$SNAPCTL" build --name rt --layer runtime --parent os --holes-are-zero --memory "$WORK/rt.img" > /dev/null
+  "$SNAPCTL" build --name fn --parent rt --holes-are-zero --memory "$WORK/fn.img" --tenant bench > /dev/null
 }
 
 # warm_function_stack SIZE: build_function_stack, then fill the local disk cache at $WORK/cache with every chunk of

@@ -24,7 +24,7 @@ layer() {
   local name=$1 parent=$2 tenant=$3; shift 3
   local img="$WORK/$name.img"
   local args=(build --store "$STORE" --name "$name" --memory "$img" --json)
-  [ -n "$parent" ] && args+=(--parent "$parent")
+  [ -n "$parent" ] && args+=(--parent "$parent" --holes-are-zero) # gen-image: full images, sparse where zero
   [ -n "$tenant" ] && args+=(--tenant "$tenant")
   say "layer $name"
   "$SNAPCTL" gen-image --out "$img" --size "$SIZE" "$@" >/dev/null
@@ -83,7 +83,7 @@ cat > "$RESULTS/dedup.md" <<MD
 $START
 - Stack: \`os\` (gen-image defaults), \`runtime\` on os (\`--runtime-seed 2\`), \`fn-3\` .. \`fn-$((FUNCTIONS + 2))\` on runtime
   (\`--runtime-seed 2 --function-seed N --change-percent $CHANGE\`, \`--tenant $TENANT\`), each image $SIZE, built with
-  \`snapctl build --store STORE --name NAME --memory IMAGE [--parent P] [--tenant $TENANT] --json\` into one fresh file
+  \`snapctl build --store STORE --name NAME --memory IMAGE [--parent P --holes-are-zero] [--tenant $TENANT] --json\` into one fresh file
   store with a fresh keyring. Per-layer counts come from build --json; manifest bytes are the files under STORE/manifests
   (checked equal to --json \`manifestBytes\`); stored bytes are the files under STORE/chunks (ciphertext + 16-byte tag each).
 

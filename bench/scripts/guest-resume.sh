@@ -46,7 +46,7 @@ SNAP="$WORK/snaps/function"
 SNAP_MONO=$(jq .mono "$SNAP/meta.json")
 "$S" init > /dev/null
 "$S" build --name os --layer os --memory "$WORK/snaps/os/memory" > /dev/null
-fn_build=$("$S" build "${ID[@]}" --parent os --memory "$SNAP/memory" 2>&1)
+fn_build=$("$S" build "${ID[@]}" --parent os --holes-are-zero --memory "$SNAP/memory" 2>&1)
 IMAGE=$(stat -c %s "$SNAP/memory")
 
 # loader_start KIND OUT ARGS...: starts `snapctl restore` (uffd) or `snapctl mount` (fs) and waits until ready;

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 /* #name is the name as written, not its expansion; the value is widened, never truncated (all are >= 0). */
 #define CONST(name) printf("%s %llu\n", #name, (unsigned long long)(name))
@@ -183,6 +184,8 @@ static void files(void)
     CONST(MS_NODEV);
     CONST(MNT_DETACH);
     CONST(SYNC_FILE_RANGE_WRITE);
+    CONST(SEEK_DATA);
+    CONST(SEEK_HOLE);
     CONST(S_IFMT);
     CONST(S_IFSOCK);
     CONST(S_IFREG);

@@ -5,8 +5,10 @@ namespace Snapshots.Host;
 public sealed partial class SnapshotHost
 {
     /// <summary>Builds a layer from a raw memory file and publishes its manifest (chunks first, manifest last:
-    /// no partial manifest is ever visible). Progress is in bytes of the memory file.</summary>
-    public Task<BuildResult> BuildAsync(
+    /// no partial manifest is ever visible). Progress is in bytes of the memory file. A diff build
+    /// (<see cref="BuildRequest.Diff"/>) reads the parent's chunks it completes through the origin tier with the
+    /// host's retries.</summary>
+    public async Task<BuildResult> BuildAsync(
         BuildRequest request, IByteProgress? progress = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -17,6 +19,8 @@ public sealed partial class SnapshotHost
                     + "the working-set packs restores read", "name");
         }
         if (File.Exists(request.MemoryPath)) progress?.Begin(new FileInfo(request.MemoryPath).Length);
-        return new LayerBuilder(Blobs, Keys).BuildAsync(request, progress, ct);
+        if (!request.Diff) return await new LayerBuilder(Blobs, Keys).BuildAsync(request, progress, ct);
+        using var reader = await OpenReaderAsync(TierSettings.OriginOnly, ct);
+        return await new LayerBuilder(Blobs, Keys, reader).BuildAsync(request, progress, ct);
     }
 }

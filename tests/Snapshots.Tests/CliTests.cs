@@ -23,7 +23,8 @@ public class CliTests
         Assert.Equal(64, b.Json.GetProperty("chunks").GetInt32());
 
         var f = await Snapctl.RunAsync(
-            t, "build", "--name", "fn", "--memory", fn, "--parent", "os", "--tenant", "acme", "--json");
+            t, "build", "--name", "fn", "--memory", fn, "--parent", "os", "--tenant", "acme", "--holes-are-zero",
+            "--json");
         Assert.Equal(0, f.ExitCode);
         Assert.True(f.Json.GetProperty("inheritedChunks").GetInt32() > 0);
 
@@ -105,7 +106,7 @@ public class CliTests
         var os = await Snapctl.RunAsync(t, "build", "--name", "os", "--layer", "os", "--memory", t.Image("os.img"));
         Assert.Contains("created a new key for domain 'shared'", os.Stderr); // a build that makes one says so
         var fn = await Snapctl.RunAsync(t, "build", "--name", "fn", "--parent", "os", "--tenant", "acme",
-            "--memory", t.Image("fn.img", function: 3));
+            "--holes-are-zero", "--memory", t.Image("fn.img", function: 3));
         Assert.Equal(0, fn.ExitCode);
         Assert.DoesNotContain("created a new key", fn.Stderr);
 

@@ -178,7 +178,7 @@ public class GcTests
         for (int attempt = 0; attempt < 3; attempt++)
         {
             using var p = Snapctl.Start(t, "build", "--name", $"victim{attempt}", "--memory", big, "--parent", "os",
-                "--layer", "runtime");
+                "--layer", "runtime", "--holes-are-zero");
             // Wait until the build is under way (its lease exists), however slow the machine, then kill it at a
             // random moment within it.
             var started = System.Diagnostics.Stopwatch.StartNew();

@@ -17,7 +17,10 @@ public class HostTests
         var osImg = t.Image("os.img", size: 16L << 20);
         var fnImg = t.Image("fn.img", function: 3, size: 16L << 20);
         var os = await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = osImg });
-        var fn = await host.BuildAsync(new() { Name = "fn", MemoryPath = fnImg, Parent = "os", Tenant = "acme" });
+        var fn = await host.BuildAsync(new()
+        {
+            Name = "fn", MemoryPath = fnImg, Parent = "os", Tenant = "acme", HolesAreZero = true,
+        });
         Assert.Equal("function", fn.Layer);
         Assert.True(fn.InheritedChunks > 0);
 
@@ -179,7 +182,10 @@ public class HostTests
         // itself as a rollback.
         await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = v2, Replace = true });
         var rt = t.Image("rt.img", runtime: 3, size: 16L << 20);
-        await host.BuildAsync(new() { Name = "rt", Layer = LayerKind.Runtime, MemoryPath = rt, Parent = "os" });
+        await host.BuildAsync(new()
+        {
+            Name = "rt", Layer = LayerKind.Runtime, MemoryPath = rt, Parent = "os", HolesAreZero = true,
+        });
         await host.ExportAsync("rt", null, t.Path_("e.out"), TierSettings.OriginOnly);
         File.WriteAllBytes(manifest, old);
         var child = await Assert.ThrowsAsync<SnapshotException>(
@@ -264,7 +270,8 @@ public class HostTests
         using var host = new SnapshotHost(t.Blobs, t.Keys);
         var img = t.Image("os.img", size: 16L << 20);
         await host.BuildAsync(new() { Name = "os", Layer = LayerKind.Os, MemoryPath = img });
-        await host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "acme" });
+        await host.BuildAsync(
+            new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "acme", HolesAreZero = true });
         var plan = Prefetch.PlanMerger.Merge(
             [new Prefetch.AccessLog { ImageSize = 16L << 20, Touches = [new Prefetch.PageTouch(1, 0)] }]);
 
@@ -283,7 +290,10 @@ public class HostTests
         Assert.Equal("shared", (await host.InspectAsync("os"))[0].Domain);
 
         // The owner may.
-        await host.BuildAsync(new() { Name = "fn", MemoryPath = img, Parent = "os", Tenant = "acme", Replace = true });
+        await host.BuildAsync(new()
+        {
+            Name = "fn", MemoryPath = img, Parent = "os", Tenant = "acme", Replace = true, HolesAreZero = true,
+        });
         await host.AttachPlanAsync("fn", "acme", plan, withPack: false, TierSettings.OriginOnly);
     }
 

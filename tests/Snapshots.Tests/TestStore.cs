@@ -52,6 +52,8 @@ public sealed class TestStore : IDisposable
         Host.BuildAsync(new BuildRequest
         {
             Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant, Replace = replace,
+            // Generated images are full snapshots, sparse where zero: their holes are zero pages.
+            HolesAreZero = parent is not null,
             // The tests' habit, said explicitly (the store never guesses a trust domain): a tenant makes a
             // function layer, no parent an os layer, a parent a runtime layer.
             Layer = layer ?? (tenant is not null ? Store.Manifests.LayerKind.Function

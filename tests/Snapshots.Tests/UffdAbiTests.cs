@@ -133,6 +133,8 @@ public sealed class UffdAbiTests
         Const("O_CLOEXEC", LibC.O_CLOEXEC),
         Const("O_NONBLOCK", LibC.O_NONBLOCK),
         Const("SYNC_FILE_RANGE_WRITE", Native.SYNC_FILE_RANGE_WRITE),
+        Const("SEEK_DATA", Native.SEEK_DATA),
+        Const("SEEK_HOLE", Native.SEEK_HOLE),
         Const("S_IFMT", Native.S_IFMT),
         Const("S_IFSOCK", Native.S_IFSOCK),
         Const("S_IFREG", Native.S_IFREG),

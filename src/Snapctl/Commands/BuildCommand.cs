@@ -37,13 +37,29 @@ public static class BuildCommand
         {
             Description = "Read back every chunk the store already holds and rewrite a damaged one (heals the store)",
         };
+        var diff = new Option<bool>("--diff")
+        {
+            Description = "The memory file is a diff snapshot (Firecracker's Diff type: dirty pages, holes "
+                + "elsewhere): holes are unchanged from --parent, and only the data extents are read",
+        };
+        var holesAreZero = new Option<bool>("--holes-are-zero")
+        {
+            Description = "The memory file is a full snapshot whose holes are zero pages (needed for a sparse file "
+                + "with --parent; without a parent holes are zeros anyway)",
+        };
         var json = CommonOptions.Json();
         var cmd = new Command("build", "Build a layer from a raw memory file and publish its manifest")
         {
-            store, keyring, name, memory, parent, layer, tenant, salt, replace, verifyExisting, json,
+            store, keyring, name, memory, parent, layer, tenant, salt, replace, verifyExisting, diff, holesAreZero,
+            json,
         };
         cmd.SetAction(async (pr, ct) =>
         {
+            if (pr.GetValue(diff) && pr.GetValue(parent) is null)
+                throw new UsageException("--diff needs --parent: a diff snapshot's holes mean unchanged from its base");
+            if (pr.GetValue(diff) && pr.GetValue(holesAreZero))
+                throw new UsageException("--diff and --holes-are-zero contradict each other: a diff's holes are the "
+                    + "parent's bytes");
             LayerKind? kind = null;
             if (pr.GetValue(layer) is { } text)
             {
@@ -61,6 +77,8 @@ public static class BuildCommand
                 Salt = pr.GetValue(salt)!,
                 Replace = pr.GetValue(replace),
                 VerifyExisting = pr.GetValue(verifyExisting),
+                Diff = pr.GetValue(diff),
+                HolesAreZero = pr.GetValue(holesAreZero),
             };
             using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring);
             bool asJson = pr.GetValue(json);
@@ -76,7 +94,8 @@ public static class BuildCommand
                 $"built {r.Layer} layer '{r.Name}' ({r.Domain}) in {r.Seconds:F2} s: {r.Chunks} chunks = " +
                 $"{r.ZeroChunks} zero + {r.InheritedChunks} inherited + {r.DedupedChunks} deduped + " +
                 $"{r.NewChunks} new; " +
-                $"uploaded {Output.Bytes(r.UploadedBytes)}, manifest {Output.Bytes(r.ManifestBytes)}{healed}"));
+                $"read {Output.Bytes(r.ReadBytes)}, uploaded {Output.Bytes(r.UploadedBytes)}, " +
+                $"manifest {Output.Bytes(r.ManifestBytes)}{healed}"));
             return 0;
         });
         return cmd;

@@ -16,6 +16,16 @@ public interface IImageSource : IDisposable
     /// </summary>
     void Read(long offset, Span<byte> destination);
 
+    /// <summary>The first byte offset at or after <paramref name="offset"/> that holds data, or
+    /// <see cref="Size"/> when only holes follow (lseek SEEK_DATA). A source without holes returns
+    /// <paramref name="offset"/>: every byte is data.</summary>
+    long NextData(long offset) => offset;
+
+    /// <summary>The first byte offset at or after <paramref name="offset"/> that is in a hole, or
+    /// <see cref="Size"/> when data runs to the end (lseek SEEK_HOLE; the end of the file counts as a hole).
+    /// </summary>
+    long NextHole(long offset) => Size;
+
     /// <summary>Throws <see cref="InvalidInputException"/> naming the source when it changed since it was opened:
     /// a memory file written to during the build would be published torn. Called before the manifest is.</summary>
     void CheckUnchanged();
@@ -63,6 +73,25 @@ public sealed class FileImageSource : IImageSource
 
     public string Describe { get; }
     public long Size { get; }
+
+    public long NextData(long offset) => Seek(offset, Origin.Native.SEEK_DATA);
+
+    public long NextHole(long offset) => Seek(offset, Origin.Native.SEEK_HOLE);
+
+    /// <summary>lseek SEEK_DATA/SEEK_HOLE, clamped to <see cref="Size"/>. ENXIO (no data at or after the offset)
+    /// is the end; a file system that cannot say (EINVAL, old kernels) is all data, so it is read whole.</summary>
+    private long Seek(long offset, int whence)
+    {
+        if (offset >= Size) return Size;
+        long at = Origin.Native.lseek(_file, offset, whence);
+        if (at < 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            if (errno == Origin.Native.ENXIO) return Size;
+            return whence == Origin.Native.SEEK_DATA ? offset : Size;
+        }
+        return Math.Min(at, Size);
+    }
 
     public void Read(long offset, Span<byte> destination)
     {

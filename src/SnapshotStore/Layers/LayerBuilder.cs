@@ -14,9 +14,14 @@ namespace Snapshots.Store.Layers;
 /// Builds one layer from a raw memory file: 512 KiB chunks; all-zero chunks dropped; chunks equal to the
 /// parent chain's at the same index inherited; the rest encrypted convergently and put-if-absent to the origin
 /// (so identical chunks in the same domain are stored once). The manifest is published only after every
-/// chunk it names is durable, so no reader ever sees a manifest with missing chunks.
+/// chunk it names is durable, so no reader ever sees a manifest with missing chunks. Holes in a sparse memory file
+/// are found with SEEK_DATA and never read: zeros, or with <see cref="BuildRequest.Diff"/> the parent's bytes.
 /// </summary>
-public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
+/// <param name="blobs">The store written to.</param>
+/// <param name="keys">The domain keys.</param>
+/// <param name="parentReader">Reads the parent's chunks a diff build completes (chunks partly in holes); null: a
+/// reader over the origin for the build.</param>
+public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys, ChunkReader? parentReader = null)
 {
     private readonly SnapshotCatalog _catalog = new(blobs);
     private readonly OriginChunkStore _origin = new(blobs);
@@ -46,6 +51,12 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
             };
         var salt = Encoding.UTF8.GetBytes(req.Salt);
         if (salt.Length is 0 or > 64) throw new InvalidInputException("salt must be 1-64 bytes", "salt");
+        if (req.Diff && req.Parent is null)
+            throw new InvalidInputException(
+                "a diff build needs its base as the parent: a diff snapshot's holes mean unchanged from it", "diff");
+        if (req.Diff && req.HolesAreZero)
+            throw new InvalidInputException(
+                "a diff snapshot's holes are the parent's bytes, not zeros: ask for diff or holes-are-zero", "diff");
 
         SnapshotChain? parent = null;
         if (req.Parent is not null)
@@ -79,17 +90,29 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
             }
         }
 
+        if (parent is not null && !req.Diff && !req.HolesAreZero && source.NextHole(0) is var hole && hole < imageSize)
+        {
+            // Firecracker's diff snapshots are sparse files whose holes mean "unchanged": read as zeros they would
+            // erase the parent's data. A full snapshot's holes are zeros. Only the caller knows which this is.
+            throw new InvalidInputException(
+                $"{source.Describe} is sparse (a hole at byte {hole} of {imageSize}) and is built on parent "
+                    + $"'{req.Parent}': say what its holes mean: --diff (a Firecracker diff snapshot: holes are "
+                    + "unchanged from the parent) or --holes-are-zero (a full snapshot: holes are zero pages)",
+                "memory");
+        }
+
         int chunkCount = ChunkGeometry.ChunkCount(imageSize);
         var entries = new ManifestEntry?[chunkCount];
         var secrets = new ChunkSecret[chunkCount];
         var counts = new Counts();
         var convergenceKey = keys.GetConvergenceKey(domain, create: true);
+        var ownReader = req.Diff && parentReader is null ? new ChunkReader(_origin) : null;
         try
         {
             await using var lease = await BuildLease.AcquireAsync(blobs, req.Name, ct);
             var job = new ChunkJob(
                 this, source, imageSize, parent, convergenceKey, salt, lease, entries, secrets, counts, progress,
-                req.VerifyExisting);
+                req.VerifyExisting, req.Diff ? parentReader ?? ownReader : null);
             int next = -1;
             var workers = new Task[Math.Max(1, req.Parallelism)];
             for (int w = 0; w < workers.Length; w++)
@@ -124,6 +147,7 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
                 ImageBytes = imageSize, Chunks = chunkCount,
                 ZeroChunks = counts.Zero, InheritedChunks = counts.Inherited, DedupedChunks = counts.Deduped,
                 NewChunks = counts.New, UploadedBytes = counts.UploadedBytes, HealedChunks = counts.Healed,
+                ReadBytes = counts.ReadBytes, ParentChunksRead = counts.ParentReads,
                 ManifestBytes = bytes, ManifestHash = Convert.ToHexStringLower(hash),
                 Seconds = clock.Elapsed.TotalSeconds,
             };
@@ -131,6 +155,7 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
         finally
         {
             CryptographicOperations.ZeroMemory(convergenceKey);
+            ownReader?.Dispose();
         }
     }
 
@@ -225,22 +250,58 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
 
     private sealed class Counts
     {
-        public int Zero, Inherited, Deduped, New, Healed;
-        public long UploadedBytes, Processed;
+        public int Zero, Inherited, Deduped, New, Healed, ParentReads;
+        public long UploadedBytes, Processed, ReadBytes;
     }
 
-    /// <summary>The per-chunk step, shared by the build's workers.</summary>
+    /// <summary>The per-chunk step, shared by the build's workers. <paramref name="diffReader"/> is set for a diff
+    /// build: holes are then the parent's bytes, read through it.</summary>
     private sealed class ChunkJob(LayerBuilder owner, IImageSource source, long imageSize, SnapshotChain? parent,
         byte[] convergenceKey, byte[] salt, BuildLease lease, ManifestEntry?[] entries, ChunkSecret[] secrets,
-        Counts counts, IProgress<long>? progress, bool verifyExisting)
+        Counts counts, IProgress<long>? progress, bool verifyExisting, ChunkReader? diffReader)
     {
         public async ValueTask ProcessAsync(int index, byte[] plainBuffer, byte[] cipherBuffer, CancellationToken ct)
         {
             ct.ThrowIfCancellationRequested();
             int length = ChunkGeometry.ChunkLength(imageSize, index);
-            source.Read(ChunkGeometry.ChunkOffset(index), plainBuffer.AsSpan(0, length));
+            long start = ChunkGeometry.ChunkOffset(index), end = start + length;
             var plain = plainBuffer.AsMemory(0, length);
             bool parentHas = parent is not null && index < parent.ChunkCount && !parent.Chunks[index].IsZero;
+
+            long data = source.NextData(start);
+            if (data == start && source.NextHole(start) >= end)
+            {
+                source.Read(start, plain.Span); // all data: the common case of a full snapshot
+                Interlocked.Add(ref counts.ReadBytes, length);
+            }
+            else
+            {
+                bool fromParent = diffReader is not null && parentHas;
+                if (data >= end && fromParent && parent!.ChunkLength(index) == length)
+                {
+                    // Wholly in holes of a diff: unchanged, so no entry; the chain resolves it to the parent's.
+                    Interlocked.Increment(ref counts.Inherited);
+                    Done(length);
+                    return;
+                }
+                if (fromParent)
+                {
+                    await ReadParentAsync(index, plainBuffer, length, cipherBuffer, ct);
+                }
+                else
+                {
+                    // Holes are zeros: a full snapshot, or a diff whose parent has nothing here.
+                    if (data >= end)
+                    {
+                        if (parentHas) entries[index] = new ManifestEntry(index, EntryKind.Zero, default);
+                        Interlocked.Increment(ref counts.Zero);
+                        Done(length);
+                        return;
+                    }
+                    plain.Span.Clear();
+                }
+                if (data < end) Interlocked.Add(ref counts.ReadBytes, ReadExtents(start, plain.Span, data));
+            }
 
             if (ZeroDetector.IsAllZero(plain.Span))
             {
@@ -277,7 +338,37 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys)
                 secrets[index] = new ChunkSecret(key, hash);
                 CryptographicOperations.ZeroMemory(key);
             }
-            progress?.Report(Interlocked.Add(ref counts.Processed, length));
+            Done(length);
+        }
+
+        private void Done(int length) => progress?.Report(Interlocked.Add(ref counts.Processed, length));
+
+        /// <summary>Reads the data extents of [start, start + chunk.Length) into <paramref name="chunk"/> at their
+        /// offsets, from <paramref name="data"/> (the first data offset in it); the holes' bytes are left as they
+        /// are. Returns the bytes read.</summary>
+        private long ReadExtents(long start, Span<byte> chunk, long data)
+        {
+            long end = start + chunk.Length, read = 0;
+            while (data < end)
+            {
+                long hole = Math.Min(source.NextHole(data), end);
+                source.Read(data, chunk[(int)(data - start)..(int)(hole - start)]);
+                read += hole - data;
+                data = hole < end ? source.NextData(hole) : end;
+            }
+            return read;
+        }
+
+        /// <summary>The parent's plaintext of chunk <paramref name="index"/> into <paramref name="plain"/>[..length]
+        /// (zeros past a shorter parent's end), read and authenticated through the chain with its key.</summary>
+        private async ValueTask ReadParentAsync(
+            int index, byte[] plain, int length, byte[] cipher, CancellationToken ct)
+        {
+            int n = await parent!.ReadCiphertextAsync(diffReader!, index, cipher, ct);
+            parent.DecryptOrThrow(index, cipher.AsSpan(0, n), plain);
+            int have = parent.ChunkLength(index);
+            if (have < length) plain.AsSpan(have, length - have).Clear();
+            Interlocked.Increment(ref counts.ParentReads);
         }
 
         private bool TryInherit(int index, ReadOnlySpan<byte> plain, out Bytes32 hash)

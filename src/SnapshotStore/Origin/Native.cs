@@ -23,6 +23,13 @@ internal static partial class Native
     public static void StartWriteback(Microsoft.Win32.SafeHandles.SafeFileHandle file) =>
         sync_file_range((int)file.DangerousGetHandle(), 0, 0, SYNC_FILE_RANGE_WRITE);
 
+    /// <summary>lseek(2); with SEEK_DATA/SEEK_HOLE, where the next data or hole starts (builds skip holes
+    /// without reading them). -1 with the errno (ENXIO: no data at or after the offset).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial long lseek(Microsoft.Win32.SafeHandles.SafeFileHandle fd, long offset, int whence);
+
+    internal const int SEEK_DATA = 3, SEEK_HOLE = 4;
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int open(string path, int flags);
 

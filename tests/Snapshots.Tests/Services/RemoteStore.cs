@@ -40,6 +40,7 @@ public sealed class RemoteStore : IDisposable
             new BuildRequest
             {
                 Name = name, MemoryPath = memory, Parent = parent, Tenant = tenant,
+                HolesAreZero = parent is not null, // generated images: full snapshots, sparse where zero
                 Layer = tenant is not null ? Store.Manifests.LayerKind.Function
                     : parent is null ? Store.Manifests.LayerKind.Os : Store.Manifests.LayerKind.Runtime,
             });
