@@ -24,7 +24,7 @@ public class OperatorCliTests
     {
         await Ok(t, "build", "--name", "os", "--layer", "os", "--memory", t.Image("os.img"), "--json");
         await Ok(t, "build", "--name", "fn1", "--parent", "os", "--tenant", "acme", "--memory",
-            t.Image("fn1.img", runtime: 1, function: 1), "--json");
+            t.Image("fn1.img", runtime: 1, function: 1), "--holes-are-zero", "--json");
     }
 
     [Fact]
