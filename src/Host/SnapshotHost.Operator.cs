@@ -172,9 +172,13 @@ public sealed partial class SnapshotHost
 
     /// <summary>Copies snapshot <paramref name="name"/> and its parents from this store to
     /// <paramref name="to"/>: per layer, parents first, its chunks (each read, checked against its name, written
-    /// if absent), then a flush, then its manifest, byte for byte, so no manifest is visible before everything it
-    /// names. The copy holds a build lease on <paramref name="to"/>, so a concurrent gc there keeps the chunks.
-    /// Idempotent: chunks and identical manifests already there are skipped. Throws
+    /// unless <paramref name="to"/> holds it intact), then a flush, then its manifest, byte for byte, so no
+    /// manifest is visible before everything it names. A chunk already there counts as present only when it reads
+    /// back through the store's safe read path and hashes to its name; a planted link, a short or corrupt object
+    /// is replaced (a file store renames over the name: the link is replaced, never written through) and read
+    /// back, else the copy fails naming it. The copy holds a build lease on <paramref name="to"/>, so a concurrent
+    /// gc there keeps the chunks. Idempotent: intact chunks and identical manifests already there are skipped.
+    /// Throws
     /// <see cref="InvalidInputException"/> when both are one store, or when <paramref name="to"/> holds another
     /// version of a layer under the same name; <see cref="ChunkUnavailableException"/> naming a chunk missing or
     /// corrupt here. Progress is in ciphertext bytes.</summary>

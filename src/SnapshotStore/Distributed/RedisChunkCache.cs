@@ -33,8 +33,9 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
         _address = address;
     }
 
-    /// <summary>Connects (waiting at most the address's connect timeout). A cluster that does not answer is not
-    /// an error: the tier answers misses, <see cref="Unreachable"/> says why, and the connection keeps trying in
+    /// <summary>Connects (waiting at most twice the address's connect timeout and a 0.5 s probe, when no node
+    /// answers). A cluster that does not answer is not an error here: the tier answers misses,
+    /// <see cref="Unreachable"/> says why and how long was waited, and the connection keeps trying in
     /// the background. A cluster that answers but refuses us is an error naming the tier
     /// (<see cref="SnapshotException"/>, parameter "distributed"): a wrong user or password, a TLS certificate
     /// that does not validate against the CA, or a TLS server spoken to in plain text.</summary>
