@@ -172,9 +172,13 @@ public sealed partial class SnapshotHost
 
     /// <summary>Copies snapshot <paramref name="name"/> and its parents from this store to
     /// <paramref name="to"/>: per layer, parents first, its chunks (each read, checked against its name, written
-    /// if absent), then a flush, then its manifest, byte for byte, so no manifest is visible before everything it
-    /// names. The copy holds a build lease on <paramref name="to"/>, so a concurrent gc there keeps the chunks.
-    /// Idempotent: chunks and identical manifests already there are skipped. Throws
+    /// unless <paramref name="to"/> holds it intact), then a flush, then its manifest, byte for byte, so no
+    /// manifest is visible before everything it names. A chunk already there counts as present only when it reads
+    /// back through the store's safe read path and hashes to its name; a planted link, a short or corrupt object
+    /// is replaced (a file store renames over the name: the link is replaced, never written through) and read
+    /// back, else the copy fails naming it. The copy holds a build lease on <paramref name="to"/>, so a concurrent
+    /// gc there keeps the chunks. Idempotent: intact chunks and identical manifests already there are skipped.
+    /// Throws
     /// <see cref="InvalidInputException"/> when both are one store, or when <paramref name="to"/> holds another
     /// version of a layer under the same name; <see cref="ChunkUnavailableException"/> naming a chunk missing or
     /// corrupt here. Progress is in ciphertext bytes.</summary>
@@ -229,11 +233,15 @@ public sealed partial class SnapshotHost
                 workers[w] = Task.Run(async () =>
                 {
                     var buffer = new byte[ConvergentCipher.MaxCiphertextSize];
+                    var there = new byte[ConvergentCipher.MaxCiphertextSize];
                     for (int i = Interlocked.Increment(ref next); i < names.Count; i = Interlocked.Increment(ref next))
                     {
                         var chunk = names[i];
                         await lease.ClaimAsync(chunk, ct); // claim before the existence check, as a build does
-                        if (await to.Blobs.ExistsAsync(OriginChunkStore.KeyOf(chunk), ct))
+                        // A chunk found there counts only once it reads back intact through the store's safe
+                        // read path: a planted link, a short or a corrupt object is replaced below, never kept.
+                        var found = await CheckPresentAsync(destination, chunk, there, ct);
+                        if (found is null)
                         {
                             Interlocked.Increment(ref chunksPresent);
                         }
@@ -251,12 +259,9 @@ public sealed partial class SnapshotHost
                                 throw new ChunkUnavailableException($"chunk {chunk} of snapshot '{m.Name}' is corrupt "
                                     + $"in {Blobs.Describe} (its bytes do not hash to its name)", ChunkFault.Corrupt);
                             }
-                            if (await destination.PutIfAbsentAsync(chunk, buffer.AsMemory(0, n), ct))
-                            {
-                                Interlocked.Increment(ref chunksCopied);
-                                Interlocked.Add(ref bytesCopied, n);
-                            }
-                            else Interlocked.Increment(ref chunksPresent);
+                            await WriteVerifiedAsync(to, chunk, buffer.AsMemory(0, n), found, there, ct);
+                            Interlocked.Increment(ref chunksCopied);
+                            Interlocked.Add(ref bytesCopied, n);
                         }
                         progress?.Report(Interlocked.Add(ref done, ConvergentCipher.MaxCiphertextSize));
                     }
@@ -270,5 +275,41 @@ public sealed partial class SnapshotHost
         }
         return new CopyResult(name, Blobs.Describe, to.Blobs.Describe, copied, present, chunks, chunksCopied,
             chunksPresent, bytesCopied, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Null when <paramref name="store"/> holds <paramref name="chunk"/> intact (read back through the
+    /// store's own read path, which refuses links, FIFOs and oversized files, and hashed against the name);
+    /// otherwise what is wrong with what it holds: "absent", or why it is bad.</summary>
+    private static async Task<string?> CheckPresentAsync(OriginChunkStore store, ChunkName chunk, byte[] buffer,
+        CancellationToken ct)
+    {
+        try
+        {
+            int n = await store.TryGetAsync(chunk, buffer, ct);
+            if (n < 0) return "absent";
+            return chunk.Matches(buffer.AsSpan(0, n)) ? null : "corrupt (its bytes do not hash to its name)";
+        }
+        catch (HostileFileException ex) { return ex.Message; }
+        catch (CorruptObjectException ex) { return ex.Message; }
+    }
+
+    /// <summary>Stores a verified chunk in <paramref name="to"/>: put-if-absent when it was absent, else a
+    /// replacing put (a file store renames over the name, so a planted link is replaced, never written through);
+    /// then reads it back. A chunk that still does not verify there fails the copy, naming it, before any manifest
+    /// that names it is published.</summary>
+    private static async Task WriteVerifiedAsync(SnapshotHost to, ChunkName chunk, ReadOnlyMemory<byte> data,
+        string found, byte[] scratch, CancellationToken ct)
+    {
+        var key = OriginChunkStore.KeyOf(chunk);
+        var destination = new OriginChunkStore(to.Blobs);
+        if (found == "absent" && await to.Blobs.PutIfAbsentAsync(key, data, ct)) return;
+        // Present but bad, or another writer stored it between the check and the put: check, and replace.
+        if (await CheckPresentAsync(destination, chunk, scratch, ct) is null) return;
+        await to.Blobs.PutAsync(key, data, ct);
+        if (await CheckPresentAsync(destination, chunk, scratch, ct) is { } still)
+        {
+            throw new ChunkUnavailableException($"chunk {chunk} in {to.Blobs.Describe} does not verify after it was "
+                + $"replaced: {still}", ChunkFault.Corrupt);
+        }
     }
 }

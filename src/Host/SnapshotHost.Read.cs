@@ -40,10 +40,22 @@ public sealed partial class SnapshotHost
             throw new Store.InvalidInputException("warming needs a local cache directory to fill", "cache-dir");
         if (parallelism is < 1 or > 256)
             throw new Store.InvalidInputException($"parallelism {parallelism} must be 1-256", "parallel");
-        using var reader = await OpenReaderAsync(tiers, ct);
+        var (reader, distributed) = await OpenTiersAsync(tiers, ct);
+        using var _ = reader;
         var names = await ChainChunkNames.ResolveAsync(Catalog, name, ct);
         progress?.Begin((long)names.Count * ChunkGeometry.ChunkSize);
         var result = await CacheWarmer.WarmAsync(reader, name, names, parallelism, progress, ct);
+        // Warming fills the tiers it was given: a distributed cache that could not be reached was not filled
+        // (its fills are dropped while it is disconnected), however complete the local cache's fills are.
+        if (distributed?.Unreachable is { } why)
+        {
+            throw new Store.SnapshotException($"warm '{name}': the distributed cache {distributed.Address.Redacted} "
+                + $"was unreachable ({why}), so it was not filled; the local cache {tiers.CacheDirectory} holds the "
+                + $"{names.Count} chunks")
+            {
+                Parameter = "distributed",
+            };
+        }
         return result with { Tiers = TierSummary.Of(reader) };
     }
 }

@@ -99,9 +99,16 @@ public sealed partial class SnapshotHost : IDisposable
 
     /// <summary>The one place tiers are composed: local disk cache, then the distributed cache, then the origin,
     /// each with its deadline and concurrency bound. The reader owns (and disposes) the caches it opened.</summary>
-    public async Task<ChunkReader> OpenReaderAsync(TierSettings tiers, CancellationToken ct = default)
+    public async Task<ChunkReader> OpenReaderAsync(TierSettings tiers, CancellationToken ct = default) =>
+        (await OpenTiersAsync(tiers, ct)).Reader;
+
+    /// <summary><see cref="OpenReaderAsync"/>, and the distributed cache it opened (null: none asked for).
+    /// </summary>
+    private async Task<(ChunkReader Reader, RedisChunkCache? Distributed)> OpenTiersAsync(TierSettings tiers,
+        CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(tiers);
+        RedisChunkCache? distributed = null;
         var caches = new List<IChunkCache>();
         var options = new List<TierOptions>();
         if (tiers.CacheDirectory is not null)
@@ -117,6 +124,7 @@ public sealed partial class SnapshotHost : IDisposable
                 ct.ThrowIfCancellationRequested();
                 var redis = await RedisChunkCache.ConnectAsync(address);
                 caches.Add(redis);
+                distributed = redis;
                 options.Add(TierOptions.DistributedOver(address));
                 // Said at once, not only as "0 hits" at the end: the reads go on through the other tiers.
                 if (redis.Unreachable is { } why)
@@ -136,7 +144,7 @@ public sealed partial class SnapshotHost : IDisposable
         };
         IChunkStore originStore = new OriginChunkStore(Blobs);
         if (tiers.OriginFaults is { } faults) originStore = new FaultInjectingChunkStore(originStore, faults, seed: 1);
-        return new ChunkReader(readerOptions, originStore, [.. caches]);
+        return (new ChunkReader(readerOptions, originStore, [.. caches]), distributed);
     }
 
     public void Dispose()

@@ -66,6 +66,15 @@ public class CloudAuthTests(ServicesFixture services)
         var ls2 = await Snapctl.RunAsync(t, env, "ls", "--store", store, "--json");
         Assert.True(ls2.ExitCode == 0, ls2.Stderr);
         Assert.Equal(1, ls2.Json.GetProperty("snapshots").GetArrayLength());
+
+        // stats lists the whole store (before: "invalid object key ''", kind internal, on any S3 store).
+        var stats = await Snapctl.RunAsync(t, env, "stats", "--store", store, "--json");
+        Assert.True(stats.ExitCode == 0, stats.Stderr);
+        Assert.Equal(1, stats.Json.GetProperty("manifests").GetInt32());
+        Assert.True(stats.Json.GetProperty("chunks").GetInt32() > 0);
+        Assert.True(stats.Json.GetProperty("storeBytes").GetInt64() > stats.Json.GetProperty("chunkBytes").GetInt64());
+        var statsText = await Snapctl.RunAsync(t, env, "stats", "--store", store);
+        Assert.True(statsText.ExitCode == 0, statsText.Stderr);
     }
 
     /// <summary>ECS task roles and EKS pod identity: the SDK asks a local endpoint for temporary credentials

@@ -169,6 +169,39 @@ public class OperatorCliTests
             && Directory.EnumerateFiles(Path.Combine(dest, "manifests")).Any());
     }
 
+    /// <summary>Before: a chunk symlink planted in the destination (and a corrupt chunk already there) counted as
+    /// "present": cp exited 0, published the manifest, and verify then failed; rerunning never healed it. Now
+    /// every chunk found there is read back through the store's safe read path and checked against its name; a
+    /// bad one is replaced (the link itself, never the file it points to), so the copy verifies.</summary>
+    [Fact]
+    public async Task Cp_replaces_a_planted_link_and_a_corrupt_chunk_in_the_destination()
+    {
+        using var t = new TestStore();
+        await Ok(t, "build", "--name", "os", "--layer", "os", "--memory", t.Image("os.img"), "--json");
+        var dest = t.Path_("dest");
+        await Ok(t, "init", "--store", dest, "--json");
+        var chunks = Directory.EnumerateFiles(Path.Combine(t.StoreDir, "chunks"), "*", SearchOption.AllDirectories)
+            .Order(StringComparer.Ordinal).Take(2).ToList();
+        var victim = t.Path_("victim");
+        File.WriteAllText(victim, "not a chunk");
+        string Planted(string chunk) => Path.Combine(dest, Path.GetRelativePath(t.StoreDir, chunk));
+        Directory.CreateDirectory(Path.GetDirectoryName(Planted(chunks[0]))!);
+        File.CreateSymbolicLink(Planted(chunks[0]), victim);
+        Directory.CreateDirectory(Path.GetDirectoryName(Planted(chunks[1]))!);
+        var corrupt = File.ReadAllBytes(chunks[1]);
+        corrupt[100] ^= 1;
+        File.WriteAllBytes(Planted(chunks[1]), corrupt);
+
+        var c = await Ok(t, "cp", "--to", dest, "--name", "os", "--json");
+        Assert.Equal(ChunkFiles(t.StoreDir), c.GetProperty("chunksCopied").GetInt32());
+        Assert.Equal(0, c.GetProperty("chunksPresent").GetInt32());
+        Assert.Equal("not a chunk", File.ReadAllText(victim)); // replaced the link, never wrote through it
+        Assert.False(new FileInfo(Planted(chunks[0])).LinkTarget is not null);
+        Assert.True(File.ReadAllBytes(chunks[1]).AsSpan().SequenceEqual(File.ReadAllBytes(Planted(chunks[1]))));
+        var verify = await Snapctl.RunAsync(t, "verify", "--store", dest, "--name", "os", "--json");
+        Assert.True(verify.ExitCode == 0, verify.Stdout + verify.Stderr);
+    }
+
     [Fact]
     public async Task Completion_prints_a_script_and_the_suggest_directive_completes()
     {

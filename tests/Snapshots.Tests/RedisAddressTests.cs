@@ -64,4 +64,45 @@ public class RedisAddressTests
         Assert.DoesNotContain("s3cret", ok.ToString());
         Assert.DoesNotContain("s3cret", ok.Describe);
     }
+
+    /// <summary>Before: a password given as a query option (?password=zz) or as a configuration option after a URL
+    /// was quoted in the error (in the redacted address and as the bad "HOST:PORT"). Every form is now ***.
+    /// </summary>
+    [Theory]
+    [InlineData("redis://u:pw@h:7390?password=zz")]
+    [InlineData("redis://u:pw@h:7390?layout=whole&password=zz")]
+    [InlineData("redis://u:pw@h:7390,password=zz")]
+    [InlineData("h:7390,password=zz?pass=zz")]
+    [InlineData("h:7390,password=zz?layout=bogus")]
+    [InlineData("redis://u:zz?x@h:7390?layout=bogus")]
+    [InlineData("h:7390?token=zz")]
+    public void No_form_of_password_reaches_a_message(string address)
+    {
+        var ex = Assert.Throws<InvalidInputException>(() => RedisAddress.Parse(address));
+        Assert.Equal("distributed", ex.Parameter);
+        Assert.DoesNotContain("zz", ex.Message);
+        Assert.DoesNotContain("pw", ex.Message);
+        Assert.Contains("***", ex.Message);
+    }
+
+    /// <summary>Before: a ca= file that is not a certificate escaped as CryptographicException (ASN1 corrupted
+    /// data), "a bug in snapctl". It is bad input naming the file and the parameter.</summary>
+    [Fact]
+    public void A_ca_or_client_certificate_that_is_not_PEM_is_invalid_input_naming_the_file()
+    {
+        var junk = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(junk, "root:x:0:0:root:/root:/bin/bash\n");
+            var ca = Assert.Throws<InvalidInputException>(() => RedisAddress.Parse($"rediss://u:s3cret@h:1?ca={junk}"));
+            Assert.Equal("distributed", ca.Parameter);
+            Assert.Contains($"ca file {junk}", ca.Message);
+            Assert.DoesNotContain("s3cret", ca.Message);
+            var cert = Assert.Throws<InvalidInputException>(
+                () => RedisAddress.Parse($"rediss://u:s3cret@h:1?cert={junk}&key={junk}"));
+            Assert.Equal("distributed", cert.Parameter);
+            Assert.Contains($"cert file {junk}", cert.Message);
+        }
+        finally { File.Delete(junk); }
+    }
 }

@@ -102,4 +102,23 @@ public class StoreInitCliTests
             + ".*refused.*; reading without it", r.Stderr);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
     }
+
+    /// <summary>Before: warm against an unreachable Redis printed the warning, then reported Redis misses, 0
+    /// errors, fills complete, exit 0, and Redis held nothing. Warm fills the tiers it is given: exit 1 naming
+    /// the distributed cache; the local cache is still filled. The warning says what it waited.</summary>
+    [Fact]
+    public async Task Warm_with_an_unreachable_redis_fails_and_says_how_long_it_waited()
+    {
+        using var t = new TestStore();
+        var img = t.Image("os.img", size: 16L << 20);
+        var b = await t.BuildAsync("os", img);
+        var r = await Snapctl.RunAsync(t, "warm", "--name", "os", "--cache-dir", t.Path_("c"),
+            "--distributed", "redis://127.0.0.1:7198?connect=500", "--json");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("was unreachable", r.Stderr);
+        Assert.Contains("not filled", r.Stderr);
+        Assert.Contains("(option --distributed", r.Stderr);
+        Assert.Matches(@"connect timeout 500 ms; gave up after \d+\.\d s", r.Stderr);
+        Assert.Equal(b.NewChunks, Snapshots.Store.Cache.DiskChunkCache.Occupancy(t.Path_("c")).Chunks);
+    }
 }

@@ -31,4 +31,24 @@ public class StoreMarkerTests
         Assert.Contains("version 2", later.Message);
         await Assert.ThrowsAsync<SnapshotException>(() => SnapshotHost.InitAsync(options));
     }
+
+    /// <summary>Before: a version that is not a JSON number crashed open with InvalidOperationException ("a bug in
+    /// snapctl"). It is a marker we did not write: not-a-store, naming the marker file.</summary>
+    [Theory]
+    [InlineData("""{"format":"snapshots-store","version":"1"}""")]
+    [InlineData("""{"format":"snapshots-store","version":null}""")]
+    [InlineData("""{"format":"snapshots-store","version":true}""")]
+    [InlineData("""{"format":"snapshots-store","version":1.5}""")]
+    [InlineData("""{"format":"snapshots-store"}""")]
+    public async Task A_marker_whose_version_is_not_a_number_is_not_a_store(string marker)
+    {
+        using var t = new TestStore();
+        var options = new StoreOptions { Address = t.Path_("s"), KeyringDirectory = t.KeyringDir };
+        await SnapshotHost.InitAsync(options);
+        File.WriteAllText(Path.Combine(t.Path_("s"), StoreMarker.Key), marker);
+        var open = await Assert.ThrowsAsync<NotAStoreException>(() => SnapshotHost.OpenAsync(options));
+        Assert.Contains(StoreMarker.Key, open.Message);
+        Assert.Equal("store", open.Parameter);
+        await Assert.ThrowsAsync<NotAStoreException>(() => SnapshotHost.InitAsync(options));
+    }
 }

@@ -9,11 +9,14 @@ namespace Snapshots.Snapctl.Commands;
 /// <summary>Options shared by the commands, and how they become the host library's settings.</summary>
 public static class CommonOptions
 {
+    /// <summary>--store. Unset, it is $SNAPSHOTS_STORE, read when the command runs (<see cref="StoreOptionsOf"/>),
+    /// never in help: help prints an option's default, and an environment value is not the help's to show.
+    /// </summary>
     public static Option<string> Store() => new("--store", "-s")
     {
-        Description = "The origin: a directory, file://DIR, or s3://BUCKET/PREFIX?endpoint=URL "
-            + "(credentials from AWS_* or the AWS profile) ($SNAPSHOTS_STORE)",
-        DefaultValueFactory = _ => StoreOptions.AddressFromEnvironment,
+        Description = "The origin: a directory, file://DIR, or s3://BUCKET/PREFIX[?endpoint=URL&region=R] "
+            + "(credentials from the AWS SDK's default chain: AWS_* variables, profiles, SSO, web identity, "
+            + "container and instance roles) (default: $SNAPSHOTS_STORE)",
     };
 
     public static Option<string> Keyring() => new("--keyring")
@@ -45,11 +48,14 @@ public static class CommonOptions
             DefaultValueFactory = _ => "10G",
         };
 
+        // No DefaultValueFactory: help prints a default, and $SNAPSHOTS_DISTRIBUTED may hold a password. The
+        // environment is read when the command runs (From).
         private readonly Option<string?> _distributed = new("--distributed")
         {
-            Description = "Distributed cache: redis://HOST:PORT[,HOST:PORT...][?layout=auto|whole|striped&deadline=MS] "
-                + "($SNAPSHOTS_DISTRIBUTED)",
-            DefaultValueFactory = _ => StoreOptions.DistributedFromEnvironment,
+            Description = "Distributed cache (Redis Cluster): redis://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...], "
+                + "rediss://... for TLS, or a StackExchange.Redis configuration string (HOST:PORT,password=P,"
+                + "ssl=true,...); then ?layout=auto|whole|striped&deadline=MS&connect=MS&ca=PEM&cert=PEM&key=PEM "
+                + "(default: $SNAPSHOTS_DISTRIBUTED)",
         };
 
         private readonly Option<double> _deadline;
@@ -84,7 +90,7 @@ public static class CommonOptions
                 OriginFaults = latency > 0 ? FaultProfile.Slow(TimeSpan.FromMilliseconds(latency)) : null,
                 CacheDirectory = pr.GetValue(_cacheDir),
                 CacheBytes = SizeParser.Parse(pr.GetValue(_cacheSize)!, "--cache-size"),
-                Distributed = pr.GetValue(_distributed),
+                Distributed = pr.GetValue(_distributed) ?? StoreOptions.DistributedFromEnvironment,
                 OriginDeadline = deadline,
             };
         }
@@ -122,7 +128,7 @@ public static class CommonOptions
         ArgumentNullException.ThrowIfNull(pr);
         return new StoreOptions
         {
-            Address = pr.GetValue(store)!,
+            Address = pr.GetValue(store) ?? StoreOptions.AddressFromEnvironment,
             Log = Output.Note,
         };
     }

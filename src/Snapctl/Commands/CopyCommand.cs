@@ -12,8 +12,7 @@ public static class CopyCommand
     {
         var from = new Option<string>("--from")
         {
-            Description = "The store to copy from (as --store; default $SNAPSHOTS_STORE)",
-            DefaultValueFactory = _ => Host.StoreOptions.AddressFromEnvironment,
+            Description = "The store to copy from (as --store) (default: $SNAPSHOTS_STORE)",
         };
         var to = new Option<string>("--to") { Description = "The store to copy to (as --store)", Required = true };
         var name = CommonOptions.Name();

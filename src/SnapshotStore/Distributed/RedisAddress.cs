@@ -60,12 +60,29 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
     public static RedisAddress Parse(string address)
     {
         ArgumentNullException.ThrowIfNull(address);
+        // Every string that could be a password, in every form (user information, password= in the
+        // configuration string or in the query, raw and percent-decoded): no message may hold any of them.
+        var secrets = Secrets(address);
+        try
+        {
+            return ParseCore(address, secrets);
+        }
+        catch (InvalidInputException ex) when (Scrub(ex.Message, secrets) != ex.Message)
+        {
+            throw Bad(Scrub(ex.Message, secrets)); // no inner exception: its message could quote the secret
+        }
+    }
+
+    private static RedisAddress ParseCore(string address, IReadOnlyList<string> secrets)
+    {
         string query = "", main = address;
-        int q = address.LastIndexOf('?');
+        // The query starts after the user information: a '?' in an unencoded password is not the query.
+        int q = address.IndexOf('?', Math.Max(0, address.LastIndexOf('@') + 1));
         if (q >= 0) { query = address[(q + 1)..]; main = address[..q]; }
         bool uri = main.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase)
             || main.StartsWith(TlsScheme, StringComparison.OrdinalIgnoreCase);
-        var redacted = (uri ? RedactUri(main) : RedactNative(main)) + (q >= 0 ? "?" + query : "");
+        var redacted = Scrub(RedactNative(uri ? RedactUri(main) : main) + (q >= 0 ? "?" + RedactQuery(query) : ""),
+            secrets);
         var config = uri ? FromUri(main, redacted) : FromNative(main, redacted);
         var endpoints = new List<string>();
         foreach (var ep in config.EndPoints) endpoints.Add(EndPointText(ep));
@@ -118,7 +135,12 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
                 throw Bad($"distributed cache address '{redacted}': a CA (ca=) needs TLS (rediss:// or ssl=true)");
             RequireFile(redacted, "ca", ca);
             // Validates the server's chain against this CA (and only it), host name included.
-            config.TrustIssuer(ca);
+            try { config.TrustIssuer(ca); }
+            catch (Exception ex) when (IsUnreadableCertificate(ex))
+            {
+                throw Bad($"distributed cache address '{redacted}': ca file {ca} is not a PEM certificate "
+                    + $"({ex.Message.TrimEnd('.')})");
+            }
         }
         if ((cert is null) != (key is null))
             throw Bad($"distributed cache address '{redacted}': a client certificate needs both cert= and key=");
@@ -126,7 +148,12 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
         {
             RequireFile(redacted, "cert", cert);
             RequireFile(redacted, "key", key);
-            config.SetUserPemCertificate(cert, key);
+            try { config.SetUserPemCertificate(cert, key); }
+            catch (Exception ex) when (IsUnreadableCertificate(ex))
+            {
+                throw Bad($"distributed cache address '{redacted}': cert file {cert} and key file {key} are not a "
+                    + $"PEM certificate and its private key ({ex.Message.TrimEnd('.')})");
+            }
         }
         return new RedisAddress(endpoints, layout, stripes, deadline, cooldown, connect)
         {
@@ -200,6 +227,63 @@ public sealed record RedisAddress(IReadOnlyList<string> Endpoints, CacheLayout L
     }
 
     private static string RedactNative(string main) => NativePassword.Replace(main, "$1$2***");
+
+    /// <summary>Query options that could carry a secret (password=, pass=, pwd=, secret=, token=, auth=) keep
+    /// their name and lose their value.</summary>
+    private static string RedactQuery(string query) => QuerySecret.Replace(query, "$1$2***");
+
+    private static readonly Regex QuerySecret = new(@"(^|&)(\s*[^&=]*(pass|pwd|secret|token|auth)[^&=]*=)[^&]*",
+        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+    private static readonly Regex AnySecret = new(@"(pass|pwd|secret|token|auth)[^=,&?]*=\s*(?<v>[^,&]*)",
+        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+    /// <summary>The strings of <paramref name="address"/> that may be secrets: the password of the user
+    /// information and every value of a password-like option, each raw and percent-decoded.</summary>
+    private static List<string> Secrets(string address)
+    {
+        var found = new List<string>();
+        int start = address.IndexOf("://", StringComparison.Ordinal);
+        int at = address.LastIndexOf('@');
+        if (start >= 0 && at > start + 3)
+        {
+            var info = address[(start + 3)..at];
+            int colon = info.IndexOf(':');
+            if (colon >= 0) found.Add(info[(colon + 1)..]);
+        }
+        foreach (Match m in AnySecret.Matches(address))
+        {
+            var v = m.Groups["v"].Value.Trim();
+            found.Add(v);
+            // A native password holding '?' is cut there as the query: both halves are secrets too.
+            int q = v.IndexOf('?');
+            if (q >= 0)
+            {
+                found.Add(v[..q]);
+                found.AddRange(v[(q + 1)..].Split('&'));
+            }
+        }
+        var all = new List<string>();
+        foreach (var raw in found)
+        {
+            if (raw.Length == 0) continue;
+            all.Add(raw);
+            try { all.Add(Uri.UnescapeDataString(raw)); }
+            catch (UriFormatException) { }
+        }
+        return all.Distinct(StringComparer.Ordinal).OrderByDescending(x => x.Length).ToList();
+    }
+
+    /// <summary><paramref name="text"/> with every secret replaced by ***.</summary>
+    private static string Scrub(string text, IReadOnlyList<string> secrets)
+    {
+        foreach (var secret in secrets) text = text.Replace(secret, "***", StringComparison.Ordinal);
+        return text;
+    }
+
+    private static bool IsUnreadableCertificate(Exception ex) =>
+        ex is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException
+            or ArgumentException;
 
     private static string EndPointText(System.Net.EndPoint ep) => ep switch
     {

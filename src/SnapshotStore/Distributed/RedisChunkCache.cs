@@ -33,8 +33,9 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
         _address = address;
     }
 
-    /// <summary>Connects (waiting at most the address's connect timeout). A cluster that does not answer is not
-    /// an error: the tier answers misses, <see cref="Unreachable"/> says why, and the connection keeps trying in
+    /// <summary>Connects (waiting at most twice the address's connect timeout and a 0.5 s probe, when no node
+    /// answers). A cluster that does not answer is not an error here: the tier answers misses,
+    /// <see cref="Unreachable"/> says why and how long was waited, and the connection keeps trying in
     /// the background. A cluster that answers but refuses us is an error naming the tier
     /// (<see cref="SnapshotException"/>, parameter "distributed"): a wrong user or password, a TLS certificate
     /// that does not validate against the CA, or a TLS server spoken to in plain text.</summary>
@@ -54,6 +55,7 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
         // First with AbortOnConnectFail: its exception says why no node took us (a refusal is an error; an
         // outage is not). Then, for an outage, a connection that keeps retrying in the background.
         options.AbortOnConnectFail = true;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             var mux = await ConnectionMultiplexer.ConnectAsync(options);
@@ -73,9 +75,16 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
                     Parameter = "distributed",
                 };
             }
+            // Bounded: the first attempt, the probe (0.5 s at most, nodes at once) and this one, each at most the
+            // connect timeout (reconnecting in the background needs the same timeout, so it is not shortened).
             options.AbortOnConnectFail = false;
             var mux = await ConnectionMultiplexer.ConnectAsync(options);
-            return new RedisChunkCache(mux, address) { Unreachable = reason };
+            // Said as measured: the connect timeout and the time it took to give up, not only the probe's.
+            var took = clock.Elapsed.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+            return new RedisChunkCache(mux, address)
+            {
+                Unreachable = $"{reason} (connect timeout {options.ConnectTimeout} ms; gave up after {took} s)",
+            };
         }
     }
 
@@ -112,34 +121,39 @@ public sealed partial class RedisChunkCache : IChunkCache, IDisposable
     private static async Task<(bool PlainToTls, string Reason)> ProbeAsync(RedisAddress address)
     {
         var timeout = TimeSpan.FromMilliseconds(Math.Min(500, address.ConnectTimeout.TotalMilliseconds));
-        var reasons = new List<string>();
-        foreach (var ep in address.Endpoints.Take(3))
-        {
-            int colon = ep.LastIndexOf(':');
-            if (colon <= 0 || !int.TryParse(ep.AsSpan(colon + 1), out var port)) continue;
-            using var tcp = new System.Net.Sockets.TcpClient();
-            using var cts = new CancellationTokenSource(timeout);
-            try
-            {
-                await tcp.ConnectAsync(ep[..colon].Trim('[', ']'), port, cts.Token);
-                if (!address.Tls)
-                {
-                    var stream = tcp.GetStream();
-                    await stream.WriteAsync("PING\r\n"u8.ToArray(), cts.Token);
-                    var answer = new byte[16];
-                    int n = await stream.ReadAsync(answer, cts.Token);
-                    if (n == 0 || answer[0] == 0x15) return (true, "");
-                }
-                reasons.Add($"{ep} accepts connections but did not complete the handshake");
-            }
-            catch (System.Net.Sockets.SocketException ex) { reasons.Add($"{ep}: {ex.Message}"); }
-            catch (IOException) when (!address.Tls) { return (true, ""); } // reset while reading: TLS hung up
-            catch (OperationCanceledException)
-            {
-                reasons.Add($"{ep}: no answer within {timeout.TotalMilliseconds:0} ms");
-            }
-        }
+        // The first few nodes at once: the probe costs one timeout, not one per node.
+        var probes = await Task.WhenAll(address.Endpoints.Take(3).Select(ep => ProbeOneAsync(address, ep, timeout)));
+        if (probes.Any(p => p.PlainToTls)) return (true, "");
+        var reasons = probes.Select(p => p.Reason).Where(r => r.Length > 0).ToList();
         return (false, reasons.Count > 0 ? string.Join("; ", reasons) : "no node answered");
+    }
+
+    private static async Task<(bool PlainToTls, string Reason)> ProbeOneAsync(RedisAddress address, string ep,
+        TimeSpan timeout)
+    {
+        int colon = ep.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(ep.AsSpan(colon + 1), out var port)) return (false, "");
+        using var tcp = new System.Net.Sockets.TcpClient();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await tcp.ConnectAsync(ep[..colon].Trim('[', ']'), port, cts.Token);
+            if (!address.Tls)
+            {
+                var stream = tcp.GetStream();
+                await stream.WriteAsync("PING\r\n"u8.ToArray(), cts.Token);
+                var answer = new byte[16];
+                int n = await stream.ReadAsync(answer, cts.Token);
+                if (n == 0 || answer[0] == 0x15) return (true, "");
+            }
+            return (false, $"{ep} accepts connections but did not complete the handshake");
+        }
+        catch (System.Net.Sockets.SocketException ex) { return (false, $"{ep}: {ex.Message}"); }
+        catch (IOException) when (!address.Tls) { return (true, ""); } // reset while reading: TLS hung up
+        catch (OperationCanceledException)
+        {
+            return (false, $"{ep}: a probe had no answer within {timeout.TotalMilliseconds:0} ms");
+        }
     }
 
     private static T? Find<T>(Exception? ex) where T : Exception

@@ -34,6 +34,9 @@ public interface IBlobStore
     /// <summary>Appends to an object that only its one writer touches (build leases). Not atomic.</summary>
     ValueTask AppendAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct = default);
 
+    /// <summary>Lists the objects whose keys start with <paramref name="prefix"/> (a directory prefix such as
+    /// "chunks/"); "" lists the whole store (every object under its root: the directory, or the bucket prefix).
+    /// </summary>
     IAsyncEnumerable<BlobInfo> ListAsync(string prefix, CancellationToken ct = default);
 
     /// <summary>Deletes; absent objects are not an error.</summary>

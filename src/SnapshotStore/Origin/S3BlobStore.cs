@@ -227,7 +227,9 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
     {
         var request = new ListObjectsV2Request
         {
-            BucketName = _address.Bucket, Prefix = KeyOf(prefix), MaxKeys = ListPageSize,
+            // "" is the whole store: everything under the address's prefix (the bucket, without one).
+            BucketName = _address.Bucket, Prefix = prefix.Length == 0 ? _address.Prefix : KeyOf(prefix),
+            MaxKeys = ListPageSize,
         };
         while (true)
         {

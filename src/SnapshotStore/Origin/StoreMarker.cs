@@ -40,20 +40,32 @@ public static class StoreMarker
         ArgumentNullException.ThrowIfNull(blobs);
         var bytes = await blobs.ReadAllAsync(Key, MaxBytes, ct);
         if (bytes is null) return null;
+        string why = "";
         try
         {
             using var doc = JsonDocument.Parse(bytes);
             var root = doc.RootElement;
             if (root.ValueKind == JsonValueKind.Object
                 && root.TryGetProperty("format", out var format) && format.ValueKind == JsonValueKind.String
-                && format.GetString() == Format
-                && root.TryGetProperty("version", out var version) && version.TryGetInt32(out var v) && v > 0)
+                && format.GetString() == Format)
             {
-                return v;
+                // A version that is not a JSON number ("1", null, true) is a marker we did not write: refused as
+                // one, never a crash (TryGetInt32 throws on anything but a number).
+                if (root.TryGetProperty("version", out var version) && version.ValueKind == JsonValueKind.Number
+                    && version.TryGetInt32(out var v) && v > 0)
+                {
+                    return v;
+                }
+                why = version.ValueKind == JsonValueKind.Undefined
+                    ? ": it has no version"
+                    : $": its version {Shorten(version.GetRawText())} is not a positive integer";
             }
         }
         catch (JsonException) { }
-        throw new NotAStoreException(blobs.Describe, $"its {Key} is not a {Format} marker") { Parameter = "store" };
+        throw new NotAStoreException(blobs.Describe, $"its {Key} is not a {Format} marker{why}")
+        {
+            Parameter = "store",
+        };
     }
 
     /// <summary>Throws unless the location holds a marker this code reads: <see cref="NotAStoreException"/>
@@ -93,6 +105,8 @@ public static class StoreMarker
             + "(upgrade it)";
         throw new SnapshotException(message) { Parameter = "store" };
     }
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
 
     private static async Task<bool> HoldsAnyAsync(IBlobStore blobs, string prefix, CancellationToken ct)
     {
