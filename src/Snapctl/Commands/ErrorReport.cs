@@ -49,7 +49,8 @@ public static class ErrorReport
     /// <summary>Prints the error as docs/errors.md says and returns the exit code. After a signal
     /// (<paramref name="signalExit"/> = 128 + the signal), whatever the command threw while stopping is reported as
     /// "interrupted" with that code, and what it threw (other than the cancellation itself) after it; a
-    /// <paramref name="forced"/> stop (the command did not stop in time) says <paramref name="ex"/>'s message.</summary>
+    /// <paramref name="forced"/> stop (the command did not stop in time) says <paramref name="ex"/>'s
+    /// message.</summary>
     public static int Print(Exception ex, bool json, int signalExit = 0, bool forced = false)
     {
         var (kind, message, code) = Describe(ex);
