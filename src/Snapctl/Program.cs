@@ -54,7 +54,7 @@ public static class Program
             return ErrorReport.Print(new UsageException(
                 $"--progress and --quiet exclude each other. See '{CommandPath(parsed)} --help'."), json);
         Output.Configure(parsed.GetValue(Progress), parsed.GetValue(Quiet));
-        using var interruption = new Interruption();
+        using var interruption = new Interruption(json);
         // Signals are ours (Interruption), so the exit code says which one came.
         var config = new InvocationConfiguration
         {

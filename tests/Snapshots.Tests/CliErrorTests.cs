@@ -68,4 +68,28 @@ public class CliErrorTests
         var json = await Snapctl.RunAsync(t, "export", "--name", "x", "--out", "y", "--cache-size", "3Q", "--json");
         Assert.Equal("usage", json.Json.GetProperty("error").GetProperty("kind").GetString());
     }
+
+    // Found by a reviewer: `ln -s /proc/self/fd/1 sl; snapctl gen-image --out sl` exited 0 with `sl` replaced by a
+    // regular file (and as root, `export --out /dev/stdout` replaced the system's link). Refused, naming --out.
+    [Theory]
+    [InlineData("gen-image", "--size", "16M", "--out", "LINK")]
+    [InlineData("export", "--name", "os", "--out", "LINK")]
+    [InlineData("log", "synth", "--image", "IMG", "--pages", "100", "--out", "LINK")]
+    public async Task An_output_that_is_a_symlink_is_refused_naming_the_option(params string[] args)
+    {
+        using var t = new TestStore();
+        var img = t.Image("os.img", size: 16L << 20);
+        await t.BuildAsync("os", img);
+        var link = t.Path_("sl");
+        File.CreateSymbolicLink(link, "/proc/self/fd/1");
+        var r = await Snapctl.RunAsync(t, [.. args.Select(a => a == "LINK" ? link : a == "IMG" ? img : a), "--json"]);
+        Assert.Equal(1, r.ExitCode);
+        OneLine(r);
+        Assert.Contains("is a symlink", r.Stderr);
+        Assert.Contains("(option --out)", r.Stderr);
+        Assert.Equal("invalid-input", r.Json.GetProperty("error").GetProperty("kind").GetString());
+        Assert.Equal("/proc/self/fd/1", new FileInfo(link).LinkTarget);
+        Assert.DoesNotContain(Directory.GetFiles(t.Dir),
+            f => Path.GetFileName(f).StartsWith("sl.", StringComparison.Ordinal)); // no temp file
+    }
 }

@@ -175,6 +175,69 @@ public class DiffSnapshotTests
         }));
     }
 
+    // Found by a reviewer: `cat d1.diff > d1dense.diff; build --parent base --diff --memory d1dense.diff` exited 0
+    // and the export had zeros where the parent had data: holes lost in transfer (scp, aws s3 cp, cp without
+    // --sparse) turned every page "dirty". A diff with no hole at all is refused, saying why and how to fix it.
+    [Fact]
+    public async Task A_diff_file_that_lost_its_holes_is_refused()
+    {
+        using var t = new TestStore();
+        var basePath = t.Image("base.img", runtime: 2);
+        await t.BuildAsync("base", basePath);
+        var pages = SparseFiles.DirtyPages(basePath, out _);
+        var diffPath = t.Path_("diff.mem");
+        SparseFiles.Write(diffPath, new FileInfo(basePath).Length, pages);
+        SparseFiles.AssertKeepsHoles(diffPath);
+        var densePath = t.Path_("dense.mem");
+        File.WriteAllBytes(densePath, File.ReadAllBytes(diffPath)); // as `cat`, scp or cp without --sparse do
+        using (var dense = new FileImageSource(densePath)) Assert.Equal(dense.Size, dense.NextHole(0));
+
+        var e = await Assert.ThrowsAsync<InvalidInputException>(() => t.Host.BuildAsync(new BuildRequest
+        {
+            Name = "fn", MemoryPath = densePath, Parent = "base", Tenant = "acme", Diff = true,
+        }));
+        Assert.Equal("diff", e.Parameter);
+        Assert.Contains("no hole", e.Message);
+        Assert.Contains("cp --sparse=always", e.Message);
+        Assert.Contains("fallocate --dig-holes", e.Message);
+        Assert.Contains("without --diff", e.Message);
+        Assert.False(await t.Catalog.ExistsAsync("fn"));
+
+        // Every page really dirty: a full snapshot on the parent, built without --diff, is what it holds.
+        await t.Host.BuildAsync(new BuildRequest
+        {
+            Name = "fn", MemoryPath = densePath, Parent = "base", Tenant = "acme",
+        });
+        Assert.True(TestStore.SameBytes(densePath, await t.ExportAsync("fn", tenant: "acme")));
+    }
+
+    // Found by a reviewer: `ln -s base.img l.img; build --memory l.img` was refused as "8 bytes, not a whole number
+    // of 4 KiB pages": the link's own size (the path, lstat), not the file's. An input is only read, so the link is
+    // followed and the size is the opened file's; a diff reached through a link keeps its holes too.
+    [Fact]
+    public async Task A_memory_file_reached_through_a_symlink_is_the_file_it_names()
+    {
+        using var t = new TestStore();
+        var basePath = t.Image("base.img", runtime: 2);
+        var baseLink = t.Path_("l.img");
+        File.CreateSymbolicLink(baseLink, basePath);
+        await t.BuildAsync("base", baseLink);
+        Assert.True(TestStore.SameBytes(basePath, await t.ExportAsync("base")));
+
+        var pages = SparseFiles.DirtyPages(basePath, out _);
+        var diffPath = t.Path_("diff.mem");
+        SparseFiles.Write(diffPath, new FileInfo(basePath).Length, pages);
+        var diffLink = t.Path_("diff-link.mem");
+        File.CreateSymbolicLink(diffLink, diffPath);
+        var r = await t.Host.BuildAsync(new BuildRequest
+        {
+            Name = "fn", MemoryPath = diffLink, Parent = "base", Tenant = "acme", Diff = true,
+        });
+        Assert.Equal(pages.Sum(p => (long)p.Bytes.Length), r.ReadBytes);
+        var exported = await t.ExportAsync("fn", tenant: "acme");
+        Assert.Equal(0, SparseFiles.Differences(SparseFiles.Overlay(basePath, pages), exported));
+    }
+
     /// <summary>A 16 GiB sparse image holding 2,000 data pages took 26 s to build: the builder read 16 GiB of
     /// zeros. Holes are now found with SEEK_DATA and never read.</summary>
     [Fact]
@@ -266,5 +329,25 @@ public class DiffSnapshotCliTests
             "--tenant", "acme", "--diff", "--holes-are-zero");
         Assert.Equal(2, both.ExitCode);
         Assert.Contains("contradict", both.Stderr);
+    }
+
+    [Fact]
+    public async Task A_diff_file_that_lost_its_holes_is_refused_naming_diff()
+    {
+        using var t = new TestStore();
+        var basePath = t.Image("base.img", runtime: 2);
+        await t.BuildAsync("base", basePath);
+        var diffPath = t.Path_("diff.mem");
+        SparseFiles.Write(diffPath, new FileInfo(basePath).Length, SparseFiles.DirtyPages(basePath, out _));
+        var densePath = t.Path_("dense.mem");
+        File.WriteAllBytes(densePath, File.ReadAllBytes(diffPath));
+
+        var r = await Snapctl.RunAsync(t, "build", "--name", "fn", "--memory", densePath, "--parent", "base",
+            "--tenant", "acme", "--diff", "--json");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("has no hole at all", r.Stderr);
+        Assert.Contains("(option --diff)", r.Stderr);
+        Assert.Equal("invalid-input", r.Json.GetProperty("error").GetProperty("kind").GetString());
+        Assert.False(await t.Catalog.ExistsAsync("fn"));
     }
 }

@@ -1,3 +1,4 @@
+using Snapshots.Store;
 using Snapshots.Store.Files;
 
 namespace Snapshots.Tests;
@@ -28,5 +29,54 @@ public class OutputFileTests
         File.SetLastWriteTimeUtc(live, DateTime.UtcNow - OutputFile.StaleAfter - TimeSpan.FromMinutes(1));
         OutputFile.WriteAllBytes(target, [8], "out");
         Assert.False(File.Exists(live)); // nobody wrote it for over an hour: a pid reused, or another namespace's
+    }
+
+    // Found by a reviewer: `--out` naming a symlink replaced the link with a regular file (as root, `export --out
+    // /dev/stdout` replaced the system's /dev/stdout link). A symlink at the target is refused like a device or a
+    // FIFO, told by lstat, and left as it was; nothing is written through it and no temp file is left.
+    [Fact]
+    public void A_symlink_at_the_target_is_refused_and_left_alone()
+    {
+        using var t = new TestStore();
+        var pointee = t.Path_("pointee.img");
+        File.WriteAllBytes(pointee, [1, 2, 3]);
+        var link = t.Path_("link.img");
+        File.CreateSymbolicLink(link, pointee);
+        var dangling = t.Path_("dangling.img");
+        File.CreateSymbolicLink(dangling, t.Path_("nowhere.img"));
+
+        foreach (var target in new[] { link, dangling })
+        {
+            var ex = Assert.Throws<InvalidInputException>(() => OutputFile.WriteAllBytes(target, [7, 7], "out"));
+            Assert.Equal("out", ex.Parameter);
+            Assert.Contains("symlink", ex.Message, StringComparison.Ordinal);
+            Assert.Throws<InvalidInputException>(() => OutputFile.Check(target, "out"));
+        }
+        Assert.NotNull(new FileInfo(link).LinkTarget);
+        Assert.NotNull(new FileInfo(dangling).LinkTarget);
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(pointee));
+        Assert.False(File.Exists(t.Path_("nowhere.img")));
+        Assert.Equal(["dangling.img", "link.img", "pointee.img"],
+            Directory.GetFileSystemEntries(t.Dir, "*.img*").Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void A_symlink_planted_while_the_output_is_written_is_refused_at_the_rename()
+    {
+        using var t = new TestStore();
+        var pointee = t.Path_("pointee.img");
+        File.WriteAllBytes(pointee, [1, 2, 3]);
+        var target = t.Path_("out.img");
+        using (var output = OutputFile.Create(target, "out"))
+        {
+            RandomAccess.Write(output.Handle, new byte[] { 7, 7 }, 0);
+            File.CreateSymbolicLink(target, pointee);
+            var ex = Assert.Throws<InvalidInputException>(output.Commit);
+            Assert.Equal("out", ex.Parameter);
+        }
+        Assert.NotNull(new FileInfo(target).LinkTarget);
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(pointee));
+        Assert.Equal(["out.img", "pointee.img"],
+            Directory.GetFileSystemEntries(t.Dir, "*.img*").Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 }

@@ -48,14 +48,17 @@ public static class ErrorReport
 
     /// <summary>Prints the error as docs/errors.md says and returns the exit code. After a signal
     /// (<paramref name="signalExit"/> = 128 + the signal), whatever the command threw while stopping is reported as
-    /// "interrupted" with that code, and what it threw (other than the cancellation itself) after it.</summary>
-    public static int Print(Exception ex, bool json, int signalExit = 0)
+    /// "interrupted" with that code, and what it threw (other than the cancellation itself) after it; a
+    /// <paramref name="forced"/> stop (the command did not stop in time) says <paramref name="ex"/>'s
+    /// message.</summary>
+    public static int Print(Exception ex, bool json, int signalExit = 0, bool forced = false)
     {
         var (kind, message, code) = Describe(ex);
         if (signalExit != 0)
         {
             // Stopping can fail in turn: say how, rather than hide it behind the signal.
-            message = ex is OperationCanceledException ? "interrupted" : $"interrupted (while stopping: {message})";
+            message = forced ? $"interrupted ({ex.Message})"
+                : ex is OperationCanceledException ? "interrupted" : $"interrupted (while stopping: {message})";
             (kind, code) = ("interrupted", signalExit);
         }
         // One line, whatever the input held (a name with a newline in it).

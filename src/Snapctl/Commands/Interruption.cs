@@ -14,10 +14,13 @@ public sealed class Interruption : IDisposable
 
     private readonly CancellationTokenSource _cts = new();
     private readonly PosixSignalRegistration _int, _term;
+    private readonly bool _json;
     private int _exitCode;
 
-    public Interruption()
+    /// <param name="json">Whether the command prints JSON: a forced stop still prints the one error document.</param>
+    public Interruption(bool json = false)
     {
+        _json = json;
         _int = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => OnSignal(c, 130));
         _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => OnSignal(c, 143));
     }
@@ -31,15 +34,23 @@ public sealed class Interruption : IDisposable
     {
         context.Cancel = true; // the command stops itself, through the token
         if (Interlocked.CompareExchange(ref _exitCode, exitCode, 0) != 0) return;
-        // The grace timer first: cancelling runs the command's cleanup callbacks on this thread, and one that
-        // blocks (an unmount waiting on a reader) must still be bounded by the grace.
-        _ = Task.Delay(Grace).ContinueWith(_ =>
+        // Both on threads of their own, never the thread pool's: a command's chunk workers may hold every pool
+        // thread (reads that complete synchronously never yield), and a cancel or a grace timer queued behind them
+        // ran only when the pool grew or the work ended (export, verify and warm ran to the end and exited 0).
+        // The grace timer first: cancelling runs the command's cleanup callbacks, and one that blocks (an unmount
+        // waiting on a reader) must still be bounded by the grace.
+        Start("snapctl-grace", () =>
         {
-            Console.Error.WriteLine($"snapctl: error: interrupted (did not stop within {Grace.TotalSeconds:0} s)");
+            Thread.Sleep(Grace);
+            ErrorReport.Print(new OperationCanceledException(
+                $"did not stop within {Grace.TotalSeconds:0} s"), _json, exitCode, forced: true);
             Environment.Exit(exitCode);
-        }, TaskScheduler.Default);
-        _ = Task.Run(_cts.Cancel);
+        });
+        Start("snapctl-cancel", _cts.Cancel);
     }
+
+    private static void Start(string name, Action action) =>
+        new Thread(() => action()) { IsBackground = true, Name = name }.Start();
 
     public void Dispose()
     {

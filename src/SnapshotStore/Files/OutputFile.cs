@@ -6,21 +6,24 @@ namespace Snapshots.Store.Files;
 /// <summary>
 /// An output file (an export, an access log, a plan, a generated image) written whole or not at all: the data
 /// goes to a fresh temp file beside the target, created exclusively and owner-only (O_EXCL: a file or symlink
-/// planted at that name fails the create), then <see cref="Commit"/> renames it over the target. A rename
-/// replaces a symlink at the target and never follows it. A target that is a directory, a device, a FIFO or a
-/// socket is refused and left alone. Dispose without Commit removes the temp file.
+/// planted at that name fails the create), then <see cref="Commit"/> renames it over the target. A target that is
+/// a symlink, a directory, a device, a FIFO or a socket is refused and left alone: the rename would replace a
+/// symlink itself (never follow it), so `--out /dev/stdout` would silently swap the system's link for a regular
+/// file. Dispose without Commit removes the temp file.
 /// </summary>
 public sealed class OutputFile : IDisposable
 {
     private readonly FileStream _stream;
     private readonly string _temp;
+    private readonly string _parameter;
     private bool _committed;
 
-    private OutputFile(string target, string temp, FileStream stream)
+    private OutputFile(string target, string temp, FileStream stream, string parameter)
     {
         Path = target;
         _temp = temp;
         _stream = stream;
+        _parameter = parameter;
     }
 
     /// <summary>The target's full path.</summary>
@@ -43,12 +46,13 @@ public sealed class OutputFile : IDisposable
             Share = FileShare.None,
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
-        return new OutputFile(target, temp, stream);
+        return new OutputFile(target, temp, stream, parameter);
     }
 
     /// <summary>Checks, without writing anything, that <paramref name="path"/> can be written as an output file
-    /// (its directory exists; nothing but a regular file or a symlink is there); returns its full path. Lets a
-    /// long operation refuse a bad output path before it starts rather than after.</summary>
+    /// (its directory exists; nothing or a regular file is there, told by lstat: a symlink is refused, not
+    /// followed); returns its full path. Lets a long operation refuse a bad output path before it starts rather than
+    /// after.</summary>
     public static string Check(string path, string parameter)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -56,14 +60,19 @@ public sealed class OutputFile : IDisposable
         var dir = System.IO.Path.GetDirectoryName(target)!;
         if (FileKinds.Of(dir, followLinks: true) != FileKind.Directory)
             throw new InvalidInputException($"output directory {dir} does not exist", parameter);
-        var kind = FileKinds.Of(target, followLinks: false);
-        if (kind is not (FileKind.Missing or FileKind.Regular or FileKind.Symlink))
-        {
-            throw new InvalidInputException(
-                $"{target} exists and is {FileKinds.Describe(kind)}, not a regular file; it is left alone",
-                parameter);
-        }
+        RequireReplaceable(target, parameter);
         return target;
+    }
+
+    /// <summary>Refuses a target that is anything but missing or a regular file, without following a symlink.</summary>
+    private static void RequireReplaceable(string target, string parameter)
+    {
+        var kind = FileKinds.Of(target, followLinks: false);
+        if (kind is FileKind.Missing or FileKind.Regular) return;
+        var what = kind == FileKind.Symlink
+            ? $"{target} is a symlink; the output is not written through it and the link is left alone"
+            : $"{target} exists and is {FileKinds.Describe(kind)}, not a regular file; it is left alone";
+        throw new InvalidInputException(what, parameter);
     }
 
     /// <summary>How old a temp file of a live writer may look (its writer has not written for this long) before the
@@ -107,11 +116,17 @@ public sealed class OutputFile : IDisposable
         file.Commit();
     }
 
-    /// <summary>Flushes the data to disk and renames the temp file over the target.</summary>
+    /// <summary>Flushes the data to disk and renames the temp file over the target, checked again first (lstat):
+    /// a symlink or special file that appeared there while the output was written is refused too.</summary>
     public void Commit()
     {
         _stream.Flush(flushToDisk: true);
         _stream.Dispose();
+        // The check at Create is the one that matters: rename(2) never follows a link at the target, it replaces
+        // the link itself, so nothing the link points at can be written through it. This second check narrows the
+        // window in which a link planted during a long write would be replaced; it cannot close it (no rename
+        // refuses a symlink target), and the worst a race can do is replace that planted link with our file.
+        RequireReplaceable(Path, _parameter);
         File.Move(_temp, Path, overwrite: true);
         _committed = true;
     }

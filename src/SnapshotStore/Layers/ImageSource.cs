@@ -42,21 +42,30 @@ public sealed class FileImageSource : IImageSource
         if (Files.FileKinds.Of(path, followLinks: true) == Files.FileKind.Missing)
             throw new InvalidInputException($"memory file {path} does not exist", "memory");
         Files.FileKinds.RequireRegular(path, "memory"); // a directory or a FIFO is named, not opened
-        var info = new FileInfo(path);
-        long size = info.Length;
-        if (size == 0) throw new InvalidInputException($"memory file {path} is empty", "memory");
-        if (size % ChunkGeometry.PageSize != 0)
-            throw new InvalidInputException(
-                $"memory file {path} is {size} bytes, not a whole number of 4 KiB pages (truncated?)", "memory");
-        if (size > ChunkGeometry.MaxImageSize)
-            throw new InvalidInputException($"memory file {path} is over the 1 TiB limit", "memory");
         Describe = $"memory file {path}";
+        // Opened first, then measured from the open file, never from the path: the size and last write of exactly
+        // what is read. An input is only read, so a symlink is followed like any reader follows it (log merge and
+        // attach do too); the path's own size would be the link's (lstat: "8 bytes, not a whole number of pages").
         _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.SequentialScan);
-        // From the open file, not the path: the size and last write of exactly what is read.
-        Size = RandomAccess.GetLength(_file);
-        if (Size != size)
-            throw new InvalidInputException($"{Describe} changed while it was being opened; try again", "memory");
-        _written = File.GetLastWriteTimeUtc(_file);
+        try
+        {
+            long size = RandomAccess.GetLength(_file);
+            if (size == 0) throw new InvalidInputException($"memory file {path} is empty", "memory");
+            if (size % ChunkGeometry.PageSize != 0)
+            {
+                throw new InvalidInputException(
+                    $"memory file {path} is {size} bytes, not a whole number of 4 KiB pages (truncated?)", "memory");
+            }
+            if (size > ChunkGeometry.MaxImageSize)
+                throw new InvalidInputException($"memory file {path} is over the 1 TiB limit", "memory");
+            Size = size;
+            _written = File.GetLastWriteTimeUtc(_file);
+        }
+        catch
+        {
+            _file.Dispose();
+            throw;
+        }
     }
 
     private readonly DateTime _written;

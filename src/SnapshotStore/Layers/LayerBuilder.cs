@@ -101,6 +101,19 @@ public sealed class LayerBuilder(IBlobStore blobs, IKeyProvider keys, ChunkReade
                 "memory");
         }
 
+        if (req.Diff && source.NextHole(0) >= imageSize)
+        {
+            // A diff snapshot is mostly holes (the pages the guest did not touch). One with none at all is almost
+            // surely one whose holes were filled in transfer (scp, aws s3 cp, cp without --sparse): built as a diff,
+            // every page would be taken as dirty and its zeros would overwrite the parent's data, silently.
+            throw new InvalidInputException(
+                $"{source.Describe} has no hole at all, but a diff snapshot's holes are the pages unchanged from "
+                    + $"parent '{req.Parent}': one whose holes were filled in transfer (scp, aws s3 cp, cp without "
+                    + "--sparse) would overwrite the parent with zeros. Restore its holes (cp --sparse=always, or "
+                    + "fallocate --dig-holes), or build it without --diff if every page really is dirty",
+                "diff");
+        }
+
         int chunkCount = ChunkGeometry.ChunkCount(imageSize);
         var entries = new ManifestEntry?[chunkCount];
         var secrets = new ChunkSecret[chunkCount];

@@ -14,7 +14,8 @@ public sealed record WarmResult(string Name, int Chunks, long Bytes, double Seco
 }
 
 /// <summary>Reads every chunk of a list through a reader with bounded concurrency, so the reader's nearer
-/// tiers (the local disk cache) end up holding them. The first chunk that cannot be had stops the warm-up. It
+/// tiers (the local disk cache) end up holding them. The first chunk that cannot be had stops the warm-up (every
+/// worker, at its next chunk); so does the token, checked before every chunk (a cache hit never looks at it). It
 /// returns once the fills have landed (or <see cref="FlushLimit"/> has passed): a warm-up is for the caches, and
 /// a process that exits with fills in flight (the Redis tier writes in the background) leaves them cold.</summary>
 public static class CacheWarmer
@@ -36,6 +37,7 @@ public static class CacheWarmer
         var clock = Stopwatch.StartNew();
         long bytes = 0;
         int next = -1;
+        int failed = 0;
         var workers = new Task[Math.Max(1, parallelism)];
         for (int w = 0; w < workers.Length; w++)
             workers[w] = Task.Run(async () =>
@@ -45,11 +47,18 @@ public static class CacheWarmer
                 {
                     for (int i = Interlocked.Increment(ref next); i < names.Count; i = Interlocked.Increment(ref next))
                     {
+                        ct.ThrowIfCancellationRequested();
+                        if (Volatile.Read(ref failed) != 0) return;
                         while (reader.FillsInFlight > MaxFillsInFlight) await Task.Delay(1, ct);
                         int n = await reader.ReadAsync(names[i], buffer, $"snapshot '{snapshot}'", ct);
                         long done = Interlocked.Add(ref bytes, n);
                         progress?.Report(done);
                     }
+                }
+                catch
+                {
+                    Volatile.Write(ref failed, 1);
+                    throw;
                 }
                 finally { ArrayPool<byte>.Shared.Return(buffer); }
             }, ct);
