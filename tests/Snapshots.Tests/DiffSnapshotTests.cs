@@ -84,6 +84,18 @@ internal static class SparseFiles
             (image.Length - Page, PageOf(5)),
         ];
     }
+
+    /// <summary>Writes DIR/diff.mem the way Firecracker writes a diff snapshot of <paramref name="basePath"/>: the
+    /// <see cref="DirtyPages"/> at their offsets, holes elsewhere (checked to stay holes).</summary>
+    public static string WriteDiff(TestStore t, string basePath, out List<(long Offset, byte[] Bytes)> pages,
+        out int partlyDirtyChunk)
+    {
+        pages = DirtyPages(basePath, out partlyDirtyChunk);
+        var diffPath = t.Path_("diff.mem");
+        Write(diffPath, new FileInfo(basePath).Length, pages);
+        AssertKeepsHoles(diffPath);
+        return diffPath;
+    }
 }
 
 [Trait("Category", Category.Unit)]
@@ -95,10 +107,7 @@ public class DiffSnapshotTests
         using var t = new TestStore();
         var basePath = t.Image("base.img", runtime: 2);
         await t.BuildAsync("base", basePath);
-        var pages = SparseFiles.DirtyPages(basePath, out int partly);
-        var diffPath = t.Path_("diff.mem");
-        SparseFiles.Write(diffPath, new FileInfo(basePath).Length, pages);
-        SparseFiles.AssertKeepsHoles(diffPath);
+        var diffPath = SparseFiles.WriteDiff(t, basePath, out var pages, out int partly);
 
         var r = await t.Host.BuildAsync(new BuildRequest
         {
@@ -148,10 +157,7 @@ public class DiffSnapshotTests
         using var t = new TestStore();
         var basePath = t.Image("base.img", runtime: 2);
         await t.BuildAsync("base", basePath);
-        var pages = SparseFiles.DirtyPages(basePath, out _);
-        var diffPath = t.Path_("diff.mem");
-        SparseFiles.Write(diffPath, new FileInfo(basePath).Length, pages);
-        SparseFiles.AssertKeepsHoles(diffPath);
+        var diffPath = SparseFiles.WriteDiff(t, basePath, out _, out _);
 
         var e = await Assert.ThrowsAsync<InvalidInputException>(() => t.Host.BuildAsync(new BuildRequest
         {
@@ -184,10 +190,7 @@ public class DiffSnapshotTests
         using var t = new TestStore();
         var basePath = t.Image("base.img", runtime: 2);
         await t.BuildAsync("base", basePath);
-        var pages = SparseFiles.DirtyPages(basePath, out _);
-        var diffPath = t.Path_("diff.mem");
-        SparseFiles.Write(diffPath, new FileInfo(basePath).Length, pages);
-        SparseFiles.AssertKeepsHoles(diffPath);
+        var diffPath = SparseFiles.WriteDiff(t, basePath, out var pages, out _);
         var densePath = t.Path_("dense.mem");
         File.WriteAllBytes(densePath, File.ReadAllBytes(diffPath)); // as `cat`, scp or cp without --sparse do
         using (var dense = new FileImageSource(densePath)) Assert.Equal(dense.Size, dense.NextHole(0));
@@ -284,10 +287,7 @@ public class DiffSnapshotCliTests
         var basePath = t.Image("base.img", runtime: 2);
         Assert.Equal(0, (await Snapctl.RunAsync(
             t, "build", "--name", "base", "--layer", "runtime", "--memory", basePath)).ExitCode);
-        var pages = SparseFiles.DirtyPages(basePath, out _);
-        var diffPath = t.Path_("diff.mem");
-        SparseFiles.Write(diffPath, new FileInfo(basePath).Length, pages);
-        SparseFiles.AssertKeepsHoles(diffPath);
+        var diffPath = SparseFiles.WriteDiff(t, basePath, out var pages, out _);
 
         var b = await Snapctl.RunAsync(t, "build", "--name", "fn", "--memory", diffPath, "--parent", "base",
             "--tenant", "acme", "--diff", "--json");
@@ -306,9 +306,7 @@ public class DiffSnapshotCliTests
         var basePath = t.Image("base.img", runtime: 2);
         Assert.Equal(0, (await Snapctl.RunAsync(
             t, "build", "--name", "base", "--layer", "runtime", "--memory", basePath)).ExitCode);
-        var diffPath = t.Path_("diff.mem");
-        SparseFiles.Write(diffPath, new FileInfo(basePath).Length, SparseFiles.DirtyPages(basePath, out _));
-        SparseFiles.AssertKeepsHoles(diffPath);
+        var diffPath = SparseFiles.WriteDiff(t, basePath, out _, out _);
 
         var refused = await Snapctl.RunAsync(
             t, "build", "--name", "fn", "--memory", diffPath, "--parent", "base", "--tenant", "acme", "--json");
