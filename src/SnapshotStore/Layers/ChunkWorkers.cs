@@ -6,7 +6,7 @@ namespace Snapshots.Store.Layers;
 
 /// <summary>
 /// Runs a body over items 0..count-1 on a few workers (the cores, by default), each with its own pooled
-/// ciphertext and plaintext buffers for its whole run: the exporter's and the verifier's chunk loops. The
+/// ciphertext and plaintext buffers for its whole run: the exporter's, the verifier's and the warmer's chunk loops. The
 /// plaintext buffer is cleared when returned to the pool: it may hold a tenant's memory. Each worker checks the
 /// token before every item, so a cancelled run (SIGINT, SIGTERM) stops within one chunk per worker even when the
 /// body's reads do not look at the token (a local file read does not); and the first body that throws stops the

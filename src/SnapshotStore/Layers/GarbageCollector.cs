@@ -48,16 +48,13 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var temps = await TempFilesAsync(ct);
         var (refs, live, stale, manifests) = await ReferencedAsync(removeStale: true, dryRun: true, ct);
-        var doomed = new List<string>();
-        int scanned = 0;
+        var (candidates, scanned) = await UnreferencedAsync(refs, ct);
+        var doomed = new List<string>(candidates.Count);
         long bytes = 0;
-        await foreach (var blob in blobs.ListAsync(OriginChunkStore.Prefix, ct))
+        foreach (var (_, name, size) in candidates)
         {
-            if (!OriginChunkStore.TryParseKey(blob.Key, out var name)) continue;
-            scanned++;
-            if (refs.Contains(name)) continue;
             doomed.Add(name.ToString());
-            bytes += blob.Size;
+            bytes += size;
         }
         var result = new GcResult(manifests, live, stale, scanned, scanned - doomed.Count, doomed.Count, bytes, 0,
             temps.Count, clock.Elapsed.TotalSeconds);
@@ -71,14 +68,7 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
         int temps = await RemoveTempFilesAsync(ct);
 
         var (r1, live, stale, manifests) = await ReferencedAsync(removeStale: true, dryRun: false, ct);
-        var candidates = new List<(string Key, ChunkName Name, long Size)>();
-        int scanned = 0;
-        await foreach (var blob in blobs.ListAsync(OriginChunkStore.Prefix, ct))
-        {
-            if (!OriginChunkStore.TryParseKey(blob.Key, out var name)) continue;
-            scanned++;
-            if (!r1.Contains(name)) candidates.Add((blob.Key, name, blob.Size));
-        }
+        var (candidates, scanned) = await UnreferencedAsync(r1, ct);
         foreach (var (key, _, _) in candidates) await blobs.MoveAsync(key, Trash + key, ct);
 
         var (r2, _, _, _) = await ReferencedAsync(removeStale: false, dryRun: false, ct);
@@ -97,6 +87,22 @@ public sealed class GarbageCollector(IBlobStore blobs, TimeSpan? leaseExpiry = n
         }
         return new GcResult(manifests, live, stale, scanned, scanned - candidates.Count, deleted, bytes, reclaimed,
             temps, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The chunks in the store that <paramref name="refs"/> does not name, and how many chunks were
+    /// scanned: what a gc deletes (or with --dry-run, would).</summary>
+    private async Task<(List<(string Key, ChunkName Name, long Size)> Candidates, int Scanned)> UnreferencedAsync(
+        HashSet<ChunkName> refs, CancellationToken ct)
+    {
+        var candidates = new List<(string Key, ChunkName Name, long Size)>();
+        int scanned = 0;
+        await foreach (var blob in blobs.ListAsync(OriginChunkStore.Prefix, ct))
+        {
+            if (!OriginChunkStore.TryParseKey(blob.Key, out var name)) continue;
+            scanned++;
+            if (!refs.Contains(name)) candidates.Add((blob.Key, name, blob.Size));
+        }
+        return (candidates, scanned);
     }
 
     /// <summary>With <paramref name="dryRun"/>, stale leases are judged and counted as removed, but not removed.

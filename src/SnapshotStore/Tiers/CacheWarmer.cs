@@ -1,7 +1,5 @@
-using System.Buffers;
 using System.Diagnostics;
 using Snapshots.Store.Chunks;
-using Snapshots.Store.Crypto;
 
 namespace Snapshots.Store.Tiers;
 
@@ -36,33 +34,15 @@ public static class CacheWarmer
     {
         var clock = Stopwatch.StartNew();
         long bytes = 0;
-        int next = -1;
-        int failed = 0;
-        var workers = new Task[Math.Max(1, parallelism)];
-        for (int w = 0; w < workers.Length; w++)
-            workers[w] = Task.Run(async () =>
-            {
-                var buffer = ArrayPool<byte>.Shared.Rent(ConvergentCipher.MaxCiphertextSize);
-                try
-                {
-                    for (int i = Interlocked.Increment(ref next); i < names.Count; i = Interlocked.Increment(ref next))
-                    {
-                        ct.ThrowIfCancellationRequested();
-                        if (Volatile.Read(ref failed) != 0) return;
-                        while (reader.FillsInFlight > MaxFillsInFlight) await Task.Delay(1, ct);
-                        int n = await reader.ReadAsync(names[i], buffer, $"snapshot '{snapshot}'", ct);
-                        long done = Interlocked.Add(ref bytes, n);
-                        progress?.Report(done);
-                    }
-                }
-                catch
-                {
-                    Volatile.Write(ref failed, 1);
-                    throw;
-                }
-                finally { ArrayPool<byte>.Shared.Return(buffer); }
-            }, ct);
-        await Task.WhenAll(workers);
+        string what = $"snapshot '{snapshot}'";
+        // The build's worker loop: the token checked before every chunk (a cache hit never looks at it), and the
+        // first failure stops the other workers at their next chunk.
+        await Layers.ChunkWorkers.RunAsync(names.Count, Math.Max(1, parallelism), async (i, cipher, _) =>
+        {
+            while (reader.FillsInFlight > MaxFillsInFlight) await Task.Delay(1, ct);
+            int n = await reader.ReadAsync(names[i], cipher, what, ct);
+            progress?.Report(Interlocked.Add(ref bytes, n));
+        }, ct);
         var fills = await reader.FlushFillsAsync(FlushLimit); // warming is filling: done when the fills are
         return new WarmResult(snapshot, names.Count, bytes, clock.Elapsed.TotalSeconds, fills);
     }
