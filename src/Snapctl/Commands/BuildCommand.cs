@@ -83,7 +83,7 @@ public static class BuildCommand
             using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring);
             bool asJson = pr.GetValue(json);
             var r = await Output.WithProgressAsync(
-                $"build {request.Name}", asJson, p => host.BuildAsync(request, p, ct));
+                $"build {request.Name}", p => host.BuildAsync(request, p, ct));
             if (asJson)
             {
                 Output.WriteJson(r);

@@ -31,7 +31,7 @@ public static class CopyCommand
             using var source = await CommonOptions.OpenHostAsync(pr, from, ct);
             using var destination = await CommonOptions.OpenHostAsync(pr, to, ct);
             bool asJson = pr.GetValue(json);
-            var r = await Output.WithProgressAsync($"cp {pr.GetValue(name)}", asJson,
+            var r = await Output.WithProgressAsync($"cp {pr.GetValue(name)}",
                 p => source.CopyToAsync(destination, pr.GetValue(name)!, pr.GetValue(parallel), p, ct));
             if (asJson)
             {

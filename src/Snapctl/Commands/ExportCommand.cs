@@ -29,7 +29,7 @@ public static class ExportCommand
             var settings = tiers.From(pr);
             using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring, allowRollback);
             bool asJson = pr.GetValue(json);
-            var r = await Output.WithProgressAsync($"export {pr.GetValue(name)}", asJson,
+            var r = await Output.WithProgressAsync($"export {pr.GetValue(name)}",
                 p => host.ExportAsync(pr.GetValue(name)!, pr.GetValue(tenant), pr.GetValue(output)!, settings, p, ct));
             if (asJson)
             {

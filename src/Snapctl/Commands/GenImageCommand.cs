@@ -43,7 +43,7 @@ public static class GenImageCommand
             };
             string path = pr.GetValue(output)!;
             // Off the invocation thread, so a signal's cancellation is seen between blocks.
-            await Output.WithProgressAsync($"gen-image {Path.GetFileName(path)}", pr.GetValue(json), p =>
+            await Output.WithProgressAsync($"gen-image {Path.GetFileName(path)}", p =>
                 Task.Run(() =>
                 {
                     PlanFiles.GenerateImage(spec, path, p, ct);

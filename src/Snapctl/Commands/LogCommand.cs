@@ -80,7 +80,7 @@ public static class LogCommand
             var plan = PrefetchPlan.Load(FileKinds.RequireRegular(pr.GetValue(planFile)!, "plan-file"));
             using var host = await CommonOptions.OpenHostAsync(pr, store, ct, keyring);
             // Building the pack reads the plan's chunks through the tiers: the progress counts them.
-            var r = await Output.WithProgressAsync($"attach plan to {pr.GetValue(name)}", pr.GetValue(json),
+            var r = await Output.WithProgressAsync($"attach plan to {pr.GetValue(name)}",
                 p => host.AttachPlanAsync(pr.GetValue(name)!, pr.GetValue(tenant), plan, !pr.GetValue(noPack),
                     settings, p, ct));
             return Output.Result(r, pr.GetValue(json), a => Console.WriteLine(

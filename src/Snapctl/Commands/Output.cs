@@ -95,12 +95,11 @@ public static class Output
     public static bool ShowProgress => !QuietMode && (ForceProgress || Redraw);
 
     /// <summary>Runs <paramref name="work"/> with byte progress on stderr when <see cref="ShowProgress"/>; the
-    /// progress starts when the work says its total (<see cref="IByteProgress.Begin"/>). <paramref name="json"/>
-    /// is kept for the callers' sake: progress is on stderr, so --json does not change it.</summary>
-    public static async Task<T> WithProgressAsync<T>(string label, bool json, Func<IByteProgress?, Task<T>> work)
+    /// progress starts when the work says its total (<see cref="IByteProgress.Begin"/>). Progress is on stderr, so
+    /// --json does not change it.</summary>
+    public static async Task<T> WithProgressAsync<T>(string label, Func<IByteProgress?, Task<T>> work)
     {
         ArgumentNullException.ThrowIfNull(work);
-        _ = json;
         if (!ShowProgress) return await work(null);
         if (!Redraw)
         {

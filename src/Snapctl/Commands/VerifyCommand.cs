@@ -44,7 +44,7 @@ public static class VerifyCommand
                 }
                 return fixedUp.After.Ok ? 0 : 1;
             }
-            var r = await Output.WithProgressAsync($"verify {pr.GetValue(name)}", asJson,
+            var r = await Output.WithProgressAsync($"verify {pr.GetValue(name)}",
                 p => host.VerifyAsync(pr.GetValue(name)!, pr.GetValue(tenant), p, ct));
             if (asJson)
             {

@@ -30,7 +30,7 @@ public static class WarmCommand
             var settings = tiers.From(pr);
             using var host = await CommonOptions.OpenHostAsync(pr, store, ct);
             bool asJson = pr.GetValue(json);
-            var r = await Output.WithProgressAsync($"warm {pr.GetValue(name)}", asJson,
+            var r = await Output.WithProgressAsync($"warm {pr.GetValue(name)}",
                 p => host.WarmAsync(pr.GetValue(name)!, settings, pr.GetValue(parallel), p, ct));
             if (asJson) Output.WriteJson(r);
             else
