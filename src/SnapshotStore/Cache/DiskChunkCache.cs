@@ -141,24 +141,37 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
         int count = 0;
         long bytes = 0;
         if (!Directory.Exists(dir)) return (0, 0);
-        foreach (var sub in Directory.EnumerateDirectories(dir))
+        foreach (var file in EntryFiles(dir, removeLinks: false))
         {
-            if (Files.FileKinds.Of(sub, followLinks: false) != Files.FileKind.Directory) continue;
+            if (!ChunkName.TryParse(file.Name, out _)) continue;
             try
             {
-                foreach (var file in new DirectoryInfo(sub).EnumerateFiles())
-                {
-                    if (!ChunkName.TryParse(file.Name, out _)) continue;
-                    count++;
-                    bytes += file.Length;
-                }
+                bytes += file.Length;
+                count++;
             }
-            catch (Exception ex) when (ex is DirectoryNotFoundException or FileNotFoundException)
-            {
-                // evicted by a user of the cache meanwhile
-            }
+            catch (FileNotFoundException) { } // evicted by a user of the cache meanwhile
         }
         return (count, bytes);
+    }
+
+    /// <summary>The files in the cache's real subdirectories (DIR/ab/*), listed a subdirectory at a time. A
+    /// symlink posing as a subdirectory is not part of the cache: never entered, and with
+    /// <paramref name="removeLinks"/> removed (the link). A subdirectory gone meanwhile (emptied by another user)
+    /// is skipped.</summary>
+    private static IEnumerable<FileInfo> EntryFiles(string dir, bool removeLinks)
+    {
+        foreach (var sub in Directory.EnumerateDirectories(dir))
+        {
+            if (Files.FileKinds.Of(sub, followLinks: false) != Files.FileKind.Directory)
+            {
+                if (removeLinks) File.Delete(sub);
+                continue;
+            }
+            List<FileInfo> files;
+            try { files = new DirectoryInfo(sub).EnumerateFiles().ToList(); }
+            catch (DirectoryNotFoundException) { continue; }
+            foreach (var file in files) yield return file;
+        }
     }
 
     private void Drop(ChunkName name)
@@ -228,34 +241,22 @@ public sealed class DiskChunkCache : IChunkCache, IDisposable
     private void Load()
     {
         var found = new List<(ChunkName Name, long Size, DateTime Time)>();
-        foreach (var sub in Directory.EnumerateDirectories(_dir))
+        foreach (var file in EntryFiles(_dir, removeLinks: true))
         {
-            // A symlink posing as a subdirectory is not part of the cache: removed (the link), never entered.
-            if (Files.FileKinds.Of(sub, followLinks: false) != Files.FileKind.Directory)
+            if (file.Name.EndsWith(FileBlobStore.TempSuffix, StringComparison.Ordinal))
             {
-                File.Delete(sub);
+                try { if (DateTime.UtcNow - file.LastWriteTimeUtc > TimeSpan.FromMinutes(10)) file.Delete(); }
+                catch (IOException) { } // gone already: another process cleaned it
                 continue;
             }
-            IEnumerable<FileInfo> files;
-            try { files = new DirectoryInfo(sub).EnumerateFiles().ToList(); }
-            catch (DirectoryNotFoundException) { continue; }
-            foreach (var file in files)
+            if (!ChunkName.TryParse(file.Name, out var name)) continue;
+            try
             {
-                if (file.Name.EndsWith(FileBlobStore.TempSuffix, StringComparison.Ordinal))
-                {
-                    try { if (DateTime.UtcNow - file.LastWriteTimeUtc > TimeSpan.FromMinutes(10)) file.Delete(); }
-                    catch (IOException) { } // gone already: another process cleaned it
-                    continue;
-                }
-                if (!ChunkName.TryParse(file.Name, out var name)) continue;
-                try
-                {
-                    // Larger than any chunk: planted (a sparse giant would push every good entry out of the budget).
-                    if (file.Length > ConvergentCipherSize) { file.Delete(); continue; }
-                    found.Add((name, file.Length, file.LastWriteTimeUtc));
-                }
-                catch (FileNotFoundException) { } // evicted by another process sharing the directory meanwhile
+                // Larger than any chunk: planted (a sparse giant would push every good entry out of the budget).
+                if (file.Length > ConvergentCipherSize) { file.Delete(); continue; }
+                found.Add((name, file.Length, file.LastWriteTimeUtc));
             }
+            catch (FileNotFoundException) { } // evicted by another process sharing the directory meanwhile
         }
         found.Sort((a, b) => a.Time.CompareTo(b.Time));
         lock (_lock)
