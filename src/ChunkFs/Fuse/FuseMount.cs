@@ -132,6 +132,12 @@ internal sealed class FuseMount : IDisposable
     private static InvalidInputException Busy(string path, string why) =>
         new($"mountpoint {path} is busy: {why}", "mountpoint");
 
+    /// <summary>Unmounts a dead ChunkFs at <paramref name="path"/> (its server was killed), if one is there; a
+    /// daemon's start-up cleanup. Throws <see cref="SnapshotException"/> when a live server or another file system
+    /// is mounted there.</summary>
+    internal static void ClearDead(string path, Action<string> log) =>
+        ClearDeadMount(System.IO.Path.GetFullPath(path), log);
+
     /// <summary>A ChunkFs whose server died (SIGKILL, OOM) answers ENOTCONN to everyone until unmounted: cleared.
     /// Any other mount there, a live ChunkFs included, is refused as busy.</summary>
     private static void ClearDeadMount(string path, Action<string> log)

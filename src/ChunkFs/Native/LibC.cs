@@ -84,6 +84,9 @@ internal static unsafe partial class LibC
     [LibraryImport("libc")]
     public static partial uint geteuid();
 
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int chown(string path, uint owner, uint group);
+
     [LibraryImport("libc")]
     public static partial uint getegid();
 

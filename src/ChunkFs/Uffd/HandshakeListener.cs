@@ -67,6 +67,12 @@ public sealed class HandshakeListener : IDisposable
             _listener.Bind(new UnixDomainSocketEndPoint(Path));
             // Owner-only at once; the peer uid check below also covers the moment before this chmod.
             File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            // A VMM of another uid (a jailed Firecracker) must be able to connect: the socket becomes its own.
+            if (_allowedUid != geteuid() && chown(Path, _allowedUid, uint.MaxValue) != 0)
+            {
+                throw new InvalidInputException(
+                    $"socket {Path} could not be given to uid {_allowedUid} (errno {Errno})", "uffd-socket");
+            }
             _listener.Listen(8);
         }
         catch
@@ -76,7 +82,10 @@ public sealed class HandshakeListener : IDisposable
         }
     }
 
-    private static void RemoveStaleSocket(string path)
+    /// <summary>Makes way for a listener at <paramref name="path"/>: removes a socket nobody listens on (left by a
+    /// process that died); refuses, naming <paramref name="parameter"/>, anything else there (never removed) and a
+    /// socket someone answers on.</summary>
+    public static void RemoveStaleSocket(string path, string parameter = "uffd-socket")
     {
         var kind = FileKinds.Of(path, followLinks: false);
         if (kind == FileKind.Missing) return;
@@ -84,7 +93,7 @@ public sealed class HandshakeListener : IDisposable
         {
             throw new InvalidInputException(
                 $"{path} exists and is {FileKinds.Describe(kind)}, not a socket; it is left alone",
-                "uffd-socket");
+                parameter);
         }
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -96,7 +105,7 @@ public sealed class HandshakeListener : IDisposable
             File.Delete(path); // a stale socket from an earlier run: nobody listens on it
             return;
         }
-        throw new InvalidInputException($"a handler is already listening on {path}", "uffd-socket");
+        throw new InvalidInputException($"something is already listening on {path}", parameter);
     }
 
     /// <summary>Waits for the VMM, receives the handshake and the uffd, and validates both. Connections that are

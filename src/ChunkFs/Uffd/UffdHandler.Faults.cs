@@ -233,6 +233,7 @@ public sealed partial class UffdHandler
         long now = Stopwatch.GetTimestamp();
         long n = _faults - 1;
         if (n >= 0 && n < _faultTicks.Length) _faultTicks[n] = now - t0;
+        _options.FaultObserver?.FaultServed(now - t0);
         if (_touches is not null && _touchCount < _touches.Length && !_touched!.Get(pageIndex))
         {
             _touched.Set(pageIndex);

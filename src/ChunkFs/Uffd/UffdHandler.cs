@@ -83,6 +83,13 @@ public sealed partial class UffdHandler : IPrefetchTarget
     public AccessLog? RecordedLog => _touches is null ? null
         : new AccessLog { ImageSize = _memory.Size, Touches = _touches.AsSpan(0, _touchCount).ToArray() };
 
+    /// <summary>The counters so far, read from any thread while <see cref="Run"/> serves (each value is read
+    /// whole; together they are a moment's approximation).</summary>
+    public HandlerProgress Progress => new(
+        Volatile.Read(ref _faults), Volatile.Read(ref _copied), Volatile.Read(ref _zero),
+        Volatile.Read(ref _prefetched), _options.Plan?.Pages.Length ?? 0, Volatile.Read(ref _parkedTotal),
+        _parked.Count, Volatile.Read(ref _removedPages), _session.VmmPid);
+
     /// <summary>Serves faults on the calling thread until the VMM exits or is failed.</summary>
     public RestoreStats Run(CancellationToken ct)
     {

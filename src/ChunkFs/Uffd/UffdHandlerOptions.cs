@@ -23,4 +23,6 @@ public sealed record UffdHandlerOptions
     /// </summary>
     public int FaultAroundPages { get; init; } = 4;
     public Action<string> Log { get; init; } = _ => { };
+    /// <summary>Told each demand fault's service time; on the fault thread. Null: none.</summary>
+    public IFaultObserver? FaultObserver { get; init; }
 }

@@ -1,3 +1,5 @@
+using Snapshots.ChunkFs.Uffd;
+
 namespace Snapshots.Host.Restore;
 
 /// <summary>Which prefetch plan a restore follows.</summary>
@@ -57,6 +59,18 @@ public sealed record RestoreRequest
 
     /// <summary>How long to wait for the VMM to connect; null: forever.</summary>
     public TimeSpan? AcceptTimeout { get; init; }
+
+    /// <summary>The uid whose VMM may connect (SO_PEERCRED) and who owns the socket; null: this process's uid.
+    /// </summary>
+    public uint? VmmUid { get; init; }
+
+    /// <summary>Told each demand fault's service time (a daemon's latency histogram); called on the fault thread,
+    /// so it must be quick and allocation-free. Null: none.</summary>
+    public IFaultObserver? FaultObserver { get; init; }
+
+    /// <summary>Called once a VMM has connected and its handshake was accepted, before its first fault is served
+    /// (a daemon persists its restore record here). Null: none.</summary>
+    public Action<UffdSession>? VmmConnected { get; init; }
 
     /// <summary>Where to write the first-touch page-access log of this restore; null: not recorded.</summary>
     public string? RecordPath { get; init; }

@@ -22,6 +22,8 @@ public sealed class RestoreSession : IDisposable
     private readonly ChunkReader _reader;
     private readonly ResidentChunks _memory;
     private readonly ResidentChunks? _pack;
+    private HandshakeListener? _listener;
+    private volatile UffdHandler? _handler;
 
     private RestoreSession(SnapshotHost host, RestoreRequest request, SnapshotChain chain, ChunkReader reader,
         ResidentChunks memory, PrefetchPlan? plan, ResidentChunks? pack)
@@ -99,11 +101,32 @@ public sealed class RestoreSession : IDisposable
         }
     }
 
-    /// <summary>Listens on the request's socket, accepts one VMM (within the accept timeout), and serves its faults
-    /// on a dedicated thread until it exits or is failed. Writes the access log when recording.</summary>
+    /// <summary>Binds the request's socket now, so that a VMM may connect as soon as this returns (a daemon answers
+    /// its API call only then); <see cref="ServeAsync"/> accepts on it. Idempotent. Throws
+    /// <see cref="InvalidInputException"/> naming "uffd-socket" as <see cref="HandshakeListener"/> does.</summary>
+    public string Listen()
+    {
+        _listener ??= new HandshakeListener(_request.SocketPath, _host.Log, _request.VmmUid);
+        return _listener.Path;
+    }
+
+    /// <summary>The handler's counters while it serves (null before a VMM has connected); read from any thread.
+    /// </summary>
+    public HandlerProgress? Progress => _handler?.Progress;
+
+    /// <summary>What each tier has served this restore so far (the origin last).</summary>
+    public IReadOnlyList<TierSummary> Tiers => TierSummary.Of(_reader);
+
+    /// <summary>Chunk reads retried so far after every tier failed transiently.</summary>
+    public long Retries => _reader.Retries;
+
+    /// <summary>Listens on the request's socket (unless <see cref="Listen"/> did), accepts one VMM (within the
+    /// accept timeout), and serves its faults on a dedicated thread until it exits or is failed. Writes the access
+    /// log when recording.</summary>
     public async Task<RestoreStats> ServeAsync(CancellationToken ct = default)
     {
-        using var listener = new HandshakeListener(_request.SocketPath, _host.Log);
+        Listen();
+        using var listener = _listener!;
         _host.Log($"serving '{Chain.Name}' on {listener.Path}{Describe()}");
         using var acceptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (_request.AcceptTimeout is { } limit) acceptCts.CancelAfter(limit);
@@ -140,7 +163,9 @@ public sealed class RestoreSession : IDisposable
             UffdHandler handler;
             try
             {
+                _request.VmmConnected?.Invoke(session);
                 handler = new UffdHandler(session, _memory, HandlerOptions());
+                _handler = handler;
                 stats = RunOnOwnThread(handler, ct);
             }
             catch
@@ -196,6 +221,7 @@ public sealed class RestoreSession : IDisposable
             BandwidthBytesPerSecond = _request.PrefetchBandwidth,
         },
         Log = _host.Log,
+        FaultObserver = _request.FaultObserver,
     };
 
     private string Describe() => Plan is null ? ""
@@ -211,6 +237,7 @@ public sealed class RestoreSession : IDisposable
 
     public void Dispose()
     {
+        _listener?.Dispose();
         _pack?.Dispose();
         _memory.Dispose();
         _reader.Dispose();

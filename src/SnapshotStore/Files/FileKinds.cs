@@ -57,6 +57,18 @@ public static class FileKinds
     }
 
     /// <summary>The kind with its article, for messages: "a FIFO", "a device or other special file".</summary>
+    /// <summary>The uid owning <paramref name="path"/> itself (a symlink is not followed); null when it cannot be
+    /// stat'ed.</summary>
+    public static unsafe uint? OwnerOf(string path)
+    {
+        Stat st;
+        // SAFETY: st lives on this frame; lstat writes at most sizeof(struct stat) into it.
+        return Native.lstat(path, &st) == 0 ? st.Uid : null;
+    }
+
+    /// <summary>This process's effective uid.</summary>
+    public static uint EffectiveUid => Native.geteuid();
+
     public static string Describe(FileKind kind) => kind switch
     {
         FileKind.Missing => "missing",

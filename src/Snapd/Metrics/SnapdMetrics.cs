@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using Prometheus;
+using Snapshots.ChunkFs.Uffd;
+using Snapshots.Store.Chunks;
+
+namespace Snapshots.Snapd.Metrics;
+
+/// <summary>
+/// snapd's Prometheus metrics (prometheus-net; /metrics). Event metrics (faults' latency, restores started and
+/// ended, API errors) are recorded as they happen; totals that live in the restores' own counters (faults, pages,
+/// tiers) are read from them just before each scrape (<see cref="Refresh"/>), so the fault path does nothing for
+/// them. The default registry also carries the process's CPU and memory (process_*).
+/// </summary>
+public sealed class SnapdMetrics : IFaultObserver
+{
+    private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(10e-6, 2, 22); // 10 us - 21 s
+
+    public Gauge RestoresActive { get; } = Prometheus.Metrics.CreateGauge(
+        "snapd_restores_active", "Restores ready or serving now.", "mode");
+    public Counter RestoresStarted { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_restores_started_total", "Restores created through the API.", "mode");
+    public Counter RestoresEnded { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_restores_ended_total", "Restores ended, by outcome (exited, failed).", "mode", "outcome");
+    public Counter RestoresTakenBack { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_restores_taken_back_total", "Running VMs taken back after a restart of the daemon, by outcome.",
+        "outcome");
+    public Histogram ReadySeconds { get; } = Prometheus.Metrics.CreateHistogram(
+        "snapd_restore_ready_seconds", "From the API call to the handler ready (socket listening, file mounted).",
+        new HistogramConfiguration { Buckets = LatencyBuckets, LabelNames = ["mode"] });
+    public Histogram FaultLatency { get; } = Prometheus.Metrics.CreateHistogram(
+        "snapd_fault_latency_seconds", "A demand fault's service time in the handler (read to page installed).",
+        new HistogramConfiguration { Buckets = LatencyBuckets });
+    public Counter Faults { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_faults_total", "Demand faults served.");
+    public Counter Pages { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_pages_installed_total", "Pages installed, by how (copied on demand, zero, prefetched).", "how");
+    public Counter ParkedFaultsTotal { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_parked_faults_total", "Demand faults that waited for their chunk while others were served.");
+    public Gauge ParkedFaults { get; } = Prometheus.Metrics.CreateGauge(
+        "snapd_parked_faults", "Demand faults waiting for their chunk now.");
+    public Counter TierHits { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_tier_hits_total", "Chunks a tier served (memory misses), by tier.", "tier");
+    public Counter TierBytes { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_tier_bytes_total", "Bytes a tier served, by tier.", "tier");
+    public Counter TierErrors { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_tier_errors_total", "Reads a tier failed (errors, timeouts, corrupt), by tier and kind.", "tier",
+        "kind");
+    public Counter Retries { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_retries_total", "Chunk reads retried after every tier failed transiently.");
+    public Counter Errors { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_errors_total", "API requests refused and restores failed, by kind (docs/errors.md).", "kind");
+
+    /// <summary>Called on fault threads: lock-free bucket increments, no allocation.</summary>
+    public void FaultServed(long ticks) => FaultLatency.Observe(ticks / (double)Stopwatch.Frequency);
+
+    /// <summary>Sets the totals read from the restores' counters (<paramref name="totals"/>: live and ended
+    /// restores together; counters only move forward).</summary>
+    public void Refresh(RestoreTotals totals)
+    {
+        ArgumentNullException.ThrowIfNull(totals);
+        Faults.IncTo(totals.Faults);
+        Pages.WithLabels("copied").IncTo(totals.PagesCopied);
+        Pages.WithLabels("zero").IncTo(totals.ZeroPages);
+        Pages.WithLabels("prefetched").IncTo(totals.PrefetchedPages);
+        ParkedFaultsTotal.IncTo(totals.ParkedFaults);
+        ParkedFaults.Set(totals.ParkedNow);
+        Retries.IncTo(totals.Retries);
+        foreach (var (tier, t) in totals.Tiers)
+        {
+            TierHits.WithLabels(tier).IncTo(t.Hits);
+            TierBytes.WithLabels(tier).IncTo(t.Bytes);
+            TierErrors.WithLabels(tier, "error").IncTo(t.Errors);
+            TierErrors.WithLabels(tier, "timeout").IncTo(t.Timeouts);
+            TierErrors.WithLabels(tier, "corrupt").IncTo(t.Corrupt);
+        }
+    }
+}
+
+/// <summary>Totals over every restore since the daemon started: ended restores' final figures plus live ones'
+/// counters. Tiers by name.</summary>
+public sealed class RestoreTotals
+{
+    public long Faults { get; set; }
+    public long PagesCopied { get; set; }
+    public long ZeroPages { get; set; }
+    public long PrefetchedPages { get; set; }
+    public long ParkedFaults { get; set; }
+    public long ParkedNow { get; set; }
+    public long Retries { get; set; }
+    public Dictionary<string, TierTotal> Tiers { get; } = new(StringComparer.Ordinal);
+
+    public void Add(HandlerProgress p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        Faults += p.Faults;
+        PagesCopied += p.PagesCopied;
+        ZeroPages += p.ZeroPages;
+        PrefetchedPages += p.PrefetchedPages;
+        ParkedFaults += p.ParkedFaults;
+        ParkedNow += p.ParkedNow;
+    }
+
+    public void Add(IReadOnlyList<TierSummary> tiers)
+    {
+        ArgumentNullException.ThrowIfNull(tiers);
+        foreach (var t in tiers)
+        {
+            var sum = Tiers.TryGetValue(t.Tier, out var s) ? s : new TierTotal();
+            Tiers[t.Tier] = sum with
+            {
+                Hits = sum.Hits + t.Hits,
+                Bytes = sum.Bytes + t.Bytes,
+                Errors = sum.Errors + t.Errors,
+                Timeouts = sum.Timeouts + t.Timeouts,
+                Corrupt = sum.Corrupt + t.Corrupt,
+            };
+        }
+    }
+
+    public RestoreTotals Clone()
+    {
+        var c = new RestoreTotals
+        {
+            Faults = Faults, PagesCopied = PagesCopied, ZeroPages = ZeroPages, PrefetchedPages = PrefetchedPages,
+            ParkedFaults = ParkedFaults, ParkedNow = ParkedNow, Retries = Retries,
+        };
+        foreach (var (k, v) in Tiers) c.Tiers[k] = v;
+        return c;
+    }
+}
+
+/// <summary>One tier's totals.</summary>
+public sealed record TierTotal
+{
+    public long Hits { get; init; }
+    public long Bytes { get; init; }
+    public long Errors { get; init; }
+    public long Timeouts { get; init; }
+    public long Corrupt { get; init; }
+}

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using Snapshots.ChunkFs.Uffd;
+using Snapshots.Host.Mount;
+using Snapshots.Host.Restore;
+using Snapshots.Store;
+using Snapshots.Store.Chunks;
+
+namespace Snapshots.Snapd.Restores;
+
+/// <summary>
+/// One restore the daemon runs: a prepared <see cref="RestoreSession"/> (uffd) or <see cref="MountSession"/>
+/// (file), serving in the background until its VMM exits, it is failed, or it is deleted. Its state and counters
+/// are read from API threads at any time.
+/// </summary>
+public sealed class ManagedRestore : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _mounted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private RestoreSession? _uffd;
+    private MountSession? _mount;
+    private volatile RestoreState _state = RestoreState.Ready;
+    private RestoreStats? _stats;
+    private MountStats? _mountStats;
+    private string? _reason;
+    private int _vmmPid;
+
+    public ManagedRestore(string id, RestoreSpec spec)
+    {
+        Id = id;
+        Spec = spec;
+        CreatedAt = DateTimeOffset.UtcNow;
+    }
+
+    public string Id { get; }
+    public RestoreSpec Spec { get; }
+    public DateTimeOffset CreatedAt { get; }
+    public DateTimeOffset? EndedAt { get; private set; }
+
+    /// <summary>From the API call to the socket listening (uffd) or the file mounted (file), in seconds.</summary>
+    public double ReadySeconds { get; private set; }
+
+    /// <summary>The socket the VMM connects to (uffd).</summary>
+    public string? SocketPath { get; private set; }
+
+    /// <summary>The memory file on the restore's ChunkFs mount (file).</summary>
+    public string? FilePath { get; private set; }
+
+    public RestoreState State => _state;
+    public string? Reason => _reason;
+    public RestoreStats? Stats => _stats;
+    public MountStats? MountStats => _mountStats;
+    public int VmmPid => _uffd?.Progress?.VmmPid ?? _vmmPid;
+    public HandlerProgress? Progress => _uffd?.Progress;
+    public bool Ended => _state is RestoreState.Exited or RestoreState.Failed;
+
+    /// <summary>What each tier served this restore so far (uffd, while serving).</summary>
+    internal IReadOnlyList<TierSummary>? LiveTiers() => Ended ? null : _uffd?.Tiers;
+
+    internal long LiveRetries() => Ended ? 0 : _uffd?.Retries ?? 0;
+
+    /// <summary>Completes when the restore has ended (never faults).</summary>
+    public Task Completion { get; private set; } = Task.CompletedTask;
+
+    /// <summary>Starts serving a prepared uffd session whose socket already listens.</summary>
+    internal void Start(RestoreSession session, string socketPath, long startedTicks, Action<ManagedRestore> ended)
+    {
+        _uffd = session;
+        SocketPath = socketPath;
+        ReadySeconds = Stopwatch.GetElapsedTime(startedTicks).TotalSeconds;
+        Completion = Task.Run(async () =>
+        {
+            try
+            {
+                var stats = await session.ServeAsync(_stop.Token);
+                _stats = stats;
+                _reason = stats.Reason;
+                _state = stats.Failed ? RestoreState.Failed : RestoreState.Exited;
+            }
+            catch (Exception ex) when (ex is SnapshotException or OperationCanceledException or IOException)
+            {
+                _reason = ex is OperationCanceledException ? "deleted before a VMM connected" : ex.Message;
+                _state = RestoreState.Failed;
+            }
+            finally
+            {
+                EndedAt = DateTimeOffset.UtcNow;
+                ended(this);
+            }
+        });
+    }
+
+    /// <summary>Starts serving a prepared ChunkFs mount; returns once the file is mounted (the request's Ready
+    /// callback calls <see cref="Mounted"/>). A mount that fails throws here, to the API call.</summary>
+    internal async Task StartAsync(MountSession session, string filePath, long startedTicks,
+        Action<ManagedRestore> ended)
+    {
+        _mount = session;
+        var serve = Task.Run(() => session.ServeAsync(_stop.Token));
+        await Task.WhenAny(_mounted.Task, serve);
+        if (!_mounted.Task.IsCompleted)
+        {
+            await serve;
+            throw new SnapshotException($"the ChunkFs mount for '{Spec.Snapshot}' ended before it was ready");
+        }
+        FilePath = filePath;
+        ReadySeconds = Stopwatch.GetElapsedTime(startedTicks).TotalSeconds;
+        _state = RestoreState.Serving;
+        Completion = Task.Run(async () =>
+        {
+            try
+            {
+                _mountStats = await serve;
+                _state = RestoreState.Exited;
+            }
+            catch (Exception ex) when (ex is SnapshotException or OperationCanceledException or IOException)
+            {
+                _reason = ex.Message;
+                _state = RestoreState.Failed;
+            }
+            finally
+            {
+                EndedAt = DateTimeOffset.UtcNow;
+                ended(this);
+            }
+        });
+    }
+
+    /// <summary>The ChunkFs file is mounted.</summary>
+    internal void Mounted() => _mounted.TrySetResult();
+
+    /// <summary>The VMM connected (called on the serving thread before its first fault).</summary>
+    internal void Connected(UffdSession session)
+    {
+        _vmmPid = session.VmmPid;
+        _state = RestoreState.Serving;
+    }
+
+    /// <summary>Stops serving: a uffd VM still connected is failed (killed: it cannot run without its handler);
+    /// a file restore is unmounted.</summary>
+    public void Stop() => _stop.Cancel();
+
+    public void Dispose()
+    {
+        _uffd?.Dispose();
+        _mount?.Dispose();
+        _stop.Dispose();
+    }
+}

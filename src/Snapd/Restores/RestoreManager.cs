@@ -1,0 +1,344 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Snapshots.ChunkFs.Uffd;
+using Snapshots.Host;
+using Snapshots.Host.Mount;
+using Snapshots.Host.Restore;
+using Snapshots.Snapd.Metrics;
+using Snapshots.Store;
+using Snapshots.Store.Tiers;
+
+namespace Snapshots.Snapd.Restores;
+
+/// <summary>
+/// The daemon's restores: creates them (prepared and listening before the API call returns), keeps them while
+/// they serve and for a while after, stops them, and drains them on SIGTERM. Opens the store once, at start.
+/// Every recipe is the host library's (<see cref="RestoreSession"/>, <see cref="MountSession"/>).
+/// </summary>
+public sealed partial class RestoreManager : IHostedService, IDisposable
+{
+    /// <summary>Ended restores kept for GET (their figures) before the oldest is forgotten.</summary>
+    public const int KeptEnded = 256;
+
+    private readonly SnapdSettings _settings;
+    private readonly SnapdMetrics _metrics;
+    private readonly ILogger<RestoreManager> _log;
+    private readonly ConcurrentDictionary<string, ManagedRestore> _restores = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _endedOrder = new();
+    private readonly Lock _totalsLock = new();
+    private readonly RestoreTotals _endedTotals = new();
+    private readonly HashSet<string> _counted = new(StringComparer.Ordinal);
+    private readonly RestoreRecords _records;
+    private SnapshotHost? _host;
+    private int _active;
+    private volatile bool _draining;
+
+    public RestoreManager(SnapdSettings settings, SnapdMetrics metrics, ILogger<RestoreManager> log)
+    {
+        _settings = settings;
+        _metrics = metrics;
+        _log = log;
+        _records = new RestoreRecords(settings.RestoresDirectory);
+    }
+
+    public SnapshotHost Host => _host ?? throw new InvalidOperationException("snapd has not opened its store");
+    public SnapdSettings Settings => _settings;
+    public bool Draining => _draining;
+    public int Active => Volatile.Read(ref _active);
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        SafeDirectories.CreateOwnerOnly(_settings.StateDirectory);
+        SafeDirectories.CreateOwnerOnly(_settings.RestoresDirectory);
+        Directory.CreateDirectory(_settings.MountsDirectory);
+        _host = await SnapshotHost.OpenAsync(new StoreOptions
+        {
+            Address = _settings.Store,
+            KeyringDirectory = _settings.Options.Keyring ?? Store.Keys.LocalKeyring.DefaultDirectory(),
+            Log = line => LogHost(_log, line),
+        }, cancellationToken);
+        LogOpened(_log, _host.Blobs.Describe, _settings.StateDirectory);
+        await RecoverAsync(cancellationToken);
+        StartPublisher();
+    }
+
+    /// <summary>Creates a restore and returns once it is ready: the socket listens (uffd) or the file is mounted
+    /// (file). Errors are <see cref="SnapshotException"/>s naming what is wrong (unknown snapshot or tenant, a
+    /// key the tenant may not use, the limit, draining).</summary>
+    public async Task<ManagedRestore> CreateAsync(RestoreSpec spec, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        long started = Stopwatch.GetTimestamp();
+        if (_draining) throw new DrainingException();
+        if (Interlocked.Increment(ref _active) > _settings.MaxRestores)
+        {
+            Interlocked.Decrement(ref _active);
+            throw new TooManyRestoresException(_settings.MaxRestores);
+        }
+        var restore = new ManagedRestore(NewId(), spec);
+        string mode = ModeName(spec.Mode);
+        try
+        {
+            _restores[restore.Id] = restore;
+            if (spec.Mode == RestoreMode.Uffd) await StartUffdAsync(restore, started, ct);
+            else await StartFileAsync(restore, started, ct);
+        }
+        catch
+        {
+            _restores.TryRemove(restore.Id, out _);
+            Interlocked.Decrement(ref _active);
+            restore.Dispose();
+            throw;
+        }
+        _metrics.RestoresStarted.WithLabels(mode).Inc();
+        _metrics.RestoresActive.WithLabels(mode).Inc();
+        _metrics.ReadySeconds.WithLabels(mode).Observe(restore.ReadySeconds);
+        LogCreated(_log, restore.Id, spec.Snapshot, spec.Tenant ?? "-", mode, restore.ReadySeconds * 1000);
+        return restore;
+    }
+
+    private async Task StartUffdAsync(ManagedRestore restore, long started, CancellationToken ct)
+    {
+        var spec = restore.Spec;
+        bool record = spec.Record || (_settings.RecordShare > 0 && Random.Shared.NextDouble() < _settings.RecordShare);
+        var request = new RestoreRequest
+        {
+            Name = spec.Snapshot,
+            Tenant = spec.Tenant,
+            SocketPath = Path.Combine(_settings.RestoresDirectory, restore.Id + ".sock"),
+            Tiers = _settings.Tiers,
+            MemoryBudgetBytes = _settings.MemoryBudgetBytes,
+            Prefetch = spec.Prefetch ? PrefetchMode.Auto : PrefetchMode.Off,
+            FaultDeadline = spec.FaultDeadline ?? _settings.FaultDeadline,
+            PrefetchConcurrency = _settings.PrefetchConcurrency,
+            AcceptTimeout = _settings.AcceptTimeout,
+            RecordPath = record ? AccessLogPath(restore.Id) : null,
+            VmmUid = spec.VmmUid,
+            FaultObserver = _metrics,
+            VmmConnected = session => OnConnected(restore, session, record),
+        };
+        var session = await RestoreSession.PrepareAsync(Host, request, ct);
+        string socket;
+        try
+        {
+            socket = session.Listen();
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+        restore.Start(session, socket, started, OnEnded);
+    }
+
+    private async Task StartFileAsync(ManagedRestore restore, long started, CancellationToken ct)
+    {
+        var spec = restore.Spec;
+        string mountPoint = Path.Combine(_settings.MountsDirectory, restore.Id);
+        Directory.CreateDirectory(mountPoint);
+        try
+        {
+            var request = new MountRequest
+            {
+                MountPoint = mountPoint,
+                Names = [spec.Snapshot],
+                Tenant = spec.Tenant,
+                Tiers = _settings.Tiers,
+                MemoryBudgetBytes = _settings.MemoryBudgetBytes,
+                Prefetch = spec.Prefetch ? PrefetchMode.Auto : PrefetchMode.Off,
+                ReadDeadline = spec.FaultDeadline ?? _settings.FaultDeadline,
+                OwnerUid = spec.VmmUid,
+                Ready = _ => restore.Mounted(),
+            };
+            var session = await MountSession.PrepareAsync(Host, request, ct);
+            try
+            {
+                await restore.StartAsync(session, Path.Combine(mountPoint, spec.Snapshot), started, OnEnded);
+            }
+            catch
+            {
+                session.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            TryRemoveDirectory(mountPoint);
+            throw;
+        }
+    }
+
+    private void OnConnected(ManagedRestore restore, UffdSession session, bool record)
+    {
+        restore.Connected(session);
+        var regions = new List<RecordedRegion>(session.Regions.Length);
+        foreach (var r in session.Regions) regions.Add(new(r.BaseHostVirtAddr, r.Size, r.Offset, r.PageSize));
+        _records.Write(new RestoreRecord
+        {
+            Id = restore.Id,
+            Snapshot = restore.Spec.Snapshot,
+            Tenant = restore.Spec.Tenant,
+            Mode = ModeName(restore.Spec.Mode),
+            SocketPath = restore.SocketPath,
+            VmmPid = session.VmmPid,
+            VmmStartTime = VmmProcess.StartTime(session.VmmPid) ?? 0,
+            Regions = regions,
+            CreatedAt = restore.CreatedAt,
+            Record = record,
+            Prefetch = restore.Spec.Prefetch,
+        });
+    }
+
+    private void OnEnded(ManagedRestore restore)
+    {
+        string mode = ModeName(restore.Spec.Mode);
+        lock (_totalsLock)
+        {
+            if (restore.Stats is { } s)
+            {
+                _endedTotals.Add(new HandlerProgress(s.Faults, s.PagesCopied, s.ZeroPages, s.PrefetchedPages,
+                    s.PlannedPages, s.ParkedFaults, 0, s.RemovedPages, s.VmmPid));
+                _endedTotals.Add(s.Tiers);
+            }
+            else if (restore.MountStats is { } m)
+            {
+                _endedTotals.Add(m.Tiers);
+            }
+            _counted.Add(restore.Id);
+        }
+        Interlocked.Decrement(ref _active);
+        _records.Remove(restore.Id);
+        if (restore.Spec.Mode == RestoreMode.File)
+            TryRemoveDirectory(Path.Combine(_settings.MountsDirectory, restore.Id));
+        string outcome = restore.State == RestoreState.Failed ? "failed" : "exited";
+        _metrics.RestoresActive.WithLabels(mode).Dec();
+        _metrics.RestoresEnded.WithLabels(mode, outcome).Inc();
+        if (restore.State == RestoreState.Failed) _metrics.Errors.WithLabels("restore-failed").Inc();
+        LogEnded(_log, restore.Id, restore.Spec.Snapshot, outcome, restore.Reason ?? "");
+        restore.Dispose();
+        _endedOrder.Enqueue(restore.Id);
+        while (_endedOrder.Count > KeptEnded && _endedOrder.TryDequeue(out var old))
+        {
+            _restores.TryRemove(old, out _);
+            lock (_totalsLock) _counted.Remove(old);
+        }
+        OnAccessLog(restore);
+    }
+
+    public ManagedRestore Get(string id) =>
+        _restores.TryGetValue(id, out var r) ? r : throw new UnknownRestoreException(id);
+
+    /// <summary>Every restore known, newest first.</summary>
+    public List<ManagedRestore> List()
+    {
+        var all = new List<ManagedRestore>(_restores.Values);
+        all.Sort((a, b) => b.CreatedAt.CompareTo(a.CreatedAt));
+        return all;
+    }
+
+    /// <summary>Stops a restore (a uffd VM still connected is killed: it cannot run without its handler; a file is
+    /// unmounted), waits for it to end (10 s at most), and forgets it. Returns it as it ended.</summary>
+    public async Task<ManagedRestore> DeleteAsync(string id)
+    {
+        var restore = Get(id);
+        restore.Stop();
+        await restore.Completion.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        _restores.TryRemove(id, out _);
+        return restore;
+    }
+
+    /// <summary>Ended restores' figures plus live ones' counters, consistently (never one counted twice).</summary>
+    public RestoreTotals Totals()
+    {
+        lock (_totalsLock)
+        {
+            var t = _endedTotals.Clone();
+            foreach (var r in _restores.Values)
+            {
+                if (_counted.Contains(r.Id)) continue;
+                if (r.Progress is { } p) t.Add(p);
+                if (r.LiveTiers() is { } tiers) t.Add(tiers);
+                t.Retries += r.LiveRetries();
+            }
+            return t;
+        }
+    }
+
+    /// <summary>Fills the local cache with the snapshot's chunks (ciphertext: no key needed).</summary>
+    public Task<WarmResult> WarmAsync(string name, CancellationToken ct)
+    {
+        if (_draining) throw new DrainingException();
+        return Host.WarmAsync(name, _settings.Tiers, parallelism: 8, progress: null, ct);
+    }
+
+    /// <summary>SIGTERM: no new restores; running ones are served until their VMMs exit, for the drain time.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _draining = true;
+        _merges.Writer.TryComplete();
+        var live = new List<Task>();
+        foreach (var r in _restores.Values) if (!r.Ended) live.Add(r.Completion);
+        if (live.Count > 0)
+        {
+            LogDraining(_log, live.Count, _settings.Drain.TotalSeconds);
+            try
+            {
+                await Task.WhenAll(live).WaitAsync(_settings.Drain, cancellationToken);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+            {
+                StopRemaining();
+            }
+        }
+        await _publisher.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None)
+            .ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+        foreach (var r in _restores.Values) r.Dispose();
+        _host?.Dispose();
+    }
+
+    private static string NewId() => "r-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+
+    internal static string ModeName(RestoreMode mode) => mode == RestoreMode.Uffd ? "uffd" : "file";
+
+    private string AccessLogPath(string id) => Path.Combine(_settings.RestoresDirectory, id + ".access-log");
+
+    private static void TryRemoveDirectory(string path)
+    {
+        try
+        {
+            Directory.Delete(path);
+        }
+        catch (IOException)
+        {
+            // Still mounted or not empty: left for the next start's cleanup.
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Line}")]
+    private static partial void LogHost(ILogger log, string line);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "store {Store} open; state in {State}")]
+    private static partial void LogOpened(ILogger log, string store, string state);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "restore {Id} of '{Snapshot}' (tenant {Tenant}, {Mode}) ready in {ReadyMs:F2} ms")]
+    private static partial void LogCreated(ILogger log, string id, string snapshot, string tenant, string mode,
+        double readyMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "restore {Id} of '{Snapshot}' {Outcome} {Reason}")]
+    private static partial void LogEnded(ILogger log, string id, string snapshot, string outcome, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "draining: {Count} restores still serving; waiting up to {Seconds} s for their VMMs")]
+    private static partial void LogDraining(ILogger log, int count, double seconds);
+}

@@ -1,0 +1,136 @@
+using Microsoft.Extensions.Configuration;
+using Snapshots.Host;
+using Snapshots.Store;
+
+namespace Snapshots.Snapd;
+
+/// <summary>Where snapd's settings come from, later sources winning: the JSON file, SNAPD_* environment variables,
+/// then flags. Flags are the settings' names in kebab case (<c>--cache-dir</c>, <c>--memory-budget</c>) or
+/// <c>--Name=value</c>.</summary>
+public static class SnapdConfiguration
+{
+    public const string DefaultFile = "/etc/snapd/snapd.json";
+
+    private static readonly Dictionary<string, string> Flags = new(StringComparer.Ordinal)
+    {
+        ["--config"] = "Config",
+        ["--store"] = nameof(SnapdOptions.Store),
+        ["--keyring"] = nameof(SnapdOptions.Keyring),
+        ["--api-socket"] = nameof(SnapdOptions.ApiSocket),
+        ["--api-uid"] = nameof(SnapdOptions.ApiUid),
+        ["--state-dir"] = nameof(SnapdOptions.StateDirectory),
+        ["--cache-dir"] = nameof(SnapdOptions.CacheDirectory),
+        ["--cache-size"] = nameof(SnapdOptions.CacheSize),
+        ["--redis"] = nameof(SnapdOptions.Redis),
+        ["--memory-budget"] = nameof(SnapdOptions.MemoryBudget),
+        ["--max-restores"] = nameof(SnapdOptions.MaxRestores),
+        ["--fault-deadline"] = nameof(SnapdOptions.FaultDeadlineSeconds),
+        ["--accept-timeout"] = nameof(SnapdOptions.AcceptTimeoutSeconds),
+        ["--origin-deadline"] = nameof(SnapdOptions.OriginDeadlineSeconds),
+        ["--prefetch-concurrency"] = nameof(SnapdOptions.PrefetchConcurrency),
+        ["--record-share"] = nameof(SnapdOptions.RecordShare),
+        ["--plan-merge-logs"] = nameof(SnapdOptions.PlanMergeLogs),
+        ["--max-request-bytes"] = nameof(SnapdOptions.MaxRequestBytes),
+        ["--drain"] = nameof(SnapdOptions.DrainSeconds),
+        ["--log-format"] = "LogFormat",
+    };
+
+    /// <summary>The merged configuration. A <c>--config</c> file that does not exist is an error naming it; the
+    /// default file is optional.</summary>
+    public static IConfiguration Build(string[] args, IDictionary<string, string?>? environment = null)
+    {
+        var flagsOnly = new ConfigurationBuilder().AddCommandLine(args, Flags).Build();
+        string? file = flagsOnly["Config"] ?? Environment.GetEnvironmentVariable("SNAPD_CONFIG");
+        if (file is not null && !File.Exists(file))
+            throw new InvalidInputException($"configuration file {file} does not exist", "config");
+        var builder = new ConfigurationBuilder();
+        builder.AddJsonFile(Path.GetFullPath(file ?? DefaultFile), optional: file is null, reloadOnChange: false);
+        if (environment is null) builder.AddEnvironmentVariables("SNAPD_");
+        else builder.AddInMemoryCollection(environment);
+        builder.AddCommandLine(args, Flags);
+        return builder.Build();
+    }
+
+    /// <summary>The settings, checked: every value that is wrong is named (<see cref="InvalidInputException"/>
+    /// with the setting as its parameter), before anything is opened.</summary>
+    public static SnapdSettings Resolve(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var o = new SnapdOptions();
+        try
+        {
+            configuration.Bind(o, b => b.ErrorOnUnknownConfiguration = false);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new InvalidInputException($"configuration: {ex.Message}", "config");
+        }
+        var store = string.IsNullOrWhiteSpace(o.Store) ? StoreOptions.AddressFromEnvironment : o.Store;
+        if (string.IsNullOrWhiteSpace(store))
+            throw new InvalidInputException("no store: set Store (--store, SNAPD_STORE or the file)", "store");
+        return new SnapdSettings
+        {
+            Options = o,
+            Store = store,
+            CacheBytes = Size(o.CacheSize, nameof(o.CacheSize)),
+            MemoryBudgetBytes = Size(o.MemoryBudget, nameof(o.MemoryBudget)),
+            MaxRestores = Range(o.MaxRestores, 1, 4096, nameof(o.MaxRestores)),
+            FaultDeadline = Seconds(o.FaultDeadlineSeconds, 0.01, 3600, nameof(o.FaultDeadlineSeconds)),
+            AcceptTimeout = Seconds(o.AcceptTimeoutSeconds, 0.1, 86400, nameof(o.AcceptTimeoutSeconds)),
+            OriginDeadline = Seconds(o.OriginDeadlineSeconds, 0.01, 3600, nameof(o.OriginDeadlineSeconds)),
+            Drain = Seconds(o.DrainSeconds, 0, 86400, nameof(o.DrainSeconds)),
+            PrefetchConcurrency = Range(o.PrefetchConcurrency, 1, 256, nameof(o.PrefetchConcurrency)),
+            RecordShare = o.RecordShare is >= 0 and <= 1 ? o.RecordShare
+                : throw new InvalidInputException($"RecordShare {o.RecordShare}: use 0-1", nameof(o.RecordShare)),
+            PlanMergeLogs = Range(o.PlanMergeLogs, 1, 1000, nameof(o.PlanMergeLogs)),
+            MaxRequestBytes = Range(o.MaxRequestBytes, 1024, 16 << 20, nameof(o.MaxRequestBytes)),
+            LogFormat = configuration["LogFormat"] is { } f && f != "text"
+                ? f == "json" ? f : throw new InvalidInputException($"LogFormat '{f}': use text or json", "LogFormat")
+                : "text",
+        };
+    }
+
+    private static long Size(string text, string name) => ByteSize.TryParse(text, out long bytes) ? bytes
+        : throw new InvalidInputException($"{name} '{text}' is not a positive size (a number with K, M, G or T)",
+            name);
+
+    private static int Range(int value, int min, int max, string name) => value >= min && value <= max ? value
+        : throw new InvalidInputException($"{name} {value}: use {min}-{max}", name);
+
+    private static TimeSpan Seconds(double value, double min, double max, string name) =>
+        double.IsFinite(value) && value >= min && value <= max ? TimeSpan.FromSeconds(value)
+            : throw new InvalidInputException($"{name} {value}: use {min}-{max} seconds", name);
+}
+
+/// <summary>snapd's settings after <see cref="SnapdConfiguration.Resolve"/>: sizes in bytes, durations as spans.
+/// </summary>
+public sealed record SnapdSettings
+{
+    public required SnapdOptions Options { get; init; }
+    public required string Store { get; init; }
+    public long CacheBytes { get; init; }
+    public long MemoryBudgetBytes { get; init; }
+    public int MaxRestores { get; init; }
+    public TimeSpan FaultDeadline { get; init; }
+    public TimeSpan AcceptTimeout { get; init; }
+    public TimeSpan OriginDeadline { get; init; }
+    public TimeSpan Drain { get; init; }
+    public int PrefetchConcurrency { get; init; }
+    public double RecordShare { get; init; }
+    public int PlanMergeLogs { get; init; }
+    public int MaxRequestBytes { get; init; }
+    public string LogFormat { get; init; } = "text";
+
+    public string StateDirectory => Path.GetFullPath(Options.StateDirectory);
+    public string RestoresDirectory => Path.Combine(StateDirectory, "restores");
+    public string MountsDirectory => Path.Combine(StateDirectory, "mounts");
+
+    /// <summary>The read tiers every restore shares.</summary>
+    public TierSettings Tiers => new()
+    {
+        CacheDirectory = Options.CacheDirectory,
+        CacheBytes = CacheBytes,
+        Distributed = Options.Redis,
+        OriginDeadline = OriginDeadline,
+    };
+}
