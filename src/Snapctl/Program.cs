@@ -32,6 +32,7 @@ public static class Program
             WarmCommand.Create(), RestoreCommand.Create(), MountCommand.Create(), LogCommand.Create(),
             KeyCommand.Create(), VersionCommand.Create(),
             StatsCommand.Create(), DiffCommand.Create(), CopyCommand.Create(), CompletionCommand.Create(),
+            Commands.Restores.RestoresCommand.Create(),
         })
             root.Subcommands.Add(cmd);
         root.Subcommands.Add(HelpCommand.Create(root));

@@ -47,6 +47,8 @@ try
     if (settings.LogFormat == "json") builder.Logging.AddJsonConsole();
     else builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
     builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+    // A failed start is said once, below, as one line naming what is wrong: not also as the host's stack trace.
+    builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
     builder.Services.AddSystemd();
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.Drain + TimeSpan.FromSeconds(10));
     builder.Services.AddSingleton(settings);
@@ -71,6 +73,11 @@ try
     ApiEndpoints.Map(app);
     await app.RunAsync();
     return 0;
+}
+catch (NotAStoreException ex)
+{
+    Console.Error.WriteLine($"snapd: {ex.Message}; to create one there, run 'snapctl init --store {ex.Store}'");
+    return 1;
 }
 catch (SnapshotException ex)
 {

@@ -35,6 +35,7 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
     private SnapshotHost? _host;
     private int _active;
     private volatile bool _draining;
+    private int _disposed;
 
     public RestoreManager(SnapdSettings settings, SnapdMetrics metrics, ILogger<RestoreManager> log)
     {
@@ -298,8 +299,10 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
             .ContinueWith(_ => { }, TaskScheduler.Default);
     }
 
+    /// <summary>Idempotent: the container disposes the manager both as itself and as the hosted service.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _stopping.Cancel();
         _stopping.Dispose();
         foreach (var r in _restores.Values) r.Dispose();

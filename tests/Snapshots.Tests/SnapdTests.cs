@@ -1,0 +1,292 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Snapshots.Tests;
+
+/// <summary>snapd end to end: its API over the Unix socket, restores served to replay-vmm (which checks every page
+/// it touches against the image), bad requests, misbehaving VMMs, limits, metrics, drain.</summary>
+[Trait("Category", "process")]
+public sealed class SnapdTests
+{
+    /// <summary>An os layer and a tenant's function on it (16 MiB images).</summary>
+    internal static async Task<(string Os, string Fn)> StoreAsync(TestStore t)
+    {
+        var os = t.Image("os.img", size: 16L << 20);
+        var fn = t.Image("fn.img", runtime: 1, function: 3, size: 16L << 20);
+        await t.BuildAsync("os", os);
+        await t.BuildAsync("fn", fn, parent: "os", tenant: "acme");
+        return (os, fn);
+    }
+
+    internal static async Task<(int Exit, string Stdout, string Stderr)> VmmAsync(string socket, string image,
+        params string[] args)
+    {
+        using var vmm = Loader.StartVmm(["--image", image, "--socket", socket, "--mode", "handler", "--timeout", "90",
+            .. args]);
+        var o = vmm.StandardOutput.ReadToEndAsync();
+        var e = vmm.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await vmm.WaitForExitAsync(cts.Token);
+        return (vmm.ExitCode, await o, await e);
+    }
+
+    [Fact]
+    public async Task A_restore_made_through_the_api_serves_every_page_and_is_counted()
+    {
+        using var t = new TestStore();
+        var (_, fn) = await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t);
+        var r = await d.CreateAsync(new { snapshot = "fn", tenant = "acme" });
+        Assert.Equal("ready", r.GetProperty("state").GetString());
+        string socket = r.GetProperty("socketPath").GetString()!;
+        Assert.True(File.Exists(socket), "the socket listens before the call returns");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(socket));
+
+        var vmm = await VmmAsync(socket, fn, "--touch", "all", "--vcpus", "2");
+        Assert.True(vmm.Exit == 0, $"replay-vmm: {vmm.Stdout} {vmm.Stderr}\n{d.Output}");
+        string id = r.GetProperty("id").GetString()!;
+        var ended = await d.WaitEndedAsync(id);
+        Assert.Equal("exited", ended.GetProperty("state").GetString());
+        Assert.True(ended.GetProperty("faults").GetInt64() > 0);
+        Assert.Equal(4096, ended.GetProperty("pagesCopied").GetInt64() + ended.GetProperty("zeroPages").GetInt64());
+        Assert.Contains(ended.GetProperty("tiers").EnumerateArray(), x => x.GetProperty("hits").GetInt64() > 0);
+        Assert.False(File.Exists(socket), "the socket is removed once served");
+
+        var (status, list) = await d.SendAsync(HttpMethod.Get, "v1/restores");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains(list.GetProperty("restores").EnumerateArray(), x => x.GetProperty("id").GetString() == id);
+        var metrics = await d.MetricsAsync();
+        Assert.Matches(@"snapd_faults_total [1-9]", metrics);
+        Assert.Matches(@"snapd_fault_latency_seconds_count [1-9]", metrics);
+        Assert.Contains("snapd_restores_ended_total{mode=\"uffd\",outcome=\"exited\"} 1", metrics);
+        Assert.Contains("process_working_set_bytes", metrics); // the daemon's own CPU and memory
+
+        var (deleted, _) = await d.SendAsync(HttpMethod.Delete, "v1/restores/" + id);
+        Assert.Equal(HttpStatusCode.OK, deleted);
+        var (gone, error) = await d.SendAsync(HttpMethod.Get, "v1/restores/" + id);
+        Assert.Equal(HttpStatusCode.NotFound, gone);
+        Assert.Equal("not-found", error.GetProperty("error").GetProperty("kind").GetString());
+        Assert.Equal(0, await d.StopAsync());
+    }
+
+    [Fact]
+    public async Task Sixteen_restores_at_once_of_the_same_and_of_different_snapshots_verify_every_page()
+    {
+        using var t = new TestStore();
+        var (os, fn) = await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t);
+        var runs = new List<Task<(int, string, string)>>();
+        var ids = new List<string>();
+        for (int i = 0; i < 16; i++)
+        {
+            bool function = i % 2 == 0;
+            var r = await d.CreateAsync(function ? new { snapshot = "fn", tenant = "acme" } : (object)new
+            {
+                snapshot = "os",
+            });
+            ids.Add(r.GetProperty("id").GetString()!);
+            runs.Add(VmmAsync(r.GetProperty("socketPath").GetString()!, function ? fn : os, "--vcpus", "2",
+                "--touch", $"random:1500:{i + 1}", "--sleep-gaps"));
+        }
+        foreach (var run in runs)
+        {
+            var (exit, stdout, stderr) = await run;
+            Assert.True(exit == 0, $"replay-vmm: {stdout} {stderr}\n{d.Output}");
+        }
+        foreach (var id in ids)
+            Assert.Equal("exited", (await d.WaitEndedAsync(id)).GetProperty("state").GetString());
+        Assert.Contains("snapd_restores_ended_total{mode=\"uffd\",outcome=\"exited\"} 16", await d.MetricsAsync());
+    }
+
+    [Fact]
+    public async Task Bad_requests_get_errors_naming_what_is_wrong_and_do_not_disturb_the_daemon()
+    {
+        using var t = new TestStore();
+        var (os, _) = await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t, "--max-request-bytes", "4096");
+        async Task Bad(HttpStatusCode expected, string kind, string contains, string body)
+        {
+            var (status, doc) = await d.SendAsync(HttpMethod.Post, "v1/restores", body);
+            Assert.True(status == expected, $"{body}: {(int)status} {doc}");
+            var error = doc.GetProperty("error");
+            Assert.Equal(kind, error.GetProperty("kind").GetString());
+            Assert.Contains(contains, error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+        await Bad(HttpStatusCode.BadRequest, "invalid-input", "request body", "{\"snapshot\": ");
+        await Bad(HttpStatusCode.BadRequest, "invalid-input", "request body", "[1,2]");
+        await Bad(HttpStatusCode.BadRequest, "invalid-input", "colour", "{\"snapshot\":\"os\",\"colour\":1}");
+        await Bad(HttpStatusCode.BadRequest, "invalid-input", "snapshot is required", "{}");
+        await Bad(HttpStatusCode.BadRequest, "invalid-input", "mode 'ram'", "{\"snapshot\":\"os\",\"mode\":\"ram\"}");
+        await Bad(HttpStatusCode.BadRequest, "invalid-input", "faultDeadlineSeconds",
+            "{\"snapshot\":\"os\",\"faultDeadlineSeconds\":-1}");
+        await Bad(HttpStatusCode.NotFound, "not-found", "nope", "{\"snapshot\":\"nope\"}");
+        await Bad(HttpStatusCode.BadRequest, "invalid-input", "name", "{\"snapshot\":\"../../etc\"}");
+        await Bad(HttpStatusCode.RequestEntityTooLarge, "too-large", "",
+            "{\"snapshot\":\"" + new string('a', 8000) + "\"}");
+        // Another tenant's function layer: refused, whatever its name.
+        var (status, doc) = await d.SendAsync(HttpMethod.Post, "v1/restores",
+            "{\"snapshot\":\"fn\",\"tenant\":\"evil\"}");
+        Assert.True(status is HttpStatusCode.Forbidden or HttpStatusCode.NotFound, $"{(int)status} {doc}");
+        (status, doc) = await d.SendAsync(HttpMethod.Post, "v1/restores", "{\"snapshot\":\"fn\"}");
+        Assert.True(status is HttpStatusCode.Forbidden or HttpStatusCode.NotFound, $"{(int)status} {doc}");
+        (status, _) = await d.SendAsync(HttpMethod.Get, "v1/restores/r-0000000000000000");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        (status, _) = await d.SendAsync(HttpMethod.Get, "v1/nothing");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+
+        // Still serving: a good restore after all of that.
+        var r = await d.CreateAsync(new { snapshot = "os" });
+        var vmm = await VmmAsync(r.GetProperty("socketPath").GetString()!, os, "--touch", "random:500:7");
+        Assert.True(vmm.Exit == 0, vmm.Stdout + vmm.Stderr);
+        Assert.Matches("snapd_errors_total{kind=\"invalid-input\"} [6-9]", await d.MetricsAsync());
+    }
+
+    [Fact]
+    public async Task A_silent_connection_does_not_hold_up_the_vmm_and_a_vmm_that_never_comes_fails_the_restore()
+    {
+        using var t = new TestStore();
+        var (os, _) = await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t, "--accept-timeout", "3");
+        var r = await d.CreateAsync(new { snapshot = "os" });
+        string socket = r.GetProperty("socketPath").GetString()!;
+        using (var silent = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            await silent.ConnectAsync(new UnixDomainSocketEndPoint(socket));
+            var vmm = await VmmAsync(socket, os, "--touch", "random:300:3");
+            Assert.True(vmm.Exit == 0, vmm.Stdout + vmm.Stderr + d.Output);
+        }
+        Assert.Equal("exited", (await d.WaitEndedAsync(r.GetProperty("id").GetString()!)).GetProperty("state")
+            .GetString());
+
+        var lonely = await d.CreateAsync(new { snapshot = "os" });
+        var ended = await d.WaitEndedAsync(lonely.GetProperty("id").GetString()!, TimeSpan.FromSeconds(30));
+        Assert.Equal("failed", ended.GetProperty("state").GetString());
+        Assert.Contains("no VMM connected", ended.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.False(File.Exists(lonely.GetProperty("socketPath").GetString()));
+    }
+
+    [Fact]
+    public async Task A_vmm_killed_mid_restore_ends_its_restore_and_the_others_go_on()
+    {
+        using var t = new TestStore();
+        var (os, fn) = await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t);
+        var doomed = await d.CreateAsync(new { snapshot = "os" });
+        var other = await d.CreateAsync(new { snapshot = "fn", tenant = "acme" });
+        // A slow guest (sleeping through its recorded gaps) killed part way.
+        using var vmm = Loader.StartVmm(["--image", os, "--socket", doomed.GetProperty("socketPath").GetString()!,
+            "--mode", "handler", "--touch", "all", "--vcpus", "2", "--timeout", "90"]);
+        var id = doomed.GetProperty("id").GetString()!;
+        while ((await d.SendAsync(HttpMethod.Get, "v1/restores/" + id)).Doc.GetProperty("faults").GetInt64() == 0)
+            await Task.Delay(5);
+        vmm.Kill();
+        await vmm.WaitForExitAsync();
+        var ended = await d.WaitEndedAsync(id);
+        Assert.NotEqual("serving", ended.GetProperty("state").GetString());
+        var ok = await VmmAsync(other.GetProperty("socketPath").GetString()!, fn, "--touch", "all");
+        Assert.True(ok.Exit == 0, ok.Stdout + ok.Stderr);
+        Assert.Equal("exited", (await d.WaitEndedAsync(other.GetProperty("id").GetString()!)).GetProperty("state")
+            .GetString());
+    }
+
+    [Fact]
+    public async Task Past_the_limit_restores_are_refused_with_429_until_one_ends()
+    {
+        using var t = new TestStore();
+        var (os, _) = await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t, "--max-restores", "2");
+        var a = await d.CreateAsync(new { snapshot = "os" });
+        await d.CreateAsync(new { snapshot = "os" });
+        var (status, doc) = await d.SendAsync(HttpMethod.Post, "v1/restores", "{\"snapshot\":\"os\"}");
+        Assert.Equal(HttpStatusCode.TooManyRequests, status);
+        Assert.Equal("too-many-restores", doc.GetProperty("error").GetProperty("kind").GetString());
+        var vmm = await VmmAsync(a.GetProperty("socketPath").GetString()!, os, "--touch", "random:100:1");
+        Assert.Equal(0, vmm.Exit);
+        await d.WaitEndedAsync(a.GetProperty("id").GetString()!);
+        await d.CreateAsync(new { snapshot = "os" });
+    }
+
+    [Fact]
+    public async Task Sigterm_drains_a_serving_restore_refuses_new_ones_and_exits_cleanly()
+    {
+        using var t = new TestStore();
+        var (os, _) = await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t);
+        var r = await d.CreateAsync(new { snapshot = "os" });
+        var run = VmmAsync(r.GetProperty("socketPath").GetString()!, os, "--touch", "all", "--vcpus", "2");
+        var id = r.GetProperty("id").GetString()!;
+        while ((await d.SendAsync(HttpMethod.Get, "v1/restores/" + id)).Doc.GetProperty("state").GetString()
+               == "ready")
+            await Task.Delay(5);
+        d.Signal(15);
+        var vmm = await run;
+        Assert.True(vmm.Exit == 0, $"the VM was served to its end: {vmm.Stdout} {vmm.Stderr}\n{d.Output}");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await d.Process.WaitForExitAsync(cts.Token);
+        Assert.Equal(0, d.Process.ExitCode);
+        Assert.False(File.Exists(d.ApiSocket), "the API socket is removed");
+    }
+
+    [Fact]
+    public async Task A_file_restore_is_a_memory_file_on_a_chunkfs_mount_with_the_snapshots_bytes()
+    {
+        using var t = new TestStore();
+        var (_, fn) = await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t);
+        var r = await d.CreateAsync(new { snapshot = "fn", tenant = "acme", mode = "file" });
+        string path = r.GetProperty("path").GetString()!;
+        Assert.Equal("serving", r.GetProperty("state").GetString());
+        Assert.True(TestStore.SameBytes(fn, path), "the mounted file holds the image's bytes");
+        var id = r.GetProperty("id").GetString()!;
+        var (status, ended) = await d.SendAsync(HttpMethod.Delete, "v1/restores/" + id);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("exited", ended.GetProperty("state").GetString());
+        Assert.False(Directory.Exists(Path.GetDirectoryName(path)), "unmounted and removed");
+    }
+
+    [Fact]
+    public async Task Bad_settings_exit_2_naming_the_setting_and_a_second_daemon_on_the_same_state_is_refused()
+    {
+        using var t = new TestStore();
+        await StoreAsync(t);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            SnapdProcess.StartAsync(t, "--memory-budget", "12Q"));
+        Assert.Contains("exited 2", e.Message, StringComparison.Ordinal);
+        Assert.Contains("MemoryBudget '12Q'", e.Message, StringComparison.Ordinal);
+        e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            SnapdProcess.StartAsync(t, "--store", t.Path_("not-a-store")));
+        Assert.Contains("exited 1", e.Message, StringComparison.Ordinal);
+        Assert.Contains("snapctl init", e.Message, StringComparison.Ordinal);
+
+        using var first = await SnapdProcess.StartAsync(t);
+        e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            SnapdProcess.StartAsync(t, t.Path_("snapd-state"), ["--api-socket", t.Path_("other.sock")]));
+        Assert.Contains("another snapd", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Recorded_restores_publish_a_prefetch_plan_that_later_restores_follow()
+    {
+        using var t = new TestStore();
+        var (os, _) = await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t, "--record-share", "1", "--plan-merge-logs", "2");
+        for (int i = 0; i < 2; i++)
+        {
+            var r = await d.CreateAsync(new { snapshot = "os" });
+            var vmm = await VmmAsync(r.GetProperty("socketPath").GetString()!, os, "--touch", "random:400:5");
+            Assert.Equal(0, vmm.Exit);
+            await d.WaitEndedAsync(r.GetProperty("id").GetString()!);
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while ((await d.SendAsync(HttpMethod.Get, "v1/health")).Doc.GetProperty("plansPublished").GetInt64() == 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "no plan published:\n" + d.Output);
+            await Task.Delay(100);
+        }
+        var next = await d.CreateAsync(new { snapshot = "os", record = false });
+        var run = await VmmAsync(next.GetProperty("socketPath").GetString()!, os, "--touch", "random:400:5");
+        Assert.Equal(0, run.Exit);
+        var ended = await d.WaitEndedAsync(next.GetProperty("id").GetString()!);
+        Assert.True(ended.GetProperty("prefetch").GetProperty("plannedPages").GetInt64() > 0, ended.ToString());
+    }
+}
