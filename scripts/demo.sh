@@ -43,5 +43,19 @@ for _ in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.05; done
 "$ROOT/native/bin/replay-vmm" --image "$D/fn-a.img" --socket "$SOCK" --touch random:5000:1 --timeout 60
 wait "$handler"
 cat "$D/restore.txt" # what the restore did, for people (--json: docs/cli/schemas/restore.schema.json)
+
+say "the same through snapd, the worker-host daemon: its API on a Unix socket, one restore, its metrics"
+"$ROOT/bin/snapd" --store "$SNAPSHOTS_STORE" --keyring "$SNAPSHOTS_KEYRING" --state-dir "$D/snapd" \
+  --api-socket "$D/snapd/api.sock" --cache-dir "$D/cache" > "$D/snapd.log" 2>&1 &
+snapd=$!
+export SNAPD_API="$D/snapd/api.sock"
+for _ in $(seq 200); do "$S" restores health >/dev/null 2>&1 && break; sleep 0.1; done
+"$S" restores health
+id=$("$S" restores create --snapshot fn-a --tenant acme --json | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p')
+"$ROOT/native/bin/replay-vmm" --image "$D/fn-a.img" --socket "$D/snapd/restores/$id.sock" --touch random:5000:2 \
+  --vcpus 2 --timeout 60
+for _ in $(seq 100); do "$S" restores get "$id" | grep -q -e exited -e failed && break; sleep 0.1; done
+"$S" restores get "$id"
+kill -TERM "$snapd"; wait "$snapd"
 echo
 echo "Try it: export SNAPSHOTS_STORE=$SNAPSHOTS_STORE SNAPSHOTS_KEYRING=$SNAPSHOTS_KEYRING; ./bin/snapctl ls"

@@ -50,6 +50,19 @@ build_all() {
   dotnet build "$ROOT/Snapshots.sln" -c Release -nologo -v quiet -clp:ErrorsOnly
   say "publishing snapctl (self-contained single file: out/snapctl/snapctl)"
   publish_snapctl
+  say "publishing snapd (out/snapd/snapd, on the .NET and ASP.NET Core runtimes)"
+  publish_snapd
   mkdir -p "$ROOT/bin"
   ln -sfn ../out/snapctl/snapctl "$ROOT/bin/snapctl"
+  ln -sfn ../out/snapd/snapd "$ROOT/bin/snapd"
+}
+
+# publish_snapd [OUT]: the daemon, framework-dependent (a host runs one; the shared runtimes serve it), ReadyToRun
+# so that its first restores do not wait for the JIT. deploy/snapd.service starts it from /usr/local/lib/snapd.
+publish_snapd() {
+  local out="${1:-$ROOT/out/snapd}"
+  need_dotnet
+  rm -rf "$out"
+  dotnet publish "$ROOT/src/Snapd/Snapd.csproj" -c Release -r linux-x64 --self-contained false \
+    -p:PublishReadyToRun=true -nologo -v quiet -clp:ErrorsOnly -o "$out" >/dev/null
 }

@@ -1,26 +1,42 @@
+using System.Runtime.InteropServices;
 using Snapshots.Store;
 
 namespace Snapshots.Snapd;
 
 /// <summary>One daemon per state directory: two would both take back the same VMs and serve the same sockets.
-/// An exclusive lock on STATE/snapd.lock (flock, released by the kernel when the process dies, however it dies).
-/// </summary>
-public static class InstanceLock
+/// An exclusive flock on STATE/snapd.lock, released by the kernel when the process dies, however it dies.</summary>
+public static partial class InstanceLock
 {
+    private const int LockExclusive = 2, LockNonBlocking = 4;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int flock(int fd, int operation);
+
+    /// <summary>Holds the lock until the returned stream is disposed; a <see cref="SnapshotException"/> naming the
+    /// state directory when another process holds it.</summary>
     public static FileStream Acquire(string stateDirectory)
     {
         string path = Path.Combine(stateDirectory, "snapd.lock");
+        FileStream stream;
         try
         {
-            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
         }
         catch (IOException ex)
         {
-            throw new SnapshotException(
-                $"another snapd runs with the state directory {stateDirectory} ({path} is locked: {ex.Message})")
-            {
-                Parameter = "state",
-            };
+            // .NET's own advisory lock (FileShare) refused the open: another process holds ours.
+            throw Held(stateDirectory, path, ex.Message);
         }
+        if (flock((int)stream.SafeFileHandle.DangerousGetHandle(), LockExclusive | LockNonBlocking) == 0)
+            return stream;
+        int errno = Marshal.GetLastPInvokeError();
+        stream.Dispose();
+        throw Held(stateDirectory, path, $"errno {errno}");
     }
+
+    private static SnapshotException Held(string stateDirectory, string path, string why) =>
+        new($"another snapd runs with the state directory {stateDirectory} ({path} is locked: {why})")
+        {
+            Parameter = "state",
+        };
 }

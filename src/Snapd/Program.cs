@@ -58,7 +58,7 @@ try
     builder.WebHost.ConfigureKestrel(k =>
     {
         k.AddServerHeader = false;
-        k.Limits.MaxRequestBodySize = settings.MaxRequestBytes;
+        k.Limits.MaxRequestBodySize = RequestBody.HardCapBytes; // MaxRequestBytes: RequestBody
         k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
         k.ListenUnixSocket(api);
     });

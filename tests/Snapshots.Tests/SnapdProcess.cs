@@ -19,14 +19,15 @@ public sealed class SnapdProcess : IDisposable
     private SnapdProcess(TestStore t, string state, string[] args)
     {
         StateDir = state;
-        ApiSocket = Path.Combine(state, "api.sock");
+        int api = Array.IndexOf(args, "--api-socket");
+        ApiSocket = api >= 0 ? args[api + 1] : Path.Combine(state, "api.sock");
         var psi = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         psi.ArgumentList.Add(Dll);
         foreach (var a in (string[])["--store", t.StoreDir, "--keyring", t.KeyringDir, "--state-dir", state,
-            "--api-socket", ApiSocket, .. args])
+            .. api >= 0 ? args : ["--api-socket", ApiSocket, .. args]])
             psi.ArgumentList.Add(a);
         Process = Process.Start(psi)!;
         Process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };

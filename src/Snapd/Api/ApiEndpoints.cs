@@ -39,10 +39,11 @@ public static class ApiEndpoints
 
     private static async Task<IResult> CreateAsync(HttpRequest http, RestoreManager manager, CancellationToken ct)
     {
+        var bytes = await RequestBody.ReadAsync(http, manager.Settings.MaxRequestBytes, ct);
         RestoreRequestBody? body;
         try
         {
-            body = await JsonSerializer.DeserializeAsync<RestoreRequestBody>(http.Body, Json, ct);
+            body = JsonSerializer.Deserialize<RestoreRequestBody>(bytes, Json);
         }
         catch (JsonException ex)
         {

@@ -43,6 +43,7 @@ public sealed partial class ApiErrors(RequestDelegate next, SnapdMetrics metrics
         "key-unavailable" => StatusCodes.Status403Forbidden,
         "not-found" => StatusCodes.Status404NotFound,
         "rollback" => StatusCodes.Status409Conflict,
+        "too-large" => StatusCodes.Status413PayloadTooLarge,
         "too-many-restores" => StatusCodes.Status429TooManyRequests,
         "draining" => StatusCodes.Status503ServiceUnavailable,
         "chunk-unavailable" => StatusCodes.Status503ServiceUnavailable,

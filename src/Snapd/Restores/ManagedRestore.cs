@@ -23,6 +23,7 @@ public sealed class ManagedRestore : IDisposable
     private MountStats? _mountStats;
     private string? _reason;
     private int _vmmPid;
+    private int _released;
 
     public ManagedRestore(string id, RestoreSpec spec)
     {
@@ -137,12 +138,23 @@ public sealed class ManagedRestore : IDisposable
 
     /// <summary>Stops serving: a uffd VM still connected is failed (killed: it cannot run without its handler);
     /// a file restore is unmounted.</summary>
-    public void Stop() => _stop.Cancel();
+    public void Stop()
+    {
+        if (!Ended) _stop.Cancel();
+    }
+
+    /// <summary>Releases what the restore served from (its memory tier, reader, mount) once it has ended; its
+    /// figures stay readable.</summary>
+    internal void Release()
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0) return;
+        _uffd?.Dispose();
+        _mount?.Dispose();
+    }
 
     public void Dispose()
     {
-        _uffd?.Dispose();
-        _mount?.Dispose();
+        Release();
         _stop.Dispose();
     }
 }

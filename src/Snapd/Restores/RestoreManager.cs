@@ -219,11 +219,11 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
         _metrics.RestoresEnded.WithLabels(mode, outcome).Inc();
         if (restore.State == RestoreState.Failed) _metrics.Errors.WithLabels("restore-failed").Inc();
         LogEnded(_log, restore.Id, restore.Spec.Snapshot, outcome, restore.Reason ?? "");
-        restore.Dispose();
+        restore.Release();
         _endedOrder.Enqueue(restore.Id);
         while (_endedOrder.Count > KeptEnded && _endedOrder.TryDequeue(out var old))
         {
-            _restores.TryRemove(old, out _);
+            if (_restores.TryRemove(old, out var forgotten)) forgotten.Dispose();
             lock (_totalsLock) _counted.Remove(old);
         }
         OnAccessLog(restore);
@@ -248,6 +248,8 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
         restore.Stop();
         await restore.Completion.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         _restores.TryRemove(id, out _);
+        lock (_totalsLock) _counted.Remove(id);
+        restore.Dispose();
         return restore;
     }
 
