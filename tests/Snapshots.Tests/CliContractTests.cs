@@ -102,7 +102,8 @@ public class CliContractTests
         }
         Assert.True(missing.Count == 0, string.Join("\n", missing));
         // And no schema for a command that is gone (error.schema.json is every command's error document).
-        var names = leaves.Select(l => l.Path.Replace(' ', '-')).Append("error").Append("restore-view").ToHashSet();
+        var names = leaves.Select(l => l.Path.Replace(' ', '-')).Append("error").Append("restore-view")
+            .ToHashSet();
         foreach (var f in Directory.GetFiles(SchemaDir, "*.schema.json"))
             Assert.Contains(Path.GetFileName(f)[..^".schema.json".Length], names);
     }
@@ -194,6 +195,26 @@ public class CliContractTests
             Assert.Equal(0, await m.ExitAsync(15));
             Valid("mount", new Snapctl.Result(0, await m.Stdout, m.Stderr));
         }
+
+        // restores: snapd's client, against a snapd of this store.
+        using var d = await SnapdProcess.StartAsync(t);
+        string[] api = ["--api", d.ApiSocket];
+        Assert.Equal("ok", (await Ok("restores-health", ["restores", "health", .. api])).GetProperty("status")
+            .GetString());
+        var made = await Ok("restores-create", ["restores", "create", "--snapshot", "os", .. api]);
+        string id = made.GetProperty("id").GetString()!;
+        var served = await SnapdTests.VmmAsync(made.GetProperty("socketPath").GetString()!, os, "--touch",
+            "random:100:1");
+        Assert.Equal(0, served.Exit);
+        await d.WaitEndedAsync(id);
+        Assert.Equal("exited", (await Ok("restores-get", ["restores", "get", id, .. api])).GetProperty("state")
+            .GetString());
+        Assert.Equal(1, (await Ok("restores-ls", ["restores", "ls", .. api])).GetProperty("restores")
+            .GetArrayLength());
+        await Ok("restores-rm", ["restores", "rm", id, .. api]);
+        var missing = await Snapctl.RunAsync(t, ["restores", "get", id, "--json", .. api]);
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal("not-found", Valid("error", missing).GetProperty("error").GetProperty("kind").GetString());
     }
 
     [Theory]

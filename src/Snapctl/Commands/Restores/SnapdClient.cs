@@ -75,7 +75,8 @@ public sealed class SnapdClient : IDisposable
         }
         catch (HttpRequestException ex)
         {
-            throw new SnapshotException($"snapd does not answer on {Socket}: {ex.InnerException?.Message ?? ex.Message}")
+            string why = ex.InnerException?.Message ?? ex.Message;
+            throw new SnapshotException($"snapd does not answer on {Socket}: {why}")
             {
                 Parameter = "api",
             };
