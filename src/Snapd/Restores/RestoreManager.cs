@@ -284,7 +284,13 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
         _draining = true;
         _merges.Writer.TryComplete();
         var live = new List<Task>();
-        foreach (var r in _restores.Values) if (!r.Ended) live.Add(r.Completion);
+        foreach (var r in _restores.Values)
+        {
+            if (r.Ended) continue;
+            // No VMM yet: nothing to break; its socket goes now, and a VMM that comes later is refused at once.
+            if (r.State == RestoreState.Ready && r.Spec.Mode == RestoreMode.Uffd) r.Stop();
+            live.Add(r.Completion);
+        }
         if (live.Count > 0)
         {
             LogDraining(_log, live.Count, _settings.Drain.TotalSeconds);
