@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Snapshots.ChunkFs.Memory;
 using Snapshots.ChunkFs.Uffd;
 using Snapshots.Prefetch;
@@ -157,6 +156,21 @@ public sealed class RestoreSession : IDisposable
                 Parameter = "accept-timeout",
             };
         }
+        return await ServeSessionAsync(session, ct);
+    }
+
+    /// <summary>Serves a VM whose uffd was taken back from its VMM after a restart of the serving process
+    /// (UffdSession.TakeBack), as <see cref="ServeAsync"/> serves one that connected. Pages installed
+    /// before answer EEXIST; pages the guest freed are known from the request's removed-page file.</summary>
+    public Task<RestoreStats> ServeTakenBackAsync(UffdSession session, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        _host.Log($"serving '{Chain.Name}' again to VMM pid {session.VmmPid} (taken back){Describe()}");
+        return ServeSessionAsync(session, ct);
+    }
+
+    private async Task<RestoreStats> ServeSessionAsync(UffdSession session, CancellationToken ct)
+    {
         using (session)
         {
             RestoreStats stats;
@@ -166,13 +180,13 @@ public sealed class RestoreSession : IDisposable
                 _request.VmmConnected?.Invoke(session);
                 handler = new UffdHandler(session, _memory, HandlerOptions());
                 _handler = handler;
-                stats = RunOnOwnThread(handler, ct);
             }
             catch
             {
                 session.KillVmm(); // never leave a connected VMM without a handler
                 throw;
             }
+            stats = await RunOnOwnThreadAsync(handler, ct);
             if (_request.RecordPath is { } logPath && handler.RecordedLog is { } log)
             {
                 try
@@ -190,22 +204,20 @@ public sealed class RestoreSession : IDisposable
     }
 
     /// <summary>A dedicated thread: the fault loop must not share a pool thread whose earlier work (hashing,
-    /// decrypting) left wide vector state for every context switch to save and restore. An exception on it is
-    /// rethrown here, never left to end the process.</summary>
-    private static RestoreStats RunOnOwnThread(UffdHandler handler, CancellationToken ct)
+    /// decrypting) left wide vector state for every context switch to save and restore. Awaited, not joined: a
+    /// daemon serving many VMs must not hold a pool thread per VM. A failure of the handler (it has already failed
+    /// its VM) is rethrown to the caller, never left to end the process.</summary>
+    private static Task<RestoreStats> RunOnOwnThreadAsync(UffdHandler handler, CancellationToken ct)
     {
-        RestoreStats? stats = null;
-        ExceptionDispatchInfo? error = null;
+        var done = new TaskCompletionSource<RestoreStats>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
-            try { stats = handler.Run(ct); }
-            catch (Exception ex) { error = ExceptionDispatchInfo.Capture(ex); }
+            try { done.SetResult(handler.Run(ct)); }
+            catch (Exception ex) { done.SetException(ex); }
         })
         { Name = "uffd-handler", IsBackground = true };
         thread.Start();
-        thread.Join();
-        error?.Throw();
-        return stats!;
+        return done.Task;
     }
 
     private UffdHandlerOptions HandlerOptions() => new()
