@@ -98,8 +98,7 @@ public sealed partial class DiskChunkCache
         _retryAbove = 0;
         if (skipped > 0 && _bytes > target)
         {
-            long batch = Math.Max(ConvergentCipherSize, _options.HighWatermarkBytes - _options.LowWatermarkBytes);
-            _retryAbove = _bytes + batch;
+            _retryAbove = _bytes + Math.Max(1, _options.HighWatermarkBytes - _options.LowWatermarkBytes);
             if (_bytes > _options.HighWatermarkBytes) _protectedOverruns++;
         }
         return victims;
