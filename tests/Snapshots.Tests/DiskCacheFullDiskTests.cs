@@ -95,6 +95,48 @@ public class DiskCacheFullDiskTests
         Assert.InRange(c.Entries, 3, 6); // about 3 MiB above the floor: room for 5 or 6 entries
     }
 
+    /// <summary>The reader fills up to 64 chunks at once. Checked one by one, each would see room the others are
+    /// about to take, and together they would cross the floor: each counts the writes in flight.</summary>
+    [Fact]
+    [Trait("Category", Category.Process)]
+    public async Task Bursts_of_concurrent_fills_keep_the_floor()
+    {
+        using var t = new TestStore();
+        using var disk = new Tmpfs(t.Path_("disk"), "8m");
+        const long Floor = 3L << 20;
+        var options = DiskCacheWatermarkTests.Options(Budget) with { MinFreeBytes = Floor };
+        var cache = new DiskChunkCache(Path.Combine(disk.Dir, "cache"), options);
+        long lowest = long.MaxValue;
+        void Sample()
+        {
+            long free = disk.FreeBytes;
+            long seen;
+            while (free < (seen = Interlocked.Read(ref lowest))
+                && Interlocked.CompareExchange(ref lowest, free, seen) != seen) { }
+        }
+        bool done = false;
+        var sampler = new Thread(() => { while (!Volatile.Read(ref done)) Sample(); }) { IsBackground = true };
+        sampler.Start();
+        for (int round = 0; round < 6; round++)
+        {
+            var chunks = Enumerable.Range(0, 32).Select(_ => Chunk()).ToList();
+            using var start = new Barrier(chunks.Count);
+            await Task.WhenAll(chunks.Select(c => Task.Factory.StartNew(() =>
+            {
+                start.SignalAndWait();
+                cache.PutAsync(c.Name, c.Bytes).AsTask().GetAwaiter().GetResult();
+                Sample();
+            }, TaskCreationOptions.LongRunning)));
+        }
+        Volatile.Write(ref done, true);
+        sampler.Join();
+        var counters = cache.Counters;
+        Assert.True(lowest >= Floor, $"{lowest} bytes free at the lowest, under the {Floor}-byte floor");
+        Assert.True(counters.FullDiskEvents > 100, $"{counters.FullDiskEvents} full-disk events");
+        Assert.InRange(counters.Entries, 4, 10); // about 5 MiB above the floor: room for 9 or 10 entries
+        Assert.Empty(TempFiles(disk.Dir));
+    }
+
     /// <summary>In-process: a floor no disk can meet stands for a full one, and reads go on from the origin.</summary>
     [Fact]
     [Trait("Category", Category.Unit)]

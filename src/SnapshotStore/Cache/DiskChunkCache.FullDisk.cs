@@ -13,6 +13,7 @@ public sealed partial class DiskChunkCache
     private readonly long _floor;
     private readonly Lock _roomLock = new();
     private long _fullDiskEvents, _fullDiskSkips;
+    private long _inFlight; // bytes (whole blocks) of the writes under way
 
     /// <summary>Fills dropped because the disk was full (<see cref="DiskCacheCounters.FullDiskSkips"/>): a reader
     /// reports them as skipped fills, so a warm-up that left the cache short says so.</summary>
@@ -32,14 +33,25 @@ public sealed partial class DiskChunkCache
     private bool TryStore(ChunkName name, ReadOnlySpan<byte> ciphertext)
     {
         int size = ciphertext.Length;
-        // With no floor, statvfs is not asked before writing: the write itself finds a full disk.
-        bool underFloor = _floor > 0 && Deficit(size) > 0;
-        if (!underFloor && TryWrite(name, ciphertext)) return true;
-        Interlocked.Increment(ref _fullDiskEvents);
-        MakeRoom(size, writeFailed: !underFloor);
-        if (Deficit(size) == 0 && TryWrite(name, ciphertext)) return true;
-        Interlocked.Increment(ref _fullDiskSkips);
-        return false;
+        // Reserved before the floor is checked: concurrent fills (the reader runs up to 64) each count the others'
+        // writes in flight, so together they cannot pass a check that each alone would.
+        long blocks = (size + BlockSize - 1L) / BlockSize * BlockSize;
+        Interlocked.Add(ref _inFlight, blocks);
+        try
+        {
+            // With no floor, statvfs is not asked before writing: the write itself finds a full disk.
+            bool underFloor = _floor > 0 && Deficit() > 0;
+            if (!underFloor && TryWrite(name, ciphertext)) return true;
+            Interlocked.Increment(ref _fullDiskEvents);
+            MakeRoom(size, writeFailed: !underFloor);
+            if (Deficit() == 0 && TryWrite(name, ciphertext)) return true;
+            Interlocked.Increment(ref _fullDiskSkips);
+            return false;
+        }
+        finally
+        {
+            Interlocked.Add(ref _inFlight, -blocks);
+        }
     }
 
     /// <summary>False on ENOSPC or EDQUOT; other failures are thrown. The temp file is removed either way.</summary>
@@ -69,29 +81,28 @@ public sealed partial class DiskChunkCache
         }
     }
 
-    /// <summary>Bytes to free so that writing <paramref name="size"/> bytes leaves the floor free (sizes rounded up
-    /// to 4 KiB blocks); 0 when there is room, or when the filesystem cannot say (the write then finds out).
-    /// </summary>
-    private long Deficit(int size)
+    /// <summary>Bytes to free so that the writes in flight (sizes rounded up to 4 KiB blocks) leave the floor free;
+    /// 0 when there is room, or when the filesystem cannot say (the write then finds out). A write that has landed
+    /// but not yet left <see cref="_inFlight"/> is counted twice for a moment: on the safe side.</summary>
+    private long Deficit()
     {
         long available;
         try { available = _drive.AvailableFreeSpace; }
         catch (IOException) { return 0; }
-        long blocks = (size + BlockSize - 1L) / BlockSize * BlockSize;
-        return Math.Max(0, _floor + blocks - available);
+        return Math.Max(0, _floor + Interlocked.Read(ref _inFlight) - available);
     }
 
     /// <summary>Evicts a batch for a write that found the disk full: down to the low watermark, or, when the cache
     /// is already under it (the disk, not the budget, is the limit: it is smaller than the budget, or others fill
     /// it), the share of its bytes a batch between the watermarks would be, and always at least what the write lacks
     /// (down to empty but for protected entries: the floor is the operator's, and the cache gives way to it). One
-    /// writer at a time, each measuring after the last one's evictions, so a burst of fills evicts one batch, not
-    /// one each.</summary>
+    /// writer at a time, each measuring after the last one's evictions and counting every write in flight, so
+    /// concurrent fills short of the same space do not each evict a batch for it.</summary>
     private void MakeRoom(int size, bool writeFailed)
     {
         lock (_roomLock)
         {
-            long need = Deficit(size);
+            long need = Deficit();
             // The write failed though statvfs shows room: a quota or reserved blocks it does not see. One entry's room.
             if (writeFailed && need == 0) need = size;
             if (need == 0) return; // another writer made room meanwhile
