@@ -13,12 +13,17 @@ public class DiskCacheTests
         return (ChunkName.OfCiphertext(b), b);
     }
 
+    /// <summary>The order of eviction, one entry at a time: watermarks at the budget itself (the batches are
+    /// <see cref="DiskCacheWatermarkTests"/>).</summary>
     [Fact]
     public async Task Stays_within_its_budget_evicting_least_recently_used()
     {
         using var t = new TestStore();
         var dir = t.Path_("cache");
-        var cache = new DiskChunkCache(dir, 4 * (ChunkGeometry.ChunkSize + 16));
+        var cache = new DiskChunkCache(dir, new DiskCacheOptions(4 * (ChunkGeometry.ChunkSize + 16))
+        {
+            HighWatermarkRatio = 1, LowWatermarkRatio = 1, VerifyAtOpen = false,
+        });
         var chunks = Enumerable.Range(0, 6).Select(_ => Chunk(ChunkGeometry.ChunkSize + 16)).ToList();
         var buf = new byte[ChunkGeometry.ChunkSize + 16];
         for (int i = 0; i < 4; i++) await cache.PutAsync(chunks[i].Name, chunks[i].Bytes);

@@ -32,7 +32,8 @@ public interface IChunkCache : IChunkStore
     /// <summary>Background writes that ended refused or lost, counted as they end.</summary>
     long FailedFills => 0;
 
-    /// <summary>Writes not attempted because the cache was too far behind (too many in flight).</summary>
+    /// <summary>Writes dropped: not attempted because the cache was too far behind (too many in flight), or, for
+    /// the disk cache, because its disk was full (<see cref="Cache.DiskChunkCache.SkippedFills"/>).</summary>
     long SkippedFills => 0;
 
     /// <summary>Waits, at most <paramref name="limit"/>, until <see cref="PendingFills"/> is 0.</summary>
