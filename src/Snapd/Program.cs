@@ -50,6 +50,7 @@ try
     // A failed start is said once, below, as one line naming what is wrong: not also as the host's stack trace.
     builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
     builder.Services.AddSystemd();
+    builder.Services.AddHostedService<SystemdReadiness>();
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.Drain + TimeSpan.FromSeconds(10));
     builder.Services.AddSingleton(settings);
     builder.Services.AddSingleton<SnapdMetrics>();

@@ -16,7 +16,7 @@ public sealed class SnapdProcess : IDisposable
 
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "snapd.dll");
 
-    private SnapdProcess(TestStore t, string state, string[] args)
+    private SnapdProcess(TestStore t, string state, string[] args, IReadOnlyDictionary<string, string>? env)
     {
         StateDir = state;
         int api = Array.IndexOf(args, "--api-socket");
@@ -29,6 +29,7 @@ public sealed class SnapdProcess : IDisposable
         foreach (var a in (string[])["--store", t.StoreDir, "--keyring", t.KeyringDir, "--state-dir", state,
             .. api >= 0 ? args : ["--api-socket", ApiSocket, .. args]])
             psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         Process = Process.Start(psi)!;
         Process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
         Process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
@@ -55,9 +56,10 @@ public sealed class SnapdProcess : IDisposable
     public static async Task<SnapdProcess> StartAsync(TestStore t, params string[] args) =>
         await StartAsync(t, t.Path_("snapd-state"), args);
 
-    public static async Task<SnapdProcess> StartAsync(TestStore t, string state, string[] args)
+    public static async Task<SnapdProcess> StartAsync(TestStore t, string state, string[] args,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
-        var d = new SnapdProcess(t, state, args);
+        var d = new SnapdProcess(t, state, args, environment);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(30))
         {

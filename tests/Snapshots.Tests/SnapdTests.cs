@@ -265,6 +265,31 @@ public sealed class SnapdTests
     }
 
     [Fact]
+    public async Task The_service_manager_is_told_ready_once_the_api_answers_and_stopping_at_sigterm()
+    {
+        using var t = new TestStore();
+        await StoreAsync(t);
+        string path = t.Path_("notify.sock");
+        using var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        notify.Bind(new UnixDomainSocketEndPoint(path));
+        using var d = await SnapdProcess.StartAsync(t, t.Path_("snapd-state"), [],
+            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = path });
+        var buffer = new byte[256];
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            int n = await notify.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+            Assert.Equal("READY=1", System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+        }
+        d.Signal(15);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            int n = await notify.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+            Assert.Equal("STOPPING=1", System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+        }
+        Assert.Equal(0, await d.StopAsync());
+    }
+
+    [Fact]
     public async Task Recorded_restores_publish_a_prefetch_plan_that_later_restores_follow()
     {
         using var t = new TestStore();
