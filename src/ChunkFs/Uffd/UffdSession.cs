@@ -85,6 +85,8 @@ public sealed class UffdSession(GuestRegion[] regions, int vmmPid) : IDisposable
                     throw Refuse(vmmPid, TakeBackFailure.NotUserfaultFd,
                         $"its descriptor {vmmUffdFd} is not a userfaultfd ({target ?? "unreadable"})");
                 }
+                // A fault's message is delivered once: one the old handler read and never served would leave its vCPU
+                // asleep for good. Woken, it faults again and queues a new message (TakeBackTests).
                 foreach (var r in regions) uffd.Wake(r.BaseHostVirtAddr, r.Size);
                 return new UffdSession(regions, vmmPid)
                 {

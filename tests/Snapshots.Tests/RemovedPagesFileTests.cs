@@ -1,0 +1,47 @@
+using Snapshots.ChunkFs.Uffd;
+using Snapshots.Store;
+
+namespace Snapshots.Tests;
+
+/// <summary>The removed-page bitmap kept in a file (UffdHandlerOptions.RemovedPagesPath): its bits outlive the
+/// mapping; a file of another size, or not a regular file, is refused and left alone.</summary>
+[Trait("Category", Category.Unit)]
+public sealed class RemovedPagesFileTests
+{
+    [Fact]
+    public void Bits_set_by_one_mapping_are_read_by_the_next()
+    {
+        using var t = new TestStore();
+        var path = t.Path_("removed.bits");
+        using (var first = PageBitmap.MapFile(path, 1000))
+        {
+            first.Set(0);
+            first.Set(999);
+            first.Set(500);
+            first.Clear(500);
+        }
+        Assert.Equal(PageBitmap.Words(1000) * 8, new FileInfo(path).Length);
+        using var second = PageBitmap.MapFile(path, 1000);
+        Assert.True(second.Get(0));
+        Assert.True(second.Get(999));
+        Assert.False(second.Get(500));
+        Assert.Equal(2, second.Count());
+        Assert.Throws<ArgumentOutOfRangeException>(() => second.Get(1000));
+    }
+
+    [Fact]
+    public void A_file_of_another_size_or_kind_is_refused_and_left_alone()
+    {
+        using var t = new TestStore();
+        var path = t.Path_("other.bits");
+        File.WriteAllBytes(path, new byte[24]);
+        var ex = Assert.Throws<InvalidInputException>(() => PageBitmap.MapFile(path, 1000));
+        Assert.Equal($"removed-pages file {path} is 24 bytes, not the 128 this memory's removed-page bitmap takes "
+            + "(another VM's, or another snapshot's); it is left alone", ex.Message);
+        Assert.Equal(24, new FileInfo(path).Length);
+        var dir = t.Path_("a-dir");
+        Directory.CreateDirectory(dir);
+        var notFile = Assert.Throws<InvalidInputException>(() => PageBitmap.MapFile(dir, 1000));
+        Assert.Contains("is a directory, not a regular file", notFile.Message, StringComparison.Ordinal);
+    }
+}
