@@ -44,4 +44,18 @@ public sealed class RemovedPagesFileTests
         var notFile = Assert.Throws<InvalidInputException>(() => PageBitmap.MapFile(dir, 1000));
         Assert.Contains("is a directory, not a regular file", notFile.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void One_mapping_at_a_time_a_second_live_handler_is_refused()
+    {
+        using var t = new TestStore();
+        var path = t.Path_("locked.bits");
+        using (var live = PageBitmap.MapFile(path, 64))
+        {
+            var ex = Assert.Throws<InvalidInputException>(() => PageBitmap.MapFile(path, 64));
+            Assert.Contains("another live handler may hold it", ex.Message, StringComparison.Ordinal);
+        }
+        using var next = PageBitmap.MapFile(path, 64); // released with the first mapping (or its process's death)
+        Assert.Equal(0, next.Count());
+    }
 }

@@ -27,8 +27,9 @@ public sealed record UffdHandlerOptions
     /// file, mapped MAP_SHARED: it outlives this process, so a handler that takes the VM back after this one dies
     /// (<see cref="UffdSession.TakeBack"/>) and is given the same path still serves those pages as zeros. Created
     /// and sized on first use, reused as it is when it exists with the right size, refused
-    /// (<see cref="Store.InvalidInputException"/>) otherwise. One file per VM, for that VM's life; delete it once the
-    /// VMM has exited. Null: the bits live in this process only.
+    /// (<see cref="Store.InvalidInputException"/>) otherwise, and while another live handler holds it (flock, held
+    /// from the handler's construction to the end of its Run or its Dispose). One file per VM, for that VM's life;
+    /// delete it once the VMM has exited. Null: the bits live in this process only.
     /// </summary>
     public string? RemovedPagesPath { get; init; }
     public Action<string> Log { get; init; } = _ => { };
