@@ -3,6 +3,7 @@ using System.Globalization;
 using Snapshots.ChunkFs.Memory;
 using Snapshots.ChunkFs.Uffd;
 using Snapshots.Store.Chunks;
+using Xunit.Abstractions;
 
 namespace Snapshots.Tests;
 
@@ -10,7 +11,7 @@ namespace Snapshots.Tests;
 /// a new session takes the uffd back from native/bin/replay-vmm with pidfd_getfd and serves the rest; replay-vmm
 /// checks every page it reads. And every way a take-back is refused, each named.</summary>
 [Trait("Category", Category.Process)]
-public sealed class TakeBackTests
+public sealed class TakeBackTests(ITestOutputHelper output)
 {
     private const int Pages = 8192;
 
@@ -48,12 +49,14 @@ public sealed class TakeBackTests
         return (vmm.ExitCode, await o, await e);
     }
 
-    [Fact]
-    public async Task A_new_session_takes_the_uffd_back_and_serves_the_rest_of_the_restore()
+    /// <summary>replay-vmm replays every page once, in random order, 300 us apart on each of 2 vCPUs (about 1.2 s
+    /// of faulting), with <paramref name="extra"/> options; handler A serves it for 400 ms and is detached, its
+    /// copy of the uffd closed; handler B, on a session from TakeBack, serves the rest.</summary>
+    private static async Task<(int Exit, string Out, RestoreStats A, RestoreStats B)> SwitchMidRestoreAsync(
+        params string[] extra)
     {
         var (t, image) = await SnapshotAsync();
         using var scope = t;
-        // Every page once, in random order, 300 us apart on each of 2 vCPUs: about 1.2 s of faulting.
         var trace = t.Path_("all.trace");
         var order = Enumerable.Range(0, Pages).ToArray();
         new Random(3).Shuffle(order);
@@ -64,7 +67,7 @@ public sealed class TakeBackTests
         using var vmm = Loader.StartVmm(
         [
             "--image", image, "--socket", socket, "--trace", trace, "--sleep-gaps", "--vcpus", "2",
-            "--timeout", "60",
+            "--timeout", "60", .. extra,
         ]);
         var vout = vmm.StandardOutput.ReadToEndAsync();
         var verr = vmm.StandardError.ReadToEndAsync();
@@ -94,12 +97,34 @@ public sealed class TakeBackTests
         var runB = RunAsync(handlerB);
         var (exit, stdout, stderr) = await ExitAsync(vmm, vout, verr);
         var b = await runB;
-        Assert.True(exit == 0, $"replay-vmm exited {exit}: {stdout} {stderr}");
-        Assert.Contains("\"bad\":0,", stdout, StringComparison.Ordinal);
         Assert.Equal(RestoreStats.ExitedOutcome, b.Outcome);
         Assert.True(b.Faults > 0, "the second handler served nothing");
+        return (exit, stdout + stderr, a, b);
+    }
+
+    [Fact]
+    public async Task A_new_session_takes_the_uffd_back_and_serves_the_rest_of_the_restore()
+    {
+        var (exit, vmmOutput, a, b) = await SwitchMidRestoreAsync();
+        output.WriteLine($"faults {a.Faults} + {b.Faults}, existing {b.ExistingPages} after the switch");
+        Assert.True(exit == 0, $"replay-vmm exited {exit}: {vmmOutput}");
+        Assert.Contains("\"bad\":0,", vmmOutput, StringComparison.Ordinal);
         Assert.True(a.Faults + b.Faults + a.PrefetchedPages + b.PrefetchedPages >= Pages / 4,
             $"{a.Faults} + {b.Faults} faults for {Pages} pages");
+    }
+
+    [Fact]
+    public async Task A_balloon_freeing_and_touching_pages_across_the_switch_reads_zeros_throughout()
+    {
+        // The balloon thread frees its pages and touches them again, over and over, while the vCPUs replay: REMOVE
+        // events race with the switch (read by A and marked in the file, or left pending for B).
+        var (exit, vmmOutput, a, b) = await SwitchMidRestoreAsync("--balloon", "512:150");
+        output.WriteLine($"REMOVE events: {a.RemoveEvents} before the switch, {b.RemoveEvents} after; "
+            + $"faults {a.Faults} + {b.Faults}");
+        Assert.True(exit == 0, $"replay-vmm exited {exit}: {vmmOutput}");
+        Assert.Contains("\"balloonBad\":0}", vmmOutput, StringComparison.Ordinal);
+        Assert.True(a.RemoveEvents > 0, "no REMOVE before the switch");
+        Assert.True(b.RemoveEvents > 0, $"no REMOVE after the switch ({a.RemoveEvents} before it)");
     }
 
     [Fact]
@@ -215,8 +240,8 @@ public sealed class TakeBackTests
     [Fact]
     public async Task Pages_freed_before_a_take_back_read_zeros_after_it()
     {
-        var (exit, output, a, b) = await RemoveAcrossTakeBackAsync(shareRemovedPages: true);
-        Assert.True(exit == 0, $"replay-vmm exited {exit}: {output}");
+        var (exit, vmmOutput, a, b) = await RemoveAcrossTakeBackAsync(shareRemovedPages: true);
+        Assert.True(exit == 0, $"replay-vmm exited {exit}: {vmmOutput}");
         Assert.Equal(0, a.ZeroPages); // the first handler served no freed page: the second one did
         Assert.True(b.ZeroPages >= 500, $"{b.ZeroPages} zero pages served after the take-back");
         Assert.Equal(RestoreStats.ExitedOutcome, b.Outcome);
@@ -226,8 +251,8 @@ public sealed class TakeBackTests
     public async Task Without_the_removed_pages_file_a_taken_back_vm_reads_stale_pages()
     {
         // The control for the test above: the script and the switch do catch a handler that forgot the frees.
-        var (exit, output, _, b) = await RemoveAcrossTakeBackAsync(shareRemovedPages: false);
-        Assert.True(exit == 1, $"replay-vmm exited {exit}: {output}");
+        var (exit, vmmOutput, _, b) = await RemoveAcrossTakeBackAsync(shareRemovedPages: false);
+        Assert.True(exit == 1, $"replay-vmm exited {exit}: {vmmOutput}");
         Assert.Equal(0, b.ZeroPages);
     }
 
