@@ -1,3 +1,5 @@
+using Snapshots.ChunkFs.Memory;
+using Snapshots.ChunkFs.Native;
 using Snapshots.ChunkFs.Uffd;
 using Snapshots.Store;
 
@@ -57,5 +59,23 @@ public sealed class RemovedPagesFileTests
         }
         using var next = PageBitmap.MapFile(path, 64); // released with the first mapping (or its process's death)
         Assert.Equal(0, next.Count());
+    }
+
+    [Fact]
+    public async Task A_handler_holds_the_file_until_disposed_and_never_runs_after_that()
+    {
+        using var t = new TestStore();
+        await t.BuildAsync("os", t.Image("os.img", size: 16L << 20));
+        using var memory = new ResidentChunks(await t.OpenAsync("os"), t.Reader(), 1L << 30);
+        var path = t.Path_("vm.bits");
+        using var session = new UffdSession([new GuestRegion(0x7f0000000000, 16L << 20, 0, 4096)], 0)
+        {
+            Uffd = new UserfaultFd(-1),
+        };
+        var handler = new UffdHandler(session, memory, new UffdHandlerOptions { RemovedPagesPath = path });
+        Assert.Throws<InvalidInputException>(() => PageBitmap.MapFile(path, 4096)); // one VM, one handler
+        handler.Dispose();
+        using (PageBitmap.MapFile(path, 4096)) { } // released
+        Assert.Throws<InvalidOperationException>(() => handler.Run(CancellationToken.None));
     }
 }

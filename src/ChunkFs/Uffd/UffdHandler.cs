@@ -57,6 +57,9 @@ public sealed partial class UffdHandler : IPrefetchTarget, IDisposable
     private bool _vmGone;
     private volatile bool _detachRequested;
     private bool _detached;
+    /// <summary>0: new; 1: Run was called (it releases the removed-pages mapping when it returns); 2: disposed
+    /// before running. The mapping is native memory: it must never be released under a running Run.</summary>
+    private int _lifecycle;
 
     public UffdHandler(UffdSession session, ResidentChunks memory, UffdHandlerOptions options)
     {
@@ -105,8 +108,11 @@ public sealed partial class UffdHandler : IPrefetchTarget, IDisposable
 
     /// <summary>Serves faults on the calling thread until the VMM exits or is failed, or the handler is
     /// detached.</summary>
+    /// <exception cref="InvalidOperationException">Run was called before, or the handler was disposed.</exception>
     public RestoreStats Run(CancellationToken ct)
     {
+        if (Interlocked.CompareExchange(ref _lifecycle, 1, 0) != 0)
+            throw new InvalidOperationException("a UffdHandler runs once, and not after Dispose");
         var clock = Stopwatch.StartNew();
         _lastTouch = Stopwatch.GetTimestamp();
         _runDelayAtStart = ThreadRunDelay.Read();
@@ -353,9 +359,11 @@ public sealed partial class UffdHandler : IPrefetchTarget, IDisposable
     }
 
     /// <summary>Unmaps the removed-pages file (<see cref="UffdHandlerOptions.RemovedPagesPath"/>; its bits stay in
-    /// it). <see cref="Run"/> does it when it returns; this is for a handler that never ran.</summary>
+    /// it) and releases its lock, for a handler that never ran; once <see cref="Run"/> was called, Run does it when
+    /// it returns, and this does nothing.</summary>
     public void Dispose()
     {
+        if (Interlocked.CompareExchange(ref _lifecycle, 2, 0) != 0) return;
         _removed.Dispose();
         _installed.Dispose();
         _touched?.Dispose();
