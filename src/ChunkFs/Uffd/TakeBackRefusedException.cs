@@ -16,6 +16,9 @@ public enum TakeBackFailure
     NotUserfaultFd,
     /// <summary>This process may not take descriptors from the VMM: it needs root or CAP_SYS_PTRACE.</summary>
     NotPermitted,
+    /// <summary>Anything else (out of descriptors, a kernel without pidfd_getfd): the message names the
+    /// errno.</summary>
+    Other,
 }
 
 /// <summary>A VMM's uffd could not be taken back (<see cref="UffdSession.TakeBack"/>); nothing was killed. The

@@ -61,7 +61,7 @@ public sealed class UffdSession(GuestRegion[] regions, int vmmPid) : IDisposable
         {
             int errno = Errno;
             throw errno == ESRCH ? Refuse(vmmPid, TakeBackFailure.Exited, "it has exited")
-                : Refuse(vmmPid, TakeBackFailure.NotPermitted, $"pidfd_open failed: {StrError(errno)}");
+                : Refuse(vmmPid, TakeBackFailure.Other, $"pidfd_open failed: {StrError(errno)}");
         }
         try
         {
@@ -118,7 +118,7 @@ public sealed class UffdSession(GuestRegion[] regions, int vmmPid) : IDisposable
             EPERM or EACCES => Refuse(vmmPid, TakeBackFailure.NotPermitted,
                 $"pidfd_getfd was refused ({StrError(errno)}): taking a descriptor from another process needs "
                     + "root or CAP_SYS_PTRACE"),
-            _ => Refuse(vmmPid, TakeBackFailure.NotPermitted, $"pidfd_getfd failed: {StrError(errno)}"),
+            _ => Refuse(vmmPid, TakeBackFailure.Other, $"pidfd_getfd failed: {StrError(errno)}"),
         };
     }
 
