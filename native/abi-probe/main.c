@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fuse.h>
+#include <linux/kcmp.h>
 #include <linux/openat2.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -105,6 +106,7 @@ static void errnos(void)
     CONST(EPERM);
     CONST(EACCES);
     CONST(EISDIR);
+    CONST(EBADF);
 }
 
 static void events(void)
@@ -130,6 +132,10 @@ static void events(void)
     CONST(EFD_NONBLOCK);
     CONST(SIGKILL);
     CONST(SYS_pidfd_open);
+    CONST(SYS_pidfd_getfd);
+    CONST(SYS_kcmp);
+    CONST(KCMP_FILE);
+    CONST(MAP_SHARED);
     CONST(PROT_READ);
     CONST(PROT_WRITE);
     CONST(MAP_PRIVATE);

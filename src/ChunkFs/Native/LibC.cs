@@ -19,7 +19,10 @@ internal static unsafe partial class LibC
     public const int SIGKILL = 9;
     public const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
-    public const long SYS_userfaultfd = 323, SYS_pidfd_open = 434;
+    public const long SYS_userfaultfd = 323, SYS_pidfd_open = 434, SYS_pidfd_getfd = 438, SYS_kcmp = 312;
+    /// <summary>kcmp's type for "do these two descriptors refer to the same open file description".</summary>
+    public const int KCMP_FILE = 0;
+    public const int EBADF = 9;
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int ioctl(int fd, ulong request, void* arg);
@@ -60,7 +63,7 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial int eventfd(uint initval, int flags);
 
-    public const int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
+    public const int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
     public const int MADV_POPULATE_WRITE = 23;
 
     [LibraryImport("libc", SetLastError = true)]
@@ -93,7 +96,21 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, long a1, long a2);
 
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long syscall5(long number, long a1, long a2, long a3, long a4, long a5);
+
     public static int PidfdOpen(int pid) => (int)syscall(SYS_pidfd_open, pid, 0);
+
+    /// <summary>A duplicate, in this process, of descriptor <paramref name="targetFd"/> of the process behind
+    /// <paramref name="pidfd"/> (close-on-exec). Needs PTRACE_MODE_ATTACH over it (root or CAP_SYS_PTRACE, or
+    /// same uid where Yama allows): EPERM otherwise; EBADF: no such descriptor; ESRCH: the process exited.</summary>
+    public static int PidfdGetfd(int pidfd, int targetFd) => (int)syscall5(SYS_pidfd_getfd, pidfd, targetFd, 0, 0, 0);
+
+    /// <summary>0 when descriptor <paramref name="fd1"/> of <paramref name="pid1"/> and <paramref name="fd2"/> of
+    /// <paramref name="pid2"/> are the same open file description; 1 or 2 (an ordering) when not; -1 on error
+    /// (ENOSYS without CONFIG_KCMP, EPERM, EBADF).</summary>
+    public static int KcmpFile(int pid1, int pid2, int fd1, int fd2) =>
+        (int)syscall5(SYS_kcmp, pid1, pid2, KCMP_FILE, fd1, fd2);
 
     public static int UserfaultFd(int flags) => (int)syscall(SYS_userfaultfd, flags, 0);
 

@@ -6,24 +6,6 @@ using static Snapshots.ChunkFs.Native.LibC;
 
 namespace Snapshots.ChunkFs.Uffd;
 
-/// <summary>What a VMM handed over: its uffd, its regions and its pid (SO_PEERCRED).</summary>
-public sealed class UffdSession(GuestRegion[] regions, int vmmPid) : IDisposable
-{
-    internal UserfaultFd Uffd { get; init; } = null!;
-    public GuestRegion[] Regions { get; } = regions;
-    public int VmmPid { get; } = vmmPid;
-
-    /// <summary>Kills the VMM (SIGKILL by its SO_PEERCRED pid): once it has handed over its memory, a VMM that
-    /// nobody will serve must fail loudly, never hang on a fault. Returns false when there is nobody to kill (the
-    /// peer was this process, or pid 0/1).</summary>
-    public bool KillVmm() => Kill(VmmPid);
-
-    internal static bool Kill(int pid) =>
-        pid > 1 && pid != Environment.ProcessId && kill(pid, SIGKILL) == 0;
-
-    public void Dispose() => Uffd.Dispose();
-}
-
 /// <summary>A VMM connected and handed over its uffd, but its handshake was refused (regions that do not fit the
 /// snapshot, unsupported page size). It was killed: nobody would have served its memory.</summary>
 public sealed class VmmRefusedException(string message, int vmmPid) : SnapshotException(message)
@@ -148,7 +130,14 @@ public sealed class HandshakeListener : IDisposable
             try
             {
                 var regions = FirecrackerHandshake.Parse(json, snapshotSize);
-                return new UffdSession(regions, peer.Pid) { Uffd = uffd };
+                // Where the VMM keeps its own copy, and when it started: what a handler restarted after this one
+                // dies needs to take the uffd back from the VMM (UffdSession.TakeBack).
+                return new UffdSession(regions, peer.Pid)
+                {
+                    Uffd = uffd,
+                    VmmUffdFd = VmmProcess.FindSameFile(peer.Pid, uffd.Fd, UffdLinkTarget),
+                    VmmStartTime = VmmProcess.StartTime(peer.Pid) ?? 0,
+                };
             }
             catch (InvalidInputException ex)
             {
@@ -235,13 +224,15 @@ public sealed class HandshakeListener : IDisposable
         }
     }
 
+    /// <summary>What /proc/PID/fd/N links to for a userfaultfd.</summary>
+    internal const string UffdLinkTarget = "anon_inode:[userfaultfd]";
+
     /// <summary>Why the descriptor is not a userfaultfd (a file, a pipe), or null when it is one.</summary>
     private static string? WhyNotUserfaultFd(UserfaultFd uffd)
     {
-        var link = $"/proc/self/fd/{uffd.Fd}";
-        if (!File.Exists(link)) return "uffd handshake: the attached descriptor is not open";
-        var target = new FileInfo(link).LinkTarget ?? "";
-        return target.Contains("userfaultfd", StringComparison.Ordinal)
+        var target = VmmProcess.FdTarget(Environment.ProcessId, uffd.Fd);
+        if (target is null) return "uffd handshake: the attached descriptor is not open";
+        return target == UffdLinkTarget
             ? null
             : $"uffd handshake: the attached descriptor is not a userfaultfd ({target})";
     }

@@ -43,7 +43,8 @@ public sealed record RestoreStats
     /// host's CPUs were busy, not because the handler was; 0 where the kernel does not report it. Seconds.</summary>
     public double HandlerRunDelaySeconds { get; init; }
     /// <summary>How the VM's run ended: "exited" (the VMM went away by itself), or "failed" when the handler
-    /// killed it; then <see cref="Reason"/> says why (docs/errors.md).</summary>
+    /// killed it; then <see cref="Reason"/> says why (docs/errors.md); or "detached": the handler stopped
+    /// (<see cref="UffdHandler.Detach"/>) and left the VM running for another handler to take back.</summary>
     public required string Outcome { get; init; }
     /// <summary>Why the VM was failed, naming the chunk, fault or syscall; null when it exited.</summary>
     public string? Reason { get; init; }
@@ -51,6 +52,6 @@ public sealed record RestoreStats
     /// <summary>What each tier served during the restore (set by the host, which owns the reader).</summary>
     public IReadOnlyList<TierSummary> Tiers { get; init; } = [];
 
-    public const string ExitedOutcome = "exited", FailedOutcome = "failed";
+    public const string ExitedOutcome = "exited", FailedOutcome = "failed", DetachedOutcome = "detached";
     public string? Prefetch { get; init; }
 }

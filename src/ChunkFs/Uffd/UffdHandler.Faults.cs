@@ -304,7 +304,8 @@ public sealed partial class UffdHandler
             ColdBuffers = _memory.Buffers.ColdRents + (_pack?.Buffers.ColdRents ?? 0),
             Seconds = elapsed.TotalSeconds,
             HandlerRunDelaySeconds = runDelay.TotalSeconds,
-            Outcome = _failure is null ? RestoreStats.ExitedOutcome : RestoreStats.FailedOutcome,
+            Outcome = _failure is not null ? RestoreStats.FailedOutcome
+                : _detached ? RestoreStats.DetachedOutcome : RestoreStats.ExitedOutcome,
             Reason = _failure,
             Prefetch = scheduler is null ? null
                 : $"{scheduler.ChunksLoaded} {(_pack is null ? "snapshot" : "working-set pack")} chunks loaded, "

@@ -16,9 +16,10 @@ namespace Snapshots.ChunkFs.Uffd;
 /// all happen here, in that order of priority, so a page a guest freed (REMOVE) can never be refilled behind its
 /// back and a demand fault never waits behind more than one prefetch run. Chunk fetches run elsewhere (the
 /// prefetcher's workers, or this thread when a demand fault needs a chunk nobody has fetched). A fault that cannot
-/// be served within the deadline fails the VM: it is killed and the reason logged, never left hanging.
+/// be served within the deadline fails the VM: it is killed and the reason logged, never left hanging; the one way
+/// to stop serving without killing it is <see cref="Detach"/>.
 /// </summary>
-public sealed partial class UffdHandler : IPrefetchTarget
+public sealed partial class UffdHandler : IPrefetchTarget, IDisposable
 {
     private const int PageSize = ChunkGeometry.PageSize;
     private readonly UffdSession _session;
@@ -54,6 +55,11 @@ public sealed partial class UffdHandler : IPrefetchTarget
     private int _wakeFd = -1;
     private string? _failure;
     private bool _vmGone;
+    private volatile bool _detachRequested;
+    private bool _detached;
+    /// <summary>0: new; 1: Run was called (it releases the removed-pages mapping when it returns); 2: disposed
+    /// before running. The mapping is native memory: it must never be released under a running Run.</summary>
+    private int _lifecycle;
 
     public UffdHandler(UffdSession session, ResidentChunks memory, UffdHandlerOptions options)
     {
@@ -63,7 +69,9 @@ public sealed partial class UffdHandler : IPrefetchTarget
         _uffd = session.Uffd;
         _pages = memory.Size / PageSize;
         _installed = new PageBitmap(_pages);
-        _removed = new PageBitmap(_pages);
+        _removed = options.RemovedPagesPath is { } removedPath
+            ? PageBitmap.MapFile(removedPath, _pages)
+            : new PageBitmap(_pages);
         _faultTicks = new long[Math.Min(_pages, 1 << 20)];
         if (options.Record)
         {
@@ -90,9 +98,28 @@ public sealed partial class UffdHandler : IPrefetchTarget
         Volatile.Read(ref _prefetched), _options.Plan?.Pages.Length ?? 0, Volatile.Read(ref _parkedTotal),
         _parked.Count, Volatile.Read(ref _removedPages), _session.VmmPid);
 
-    /// <summary>Serves faults on the calling thread until the VMM exits or is failed.</summary>
+    /// <summary>
+    /// Stops <see cref="Run"/> without failing the VM: the handler returns (outcome "detached") at its next step,
+    /// within one prefetch run, and the VMM is left running and untouched. Its vCPUs then wait on their next fault,
+    /// however long, until another handler takes the uffd back (<see cref="UffdSession.TakeBack"/>, which also
+    /// re-asks faults this one read but had not served): detach only to hand the VM over (a daemon draining), or
+    /// to stand in for this handler's death in tests. Callable from any thread, before or during Run; the caller
+    /// then disposes the session (closing this process's copy of the uffd). Compare cancelling Run's token, which
+    /// kills the VM.
+    /// </summary>
+    public void Detach()
+    {
+        _detachRequested = true;
+        Wake();
+    }
+
+    /// <summary>Serves faults on the calling thread until the VMM exits or is failed, or the handler is
+    /// detached.</summary>
+    /// <exception cref="InvalidOperationException">Run was called before, or the handler was disposed.</exception>
     public RestoreStats Run(CancellationToken ct)
     {
+        if (Interlocked.CompareExchange(ref _lifecycle, 1, 0) != 0)
+            throw new InvalidOperationException("a UffdHandler runs once, and not after Dispose");
         var clock = Stopwatch.StartNew();
         _lastTouch = Stopwatch.GetTimestamp();
         _runDelayAtStart = ThreadRunDelay.Read();
@@ -126,6 +153,8 @@ public sealed partial class UffdHandler : IPrefetchTarget
             int wakeFd = _wakeFd;
             _wakeFd = -1;
             if (wakeFd >= 0) close(wakeFd);
+            // The bits stay in the file (RemovedPagesPath) for the next handler; nothing reads them after this.
+            _removed.Dispose();
         }
         return Stats(clock.Elapsed, scheduler, ThreadRunDelay.Read() - _runDelayAtStart);
     }
@@ -146,6 +175,12 @@ public sealed partial class UffdHandler : IPrefetchTarget
             var ready = stackalloc EpollEvent[3];
             while (!_vmGone && _failure is null)
             {
+                if (_detachRequested)
+                {
+                    _detached = true;
+                    _options.Log($"detached from VM pid {_session.VmmPid}; it is left running for another handler");
+                    return;
+                }
                 if (ct.IsCancellationRequested) { FailVm("the handler was stopped"); return; }
                 int parkedWait = _parked.Count > 0 ? ServeParked() : -1;
                 if (_failure is not null || _vmGone) return;
@@ -328,6 +363,17 @@ public sealed partial class UffdHandler : IPrefetchTarget
         return source.IsZeroChunk(unit.Chunk)
             ? ValueTask.CompletedTask
             : new ValueTask(source.LoadAsync(unit.Chunk, ct, FetchPriority.Prefetch));
+    }
+
+    /// <summary>Unmaps the removed-pages file (<see cref="UffdHandlerOptions.RemovedPagesPath"/>; its bits stay in
+    /// it) and releases its lock, for a handler that never ran; once <see cref="Run"/> was called, Run does it when
+    /// it returns, and this does nothing.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.CompareExchange(ref _lifecycle, 2, 0) != 0) return;
+        _removed.Dispose();
+        _installed.Dispose();
+        _touched?.Dispose();
     }
 
     private unsafe void Wake()

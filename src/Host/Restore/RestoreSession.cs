@@ -186,7 +186,14 @@ public sealed class RestoreSession : IDisposable
                 session.KillVmm(); // never leave a connected VMM without a handler
                 throw;
             }
-            stats = await RunOnOwnThreadAsync(handler, ct);
+            try
+            {
+                stats = await RunOnOwnThreadAsync(handler, ct);
+            }
+            finally
+            {
+                handler.Dispose();
+            }
             if (_request.RecordPath is { } logPath && handler.RecordedLog is { } log)
             {
                 try
