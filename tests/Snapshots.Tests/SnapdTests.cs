@@ -30,6 +30,17 @@ public sealed class SnapdTests
         return (vmm.ExitCode, await o, await e);
     }
 
+    /// <summary>A replay-vmm trace touching every page of a 16 MiB image in a random order, with a gap between
+    /// accesses (slept through with --sleep-gaps): a VM still faulting a while after it connected.</summary>
+    internal static string SlowTrace(TestStore t, int gapUs, int seed)
+    {
+        var pages = Enumerable.Range(0, 4096).ToArray();
+        new Random(seed).Shuffle(pages);
+        string path = t.Path_($"slow-{gapUs}-{seed}.trace");
+        File.WriteAllLines(path, pages.Select(p => $"{(long)p * 4096} {gapUs}"));
+        return path;
+    }
+
     [Fact]
     public async Task A_restore_made_through_the_api_serves_every_page_and_is_counted()
     {
@@ -262,6 +273,85 @@ public sealed class SnapdTests
         e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
             SnapdProcess.StartAsync(t, t.Path_("snapd-state"), ["--api-socket", t.Path_("other.sock")]));
         Assert.Contains("another snapd", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Killed_mid_restore_the_daemon_takes_every_vm_back_on_restart_and_every_page_verifies()
+    {
+        using var t = new TestStore();
+        var (os, fn) = await StoreAsync(t);
+        string state = t.Path_("snapd-state");
+        var d = await SnapdProcess.StartAsync(t);
+        var ids = new List<string>();
+        var runs = new List<Task<(int Exit, string Stdout, string Stderr)>>();
+        for (int i = 0; i < 4; i++)
+        {
+            var r = await d.CreateAsync(i % 2 == 0 ? new { snapshot = "fn", tenant = "acme" } : (object)new
+            {
+                snapshot = "os",
+            });
+            ids.Add(r.GetProperty("id").GetString()!);
+            runs.Add(VmmAsync(r.GetProperty("socketPath").GetString()!, i % 2 == 0 ? fn : os, "--trace",
+                SlowTrace(t, 1000, i), "--sleep-gaps", "--vcpus", "2"));
+        }
+        // Every VM connected and faulting, then the daemon dies without a word.
+        foreach (var id in ids)
+        {
+            while ((await d.SendAsync(HttpMethod.Get, "v1/restores/" + id)).Doc.GetProperty("faults").GetInt64()
+                   == 0)
+                await Task.Delay(2);
+        }
+        d.Signal(9);
+        await d.Process.WaitForExitAsync();
+        string before = d.Output;
+        d.Dispose();
+        await Task.Delay(300); // the VMs wait on faults nobody serves
+        Assert.All(runs, r => Assert.False(r.IsCompleted, "a VM finished while nobody served it"));
+
+        using var again = await SnapdProcess.StartAsync(t, state, []);
+        foreach (var run in runs)
+        {
+            var (exit, stdout, stderr) = await run;
+            Assert.True(exit == 0, $"replay-vmm: {stdout} {stderr}\n{before}\n{again.Output}");
+        }
+        foreach (var id in ids)
+        {
+            var ended = await again.WaitEndedAsync(id);
+            Assert.Equal("exited", ended.GetProperty("state").GetString());
+            Assert.True(ended.GetProperty("takenBack").GetBoolean());
+        }
+        Assert.Contains("snapd_restores_taken_back_total{outcome=\"served\"} 4", await again.MetricsAsync());
+        var left = Directory.GetFiles(Path.Combine(state, "restores"));
+        Assert.True(left.Length == 0, "left behind: " + string.Join(", ", left));
+    }
+
+    [Fact]
+    public async Task A_vm_that_exits_while_the_daemon_is_down_is_forgotten_and_stale_files_are_cleaned()
+    {
+        using var t = new TestStore();
+        var (os, _) = await StoreAsync(t);
+        string state = t.Path_("snapd-state");
+        var d = await SnapdProcess.StartAsync(t);
+        var r = await d.CreateAsync(new { snapshot = "os" });
+        var lonely = await d.CreateAsync(new { snapshot = "os" }); // no VMM ever comes: a stale socket
+        var id = r.GetProperty("id").GetString()!;
+        using var vmm = Loader.StartVmm(["--image", os, "--socket", r.GetProperty("socketPath").GetString()!,
+            "--mode", "handler", "--touch", "all", "--timeout", "90"]);
+        while ((await d.SendAsync(HttpMethod.Get, "v1/restores/" + id)).Doc.GetProperty("faults").GetInt64() == 0)
+            await Task.Delay(2);
+        d.Signal(9);
+        await d.Process.WaitForExitAsync();
+        d.Dispose();
+        vmm.Kill();
+        await vmm.WaitForExitAsync();
+        Assert.True(File.Exists(Path.Combine(state, "restores", id + ".json")), "the record outlived the daemon");
+
+        using var again = await SnapdProcess.StartAsync(t, state, []);
+        Assert.Empty(Directory.GetFiles(Path.Combine(state, "restores")));
+        Assert.False(File.Exists(lonely.GetProperty("socketPath").GetString()));
+        Assert.Contains("snapd_restores_taken_back_total{outcome=\"exited\"} 1", await again.MetricsAsync());
+        var (status, _) = await again.SendAsync(HttpMethod.Get, "v1/restores/" + id);
+        Assert.Equal(HttpStatusCode.NotFound, status);
     }
 
     [Fact]

@@ -72,6 +72,11 @@ public sealed record RestoreRequest
     /// (a daemon persists its restore record here). Null: none.</summary>
     public Action<UffdSession>? VmmConnected { get; init; }
 
+    /// <summary>The file keeping which pages the guest freed (UFFD_EVENT_REMOVE), so that a handler taking the VM
+    /// back after a restart serves them as zeros (<see cref="UffdHandlerOptions.RemovedPagesPath"/>); null: in
+    /// memory only.</summary>
+    public string? RemovedPagesPath { get; init; }
+
     /// <summary>Where to write the first-touch page-access log of this restore; null: not recorded.</summary>
     public string? RecordPath { get; init; }
 }

@@ -113,6 +113,16 @@ public sealed class RestoreSession : IDisposable
     /// </summary>
     public HandlerProgress? Progress => _handler?.Progress;
 
+    /// <summary>Stops serving without failing the VM (<see cref="UffdHandler.Detach"/>): the serve ends with outcome
+    /// "detached", the VMM left running for another process to take back. False when no VMM is being served.
+    /// </summary>
+    public bool Detach()
+    {
+        if (_handler is not { } h) return false;
+        h.Detach();
+        return true;
+    }
+
     /// <summary>What each tier has served this restore so far (the origin last).</summary>
     public IReadOnlyList<TierSummary> Tiers => TierSummary.Of(_reader);
 
@@ -241,6 +251,7 @@ public sealed class RestoreSession : IDisposable
         },
         Log = _host.Log,
         FaultObserver = _request.FaultObserver,
+        RemovedPagesPath = _request.RemovedPagesPath,
     };
 
     private string Describe() => Plan is null ? ""

@@ -40,6 +40,9 @@ public sealed record RestoreView
     public Percentiles? FaultLatencySeconds { get; init; }
     public IReadOnlyList<TierView>? Tiers { get; init; }
     public string? Reason { get; init; }
+    /// <summary>True for a VM taken back from an earlier daemon's record after a restart; left out otherwise.
+    /// </summary>
+    public bool? TakenBack { get; init; }
 
     public static RestoreView Of(ManagedRestore r)
     {
@@ -70,6 +73,7 @@ public sealed record RestoreView
             FaultLatencySeconds = stats?.FaultLatencySeconds,
             Tiers = tiers is null ? null : TierView.Of(tiers),
             Reason = r.Reason,
+            TakenBack = r.TakenBack ? true : null,
         };
     }
 }

@@ -25,11 +25,11 @@ public sealed class ManagedRestore : IDisposable
     private int _vmmPid;
     private int _released;
 
-    public ManagedRestore(string id, RestoreSpec spec)
+    public ManagedRestore(string id, RestoreSpec spec, DateTimeOffset? createdAt = null)
     {
         Id = id;
         Spec = spec;
-        CreatedAt = DateTimeOffset.UtcNow;
+        CreatedAt = createdAt ?? DateTimeOffset.UtcNow;
     }
 
     public string Id { get; }
@@ -52,7 +52,10 @@ public sealed class ManagedRestore : IDisposable
     public MountStats? MountStats => _mountStats;
     public int VmmPid => _uffd?.Progress?.VmmPid ?? _vmmPid;
     public HandlerProgress? Progress => _uffd?.Progress;
-    public bool Ended => _state is RestoreState.Exited or RestoreState.Failed;
+    public bool Ended => _state is RestoreState.Exited or RestoreState.Failed or RestoreState.Detached;
+
+    /// <summary>Taken back from an earlier daemon's record after a restart.</summary>
+    public bool TakenBack { get; private set; }
 
     /// <summary>What each tier served this restore so far (uffd, while serving).</summary>
     internal IReadOnlyList<TierSummary>? LiveTiers() => Ended ? null : _uffd?.Tiers;
@@ -68,27 +71,46 @@ public sealed class ManagedRestore : IDisposable
         _uffd = session;
         SocketPath = socketPath;
         ReadySeconds = Stopwatch.GetElapsedTime(startedTicks).TotalSeconds;
-        Completion = Task.Run(async () =>
-        {
-            try
-            {
-                var stats = await session.ServeAsync(_stop.Token);
-                _stats = stats;
-                _reason = stats.Reason;
-                _state = stats.Failed ? RestoreState.Failed : RestoreState.Exited;
-            }
-            catch (Exception ex) when (ex is SnapshotException or OperationCanceledException or IOException)
-            {
-                _reason = ex is OperationCanceledException ? "deleted before a VMM connected" : ex.Message;
-                _state = RestoreState.Failed;
-            }
-            finally
-            {
-                EndedAt = DateTimeOffset.UtcNow;
-                ended(this);
-            }
-        });
+        Completion = Serve(() => session.ServeAsync(_stop.Token), ended);
     }
+
+    /// <summary>Serves a VM taken back after a restart (<see cref="UffdSession.TakeBack"/>).</summary>
+    internal void StartTakenBack(RestoreSession session, UffdSession taken, string? socketPath,
+        Action<ManagedRestore> ended)
+    {
+        _uffd = session;
+        SocketPath = socketPath;
+        TakenBack = true;
+        _vmmPid = taken.VmmPid;
+        _state = RestoreState.Serving;
+        Completion = Serve(() => session.ServeTakenBackAsync(taken, _stop.Token), ended);
+    }
+
+    private Task Serve(Func<Task<RestoreStats>> serve, Action<ManagedRestore> ended) => Task.Run(async () =>
+    {
+        try
+        {
+            var stats = await serve();
+            _stats = stats;
+            _reason = stats.Reason;
+            _state = stats.Outcome switch
+            {
+                RestoreStats.FailedOutcome => RestoreState.Failed,
+                RestoreStats.DetachedOutcome => RestoreState.Detached,
+                _ => RestoreState.Exited,
+            };
+        }
+        catch (Exception ex) when (ex is SnapshotException or OperationCanceledException or IOException)
+        {
+            _reason = ex is OperationCanceledException ? "deleted before a VMM connected" : ex.Message;
+            _state = RestoreState.Failed;
+        }
+        finally
+        {
+            EndedAt = DateTimeOffset.UtcNow;
+            ended(this);
+        }
+    });
 
     /// <summary>Starts serving a prepared ChunkFs mount; returns once the file is mounted (the request's Ready
     /// callback calls <see cref="Mounted"/>). A mount that fails throws here, to the API call.</summary>
@@ -125,6 +147,10 @@ public sealed class ManagedRestore : IDisposable
             }
         });
     }
+
+    /// <summary>Stops serving a uffd VM without failing it: it is left to the next daemon (drain out of time).
+    /// </summary>
+    public bool Detach() => _uffd?.Detach() ?? false;
 
     /// <summary>The ChunkFs file is mounted.</summary>
     internal void Mounted() => _mounted.TrySetResult();

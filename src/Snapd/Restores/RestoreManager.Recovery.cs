@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Snapshots.ChunkFs.Fuse;
+using Snapshots.ChunkFs.Uffd;
+using Snapshots.Host.Restore;
 using Snapshots.Store;
 
 namespace Snapshots.Snapd.Restores;
@@ -7,9 +9,9 @@ namespace Snapshots.Snapd.Restores;
 public sealed partial class RestoreManager
 {
     /// <summary>At start: the VMs an earlier daemon was serving when it died (its records) are taken back or failed
-    /// loudly; what it left behind (sockets nobody listens on, dead ChunkFs mounts, unreadable records) is
-    /// cleaned.</summary>
-    private Task RecoverAsync(CancellationToken ct)
+    /// loudly; what it left behind (sockets nobody listens on, dead ChunkFs mounts, unreadable records, freed-page
+    /// files of no record) is cleaned.</summary>
+    private async Task RecoverAsync(CancellationToken ct)
     {
         var (records, unreadable) = _records.ReadAll();
         foreach (var bad in unreadable)
@@ -21,11 +23,16 @@ public sealed partial class RestoreManager
         foreach (var record in records)
         {
             ct.ThrowIfCancellationRequested();
-            if (TakeBack(record)) kept.Add(record.Id);
+            if (await TakeBackAsync(record, ct)) kept.Add(record.Id);
         }
-        foreach (var socket in Directory.EnumerateFiles(_settings.RestoresDirectory, "*.sock"))
+        foreach (var file in Directory.EnumerateFiles(_settings.RestoresDirectory))
         {
-            if (!kept.Contains(Path.GetFileNameWithoutExtension(socket))) TryDelete(socket);
+            string id = Path.GetFileNameWithoutExtension(file);
+            if (file.EndsWith(".json", StringComparison.Ordinal)) continue;
+            if (kept.Contains(id) && file.EndsWith(".removed", StringComparison.Ordinal)) continue;
+            // Sockets (nobody listens: a VM taken back keeps its uffd, not its socket), freed-page files of VMs
+            // gone, partial access logs.
+            TryDelete(file);
         }
         foreach (var mount in Directory.EnumerateDirectories(_settings.MountsDirectory))
         {
@@ -39,25 +46,86 @@ public sealed partial class RestoreManager
                 LogStaleMount(_log, mount, ex.Message);
             }
         }
-        return Task.CompletedTask;
     }
 
-    /// <summary>Takes a VM back from its record; false when it cannot be (then it was failed, never left frozen,
-    /// and its record removed).</summary>
-    private bool TakeBack(RestoreRecord record)
+    /// <summary>Takes a VM back from its record and serves it on; false when it cannot be, and then the VM was
+    /// failed (killed by pid and start time, never left frozen) or had exited, and its record is removed.</summary>
+    private async Task<bool> TakeBackAsync(RestoreRecord record, CancellationToken ct)
     {
-        string why = "this daemon cannot take VMs back yet";
-        bool killed = record.VmmPid > 1 && VmmProcess.KillIfSame(record.VmmPid, record.VmmStartTime);
+        if (VmmProcess.StartTime(record.VmmPid) is not { } started || started != record.VmmStartTime)
+        {
+            LogGoneWhileDown(_log, record.Id, record.Snapshot, record.VmmPid);
+            Forget(record, "exited");
+            return false;
+        }
+        UffdSession taken;
+        try
+        {
+            var regions = new GuestRegion[record.Regions.Count];
+            for (int i = 0; i < regions.Length; i++)
+            {
+                var r = record.Regions[i];
+                regions[i] = new GuestRegion(r.BaseHostVirtAddr, r.Size, r.Offset, r.PageSize);
+            }
+            taken = UffdSession.TakeBack(record.VmmPid, record.VmmStartTime, record.VmmUffdFd, regions);
+        }
+        catch (SnapshotException ex)
+        {
+            return Fail(record, ex.Message);
+        }
+        var restore = new ManagedRestore(record.Id, new RestoreSpec
+        {
+            Snapshot = record.Snapshot,
+            Tenant = record.Tenant,
+            Mode = RestoreMode.Uffd,
+            Prefetch = record.Prefetch,
+            VmmUid = record.VmmUid,
+            FaultDeadline = record.FaultDeadlineSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
+        }, record.CreatedAt);
+        RestoreSession session;
+        try
+        {
+            // Not recorded again: a log missing the pages served before the restart would mislead the plan.
+            session = await RestoreSession.PrepareAsync(Host, UffdRequest(restore, record: false), ct);
+        }
+        catch (SnapshotException ex)
+        {
+            taken.Dispose();
+            return Fail(record, ex.Message);
+        }
+        Interlocked.Increment(ref _active);
+        _restores[restore.Id] = restore;
+        restore.StartTakenBack(session, taken, record.SocketPath, OnEnded);
+        _metrics.RestoresActive.WithLabels("uffd").Inc();
+        _metrics.RestoresTakenBack.WithLabels("served").Inc();
+        LogTakenBack(_log, record.Id, record.Snapshot, record.VmmPid);
+        return true;
+    }
+
+    private bool Fail(RestoreRecord record, string why)
+    {
+        bool killed = VmmProcess.KillIfSame(record.VmmPid, record.VmmStartTime);
         LogTakeBackFailed(_log, record.Id, record.Snapshot, record.VmmPid, why, killed);
-        _metrics.RestoresTakenBack.WithLabels("failed").Inc();
-        _records.Remove(record.Id);
+        Forget(record, "failed");
         return false;
     }
 
-    /// <summary>After the drain time: the restores still serving are stopped.</summary>
+    private void Forget(RestoreRecord record, string outcome)
+    {
+        _metrics.RestoresTakenBack.WithLabels(outcome).Inc();
+        _records.Remove(record.Id);
+        TryDelete(RemovedPagesPath(record.Id));
+    }
+
+    /// <summary>After the drain time: VMs still served are handed over (detached, their records kept: the next
+    /// daemon takes them back), never killed; file restores are unmounted.</summary>
     private void StopRemaining()
     {
-        foreach (var r in _restores.Values) if (!r.Ended) r.Stop();
+        foreach (var r in _restores.Values)
+        {
+            if (r.Ended) continue;
+            if (!(r.Spec.Mode == RestoreMode.Uffd && r.Detach())) r.Stop();
+        }
     }
 
     private static void TryDelete(string path)
@@ -77,6 +145,14 @@ public sealed partial class RestoreManager
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "could not clear the stale mount {Path}: {Why}")]
     private static partial void LogStaleMount(ILogger log, string path, string why);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "restore {Id} of '{Snapshot}': VMM pid {Pid} exited while snapd was down")]
+    private static partial void LogGoneWhileDown(ILogger log, string id, string snapshot, int pid);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "restore {Id} of '{Snapshot}': took VMM pid {Pid} back; serving it again")]
+    private static partial void LogTakenBack(ILogger log, string id, string snapshot, int pid);
 
     [LoggerMessage(Level = LogLevel.Error,
         Message = "restore {Id} of '{Snapshot}': could not take VMM pid {Pid} back ({Why}); killed: {Killed}")]

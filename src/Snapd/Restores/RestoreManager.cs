@@ -105,23 +105,7 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
     {
         var spec = restore.Spec;
         bool record = spec.Record || (_settings.RecordShare > 0 && Random.Shared.NextDouble() < _settings.RecordShare);
-        var request = new RestoreRequest
-        {
-            Name = spec.Snapshot,
-            Tenant = spec.Tenant,
-            SocketPath = Path.Combine(_settings.RestoresDirectory, restore.Id + ".sock"),
-            Tiers = _settings.Tiers,
-            MemoryBudgetBytes = _settings.MemoryBudgetBytes,
-            Prefetch = spec.Prefetch ? PrefetchMode.Auto : PrefetchMode.Off,
-            FaultDeadline = spec.FaultDeadline ?? _settings.FaultDeadline,
-            PrefetchConcurrency = _settings.PrefetchConcurrency,
-            AcceptTimeout = _settings.AcceptTimeout,
-            RecordPath = record ? AccessLogPath(restore.Id) : null,
-            VmmUid = spec.VmmUid,
-            FaultObserver = _metrics,
-            VmmConnected = session => OnConnected(restore, session, record),
-        };
-        var session = await RestoreSession.PrepareAsync(Host, request, ct);
+        var session = await RestoreSession.PrepareAsync(Host, UffdRequest(restore, record), ct);
         string socket;
         try
         {
@@ -133,6 +117,29 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
             throw;
         }
         restore.Start(session, socket, started, OnEnded);
+    }
+
+    /// <summary>The host library's request for a uffd restore (a new one, or one taken back).</summary>
+    private RestoreRequest UffdRequest(ManagedRestore restore, bool record)
+    {
+        var spec = restore.Spec;
+        return new RestoreRequest
+        {
+            Name = spec.Snapshot,
+            Tenant = spec.Tenant,
+            SocketPath = Path.Combine(_settings.RestoresDirectory, restore.Id + ".sock"),
+            Tiers = _settings.Tiers,
+            MemoryBudgetBytes = _settings.MemoryBudgetBytes,
+            Prefetch = spec.Prefetch ? PrefetchMode.Auto : PrefetchMode.Off,
+            FaultDeadline = spec.FaultDeadline ?? _settings.FaultDeadline,
+            PrefetchConcurrency = _settings.PrefetchConcurrency,
+            AcceptTimeout = _settings.AcceptTimeout,
+            RecordPath = record ? AccessLogPath(restore.Id) : null,
+            RemovedPagesPath = RemovedPagesPath(restore.Id),
+            VmmUid = spec.VmmUid,
+            FaultObserver = _metrics,
+            VmmConnected = session => OnConnected(restore, session, record),
+        };
     }
 
     private async Task StartFileAsync(ManagedRestore restore, long started, CancellationToken ct)
@@ -175,6 +182,7 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
     private void OnConnected(ManagedRestore restore, UffdSession session, bool record)
     {
         restore.Connected(session);
+        if (restore.TakenBack) return; // its record is the one it was taken back from
         var regions = new List<RecordedRegion>(session.Regions.Length);
         foreach (var r in session.Regions) regions.Add(new(r.BaseHostVirtAddr, r.Size, r.Offset, r.PageSize));
         _records.Write(new RestoreRecord
@@ -185,9 +193,13 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
             Mode = ModeName(restore.Spec.Mode),
             SocketPath = restore.SocketPath,
             VmmPid = session.VmmPid,
-            VmmStartTime = VmmProcess.StartTime(session.VmmPid) ?? 0,
+            VmmStartTime = session.VmmStartTime,
+            VmmUffdFd = session.VmmUffdFd,
             Regions = regions,
+            RemovedPagesPath = RemovedPagesPath(restore.Id),
             CreatedAt = restore.CreatedAt,
+            FaultDeadlineSeconds = restore.Spec.FaultDeadline?.TotalSeconds,
+            VmmUid = restore.Spec.VmmUid,
             Record = record,
             Prefetch = restore.Spec.Prefetch,
         });
@@ -211,10 +223,20 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
             _counted.Add(restore.Id);
         }
         Interlocked.Decrement(ref _active);
-        _records.Remove(restore.Id);
+        if (restore.State != RestoreState.Detached)
+        {
+            // A detached VM runs on, waiting for the next daemon: its record and freed pages are what it needs.
+            _records.Remove(restore.Id);
+            TryDelete(RemovedPagesPath(restore.Id));
+        }
         if (restore.Spec.Mode == RestoreMode.File)
             TryRemoveDirectory(Path.Combine(_settings.MountsDirectory, restore.Id));
-        string outcome = restore.State == RestoreState.Failed ? "failed" : "exited";
+        string outcome = restore.State switch
+        {
+            RestoreState.Failed => "failed",
+            RestoreState.Detached => "detached",
+            _ => "exited",
+        };
         _metrics.RestoresActive.WithLabels(mode).Dec();
         _metrics.RestoresEnded.WithLabels(mode, outcome).Inc();
         if (restore.State == RestoreState.Failed) _metrics.Errors.WithLabels("restore-failed").Inc();
@@ -320,6 +342,8 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
     private static string NewId() => "r-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
 
     internal static string ModeName(RestoreMode mode) => mode == RestoreMode.Uffd ? "uffd" : "file";
+
+    private string RemovedPagesPath(string id) => Path.Combine(_settings.RestoresDirectory, id + ".removed");
 
     private string AccessLogPath(string id) => Path.Combine(_settings.RestoresDirectory, id + ".access-log");
 

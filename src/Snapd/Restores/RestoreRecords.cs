@@ -20,7 +20,11 @@ public sealed record RestoreRecord
     /// <summary>The uffd's descriptor number in the VMM (-1: unknown).</summary>
     public int VmmUffdFd { get; init; } = -1;
     public IReadOnlyList<RecordedRegion> Regions { get; init; } = [];
+    /// <summary>The guest's freed pages (UFFD_EVENT_REMOVE), kept across a restart of the daemon.</summary>
+    public string? RemovedPagesPath { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
+    public double? FaultDeadlineSeconds { get; init; }
+    public uint? VmmUid { get; init; }
     public bool Record { get; init; }
     public bool Prefetch { get; init; } = true;
 }

@@ -40,4 +40,7 @@ public enum RestoreState
     /// <summary>The VM was failed (killed: a fault past its deadline, a refused handshake) or never connected.
     /// </summary>
     Failed,
+    /// <summary>Handed over: the daemon stopped serving it without failing it (a drain that ran out of time); the
+    /// next daemon takes it back from its record.</summary>
+    Detached,
 }
