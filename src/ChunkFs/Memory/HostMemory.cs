@@ -164,10 +164,12 @@ public sealed class HostMemory : IDisposable
     {
         _loadedOrder.Enqueue((owner, chunk));
         _byName.TryAdd(owner.Chain.Chunks[chunk].Name, (owner, chunk));
-        _resident++;
         _loads++;
+        // Counted in a local and published once: a reader of ResidentBytes never sees the moment between the
+        // load and the eviction it causes.
+        int resident = _resident + 1;
         int attempts = _loadedOrder.Count;
-        while (_resident > _maxResident && attempts-- > 0)
+        while (resident > _maxResident && attempts-- > 0)
         {
             var victim = _loadedOrder.Dequeue();
             if (!victim.Owner.TryEvictLocked(victim.Chunk))
@@ -176,9 +178,10 @@ public sealed class HostMemory : IDisposable
                 continue;
             }
             Forget(victim.Owner, victim.Chunk);
-            _resident--;
+            resident--;
             _evictions++;
         }
+        Volatile.Write(ref _resident, resident);
     }
 
     /// <summary>Drops a disposed instance's resident chunks from the order, the index and the count (under
