@@ -98,7 +98,8 @@ public class SharedSchedulerTests
     [Fact]
     public async Task A_shared_bucket_is_fair_between_two_prefetchers()
     {
-        // 40 chunks a second in all, four of burst (as a scheduler's own bucket); the first prefetcher starts alone and has more workers.
+        // 40 chunks a second in all, four of burst (as a scheduler's own bucket); the first prefetcher starts
+        // alone, with its takes already queued when the second arrives.
         var bucket = new TokenBucket(40L * ChunkGeometry.ChunkSize, 4L * ChunkGeometry.ChunkSize);
         var work = Enumerable.Range(0, 10_000).Select(c => new PrefetchUnit(c, [0], false)).ToList();
         var (a, b) = (new CountingTarget(), new CountingTarget());
