@@ -23,6 +23,11 @@ namespace Snapshots.ChunkFs.Memory;
 /// saves the work. Convergent keys are derived with each domain's own secret, so two tenants' function layers
 /// never share a name; only shared (os, runtime) layers do, and both tenants may read those.
 /// </para>
+/// <para>
+/// Limits: the index keeps one holder per name, so once that holder's copy is evicted another instance's copy of the
+/// same chunk is found again only after a load makes it the holder. A chunk pinned for a copy while its instance is
+/// disposed keeps its buffer out of the pool for good (as any chunk pinned at disposal does).
+/// </para>
 /// Thread-safe. Dispose only after every lease is released.
 /// </summary>
 public sealed class HostMemory : IDisposable
