@@ -81,6 +81,8 @@ public class HostMemoryTests
         Assert.True(osImage.AsSpan(held * Chunk, Chunk).SequenceEqual(NativeBuffers.Span(address, Chunk)));
         os.Memory.Unpin(held);
         Assert.Equal(host.Loads, host.Evictions + (host.ResidentBytes / Chunk));
+        // One pool: each instance counts its own fresh buffers, the pool all of them.
+        Assert.Equal(host.Buffers.ColdRents, os.Memory.ColdBuffers + rt.Memory.ColdBuffers);
     }
 
     [Fact]

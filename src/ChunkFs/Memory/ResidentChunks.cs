@@ -37,7 +37,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     private readonly Lock _lock;
     private int _resident;
     private bool _disposed;
-    private long _loads, _evictions;
+    private long _loads, _evictions, _coldBuffers;
     /// <summary>The last <see cref="TimedLoads"/> loads' durations (Stopwatch ticks), whole and decryption only.
     /// </summary>
     private readonly long[] _loadTicks = new long[TimedLoads], _decryptTicks = new long[TimedLoads];
@@ -104,8 +104,12 @@ public sealed class ResidentChunks : IPageSource, IDisposable
 
     internal SnapshotChain Chain => _chain;
 
-    /// <summary>The buffers chunks are decrypted into.</summary>
+    /// <summary>The buffers chunks are decrypted into: the host's, shared, when attached.</summary>
     public ChunkBufferPool Buffers => _buffers;
+
+    /// <summary>This instance's loads that found no populated buffer (<see cref="ChunkBufferPool.ColdRents"/>
+    /// counts the whole pool's, every attached instance's when the pool is a host's).</summary>
+    public long ColdBuffers => Interlocked.Read(ref _coldBuffers);
 
     public bool IsZeroChunk(int chunk) => _chain.Chunks[chunk].IsZero;
 
@@ -190,7 +194,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
                 // The fetch has no caller's deadline: every waiter applies its own, and a late result still helps.
                 int n = await _chain.ReadCiphertextAsync(_reader, chunk, cipher, ticket, CancellationToken.None);
                 fetched = Stopwatch.GetTimestamp();
-                buffer = _buffers.Rent();
+                buffer = RentBuffer();
                 var plain = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
                 _chain.DecryptOrThrow(chunk, cipher.AsSpan(0, n), plain);
                 plain[_chain.ChunkLength(chunk)..].Clear(); // a short last chunk reads zeros past the image's end
@@ -240,7 +244,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         if (!_host!.TryPinSame(this, chunk, out var owner, out int at, out var source)) return 0;
         try
         {
-            var buffer = _buffers.Rent();
+            var buffer = RentBuffer();
             var whole = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
             NativeBuffers.Span(source, ChunkGeometry.ChunkSize).CopyTo(whole); // its zero tail too
             _host.CountSharedHit();
@@ -250,6 +254,13 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         {
             owner.Unpin(at);
         }
+    }
+
+    private nint RentBuffer()
+    {
+        var buffer = _buffers.Rent(out bool fresh);
+        if (fresh) Interlocked.Increment(ref _coldBuffers);
+        return buffer;
     }
 
     /// <summary>Evicts the oldest unpinned chunks until within budget.</summary>
