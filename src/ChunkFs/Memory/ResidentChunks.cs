@@ -356,6 +356,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         return total;
     }
 
+    /// <summary>Frees the resident chunks (a chunk still pinned keeps its memory). An instance from
+    /// <see cref="HostMemory.Lease"/> is disposed by its last lease: release leases, never dispose it yourself.
+    /// </summary>
     public void Dispose()
     {
         var unpinned = new List<nint>();
