@@ -160,6 +160,32 @@ public class HostMemoryTests
         Assert.Equal(host.SharedHits, host.Counters().SharedHits);
     }
 
+    /// <summary>Every resident holder of a chunk is found, not only the first: once the instance a chunk was first
+    /// loaded in is gone, a copy made from it still serves the next restore.</summary>
+    [Fact]
+    public async Task A_copy_still_serves_once_the_instance_it_came_from_is_released()
+    {
+        using var t = new TestStore();
+        var (osImage, rtImage) = await TwoChainsAsync(t);
+        using var reader = t.Reader();
+        using var host = new HostMemory(1L << 30, reserve: 0);
+        var rtChain = await t.OpenAsync("rt");
+        using var rt = host.Lease(rtChain, null, reader);
+        using (var os = host.Lease(await t.OpenAsync("os"), null, reader))
+        {
+            await AssertServesAsync(os.Memory, osImage); // first: it fetches, and its chunks are found first
+            long reads = OriginReads(reader);
+            await AssertServesAsync(rt.Memory, rtImage); // copies os's chunks, fetches only its own
+            Assert.True(OriginReads(reader) - reads < DataNames(rtChain).Count);
+        }
+        // os is released; rt's copies of its chunks are what a new restore of rt's chain (another tenant: its own
+        // instance) finds.
+        using var other = host.Lease(rtChain, "acme", reader);
+        long before = OriginReads(reader);
+        await AssertServesAsync(other.Memory, rtImage);
+        Assert.Equal(before, OriginReads(reader)); // every chunk copied, none fetched
+    }
+
     [Fact]
     public async Task Without_a_host_an_instance_keeps_its_own_budget_and_pool()
     {

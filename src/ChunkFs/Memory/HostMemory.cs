@@ -24,9 +24,8 @@ namespace Snapshots.ChunkFs.Memory;
 /// never share a name; only shared (os, runtime) layers do, and both tenants may read those.
 /// </para>
 /// <para>
-/// Limits: the index keeps one holder per name, so once that holder's copy is evicted another instance's copy of the
-/// same chunk is found again only after a load makes it the holder. A chunk pinned for a copy while its instance is
-/// disposed keeps its buffer out of the pool for good (as any chunk pinned at disposal does).
+/// A limit: a chunk pinned for a copy while its instance is disposed keeps its buffer out of the pool for good (as
+/// any chunk pinned at disposal does).
 /// </para>
 /// Thread-safe. Dispose only after every lease is released.
 /// </summary>
@@ -34,8 +33,9 @@ public sealed class HostMemory : IDisposable
 {
     private readonly int _maxResident;
     private readonly Queue<(ResidentChunks Owner, int Chunk)> _loadedOrder = new();
-    /// <summary>One resident holder per chunk name, for copies across instances.</summary>
-    private readonly Dictionary<ChunkName, (ResidentChunks Owner, int Chunk)> _byName = [];
+    /// <summary>Every resident chunk by name (a list per name: one per instance and index holding it), for copies
+    /// across instances: while any holder is resident, a load anywhere copies instead of fetching.</summary>
+    private readonly Dictionary<ChunkName, Holder> _byName = [];
     private readonly Dictionary<LeaseKey, Shared> _instances = [];
     private int _resident, _leases;
     private long _loads, _evictions, _sharedHits;
@@ -145,12 +145,16 @@ public sealed class HostMemory : IDisposable
         ref readonly var want = ref requester.Chain.Chunks[chunk];
         lock (Lock)
         {
-            if (_byName.TryGetValue(want.Name, out var holder)
-                && SameSecret(holder.Owner.Chain.Chunks[holder.Chunk].Secret, want.Secret)
-                && holder.Owner.TryPin(holder.Chunk, out address))
+            _byName.TryGetValue(want.Name, out var holder);
+            for (; holder is not null; holder = holder.Next)
             {
-                (owner, at) = holder;
-                return true;
+                // Pinned under the lock: no eviction or disposal can take it before the copy.
+                if (SameSecret(holder.Owner.Chain.Chunks[holder.Chunk].Secret, want.Secret)
+                    && holder.Owner.TryPin(holder.Chunk, out address))
+                {
+                    (owner, at) = (holder.Owner, holder.Chunk);
+                    return true;
+                }
             }
         }
         (owner, at, address) = (null!, -1, 0);
@@ -168,7 +172,8 @@ public sealed class HostMemory : IDisposable
     internal void AddedLocked(ResidentChunks owner, int chunk)
     {
         _loadedOrder.Enqueue((owner, chunk));
-        _byName.TryAdd(owner.Chain.Chunks[chunk].Name, (owner, chunk));
+        var name = owner.Chain.Chunks[chunk].Name;
+        _byName[name] = new Holder(owner, chunk, _byName.GetValueOrDefault(name));
         _loads++;
         // Counted in a local and published once: a reader of ResidentBytes never sees the moment between the
         // load and the eviction it causes.
@@ -209,14 +214,35 @@ public sealed class HostMemory : IDisposable
     private void Forget(ResidentChunks owner, int chunk)
     {
         var name = owner.Chain.Chunks[chunk].Name;
-        if (_byName.TryGetValue(name, out var holder) && holder.Owner == owner && holder.Chunk == chunk)
-            _byName.Remove(name);
+        if (!_byName.TryGetValue(name, out var first)) return;
+        if (first.Owner == owner && first.Chunk == chunk)
+        {
+            if (first.Next is null) _byName.Remove(name);
+            else _byName[name] = first.Next;
+            return;
+        }
+        for (var h = first; h.Next is not null; h = h.Next)
+        {
+            if (h.Next.Owner == owner && h.Next.Chunk == chunk)
+            {
+                h.Next = h.Next.Next;
+                return;
+            }
+        }
     }
 
     /// <summary>Unmaps the pool's free buffers; buffers still resident are unmapped as they come back.</summary>
     public void Dispose() => Buffers.Dispose();
 
     internal readonly record struct LeaseKey(string Chain, ChunkReader Reader);
+
+    /// <summary>One resident chunk in the by-name lists; newest first.</summary>
+    private sealed class Holder(ResidentChunks owner, int chunk, Holder? next)
+    {
+        public readonly ResidentChunks Owner = owner;
+        public readonly int Chunk = chunk;
+        public Holder? Next = next;
+    }
 
     private sealed class Shared(ResidentChunks memory)
     {
