@@ -8,6 +8,10 @@ public sealed record PrefetchOptions
     public int Concurrency { get; init; } = 2;
     /// <summary>Bytes per second; 0 means no cap.</summary>
     public long BandwidthBytesPerSecond { get; init; }
+
+    /// <summary>A bucket shared with other prefetchers (one host-wide prefetch bandwidth, granted in arrival
+    /// order); when set, <see cref="BandwidthBytesPerSecond"/> is ignored.</summary>
+    public TokenBucket? Bucket { get; init; }
 }
 
 /// <summary>
@@ -26,9 +30,9 @@ public sealed class PrefetchScheduler(IReadOnlyList<PrefetchUnit> work, IPrefetc
 
     public async Task RunAsync(CancellationToken ct)
     {
-        var bucket = options.BandwidthBytesPerSecond > 0
+        var bucket = options.Bucket ?? (options.BandwidthBytesPerSecond > 0
             ? new TokenBucket(options.BandwidthBytesPerSecond, 4L * ChunkGeometry.ChunkSize)
-            : null;
+            : null);
         int next = -1;
         var workers = new Task[Math.Max(1, options.Concurrency)];
         for (int w = 0; w < workers.Length; w++)

@@ -8,10 +8,15 @@ namespace Snapshots.Tests;
 [Trait("Category", Category.Process)]
 public class FaultPathAllocationTests
 {
-    private static async Task<(long Allocated, long Faults)> ServeAsync(TestStore t, string image, int pages, int seed)
+    private static async Task<(long Allocated, long Faults)> ServeAsync(TestStore t, string image, int pages, int seed,
+        HostMemory? host = null)
     {
         var chain = await t.OpenAsync("data");
-        using var memory = new ResidentChunks(chain, t.Reader(), 1L << 30);
+        using var reader = t.Reader();
+        // Alone (snapctl) or attached to a host memory (snapd): the hit path must be the same.
+        using var lease = host?.Lease(chain, null, reader);
+        using var own = lease is null ? new ResidentChunks(chain, reader, 1L << 30) : null;
+        var memory = lease?.Memory ?? own!;
         await memory.PreloadAsync(2, CancellationToken.None);
         var socket = t.Path_($"alloc-{seed}.sock");
         using var listener = new HandshakeListener(socket);
@@ -38,8 +43,10 @@ public class FaultPathAllocationTests
         return (allocated, stats.Faults);
     }
 
-    [Fact]
-    public async Task Handler_allocation_does_not_grow_with_faults()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Handler_allocation_does_not_grow_with_faults(bool hostMemory)
     {
         using var t = new TestStore();
         var image = t.Path_("data.img");
@@ -48,9 +55,10 @@ public class FaultPathAllocationTests
         File.WriteAllBytes(image, bytes);
         await t.BuildAsync("data", image);
 
-        await ServeAsync(t, image, 3000, 3); // warm-up: the JIT's tiering allocates while code gets hot
-        var small = await ServeAsync(t, image, 400, 1);
-        var large = await ServeAsync(t, image, 4000, 2);
+        using var host = hostMemory ? new HostMemory(1L << 30) : null;
+        await ServeAsync(t, image, 3000, 3, host); // warm-up: the JIT's tiering allocates while code gets hot
+        var small = await ServeAsync(t, image, 400, 1, host);
+        var large = await ServeAsync(t, image, 4000, 2, host);
         Assert.True(large.Faults >= 3600, $"{large.Faults} faults");
         // Ten times the faults, not one more object: under a kilobyte of slack for runtime noise.
         Assert.True(large.Allocated - small.Allocated < 1024,

@@ -9,7 +9,7 @@ namespace Snapshots.ChunkFs.Memory;
 /// decryption), so a chunk load must not decrypt into fresh memory. A background refill populates slabs of
 /// <see cref="SlabChunks"/> buffers (madvise MADV_POPULATE_WRITE: ~0.16 ms a chunk, off the fault's path) to keep
 /// <c>reserve</c> buffers ahead of the loads, never more than <c>maxBuffers</c> in all; evicted chunks' buffers
-/// come back here. <see cref="Rent"/> never waits: with nothing populated it maps a fresh slab (counted in
+/// come back here. <see cref="Rent()"/> never waits: with nothing populated it maps a fresh slab (counted in
 /// <see cref="ColdRents"/>). Transparent huge pages are not asked for: their compaction stalled a populate for
 /// ~0.5 s on these VMs. Disposal unmaps the free buffers; a buffer still rented stays mapped until it is returned
 /// (then unmapped), so a load finishing late never writes into unmapped memory.
@@ -27,7 +27,7 @@ public sealed class ChunkBufferPool : IDisposable
     private Task _refill = Task.CompletedTask;
 
     /// <param name="maxBuffers">The most buffers the refill populates ahead (the memory tier's budget in chunks);
-    /// <see cref="Rent"/> may go past it when every buffer is in use.</param>
+    /// <see cref="Rent()"/> may go past it when every buffer is in use.</param>
     /// <param name="reserve">Populated buffers to keep ready; the first refill starts at once.</param>
     public ChunkBufferPool(int maxBuffers, int reserve)
     {
@@ -46,8 +46,13 @@ public sealed class ChunkBufferPool : IDisposable
     public int Ready { get { lock (_lock) return _free.Count; } }
 
     /// <summary>A 512 KiB page-aligned buffer, populated unless <see cref="ColdRents"/> counts it.</summary>
-    public nint Rent()
+    public nint Rent() => Rent(out _);
+
+    /// <summary>As <see cref="Rent()"/>; <paramref name="fresh"/> says whether this one was mapped fresh (for a
+    /// caller that counts its own, as a memory tier sharing a host's pool does).</summary>
+    public nint Rent(out bool fresh)
     {
+        fresh = false;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -55,6 +60,7 @@ public sealed class ChunkBufferPool : IDisposable
             StartRefillLocked();
             if (hit) return buffer;
         }
+        fresh = true;
         // Nothing ready (the refill is behind, or every buffer is in use): map one now and let the load fault.
         Interlocked.Increment(ref _coldRents);
         nint cold = Map(ChunkGeometry.ChunkSize, populate: false);
@@ -70,7 +76,7 @@ public sealed class ChunkBufferPool : IDisposable
         return cold;
     }
 
-    /// <summary>Takes back a buffer from <see cref="Rent"/> for reuse (its pages stay populated); after
+    /// <summary>Takes back a buffer from <see cref="Rent()"/> for reuse (its pages stay populated); after
     /// <see cref="Dispose"/>, unmaps it.</summary>
     public void Return(nint buffer)
     {

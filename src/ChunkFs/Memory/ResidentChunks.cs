@@ -12,12 +12,17 @@ namespace Snapshots.ChunkFs.Memory;
 /// loaded evicted first. A loader pins a chunk while the kernel copies from it (UFFDIO_COPY reads our memory);
 /// a pinned chunk is never evicted. Loads are single-flight: a demand fault and the prefetcher asking for the same
 /// chunk cause one fetch. The hot path (chunk resident) is two interlocked operations and no allocation.
+/// Attached to a <see cref="HostMemory"/> (<see cref="HostMemory.Lease"/>), the budget, the eviction order and the
+/// buffers are the host's, shared with every other attached instance, and a load copies a chunk another instance
+/// has resident instead of fetching it; alone (the constructor), it has its own.
 /// </summary>
 public sealed class ResidentChunks : IPageSource, IDisposable
 {
     private const int Evicting = int.MinValue;
     private readonly SnapshotChain _chain;
     private readonly ChunkReader _reader;
+    /// <summary>Null when alone: then the budget, order and pool below are this instance's own.</summary>
+    private readonly HostMemory? _host;
     private readonly int _maxResident;
     private readonly nint[] _addr;
     private readonly int[] _pins;
@@ -28,10 +33,11 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     private readonly FetchTicket?[] _tickets;
     private readonly Queue<int> _loadedOrder = new();
     private readonly ChunkBufferPool _buffers;
-    private readonly Lock _lock = new();
+    /// <summary>The host's lock when attached: eviction crosses instances.</summary>
+    private readonly Lock _lock;
     private int _resident;
     private bool _disposed;
-    private long _loads, _evictions;
+    private long _loads, _evictions, _coldBuffers;
     /// <summary>The last <see cref="TimedLoads"/> loads' durations (Stopwatch ticks), whole and decryption only.
     /// </summary>
     private readonly long[] _loadTicks = new long[TimedLoads], _decryptTicks = new long[TimedLoads];
@@ -51,6 +57,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     {
         _chain = chain;
         _reader = reader;
+        _lock = new Lock();
         // In long, then clamped: a budget of terabytes must not wrap to a negative count (every load evicted).
         _maxResident = (int)Math.Max(2, Math.Min(budgetBytes / ChunkGeometry.ChunkSize, chain.ChunkCount));
         _addr = new nint[chain.ChunkCount];
@@ -58,9 +65,31 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         _wanted = new int[chain.ChunkCount];
         _inflight = new TaskCompletionSource?[chain.ChunkCount];
         _tickets = new FetchTicket?[chain.ChunkCount];
+        int dataChunks = CountData(chain);
+        _buffers = new ChunkBufferPool(Math.Min(_maxResident, dataChunks), Math.Min(reserve, dataChunks));
+    }
+
+    /// <summary>Attached to <paramref name="host"/>: its budget, eviction order, lock and buffers.</summary>
+    internal ResidentChunks(SnapshotChain chain, ChunkReader reader, HostMemory host)
+    {
+        _chain = chain;
+        _reader = reader;
+        _host = host;
+        _lock = host.Lock;
+        _maxResident = chain.ChunkCount; // unused: the host's budget applies
+        _addr = new nint[chain.ChunkCount];
+        _pins = new int[chain.ChunkCount];
+        _wanted = new int[chain.ChunkCount];
+        _inflight = new TaskCompletionSource?[chain.ChunkCount];
+        _tickets = new FetchTicket?[chain.ChunkCount];
+        _buffers = host.Buffers;
+    }
+
+    private static int CountData(SnapshotChain chain)
+    {
         int dataChunks = 0;
         foreach (var c in chain.Chunks) if (!c.IsZero) dataChunks++;
-        _buffers = new ChunkBufferPool(Math.Min(_maxResident, dataChunks), Math.Min(reserve, dataChunks));
+        return dataChunks;
     }
 
     public long Size => _chain.ImageSize;
@@ -70,8 +99,17 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     public long Evictions => Interlocked.Read(ref _evictions);
     public ChunkReader Reader => _reader;
 
-    /// <summary>The buffers chunks are decrypted into.</summary>
+    /// <summary>The host this instance is attached to; null when alone.</summary>
+    public HostMemory? Host => _host;
+
+    internal SnapshotChain Chain => _chain;
+
+    /// <summary>The buffers chunks are decrypted into: the host's, shared, when attached.</summary>
     public ChunkBufferPool Buffers => _buffers;
+
+    /// <summary>This instance's loads that found no populated buffer (<see cref="ChunkBufferPool.ColdRents"/>
+    /// counts the whole pool's, every attached instance's when the pool is a host's).</summary>
+    public long ColdBuffers => Interlocked.Read(ref _coldBuffers);
 
     public bool IsZeroChunk(int chunk) => _chain.Chunks[chunk].IsZero;
 
@@ -146,14 +184,22 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         {
             if (_chain.Chunks[chunk].IsZero)
                 throw new InvalidOperationException($"chunk {chunk} is zero: loaders map zero pages instead");
-            // The fetch itself has no caller's deadline: every waiter applies its own, and a late result still helps.
-            int n = await _chain.ReadCiphertextAsync(_reader, chunk, cipher, ticket, CancellationToken.None);
-            long fetched = Stopwatch.GetTimestamp();
-            buffer = _buffers.Rent();
-            var plain = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
-            _chain.DecryptOrThrow(chunk, cipher.AsSpan(0, n), plain);
-            plain[_chain.ChunkLength(chunk)..].Clear(); // a short last chunk reads zeros past the image's end
-            long decrypted = Stopwatch.GetTimestamp();
+            long fetched, decrypted;
+            if (_host is not null && (buffer = CopyShared(chunk)) != 0)
+            {
+                fetched = decrypted = Stopwatch.GetTimestamp();
+            }
+            else
+            {
+                // The fetch has no caller's deadline: every waiter applies its own, and a late result still helps.
+                int n = await _chain.ReadCiphertextAsync(_reader, chunk, cipher, ticket, CancellationToken.None);
+                fetched = Stopwatch.GetTimestamp();
+                buffer = RentBuffer();
+                var plain = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
+                _chain.DecryptOrThrow(chunk, cipher.AsSpan(0, n), plain);
+                plain[_chain.ChunkLength(chunk)..].Clear(); // a short last chunk reads zeros past the image's end
+                decrypted = Stopwatch.GetTimestamp();
+            }
             lock (_lock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this); // the catch below gives the buffer back
@@ -161,9 +207,13 @@ public sealed class ResidentChunks : IPageSource, IDisposable
                 buffer = 0;
                 _inflight[chunk] = null;
                 _tickets[chunk] = null;
-                _loadedOrder.Enqueue(chunk);
                 _resident++;
-                EvictLocked();
+                if (_host is not null) _host.AddedLocked(this, chunk);
+                else
+                {
+                    _loadedOrder.Enqueue(chunk);
+                    EvictLocked();
+                }
             }
             long slot = (Interlocked.Increment(ref _loads) - 1) % TimedLoads;
             _loadTicks[slot] = decrypted - start;
@@ -186,30 +236,63 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         }
     }
 
-    /// <summary>Evicts the oldest unpinned chunks until within budget. A chunk is evicted only by swinging its pin
-    /// count from 0 to a negative mark, so a concurrent TryPin either wins (and eviction skips it) or sees no
-    /// address.</summary>
+    /// <summary>A buffer holding chunk <paramref name="chunk"/>'s plaintext copied from a resident chunk of the same
+    /// name and key (in this or another attached instance: <see cref="HostMemory"/> says why that is the same
+    /// plaintext); 0 when none is resident.</summary>
+    private nint CopyShared(int chunk)
+    {
+        if (!_host!.TryPinSame(this, chunk, out var owner, out int at, out var source)) return 0;
+        try
+        {
+            var buffer = RentBuffer();
+            var whole = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
+            NativeBuffers.Span(source, ChunkGeometry.ChunkSize).CopyTo(whole); // its zero tail too
+            _host.CountSharedHit();
+            return buffer;
+        }
+        finally
+        {
+            owner.Unpin(at);
+        }
+    }
+
+    private nint RentBuffer()
+    {
+        var buffer = _buffers.Rent(out bool fresh);
+        if (fresh) Interlocked.Increment(ref _coldBuffers);
+        return buffer;
+    }
+
+    /// <summary>Evicts the oldest unpinned chunks until within budget.</summary>
     private void EvictLocked()
     {
         int attempts = _loadedOrder.Count;
         while (_resident > _maxResident && attempts-- > 0)
         {
             int victim = _loadedOrder.Dequeue();
-            if (Volatile.Read(ref _wanted[victim]) > 0
-                || Interlocked.CompareExchange(ref _pins[victim], Evicting, 0) != 0)
-            {
-                _loadedOrder.Enqueue(victim); // in use: try the next oldest
-                continue;
-            }
-            var b = _addr[victim];
-            Volatile.Write(ref _addr[victim], 0);
-            // Remove the mark, keeping the count of TryPins under way (each sees no address and takes its own
-            // increment back): writing 0 here would lose one, and the chunk could never be pinned again.
-            Interlocked.Add(ref _pins[victim], Evicting);
-            _buffers.Return(b);
-            _resident--;
-            _evictions++;
+            if (!TryEvictLocked(victim)) _loadedOrder.Enqueue(victim); // in use: try the next oldest
         }
+    }
+
+    /// <summary>Evicts one resident chunk unless it is pinned or waited for (under the lock: this instance's, or
+    /// the host's). A chunk is evicted only by swinging its pin count from 0 to a negative mark, so a concurrent
+    /// TryPin either wins (and eviction skips it) or sees no address.</summary>
+    internal bool TryEvictLocked(int victim)
+    {
+        if (Volatile.Read(ref _wanted[victim]) > 0
+            || Interlocked.CompareExchange(ref _pins[victim], Evicting, 0) != 0)
+        {
+            return false;
+        }
+        var b = _addr[victim];
+        Volatile.Write(ref _addr[victim], 0);
+        // Remove the mark, keeping the count of TryPins under way (each sees no address and takes its own
+        // increment back): writing 0 here would lose one, and the chunk could never be pinned again.
+        Interlocked.Add(ref _pins[victim], Evicting);
+        _buffers.Return(b);
+        _resident--;
+        Interlocked.Increment(ref _evictions);
+        return true;
     }
 
     /// <summary>Chunk load times in microseconds over the last 4,096 loads: whole (tiers, verification and
@@ -237,7 +320,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         for (int w = 0; w < workers.Length; w++)
             workers[w] = Task.Run(async () =>
             {
-                for (int i = Interlocked.Increment(ref next); i < ChunkCount && _resident < _maxResident;
+                for (int i = Interlocked.Increment(ref next); i < ChunkCount && !Full;
                     i = Interlocked.Increment(ref next))
                 {
                     if (!IsZeroChunk(i)) await LoadAsync(i, ct);
@@ -245,6 +328,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
             }, ct);
         await Task.WhenAll(workers);
     }
+
+    /// <summary>The budget is used up (a racy read, as a bound for preloading).</summary>
+    private bool Full => _host?.IsFull ?? Volatile.Read(ref _resident) >= _maxResident;
 
     /// <summary>Copying read, for callers that need bytes, not addresses: any offset and size, chunk by chunk;
     /// short at the end of the image.</summary>
@@ -270,6 +356,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         return total;
     }
 
+    /// <summary>Frees the resident chunks (a chunk still pinned keeps its memory). An instance from
+    /// <see cref="HostMemory.Lease"/> is disposed by its last lease: release leases, never dispose it yourself.
+    /// </summary>
     public void Dispose()
     {
         var unpinned = new List<nint>();
@@ -284,8 +373,10 @@ public sealed class ResidentChunks : IPageSource, IDisposable
                 if (Interlocked.CompareExchange(ref _pins[i], Evicting, 0) == 0) unpinned.Add(_addr[i]);
                 Volatile.Write(ref _addr[i], 0);
             }
+            _host?.DetachLocked(this);
         }
-        _buffers.Dispose();
-        foreach (var b in unpinned) _buffers.Return(b); // unmapped: the pool is disposed
+        // The host's pool outlives this instance: its buffers go back for reuse. Our own is unmapped.
+        if (_host is null) _buffers.Dispose();
+        foreach (var b in unpinned) _buffers.Return(b);
     }
 }

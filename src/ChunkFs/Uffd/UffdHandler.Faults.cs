@@ -301,7 +301,7 @@ public sealed partial class UffdHandler
             ChunksLoaded = _memory.Loads + (_pack?.Loads ?? 0),
             ChunkEvictions = _memory.Evictions + (_pack?.Evictions ?? 0),
             ChunkLoadLatencySeconds = loads.Load, ChunkDecryptLatencySeconds = loads.Decrypt,
-            ColdBuffers = _memory.Buffers.ColdRents + (_pack?.Buffers.ColdRents ?? 0),
+            ColdBuffers = _memory.ColdBuffers + (_pack?.ColdBuffers ?? 0),
             Seconds = elapsed.TotalSeconds,
             HandlerRunDelaySeconds = runDelay.TotalSeconds,
             Outcome = _failure is not null ? RestoreStats.FailedOutcome

@@ -87,8 +87,8 @@ public sealed class MountSession : IDisposable
         // As for a restore: the read path compiled and warm before the first VM reads.
         int firstData = Array.FindIndex(chain.Chunks, c => !c.IsZero);
         if (firstData >= 0) await RestoreSession.WarmUpAsync(memory.LoadAsync(firstData, ct));
-        var pack = await PlanChoice.OpenPackAsync(host, request.Tenant, plan, reader, request.MemoryBudgetBytes,
-            request.BufferReserve, ct);
+        var pack = await PlanChoice.OpenPackAsync(host, request.Tenant, plan,
+            c => new ResidentChunks(c, reader, request.MemoryBudgetBytes, request.BufferReserve), ct);
         if (pack is not null) tiers.Add(pack);
         IReadOnlyList<PrefetchUnit>? units = plan is null ? null
             : pack is not null ? PrefetchUnit.FromPackChunks(plan)

@@ -1,7 +1,6 @@
 using Snapshots.ChunkFs.Memory;
 using Snapshots.Prefetch;
 using Snapshots.Store;
-using Snapshots.Store.Chunks;
 using Snapshots.Store.Files;
 using Snapshots.Store.Layers;
 
@@ -73,7 +72,7 @@ internal static class PlanChoice
     /// names one that is missing, unreadable or not the one it was made with) to prefetch from the snapshot's own
     /// chunks.</summary>
     public static async Task<ResidentChunks?> OpenPackAsync(SnapshotHost host, string? tenant, PrefetchPlan? plan,
-        ChunkReader reader, long budgetBytes, int reserve, CancellationToken ct)
+        Func<SnapshotChain, ResidentChunks> open, CancellationToken ct)
     {
         if (plan?.PackName is not { } packName) return null;
         SnapshotChain packChain;
@@ -88,7 +87,7 @@ internal static class PlanChoice
             return null;
         }
         if (packChain.Top.Hash.AsSpan().SequenceEqual(plan.PackHash))
-            return new ResidentChunks(packChain, reader, budgetBytes, reserve);
+            return open(packChain);
         host.Log($"warning: working-set pack '{packName}' is not the one the plan was made with; prefetching "
             + "snapshot chunks");
         return null;

@@ -79,4 +79,9 @@ public sealed record RestoreRequest
 
     /// <summary>Where to write the first-touch page-access log of this restore; null: not recorded.</summary>
     public string? RecordPath { get; init; }
+
+    /// <summary>The reader, memory budget and prefetch bandwidth shared with the process's other restores; null:
+    /// this restore opens its own (with <see cref="Tiers"/>, <see cref="MemoryBudgetBytes"/> and
+    /// <see cref="BufferReserve"/>, which are then ignored when set).</summary>
+    public RestoreResources? Shared { get; init; }
 }

@@ -12,25 +12,28 @@ namespace Snapshots.Host.Restore;
 /// The whole restore recipe for one VM: the chain, its tiers and memory tier, the prefetch plan and working-set
 /// pack, a warm read path, then the userfaultfd handler serving one VMM until it exits or is failed.
 /// <see cref="PrepareAsync"/> does everything that can be done before a VMM connects; <see cref="ServeAsync"/>
-/// listens, accepts and serves. Dispose releases the memory tier and the reader.
+/// listens, accepts and serves. Dispose releases the memory tier and the reader (or, with
+/// <see cref="RestoreRequest.Shared"/>, only this restore's leases of the shared ones).
 /// </summary>
 public sealed class RestoreSession : IDisposable
 {
     private readonly SnapshotHost _host;
     private readonly RestoreRequest _request;
     private readonly ChunkReader _reader;
+    private readonly RestoreMemory _owned;
     private readonly ResidentChunks _memory;
     private readonly ResidentChunks? _pack;
     private HandshakeListener? _listener;
     private volatile UffdHandler? _handler;
 
-    private RestoreSession(SnapshotHost host, RestoreRequest request, SnapshotChain chain, ChunkReader reader,
+    private RestoreSession(SnapshotHost host, RestoreRequest request, SnapshotChain chain, RestoreMemory owned,
         ResidentChunks memory, PrefetchPlan? plan, ResidentChunks? pack)
     {
         _host = host;
         _request = request;
         Chain = chain;
-        _reader = reader;
+        _owned = owned;
+        _reader = owned.Reader;
         _memory = memory;
         Plan = plan;
         _pack = pack;
@@ -69,12 +72,10 @@ public sealed class RestoreSession : IDisposable
         if (request.RecordPath is { } record) OutputFile.Check(record, "record");
         var chain = await host.OpenChainAsync(request.Name, request.Tenant, ct);
         var plan = await PlanChoice.ChooseAsync(host, chain, request.Prefetch, request.PlanPath, ct);
-        // A transient tier failure is retried for as long as a fault may wait: only the deadline fails a VM.
-        var reader = await host.OpenReaderAsync(request.Tiers with { RetryWindow = request.FaultDeadline }, ct);
-        ResidentChunks? memory = null, pack = null;
+        var owned = await RestoreMemory.OpenAsync(host, request, ct);
         try
         {
-            memory = new ResidentChunks(chain, reader, request.MemoryBudgetBytes, request.BufferReserve);
+            var memory = owned.Open(chain);
             // A demand fetch runs on the thread pool beside the prefetch workers: with only as many pool threads as
             // cores it can wait in the queue behind them (the pool adds threads only slowly), stalling a vCPU.
             ThreadPool.GetMinThreads(out int workers, out int io);
@@ -85,17 +86,14 @@ public sealed class RestoreSession : IDisposable
             // then compiled and warm, and a VM's first fault does not pay tens of milliseconds for it.
             int firstData = Array.FindIndex(chain.Chunks, c => !c.IsZero);
             if (firstData >= 0) await WarmUpAsync(memory.LoadAsync(firstData, ct));
-            pack = await PlanChoice.OpenPackAsync(host, request.Tenant, plan, reader, request.MemoryBudgetBytes,
-                request.BufferReserve, ct);
+            var pack = await PlanChoice.OpenPackAsync(host, request.Tenant, plan, owned.Open, ct);
             // The pack's first chunk holds the plan's first pages.
             if (pack is not null && !pack.IsZeroChunk(0)) await WarmUpAsync(pack.LoadAsync(0, ct));
-            return new RestoreSession(host, request, chain, reader, memory, plan, pack);
+            return new RestoreSession(host, request, chain, owned, memory, plan, pack);
         }
         catch
         {
-            pack?.Dispose();
-            memory?.Dispose();
-            reader.Dispose();
+            owned.Dispose();
             throw;
         }
     }
@@ -248,6 +246,7 @@ public sealed class RestoreSession : IDisposable
         {
             Concurrency = _request.PrefetchConcurrency,
             BandwidthBytesPerSecond = _request.PrefetchBandwidth,
+            Bucket = _request.Shared?.PrefetchBucket,
         },
         Log = _host.Log,
         FaultObserver = _request.FaultObserver,
@@ -268,8 +267,6 @@ public sealed class RestoreSession : IDisposable
     public void Dispose()
     {
         _listener?.Dispose();
-        _pack?.Dispose();
-        _memory.Dispose();
-        _reader.Dispose();
+        _owned.Dispose();
     }
 }
