@@ -40,7 +40,7 @@ public sealed partial class SnapshotHost
             throw new Store.InvalidInputException("warming needs a local cache directory to fill", "cache-dir");
         if (parallelism is < 1 or > 256)
             throw new Store.InvalidInputException($"parallelism {parallelism} must be 1-256", "parallel");
-        var (reader, distributed) = await OpenTiersAsync(tiers, ct);
+        var (reader, _, distributed) = await OpenTiersAsync(tiers, ct);
         using var _ = reader;
         var names = await ChainChunkNames.ResolveAsync(Catalog, name, ct);
         progress?.Begin((long)names.Count * ChunkGeometry.ChunkSize);

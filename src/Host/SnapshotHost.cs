@@ -102,18 +102,29 @@ public sealed partial class SnapshotHost : IDisposable
     public async Task<ChunkReader> OpenReaderAsync(TierSettings tiers, CancellationToken ct = default) =>
         (await OpenTiersAsync(tiers, ct)).Reader;
 
-    /// <summary><see cref="OpenReaderAsync"/>, and the distributed cache it opened (null: none asked for).
-    /// </summary>
-    private async Task<(ChunkReader Reader, RedisChunkCache? Distributed)> OpenTiersAsync(TierSettings tiers,
-        CancellationToken ct)
+    /// <summary>The tiers as <see cref="OpenReaderAsync"/> composes them, with the caches it opened: a process
+    /// that shares one reader among many restores (the daemon) reads their counters and protects the chunks it
+    /// serves in the disk cache. Disposing the reader disposes the caches.</summary>
+    public async Task<OpenedTiers> OpenTierSetAsync(TierSettings tiers, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(tiers);
+        return await OpenTiersAsync(tiers, ct);
+    }
+
+    /// <summary><see cref="OpenReaderAsync"/>, and the caches it opened (null: not asked for).</summary>
+    private async Task<OpenedTiers> OpenTiersAsync(TierSettings tiers, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(tiers);
         RedisChunkCache? distributed = null;
+        DiskChunkCache? disk = null;
         var caches = new List<IChunkCache>();
         var options = new List<TierOptions>();
         if (tiers.CacheDirectory is not null)
         {
-            caches.Add(new DiskChunkCache(tiers.CacheDirectory, tiers.CacheBytes));
+            disk = tiers.CacheOptions is { } cacheOptions
+                ? new DiskChunkCache(tiers.CacheDirectory, cacheOptions)
+                : new DiskChunkCache(tiers.CacheDirectory, tiers.CacheBytes);
+            caches.Add(disk);
             options.Add(TierOptions.LocalDisk);
         }
         if (!string.IsNullOrWhiteSpace(tiers.Distributed))
@@ -144,7 +155,7 @@ public sealed partial class SnapshotHost : IDisposable
         };
         IChunkStore originStore = new OriginChunkStore(Blobs);
         if (tiers.OriginFaults is { } faults) originStore = new FaultInjectingChunkStore(originStore, faults, seed: 1);
-        return (new ChunkReader(readerOptions, originStore, [.. caches]), distributed);
+        return new OpenedTiers(new ChunkReader(readerOptions, originStore, [.. caches]), disk, distributed);
     }
 
     public void Dispose()
@@ -152,3 +163,7 @@ public sealed partial class SnapshotHost : IDisposable
         if (OwnsBlobs) (Blobs as IDisposable)?.Dispose();
     }
 }
+
+/// <summary>A reader's tiers with the caches behind it (<see cref="SnapshotHost.OpenTierSetAsync"/>): the local
+/// disk cache and the distributed cache, null when not asked for.</summary>
+public sealed record OpenedTiers(ChunkReader Reader, DiskChunkCache? Disk, RedisChunkCache? Distributed);

@@ -1,3 +1,4 @@
+using Snapshots.Store.Cache;
 using Snapshots.Store.Faults;
 using Snapshots.Store.Tiers;
 
@@ -12,6 +13,10 @@ public sealed record TierSettings
 
     /// <summary>The disk cache's budget in bytes.</summary>
     public long CacheBytes { get; init; } = 10L << 30;
+
+    /// <summary>The disk cache's watermarks, free-space floor and start-up check (a daemon's); null: the defaults
+    /// over <see cref="CacheBytes"/>, without hashing every entry at open (a short-lived command).</summary>
+    public DiskCacheOptions? CacheOptions { get; init; }
 
     /// <summary>The distributed cache: redis://HOST:PORT[,HOST:PORT...][?layout=..&amp;deadline=MS]; null or
     /// blank: none.</summary>

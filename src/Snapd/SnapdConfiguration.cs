@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Snapshots.Host;
 using Snapshots.Store;
+using Snapshots.Store.Cache;
 
 namespace Snapshots.Snapd;
 
@@ -21,6 +22,11 @@ public static class SnapdConfiguration
         ["--state-dir"] = nameof(SnapdOptions.StateDirectory),
         ["--cache-dir"] = nameof(SnapdOptions.CacheDirectory),
         ["--cache-size"] = nameof(SnapdOptions.CacheSize),
+        ["--cache-high-watermark"] = nameof(SnapdOptions.CacheHighWatermark),
+        ["--cache-low-watermark"] = nameof(SnapdOptions.CacheLowWatermark),
+        ["--cache-min-free"] = nameof(SnapdOptions.CacheMinFree),
+        ["--verify-cache-at-start"] = nameof(SnapdOptions.VerifyCacheAtStart),
+        ["--prefetch-bandwidth"] = nameof(SnapdOptions.PrefetchBandwidth),
         ["--redis"] = nameof(SnapdOptions.Redis),
         ["--memory-budget"] = nameof(SnapdOptions.MemoryBudget),
         ["--max-restores"] = nameof(SnapdOptions.MaxRestores),
@@ -68,11 +74,27 @@ public static class SnapdConfiguration
         var store = string.IsNullOrWhiteSpace(o.Store) ? StoreOptions.AddressFromEnvironment : o.Store;
         if (string.IsNullOrWhiteSpace(store))
             throw new InvalidInputException("no store: set Store (--store, SNAPD_STORE or the file)", "store");
+        long cacheBytes = Size(o.CacheSize, nameof(o.CacheSize));
+        if (!(o.CacheLowWatermark > 0 && o.CacheLowWatermark <= o.CacheHighWatermark && o.CacheHighWatermark <= 1))
+        {
+            throw new InvalidInputException($"cache watermarks {o.CacheLowWatermark} (low) and "
+                + $"{o.CacheHighWatermark} (high): use 0 < low <= high <= 1", nameof(o.CacheHighWatermark));
+        }
+        long minFree = o.CacheMinFree.Trim() == "0" ? 0 : Size(o.CacheMinFree, nameof(o.CacheMinFree));
+        long bandwidth = o.PrefetchBandwidth.Trim() == "0" ? 0 : Size(o.PrefetchBandwidth, nameof(o.PrefetchBandwidth));
         return new SnapdSettings
         {
             Options = o,
             Store = store,
-            CacheBytes = Size(o.CacheSize, nameof(o.CacheSize)),
+            CacheBytes = cacheBytes,
+            CacheOptions = new DiskCacheOptions(cacheBytes)
+            {
+                HighWatermarkRatio = o.CacheHighWatermark,
+                LowWatermarkRatio = o.CacheLowWatermark,
+                MinFreeBytes = minFree,
+                VerifyAtOpen = o.VerifyCacheAtStart,
+            },
+            PrefetchBandwidthBytes = bandwidth,
             MemoryBudgetBytes = Size(o.MemoryBudget, nameof(o.MemoryBudget)),
             MaxRestores = Range(o.MaxRestores, 1, 4096, nameof(o.MaxRestores)),
             FaultDeadline = Seconds(o.FaultDeadlineSeconds, 0.01, 3600, nameof(o.FaultDeadlineSeconds)),
@@ -109,6 +131,9 @@ public sealed record SnapdSettings
     public required SnapdOptions Options { get; init; }
     public required string Store { get; init; }
     public long CacheBytes { get; init; }
+    public required DiskCacheOptions CacheOptions { get; init; }
+    /// <summary>Prefetch bytes per second of all restores together; 0: none.</summary>
+    public long PrefetchBandwidthBytes { get; init; }
     public long MemoryBudgetBytes { get; init; }
     public int MaxRestores { get; init; }
     public TimeSpan FaultDeadline { get; init; }
@@ -130,6 +155,7 @@ public sealed record SnapdSettings
     {
         CacheDirectory = Options.CacheDirectory,
         CacheBytes = CacheBytes,
+        CacheOptions = CacheOptions,
         Distributed = Options.Redis,
         OriginDeadline = OriginDeadline,
     };

@@ -28,6 +28,19 @@ public sealed class SnapdOptions
 
     public string CacheSize { get; set; } = "10G";
 
+    /// <summary>Occupancy (a share of CacheSize) past which the disk cache evicts a batch, down to the low mark.
+    /// </summary>
+    public double CacheHighWatermark { get; set; } = 0.9;
+
+    public double CacheLowWatermark { get; set; } = 0.8;
+
+    /// <summary>Free space the cache always leaves on its filesystem (the larger of this and 2 %): a fuller disk is
+    /// a full one (fills stop; reads go on).</summary>
+    public string CacheMinFree { get; set; } = "64M";
+
+    /// <summary>Hash every cache entry at start, dropping corrupt ones (about a second per GiB).</summary>
+    public bool VerifyCacheAtStart { get; set; } = true;
+
     /// <summary>The distributed cache (redis://, rediss://, or a StackExchange.Redis configuration string).</summary>
     public string? Redis { get; set; }
 
@@ -45,6 +58,9 @@ public sealed class SnapdOptions
 
     /// <summary>How long a chunk may take from the origin.</summary>
     public double OriginDeadlineSeconds { get; set; } = 10;
+
+    /// <summary>Prefetch bandwidth of all restores together, per second ("200M"); "0": none.</summary>
+    public string PrefetchBandwidth { get; set; } = "0";
 
     /// <summary>Chunk fetches in flight for each restore's prefetch.</summary>
     public int PrefetchConcurrency { get; set; } = 2;

@@ -38,6 +38,9 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     private int _resident;
     private bool _disposed;
     private long _loads, _evictions, _coldBuffers;
+    /// <summary>Chunks and ciphertext bytes this instance fetched from each of its reader's tiers (the origin
+    /// last): its own share of a reader many instances may use.</summary>
+    private readonly long[] _tierChunks, _tierBytes;
     /// <summary>The last <see cref="TimedLoads"/> loads' durations (Stopwatch ticks), whole and decryption only.
     /// </summary>
     private readonly long[] _loadTicks = new long[TimedLoads], _decryptTicks = new long[TimedLoads];
@@ -65,6 +68,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         _wanted = new int[chain.ChunkCount];
         _inflight = new TaskCompletionSource?[chain.ChunkCount];
         _tickets = new FetchTicket?[chain.ChunkCount];
+        _tierChunks = new long[reader.Counters.Count];
+        _tierBytes = new long[reader.Counters.Count];
         int dataChunks = CountData(chain);
         _buffers = new ChunkBufferPool(Math.Min(_maxResident, dataChunks), Math.Min(reserve, dataChunks));
     }
@@ -82,6 +87,8 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         _wanted = new int[chain.ChunkCount];
         _inflight = new TaskCompletionSource?[chain.ChunkCount];
         _tickets = new FetchTicket?[chain.ChunkCount];
+        _tierChunks = new long[reader.Counters.Count];
+        _tierBytes = new long[reader.Counters.Count];
         _buffers = host.Buffers;
     }
 
@@ -98,6 +105,18 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     public long Loads => Interlocked.Read(ref _loads);
     public long Evictions => Interlocked.Read(ref _evictions);
     public ChunkReader Reader => _reader;
+
+    /// <summary>What this instance fetched from each tier (nearest first, the origin last): tier name, chunks and
+    /// ciphertext bytes. Chunks copied from another instance or joined to another's fetch are not counted.</summary>
+    public IReadOnlyList<(string Tier, long Chunks, long Bytes)> TierLoads()
+    {
+        var counters = _reader.Counters;
+        var rows = new (string, long, long)[_tierChunks.Length];
+        for (int i = 0; i < rows.Length; i++)
+            rows[i] = (counters[i].Tier, Interlocked.Read(ref _tierChunks[i]),
+                Interlocked.Read(ref _tierBytes[i]));
+        return rows;
+    }
 
     /// <summary>The host this instance is attached to; null when alone.</summary>
     public HostMemory? Host => _host;
@@ -194,6 +213,11 @@ public sealed class ResidentChunks : IPageSource, IDisposable
                 // The fetch has no caller's deadline: every waiter applies its own, and a late result still helps.
                 int n = await _chain.ReadCiphertextAsync(_reader, chunk, cipher, ticket, CancellationToken.None);
                 fetched = Stopwatch.GetTimestamp();
+                if ((uint)ticket.ServedBy < (uint)_tierChunks.Length)
+                {
+                    Interlocked.Increment(ref _tierChunks[ticket.ServedBy]);
+                    Interlocked.Add(ref _tierBytes[ticket.ServedBy], n);
+                }
                 buffer = RentBuffer();
                 var plain = NativeBuffers.Span(buffer, ChunkGeometry.ChunkSize);
                 _chain.DecryptOrThrow(chunk, cipher.AsSpan(0, n), plain);

@@ -122,7 +122,33 @@ public sealed class RestoreSession : IDisposable
     }
 
     /// <summary>What each tier has served this restore so far (the origin last).</summary>
-    public IReadOnlyList<TierSummary> Tiers => TierSummary.Of(_reader);
+    public IReadOnlyList<TierSummary> Tiers => TierSummaryNow();
+
+    /// <summary>The whole reader's summary when this session owns it; with a reader shared by many restores
+    /// (<see cref="RestoreRequest.Shared"/>), what this snapshot's memory tier (and pack) fetched from each tier:
+    /// chunks and bytes, the failures being the reader's, host-wide.</summary>
+    private IReadOnlyList<TierSummary> TierSummaryNow()
+    {
+        if (_request.Shared is null) return TierSummary.Of(_reader);
+        var loads = _memory.TierLoads();
+        var pack = _pack?.TierLoads();
+        long total = 0;
+        var chunks = new long[loads.Count];
+        var bytes = new long[loads.Count];
+        for (int i = 0; i < loads.Count; i++)
+        {
+            chunks[i] = loads[i].Chunks + (pack?[i].Chunks ?? 0);
+            bytes[i] = loads[i].Bytes + (pack?[i].Bytes ?? 0);
+            total += chunks[i];
+        }
+        var rows = new TierSummary[loads.Count];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            rows[i] = new TierSummary(loads[i].Tier, chunks[i], total == 0 ? 0 : chunks[i] / (double)total, 0,
+                bytes[i], 0, 0, 0, 0, 0, new Percentiles(0, 0));
+        }
+        return rows;
+    }
 
     /// <summary>Chunk reads retried so far after every tier failed transiently.</summary>
     public long Retries => _reader.Retries;
@@ -214,7 +240,7 @@ public sealed class RestoreSession : IDisposable
                     _host.Log($"warning: the access log could not be written to {logPath}: {ex.Message}");
                 }
             }
-            return stats with { Tiers = TierSummary.Of(_reader) };
+            return stats with { Tiers = TierSummaryNow() };
         }
     }
 

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Prometheus;
+using Snapshots.ChunkFs.Memory;
 using Snapshots.ChunkFs.Uffd;
+using Snapshots.Store.Cache;
 using Snapshots.Store.Chunks;
 
 namespace Snapshots.Snapd.Metrics;
@@ -47,6 +49,27 @@ public sealed class SnapdMetrics : IFaultObserver
         "kind");
     public Counter Retries { get; } = Prometheus.Metrics.CreateCounter(
         "snapd_retries_total", "Chunk reads retried after every tier failed transiently.");
+    public Gauge CacheBytes { get; } = Prometheus.Metrics.CreateGauge(
+        "snapd_cache_bytes", "The local disk cache: occupancy, budget, watermarks (bytes).", "what");
+    public Gauge CacheEntries { get; } = Prometheus.Metrics.CreateGauge(
+        "snapd_cache_entries", "Chunks in the local disk cache.");
+    public Gauge CacheProtected { get; } = Prometheus.Metrics.CreateGauge(
+        "snapd_cache_protected_chunks", "Chunks held in the disk cache for restores running now.");
+    public Counter CacheEvictions { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_cache_evictions_total", "Chunks evicted from the local disk cache.");
+    public Counter CacheEvictedBytes { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_cache_evicted_bytes_total", "Bytes evicted from the local disk cache.");
+    public Counter CacheEvents { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_cache_events_total", "Disk cache events: full_disk, fill_skipped (full), corrupt_dropped, "
+        + "protected_overrun (over budget: everything left was protected).", "event");
+    public Gauge MemoryBytes { get; } = Prometheus.Metrics.CreateGauge(
+        "snapd_memory_bytes", "Decrypted chunks in memory for all restores: resident, budget (bytes).", "what");
+    public Counter MemoryLoads { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_memory_loads_total", "Chunks loaded into memory (fetched and decrypted, or copied).");
+    public Counter MemoryEvictions { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_memory_evictions_total", "Chunks evicted from memory for the budget.");
+    public Counter MemorySharedHits { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_memory_shared_hits_total", "Chunk loads served by copying another snapshot's resident chunk.");
     public Counter Errors { get; } = Prometheus.Metrics.CreateCounter(
         "snapd_errors_total", "API requests refused and restores failed, by kind (docs/errors.md).", "kind");
 
@@ -65,6 +88,29 @@ public sealed class SnapdMetrics : IFaultObserver
         ParkedFaultsTotal.IncTo(totals.ParkedFaults);
         ParkedFaults.Set(totals.ParkedNow);
         Retries.IncTo(totals.Retries);
+        if (totals.Disk is { } d)
+        {
+            CacheBytes.WithLabels("occupancy").Set(d.OccupancyBytes);
+            CacheBytes.WithLabels("budget").Set(d.BudgetBytes);
+            CacheBytes.WithLabels("high_watermark").Set(d.HighWatermarkBytes);
+            CacheBytes.WithLabels("low_watermark").Set(d.LowWatermarkBytes);
+            CacheEntries.Set(d.Entries);
+            CacheProtected.Set(d.ProtectedChunks);
+            CacheEvictions.IncTo(d.Evictions);
+            CacheEvictedBytes.IncTo(d.EvictedBytes);
+            CacheEvents.WithLabels("full_disk").IncTo(d.FullDiskEvents);
+            CacheEvents.WithLabels("fill_skipped").IncTo(d.FullDiskSkips);
+            CacheEvents.WithLabels("corrupt_dropped").IncTo(d.CorruptDropped);
+            CacheEvents.WithLabels("protected_overrun").IncTo(d.ProtectedOverruns);
+        }
+        if (totals.Memory is { } m)
+        {
+            MemoryBytes.WithLabels("resident").Set(m.ResidentBytes);
+            MemoryBytes.WithLabels("budget").Set(m.BudgetBytes);
+            MemoryLoads.IncTo(m.Loads);
+            MemoryEvictions.IncTo(m.Evictions);
+            MemorySharedHits.IncTo(m.SharedHits);
+        }
         foreach (var (tier, t) in totals.Tiers)
         {
             TierHits.WithLabels(tier).IncTo(t.Hits);
@@ -88,6 +134,8 @@ public sealed class RestoreTotals
     public long ParkedNow { get; set; }
     public long Retries { get; set; }
     public Dictionary<string, TierTotal> Tiers { get; } = new(StringComparer.Ordinal);
+    public DiskCacheCounters? Disk { get; set; }
+    public HostMemoryCounters? Memory { get; set; }
 
     public void Add(HandlerProgress p)
     {

@@ -57,10 +57,8 @@ public sealed class ManagedRestore : IDisposable
     /// <summary>Taken back from an earlier daemon's record after a restart.</summary>
     public bool TakenBack { get; private set; }
 
-    /// <summary>What each tier served this restore so far (uffd, while serving).</summary>
+    /// <summary>What this restore's snapshot fetched from each tier so far (uffd, while serving).</summary>
     internal IReadOnlyList<TierSummary>? LiveTiers() => Ended ? null : _uffd?.Tiers;
-
-    internal long LiveRetries() => Ended ? 0 : _uffd?.Retries ?? 0;
 
     /// <summary>Completes when the restore has ended (never faults).</summary>
     public Task Completion { get; private set; } = Task.CompletedTask;
@@ -171,9 +169,13 @@ public sealed class ManagedRestore : IDisposable
 
     /// <summary>Releases what the restore served from (its memory tier, reader, mount) once it has ended; its
     /// figures stay readable.</summary>
+    /// <summary>The restore's chunks held in the disk cache while it runs.</summary>
+    internal IDisposable? Protection { get; set; }
+
     internal void Release()
     {
         if (Interlocked.Exchange(ref _released, 1) != 0) return;
+        Protection?.Dispose();
         _uffd?.Dispose();
         _mount?.Dispose();
     }

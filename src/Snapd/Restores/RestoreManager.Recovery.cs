@@ -95,6 +95,7 @@ public sealed partial class RestoreManager
         }
         Interlocked.Increment(ref _active);
         _restores[restore.Id] = restore;
+        restore.Protection = Protect(session);
         restore.StartTakenBack(session, taken, record.SocketPath, OnEnded);
         _metrics.RestoresActive.WithLabels("uffd").Inc();
         _metrics.RestoresTakenBack.WithLabels("served").Inc();

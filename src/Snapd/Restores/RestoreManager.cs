@@ -3,10 +3,12 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Snapshots.ChunkFs.Memory;
 using Snapshots.ChunkFs.Uffd;
 using Snapshots.Host;
 using Snapshots.Host.Mount;
 using Snapshots.Host.Restore;
+using Snapshots.Prefetch;
 using Snapshots.Snapd.Metrics;
 using Snapshots.Store;
 using Snapshots.Store.Tiers;
@@ -33,6 +35,10 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
     private readonly HashSet<string> _counted = new(StringComparer.Ordinal);
     private readonly RestoreRecords _records;
     private SnapshotHost? _host;
+    private OpenedTiers? _tiers;
+    private HostMemory? _memory;
+    private TokenBucket? _bucket;
+    private RestoreResources? _shared;
     private int _active;
     private volatile bool _draining;
     private int _disposed;
@@ -61,6 +67,16 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
             KeyringDirectory = _settings.Options.Keyring ?? Store.Keys.LocalKeyring.DefaultDirectory(),
             Log = line => LogHost(_log, line),
         }, cancellationToken);
+        // One set of tiers, one memory budget and one prefetch bandwidth for every uffd restore of the host.
+        _tiers = await _host.OpenTierSetAsync(_settings.Tiers with { RetryWindow = _settings.FaultDeadline },
+            cancellationToken);
+        _memory = new HostMemory(_settings.MemoryBudgetBytes);
+        if (_settings.PrefetchBandwidthBytes > 0)
+        {
+            _bucket = new TokenBucket(_settings.PrefetchBandwidthBytes,
+                Math.Max(_settings.PrefetchBandwidthBytes / 10, 2L * Store.Chunks.ChunkGeometry.ChunkSize));
+        }
+        _shared = new RestoreResources(_tiers.Reader, _memory, _bucket);
         LogOpened(_log, _host.Blobs.Describe, _settings.StateDirectory);
         await RecoverAsync(cancellationToken);
         StartPublisher();
@@ -109,6 +125,7 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
         string socket;
         try
         {
+            restore.Protection = Protect(session);
             socket = session.Listen();
         }
         catch
@@ -117,6 +134,16 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
             throw;
         }
         restore.Start(session, socket, started, OnEnded);
+    }
+
+    /// <summary>The chunks a restore serves stay in the host's disk cache while it runs (never evicted for
+    /// another's).</summary>
+    internal IDisposable? Protect(RestoreSession session)
+    {
+        if (_tiers?.Disk is not { } disk) return null;
+        var names = new List<Store.Chunks.ChunkName>(session.Chain.ChunkCount);
+        foreach (var c in session.Chain.Chunks) if (!c.IsZero) names.Add(c.Name);
+        return disk.Protect(names);
     }
 
     /// <summary>The host library's request for a uffd restore (a new one, or one taken back).</summary>
@@ -139,6 +166,7 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
             VmmUid = spec.VmmUid,
             FaultObserver = _metrics,
             VmmConnected = session => OnConnected(restore, session, record),
+            Shared = _shared,
         };
     }
 
@@ -214,7 +242,6 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
             {
                 _endedTotals.Add(new HandlerProgress(s.Faults, s.PagesCopied, s.ZeroPages, s.PrefetchedPages,
                     s.PlannedPages, s.ParkedFaults, 0, s.RemovedPages, s.VmmPid));
-                _endedTotals.Add(s.Tiers);
             }
             else if (restore.MountStats is { } m)
             {
@@ -285,9 +312,16 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
             {
                 if (_counted.Contains(r.Id)) continue;
                 if (r.Progress is { } p) t.Add(p);
-                if (r.LiveTiers() is { } tiers) t.Add(tiers);
-                t.Retries += r.LiveRetries();
             }
+            // Every uffd restore reads through the one shared reader: its counters are the host's (file restores
+            // have their own, added as they end).
+            if (_tiers is { } tiers)
+            {
+                t.Add(Store.Chunks.TierSummary.Of(tiers.Reader));
+                t.Retries += tiers.Reader.Retries;
+            }
+            t.Disk = _tiers?.Disk?.Counters;
+            t.Memory = _memory?.Counters();
             return t;
         }
     }
@@ -336,6 +370,9 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
         _stopping.Cancel();
         _stopping.Dispose();
         foreach (var r in _restores.Values) r.Dispose();
+        // After every session that used them.
+        _tiers?.Reader.Dispose();
+        _memory?.Dispose();
         _host?.Dispose();
     }
 

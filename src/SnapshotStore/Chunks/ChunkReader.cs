@@ -101,6 +101,7 @@ public sealed class ChunkReader : IDisposable
         {
             var read = await _caches[i].TryGetAsync(name, buffer, ticket, ct);
             if (!read.IsHit) continue;
+            ticket.ServedBy = i;
             await FillAsync(i, name, buffer[..read.Length], ct);
             return new SingleFlight.FetchResult(read.Length, null);
         }
@@ -109,6 +110,7 @@ public sealed class ChunkReader : IDisposable
         switch (origin.Outcome)
         {
             case TierOutcome.Hit:
+                ticket.ServedBy = _caches.Length;
                 await FillAsync(_caches.Length, name, buffer[..origin.Length], ct);
                 return new SingleFlight.FetchResult(origin.Length, null);
             case TierOutcome.Miss:

@@ -43,8 +43,15 @@ public sealed class TierCounters(string tier)
     public long LatencyUs(double percentile) =>
         _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(percentile);
 
-    public TierStats Snapshot() => new(Tier, Hits, Misses, Bytes, Corrupt, Errors, Timeouts, Skipped, FillErrors,
-        LatencyUs(50), LatencyUs(99), LatencyUs(99.9), _latency.TotalCount == 0 ? 0 : _latency.GetMaxValue());
+    /// <summary>The counters now. Safe while reads record: the percentiles come from a copy of the histogram (a
+    /// percentile walk over one being recorded into throws), so a daemon's scrape never fails a restore's.</summary>
+    public TierStats Snapshot()
+    {
+        var latency = _latency.Copy();
+        long Us(double p) => latency.TotalCount == 0 ? 0 : latency.GetValueAtPercentile(p);
+        return new(Tier, Hits, Misses, Bytes, Corrupt, Errors, Timeouts, Skipped, FillErrors,
+            Us(50), Us(99), Us(99.9), latency.TotalCount == 0 ? 0 : latency.GetMaxValue());
+    }
 }
 
 /// <summary>A tier's counters at one moment, for --json and the benchmarks.</summary>

@@ -32,6 +32,11 @@ public sealed class FetchTicket(FetchPriority priority)
 
     internal PrioritySlots? QueuedAt { get; set; }
 
+    /// <summary>The tier that served the fetch, nearest first (the origin is the reader's last): set by the reader,
+    /// so that one of many users of a shared reader can count what it fetched from where. -1: not served (yet), or
+    /// joined another fetch of the same chunk.</summary>
+    public int ServedBy { get; internal set; } = -1;
+
     /// <summary>Makes this a demand fetch; moves it to the demand queue of the tier it waits at, if any.</summary>
     public void Promote()
     {
