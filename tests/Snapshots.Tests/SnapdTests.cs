@@ -334,6 +334,8 @@ public sealed class SnapdTests
         var d = await SnapdProcess.StartAsync(t);
         var r = await d.CreateAsync(new { snapshot = "os" });
         var lonely = await d.CreateAsync(new { snapshot = "os" }); // no VMM ever comes: a stale socket
+        var file = await d.CreateAsync(new { snapshot = "os", mode = "file" }); // a mount that dies with snapd
+        string mountPoint = Path.GetDirectoryName(file.GetProperty("path").GetString())!;
         var id = r.GetProperty("id").GetString()!;
         using var vmm = Loader.StartVmm(["--image", os, "--socket", r.GetProperty("socketPath").GetString()!,
             "--mode", "handler", "--touch", "all", "--timeout", "90"]);
@@ -349,9 +351,40 @@ public sealed class SnapdTests
         using var again = await SnapdProcess.StartAsync(t, state, []);
         Assert.Empty(Directory.GetFiles(Path.Combine(state, "restores")));
         Assert.False(File.Exists(lonely.GetProperty("socketPath").GetString()));
+        Assert.False(Directory.Exists(mountPoint), "the dead ChunkFs mount was cleared and removed");
+        Assert.DoesNotContain(mountPoint, File.ReadAllText("/proc/self/mountinfo"), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(mountPoint), "the dead ChunkFs mount was cleared and removed");
+        Assert.DoesNotContain(mountPoint, File.ReadAllText("/proc/self/mountinfo"), StringComparison.Ordinal);
         Assert.Contains("snapd_restores_taken_back_total{outcome=\"exited\"} 1", await again.MetricsAsync());
         var (status, _) = await again.SendAsync(HttpMethod.Get, "v1/restores/" + id);
         Assert.Equal(HttpStatusCode.NotFound, status);
+    }
+
+    [Fact]
+    public async Task With_the_cache_disk_full_restores_go_on_and_the_cache_keeps_its_floor()
+    {
+        using var t = new TestStore();
+        var (os, fn) = await StoreAsync(t);
+        using var disk = new Tmpfs(t.Path_("cache"), "6m");
+        using var d = await SnapdProcess.StartAsync(t, "--cache-dir", disk.Dir, "--cache-size", "64M",
+            "--cache-min-free", "1M");
+        for (int round = 0; round < 2; round++)
+        {
+            var a = await d.CreateAsync(new { snapshot = "fn", tenant = "acme" });
+            var b = await d.CreateAsync(new { snapshot = "os" });
+            var runA = VmmAsync(a.GetProperty("socketPath").GetString()!, fn, "--touch", "all", "--vcpus", "2");
+            var runB = VmmAsync(b.GetProperty("socketPath").GetString()!, os, "--touch", "all", "--vcpus", "2");
+            foreach (var (exit, stdout, stderr) in new[] { await runA, await runB })
+                Assert.True(exit == 0, $"replay-vmm: {stdout} {stderr}\n{d.Output}");
+            await d.WaitEndedAsync(a.GetProperty("id").GetString()!);
+            await d.WaitEndedAsync(b.GetProperty("id").GetString()!);
+        }
+        var metrics = await d.MetricsAsync();
+        Assert.Matches("snapd_cache_events_total{event=\"(full_disk|fill_skipped)\"} [1-9]", metrics);
+        Assert.True(disk.FreeBytes >= 1L << 20, $"the floor was crossed: {disk.FreeBytes} bytes free");
+        // Nothing partial: every file the cache left is a whole entry (no temp files).
+        Assert.DoesNotContain(Directory.EnumerateFiles(disk.Dir, "*", SearchOption.AllDirectories),
+            f => f.EndsWith(Snapshots.Store.Origin.FileBlobStore.TempSuffix, StringComparison.Ordinal));
     }
 
     [Fact]
