@@ -29,7 +29,7 @@ catch (InvalidInputException ex)
 }
 
 // Everything snapd creates (records, sockets, the API socket) is owner-only from its first moment.
-_ = ProcessMask.OwnerOnly();
+_ = Posix.OwnerOnlyMask();
 try
 {
     SafeDirectories.CreateOwnerOnly(settings.StateDirectory);
@@ -51,6 +51,7 @@ try
     builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
     builder.Services.AddSystemd();
     builder.Services.AddHostedService<SystemdReadiness>();
+    builder.Services.AddHostedService<ApiSocketOwner>();
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.Drain + TimeSpan.FromSeconds(10));
     builder.Services.AddSingleton(settings);
     builder.Services.AddSingleton<SnapdMetrics>();

@@ -97,7 +97,7 @@ public sealed class SnapdTests
             });
             ids.Add(r.GetProperty("id").GetString()!);
             runs.Add(VmmAsync(r.GetProperty("socketPath").GetString()!, function ? fn : os, "--vcpus", "2",
-                "--touch", $"random:1500:{i + 1}", "--sleep-gaps"));
+                "--touch", "all"));
         }
         foreach (var run in runs)
         {
@@ -385,6 +385,66 @@ public sealed class SnapdTests
         // Nothing partial: every file the cache left is a whole entry (no temp files).
         Assert.DoesNotContain(Directory.EnumerateFiles(disk.Dir, "*", SearchOption.AllDirectories),
             f => f.EndsWith(Snapshots.Store.Origin.FileBlobStore.TempSuffix, StringComparison.Ordinal));
+    }
+
+    /// <summary>curl as another uid (setpriv): its exit code and output.</summary>
+    private static async Task<(int Exit, string Output)> CurlAsAsync(uint uid, string socket, string path)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("setpriv")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in (string[])[$"--reuid={uid}", $"--regid={uid}", "--clear-groups", "curl", "-s", "-S",
+            "--unix-socket", socket, "http://snapd/" + path])
+            psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await o + await e);
+    }
+
+    [Fact]
+    public async Task Only_root_and_the_api_uid_may_use_the_api_and_the_peer_is_checked_on_every_request()
+    {
+        using var t = new TestStore();
+        await StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t, "--api-uid", "65534");
+        // Set once listening: the health answer may come a moment before.
+        var rw = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        for (int i = 0; i < 100 && File.GetUnixFileMode(d.ApiSocket) != rw; i++) await Task.Delay(20);
+        Assert.Equal(rw, File.GetUnixFileMode(d.ApiSocket));
+        // The state directory (records, sockets) is root's alone; the API socket is reachable through it only
+        // because its directory lets others pass: give them that, as an operator placing the socket would.
+        File.SetUnixFileMode(d.StateDir, File.GetUnixFileMode(d.StateDir) | UnixFileMode.OtherExecute);
+        var (exit, output) = await CurlAsAsync(65534, d.ApiSocket, "v1/health");
+        Assert.True(exit == 0 && output.Contains("\"status\":\"ok\"", StringComparison.Ordinal), output);
+        (exit, output) = await CurlAsAsync(65533, d.ApiSocket, "v1/health");
+        Assert.True(exit != 0, "another uid cannot even connect: " + output);
+        // With the socket opened to everyone by mistake, the peer check still refuses.
+        File.SetUnixFileMode(d.ApiSocket, (UnixFileMode)0x1B6);
+        (exit, output) = await CurlAsAsync(65533, d.ApiSocket, "v1/health");
+        Assert.Contains("\"kind\":\"forbidden\"", output, StringComparison.Ordinal);
+        Assert.Contains("uid 65533", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Warm_fills_the_hosts_cache_and_needs_one()
+    {
+        using var t = new TestStore();
+        await StoreAsync(t);
+        using (var bare = await SnapdProcess.StartAsync(t, t.Path_("bare-state"), []))
+        {
+            var (status, doc) = await bare.SendAsync(HttpMethod.Post, "v1/snapshots/os/warm");
+            Assert.Equal(HttpStatusCode.BadRequest, status);
+            Assert.Contains("cache", doc.GetProperty("error").GetProperty("message").GetString(),
+                StringComparison.Ordinal);
+        }
+        using var d = await SnapdProcess.StartAsync(t, "--cache-dir", t.Path_("cache"));
+        var (ok, warm) = await d.SendAsync(HttpMethod.Post, "v1/snapshots/fn/warm");
+        Assert.Equal(HttpStatusCode.OK, ok);
+        Assert.True(warm.GetProperty("chunks").GetInt32() > 0);
+        Assert.NotEmpty(Directory.GetFiles(t.Path_("cache"), "*", SearchOption.AllDirectories));
     }
 
     [Fact]
