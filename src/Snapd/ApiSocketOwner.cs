@@ -16,7 +16,8 @@ public sealed class ApiSocketOwner(IHostApplicationLifetime lifetime, SnapdSetti
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             if (settings.Options.ApiUid is not { } uid) return;
             int errno = Posix.GiveTo(path, uid);
-            if (errno != 0) throw new IOException($"the API socket {path} could not be given to uid {uid} (errno {errno})");
+            if (errno != 0)
+                throw new IOException($"the API socket {path} could not be given to uid {uid} (errno {errno})");
         });
         return Task.CompletedTask;
     }
