@@ -16,7 +16,8 @@ public sealed class SnapdProcess : IDisposable
 
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "snapd.dll");
 
-    private SnapdProcess(TestStore t, string state, string[] args, IReadOnlyDictionary<string, string>? env)
+    private SnapdProcess(string store, string keyring, string state, string[] args,
+        IReadOnlyDictionary<string, string>? env)
     {
         StateDir = state;
         int api = Array.IndexOf(args, "--api-socket");
@@ -26,7 +27,7 @@ public sealed class SnapdProcess : IDisposable
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         psi.ArgumentList.Add(Dll);
-        foreach (var a in (string[])["--store", t.StoreDir, "--keyring", t.KeyringDir, "--state-dir", state,
+        foreach (var a in (string[])["--store", store, "--keyring", keyring, "--state-dir", state,
             .. api >= 0 ? args : ["--api-socket", ApiSocket, .. args]])
             psi.ArgumentList.Add(a);
         foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
@@ -56,10 +57,15 @@ public sealed class SnapdProcess : IDisposable
     public static async Task<SnapdProcess> StartAsync(TestStore t, params string[] args) =>
         await StartAsync(t, t.Path_("snapd-state"), args);
 
-    public static async Task<SnapdProcess> StartAsync(TestStore t, string state, string[] args,
+    public static Task<SnapdProcess> StartAsync(TestStore t, string state, string[] args,
+        IReadOnlyDictionary<string, string>? environment = null) =>
+        StartAsync(t.StoreDir, t.KeyringDir, state, args, environment);
+
+    /// <summary>Starts snapd over any store (an s3:// address) and keyring.</summary>
+    public static async Task<SnapdProcess> StartAsync(string store, string keyring, string state, string[] args,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        var d = new SnapdProcess(t, state, args, environment);
+        var d = new SnapdProcess(store, keyring, state, args, environment);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(30))
         {
