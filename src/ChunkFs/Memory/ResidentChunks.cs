@@ -57,31 +57,29 @@ public sealed class ResidentChunks : IPageSource, IDisposable
     /// <param name="reserve">Populated chunk buffers kept ready ahead of loads (<see cref="ChunkBufferPool"/>).
     /// </param>
     public ResidentChunks(SnapshotChain chain, ChunkReader reader, long budgetBytes, int reserve = DefaultReserve)
+        : this(chain, reader, null, new Lock(),
+            // In long, then clamped: a budget of terabytes must not wrap to a negative count (every load evicted).
+            (int)Math.Max(2, Math.Min(budgetBytes / ChunkGeometry.ChunkSize, chain.ChunkCount)), null)
     {
-        _chain = chain;
-        _reader = reader;
-        _lock = new Lock();
-        // In long, then clamped: a budget of terabytes must not wrap to a negative count (every load evicted).
-        _maxResident = (int)Math.Max(2, Math.Min(budgetBytes / ChunkGeometry.ChunkSize, chain.ChunkCount));
-        _addr = new nint[chain.ChunkCount];
-        _pins = new int[chain.ChunkCount];
-        _wanted = new int[chain.ChunkCount];
-        _inflight = new TaskCompletionSource?[chain.ChunkCount];
-        _tickets = new FetchTicket?[chain.ChunkCount];
-        _tierChunks = new long[reader.Counters.Count];
-        _tierBytes = new long[reader.Counters.Count];
         int dataChunks = CountData(chain);
         _buffers = new ChunkBufferPool(Math.Min(_maxResident, dataChunks), Math.Min(reserve, dataChunks));
     }
 
     /// <summary>Attached to <paramref name="host"/>: its budget, eviction order, lock and buffers.</summary>
     internal ResidentChunks(SnapshotChain chain, ChunkReader reader, HostMemory host)
+        : this(chain, reader, host, host.Lock, chain.ChunkCount /* unused: the host's budget applies */,
+            host.Buffers)
+    {
+    }
+
+    private ResidentChunks(SnapshotChain chain, ChunkReader reader, HostMemory? host, Lock @lock, int maxResident,
+        ChunkBufferPool? buffers)
     {
         _chain = chain;
         _reader = reader;
         _host = host;
-        _lock = host.Lock;
-        _maxResident = chain.ChunkCount; // unused: the host's budget applies
+        _lock = @lock;
+        _maxResident = maxResident;
         _addr = new nint[chain.ChunkCount];
         _pins = new int[chain.ChunkCount];
         _wanted = new int[chain.ChunkCount];
@@ -89,7 +87,7 @@ public sealed class ResidentChunks : IPageSource, IDisposable
         _tickets = new FetchTicket?[chain.ChunkCount];
         _tierChunks = new long[reader.Counters.Count];
         _tierBytes = new long[reader.Counters.Count];
-        _buffers = host.Buffers;
+        _buffers = buffers!; // the public constructor sets its own pool, once the budget is known
     }
 
     private static int CountData(SnapshotChain chain)
