@@ -18,12 +18,20 @@
 #      SIGKILLed during an invocation: QEMU gets errors (SIGBUS or a failed invoke) within a bound, no task in D
 #      state, and the next mount on that directory clears the dead one and serves; (iii) `snapctl restore`
 #      SIGKILLed: the VM freezes (an invoke times out), QEMU is SIGKILLed, and the next restore works.
-#   g. RESULTS_JSON: every figure and check (one object); WORKDIR/logs: the recorded access logs and the plan.
+#   g. snapd (the daemon, its own state directory WORKDIR/sd and API socket WORKDIR/snapd.sock): (i) a uffd restore
+#      created through the API (`snapctl restores create`), qemu-uffd on the returned socketPath, invoked and
+#      checked; GET says serving, then exited after QMP quit, faults > 0; (ii) a file restore: qemu-file on the
+#      returned path, invoked, checked, DELETEd (unmounted, then unknown); (iii) a uffd restore serving the guest,
+#      snapd SIGKILLed during an invocation (a churn that faults) and restarted on the same state directory: it takes
+#      the VM back, the invocation in flight and one after the restart answer correctly, and the restore ends
+#      "exited" with takenBack; then SIGTERM: snapd exits 0.
+#   RESULTS_JSON: every figure and check (one object); WORKDIR/logs: the recorded access logs and the plan.
 #
-# Exit 0 only if every check passed. Every QEMU, snapctl and mount it starts is stopped on exit (QEMU by the pid
-# in its run directory's pidfile, snapctl by pid, mounts lazily unmounted), whatever happens.
-# Environment: SNAPCTL (default bin/snapctl), TIMEOUT (vm.sh's QMP/invoke deadline, default 60), WAIT (seconds
-# for any other wait, default 60). Needs root, /dev/fuse, qemu-system-x86_64, native/bin (make -C native).
+# Exit 0 only if every check passed. Every QEMU, snapctl, snapd and mount it starts is stopped on exit (QEMU by the
+# pid in its run directory's pidfile, snapctl and snapd by pid, mounts lazily unmounted), whatever happens.
+# Environment: SNAPCTL (default bin/snapctl), SNAPD (default bin/snapd), TIMEOUT (vm.sh's QMP/invoke deadline,
+# default 60), WAIT (seconds for any other wait, default 60). Needs root, /dev/fuse, qemu-system-x86_64,
+# native/bin (make -C native).
 # shellcheck source-path=SCRIPTDIR/.. source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 [ $# -eq 2 ] || { echo "usage: guest/real-guest-test.sh WORKDIR RESULTS_JSON" >&2; exit 2; }
@@ -31,15 +39,17 @@ W=$(realpath -m "$1") RESULTS=$(realpath -m "$2")
 # QEMU options are comma-separated and the mount table escapes blanks: neither may appear in the paths.
 case $W in *[,[:space:]]*|/) echo "real-guest-test: unusable WORKDIR '$W'" >&2; exit 2 ;; esac
 HERE=$ROOT/guest VM=$ROOT/guest/vm.sh PY=/usr/bin/python3
-SNAPCTL=${SNAPCTL:-$ROOT/bin/snapctl}
+SNAPCTL=${SNAPCTL:-$ROOT/bin/snapctl} SNAPD=${SNAPD:-$ROOT/bin/snapd}
 QEMU_UFFD=$ROOT/native/bin/qemu-uffd QEMU_FILE=$ROOT/native/bin/qemu-file QEMU_PLAIN=qemu-system-x86_64
 WAIT=${WAIT:-60}
 export TIMEOUT=${TIMEOUT:-60}
 STORE=(--store "$W/store" --keyring "$W/keyring")
 SNAPS=$W/snaps FN=$W/snaps/function TSV=$W/results.tsv LOGS=$W/logs
+# snapd's state directory is short: the VMM sockets in it (SD/restores/r-<16 hex>.sock) must fit sun_path.
+SD=$W/sd SD_API=$W/snapd.sock SD_LOG=$W/snapd.log
 T_START=$(date +%s%3N)
 
-PIDS=()     # snapctl restores and mounts (children of this script)
+PIDS=()     # snapctl restores and mounts, snapd (children of this script)
 RUNDIRS=()  # QEMU run directories (vm.sh stop: by the pidfile's pid, checked against its command line)
 MOUNTS=()   # mountpoints
 STEP=start ERROR=""
@@ -271,11 +281,13 @@ handler_end() {
   rec "$p.faultLatencySeconds" "$(jf "$j" 'j.get("faultLatencySeconds")')"
   rec "$p.vmmPidIsQemu" "$([ "$(jf "$j" 'j.get("vmmPid")')" = "$QPID" ] && echo true || echo false)"
 }
-# uffd_restore NAME: QEMU through qemu-uffd on the all-zero placeholder, served by the handler of RUN=W/runs/NAME.
+# uffd_restore NAME [SOCKET LOG]: QEMU through qemu-uffd on the all-zero placeholder, served by the handler of
+# RUN=W/runs/NAME (its h.sock, handler.err) or the one listening on SOCKET (LOG: its output).
 uffd_restore() {
   RUN=$W/runs/$1; RUNDIRS+=("$RUN"); T0=$(now_ms)
-  SNAP_UFFD_SOCKET="$RUN/h.sock" SNAP_UFFD_MEM_PATH="$W/zero.mem" QEMU=$QEMU_UFFD \
-    "$VM" restore "$FN" "$RUN" "$W/zero.mem" || fail "uffd restore $1: $(tail -3 "$RUN/handler.err" | tr '\n' ' ')"
+  local sock=${2:-$RUN/h.sock} log=${3:-$RUN/handler.err}
+  SNAP_UFFD_SOCKET="$sock" SNAP_UFFD_MEM_PATH="$W/zero.mem" QEMU=$QEMU_UFFD \
+    "$VM" restore "$FN" "$RUN" "$W/zero.mem" || fail "uffd restore $1: $(tail -3 "$log" | tr '\n' ' ')"
   QPID=$(qemu_pid "$RUN") || fail "no QEMU pid in $RUN"
 }
 # mount_start NAME [snapctl mount options]: `snapctl mount` of fn on W/mnt/NAME (MNT), until mounted. MPID, MDIR.
@@ -301,10 +313,11 @@ mount_stop() {
   ffigures "$MDIR/mount.json" "$p" opens reads readBytes readMisses readErrors readLatencySeconds prefetchedPages \
     prefetchFailures plannedPages chunksLoaded
 }
-# file_restore NAME QEMU: QEMU (a command) on MNT/fn, run directory RUN=W/runs/NAME.
+# file_restore NAME QEMU [FILE]: QEMU (a command) on FILE (default MNT/fn), run directory RUN=W/runs/NAME.
 file_restore() {
   RUN=$W/runs/$1; RUNDIRS+=("$RUN"); T0=$(now_ms)
-  QEMU=$2 "$VM" restore "$FN" "$RUN" "$MNT/fn" || fail "restore $1 from $MNT/fn"
+  local file=${3:-$MNT/fn}
+  QEMU=$2 "$VM" restore "$FN" "$RUN" "$file" || fail "restore $1 from $file"
   QPID=$(qemu_pid "$RUN") || fail "no QEMU pid in $RUN"
 }
 log_pages() { # FILE: the pages an access log or a plan lists
@@ -312,19 +325,97 @@ log_pages() { # FILE: the pages an access log or a plan lists
   "$PY" -c 'import json,sys; j=json.loads(sys.argv[1]); print(j.get("touches", j.get("pages")))' "$out"
 }
 
+# ---- snapd -------------------------------------------------------------------------------------------------------
+# api METHOD PATH [BODY]: one call to snapd's API (HTTP over SD_API); the document on stdout, status 1 unless 2xx.
+# api_until PATH EXPR SECONDS [PID]: GET PATH until EXPR (Python, over the document `r`) is true, while PID (snapd)
+# lives; the document on stdout; status 1 on timeout or when PID is gone (the last answer on stderr).
+API_PY='
+import http.client, json, socket, sys, time
+sock, method, path, body, until, limit, pid = sys.argv[1:8]
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(sock)
+def call():
+    c = C("snapd", timeout=30)
+    try:
+        c.request(method, path, body=body or None, headers={"Content-Type": "application/json"} if body else {})
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+def gone():
+    try:
+        return open("/proc/%s/stat" % pid).read().rsplit(") ", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+end, last = time.monotonic() + float(limit or 0), "no answer"
+while True:
+    try:
+        status, text = call()
+        last = "%d %s" % (status, text)
+        if not until:
+            print(text)
+            sys.exit(0 if 200 <= status < 300 else 1)
+        if 200 <= status < 300 and eval(until, {"__builtins__": {}, "r": json.loads(text)}) is True:
+            print(text)
+            sys.exit(0)
+    except (OSError, http.client.HTTPException) as e:
+        last = "%s: %s" % (type(e).__name__, e)
+        if not until:
+            break
+    if time.monotonic() > end or (pid and gone()):
+        break
+    time.sleep(0.05)
+print("snapd %s %s: %s" % (method, path, last), file=sys.stderr)
+sys.exit(1)
+'
+api() { "$PY" -c "$API_PY" "$SD_API" "$1" "$2" "${3:-}" "" 0 ""; }
+api_until() { "$PY" -c "$API_PY" "$SD_API" GET "$1" "" "$2" "$3" "${4:-}"; }
+# snapd_start: bin/snapd on the store, state in SD, in the background, until its health answers (SDPID, SD_UP_MS).
+snapd_start() {
+  local t0; t0=$(now_ms)
+  env --default-signal=INT,TERM "$SNAPD" --config "$W/snapd.json" --store "$W/store" --keyring "$W/keyring" \
+    --state-dir "$SD" --api-socket "$SD_API" --drain 5 >>"$SD_LOG" 2>&1 &
+  SDPID=$!; PIDS+=("$SDPID")
+  api_until /v1/health 'r.get("status") == "ok"' "$WAIT" "$SDPID" >/dev/null 2>"$W/snapd-start.err" ||
+    fail "snapd $SDPID not answering: $(tail -1 "$W/snapd-start.err") $(tail -3 "$SD_LOG" | tr '\n' ' ')"
+  SD_UP_MS=$(($(now_ms) - t0))
+  echo "  snapd $SDPID answering after $SD_UP_MS ms"
+}
+# snapd_create PREFIX [snapctl restores create options]: a restore through the API (snapctl, the daemon's client);
+# its document in DOC, its id in RID; PREFIX.readySeconds (the daemon's) and .createMs (the client's call).
+snapd_create() {
+  local p=$1 t0; shift; t0=$(now_ms)
+  DOC=$("$SNAPCTL" restores create --api "$SD_API" --snapshot fn --tenant acme --json "$@" 2>"$W/create.err") ||
+    fail "snapctl restores create $*: $(tail -2 "$W/create.err" | tr '\n' ' ') $(tail -3 "$SD_LOG" | tr '\n' ' ')"
+  rec "$p.createMs" $(($(now_ms) - t0))
+  RID=$(ans "$DOC" 'a["id"]' | tr -d '"')
+  rec "$p.readySeconds" "$(ans "$DOC" 'a.get("readySeconds")')"
+  echo "  restore $RID: $(ans "$DOC" '" ".join(str(a.get(k)) for k in ("mode", "state", "socketPath", "path"))')"
+}
+# restore_figures PREFIX KEY...: top-level fields of the restore document DOC.
+restore_figures() { local p=$1 k; shift; for k in "$@"; do rec "$p.$k" "$(ans "$DOC" "a.get('$k')")"; done; }
+# timed_call PREFIX.KEY RUN JSON: call, its time in ms as the figure.
+timed_call() { local t; t=$(now_ms); call "$2" "$3"; rec "$1" $(($(now_ms) - t)); }
+
 # ==================================================================================================================
 trap cleanup EXIT
 trap 'ERROR="$STEP: interrupted"; exit 130' INT
 trap 'ERROR="$STEP: terminated"; exit 143' TERM
 mkdir -p "$W"; : >"$TSV"
-rm -rf "${W:?}"/{runs,mounts,store,keyring,logs} "$W/zero.mem"
+for m in "$SD"/mounts/*; do   # a dead mount left by a snapd of a killed earlier run
+  if mounted "$m"; then umount -l "$m" || fail "cannot unmount $m left by an earlier run"; fi
+done
+rm -rf "${W:?}"/{runs,mounts,store,keyring,logs,sd} "$W/zero.mem" "$SD_LOG"
 mkdir -p "$W/runs" "$W/mounts" "$W/mnt" "$LOGS"
 
 say_step preconditions "root, /dev/fuse, QEMU, snapctl, native/bin"
 [ "$(id -u)" -eq 0 ] || fail "must run as root (FUSE mounts, userfaultfd for QEMU under KVM)"
 [ -c /dev/fuse ] || fail "/dev/fuse is missing: ChunkFs cannot mount"
 command -v "$QEMU_PLAIN" >/dev/null || fail "$QEMU_PLAIN is missing (apt-get install qemu-system-x86)"
-for f in "$SNAPCTL" "$QEMU_UFFD" "$QEMU_FILE"; do [ -x "$f" ] || fail "$f is missing (./scripts/setup.sh builds it)"; done
+for f in "$SNAPCTL" "$SNAPD" "$QEMU_UFFD" "$QEMU_FILE"; do [ -x "$f" ] || fail "$f is missing (./scripts/setup.sh builds it)"; done
 for m in "$W"/mnt/*; do   # a dead mount left by a killed earlier run
   if mounted "$m"; then umount -l "$m" || fail "cannot unmount $m left by an earlier run"; fi
 done
@@ -575,6 +666,121 @@ expect 'prefetch.uffd.prefetchedPages > 0'
 expect 'prefetch.uffd.faults < prefetch.uffd.faultsWithout'
 expect 'kills.handlerKilled.nextRestoreWork == true'
 
-say_step placeholder "the placeholder QEMU was given is still all zeros (every byte the uffd guests saw came from the handler)"
+say_step snapd "snapd: a uffd and a file restore through its API, then SIGKILL and restart under a running VM"
+echo '{}' >"$W/snapd.json"   # its own (empty) settings file: never the host's /etc/snapd/snapd.json
+snapd_start
+rec snapd.startMs "$SD_UP_MS"
+# (i) uffd: the VMM connects to the socket the API returned. No prefetch: every page the guest needs is a fault.
+snapd_create snapd.uffd --mode uffd --no-prefetch
+rec snapd.uffd.createdState "$(ans "$DOC" 'a.get("state")')"
+uffd_restore snapd-uffd "$(ans "$DOC" 'a["socketPath"]' | tr -d '"')" "$SD_LOG"
+session "$RUN" snapd.uffd short
+DOC=$(api GET "/v1/restores/$RID") || fail "GET $RID"
+rec snapd.uffd.stateWhileRunning "$(ans "$DOC" 'a.get("state")')"
+rec snapd.uffd.faultsWhileRunning "$(ans "$DOC" 'a.get("faults")')"
+rec snapd.uffd.vmmPidIsQemu "$(ans "$DOC" "a.get('vmmPid') == $QPID")"
+stop_qemu "$RUN"; t=$(now_ms)
+DOC=$(api_until "/v1/restores/$RID" 'r["state"] in ("exited", "failed")' 15 "$SDPID") ||
+  fail "restore $RID not ended 15 s after its QEMU quit"
+rec snapd.uffd.endedAfterQuitMs $(($(now_ms) - t))
+restore_figures snapd.uffd state reason faults pagesCopied zeroPages faultLatencySeconds
+expect 'snapd.uffd.createdState == "ready"'
+expect 'snapd.uffd.ping == true and snapd.uffd.work == true and snapd.uffd.work2 == true'
+expect 'snapd.uffd.heapOk == true'
+expect 'snapd.uffd.stateWhileRunning == "serving"'
+expect 'snapd.uffd.faultsWhileRunning > 0'
+expect 'snapd.uffd.vmmPidIsQemu == true'
+expect 'snapd.uffd.state == "exited"'
+expect 'snapd.uffd.faults > 0'
+
+# (ii) file: QEMU (as Firecracker's File backend) on the path the API returned, on the restore's own ChunkFs mount.
+snapd_create snapd.file --mode file
+FPATH=$(ans "$DOC" 'a["path"]' | tr -d '"')
+MOUNTS+=("$(dirname "$FPATH")")
+rec snapd.file.mountedWhenReady "$(mounted "$(dirname "$FPATH")" && echo true || echo false)"
+file_restore snapd-file "$QEMU_FILE" "$FPATH"
+session "$RUN" snapd.file short
+DOC=$(api GET "/v1/restores/$RID") || fail "GET $RID"
+rec snapd.file.stateWhileRunning "$(ans "$DOC" 'a.get("state")')"
+stop_qemu "$RUN"
+DOC=$("$SNAPCTL" restores rm --api "$SD_API" --json "$RID" 2>"$W/rm.err") ||
+  fail "snapctl restores rm $RID: $(tail -2 "$W/rm.err" | tr '\n' ' ')"
+restore_figures snapd.file reason tiers
+rec snapd.file.deletedState "$(ans "$DOC" 'a.get("state")')"
+rec snapd.file.unmounted "$(mounted "$(dirname "$FPATH")" && echo false || echo true)"
+rec snapd.file.unknownAfterDelete "$(api GET "/v1/restores/$RID" >/dev/null 2>&1 && echo false || echo true)"
+expect 'snapd.file.mountedWhenReady == true'
+expect 'snapd.file.ping == true and snapd.file.work == true and snapd.file.work2 == true'
+expect 'snapd.file.heapOk == true'
+expect 'snapd.file.stateWhileRunning == "serving"'
+expect 'snapd.file.deletedState == "exited"'
+expect 'snapd.file.unmounted == true'
+expect 'snapd.file.unknownAfterDelete == true'
+
+# (iii) the VM outlives its daemon: SIGKILL snapd while the guest faults in an invocation (a churn over pages
+# never served), start it again on the same state directory; it takes the VM back (pidfd_getfd) and serves on.
+snapd_create snapd.restart --mode uffd --no-prefetch
+uffd_restore snapd-restart "$(ans "$DOC" 'a["socketPath"]' | tr -d '"')" "$SD_LOG"
+HEAP=true
+call "$RUN" '{"id":1,"op":"ping"}'
+timed_call snapd.restart.invokeColdMs "$RUN" "$WORK1"; rec snapd.restart.workCold "$(ans "$ANSWER" 'a.get("result") == W1')"
+timed_call snapd.restart.invokeBeforeMs "$RUN" "$WORK1"; rec snapd.restart.workBefore "$(ans "$ANSWER" 'a.get("result") == W1')"
+DOC=$(api GET "/v1/restores/$RID") || fail "GET $RID"
+rec snapd.restart.faultsBeforeKill "$(ans "$DOC" 'a.get("faults")')"
+rm -f "$RUN/churn.answer"
+t=$(now_ms)
+( invoke "$RUN" '{"id":8,"op":"churn","mib":32}' && echo "$ANSWER" >"$RUN/churn.answer" ) & inv=$!
+sleep 0.3
+rec snapd.restart.killedDuringInvoke "$(alive "$inv" && echo true || echo false)"
+OLD_SDPID=$SDPID; kill -KILL "$SDPID"; tk=$(now_ms)
+wait_dead "$SDPID" 10 || fail "snapd $SDPID survived SIGKILL"
+wait "$SDPID" 2>/dev/null || true
+rec snapd.restart.qemuAliveAfterKill "$(alive "$QPID" && echo true || echo false)"
+snapd_start
+rec snapd.restart.pidChanged "$([ "$SDPID" != "$OLD_SDPID" ] && echo true || echo false)"
+rec snapd.restart.restartToAnswerMs "$SD_UP_MS"
+# snapd takes its VMs back before its API listens: the first answer already has it serving.
+DOC=$(api_until "/v1/restores/$RID" 'r["state"] != "ready"' 10 "$SDPID") || fail "restore $RID unknown after the restart"
+rec snapd.restart.killToServingMs $(($(now_ms) - tk))
+rec snapd.restart.stateAfterRestart "$(ans "$DOC" 'a.get("state")')"
+rec snapd.restart.takenBackWhileServing "$(ans "$DOC" 'a.get("takenBack")')"
+rc=0; wait "$inv" || rc=$?
+rec snapd.restart.inflightInvokeMs $(($(now_ms) - t))
+a=$(cat "$RUN/churn.answer" 2>/dev/null || echo '{}')
+rec snapd.restart.inflightInvokeAnswered "$([ "$rc" -eq 0 ] && echo true || echo false)"
+rec snapd.restart.inflightChurnOk "$(ans "$a" 'a.get("ok") is True and a.get("heapOk") is True and a.get("result", {}).get("churnOk") is True')"
+timed_call snapd.restart.invokeAfterMs "$RUN" "$WORK1"; rec snapd.restart.workAfter "$(ans "$ANSWER" 'a.get("result") == W1')"
+rec snapd.restart.heapOk "$HEAP"
+DOC=$(api GET "/v1/restores/$RID") || fail "GET $RID"
+rec snapd.restart.faultsAfterRestart "$(ans "$DOC" 'a.get("faults")')"
+stop_qemu "$RUN"
+DOC=$(api_until "/v1/restores/$RID" 'r["state"] in ("exited", "failed")' 15 "$SDPID") ||
+  fail "restore $RID not ended 15 s after its QEMU quit"
+restore_figures snapd.restart state reason takenBack faults vmmPid
+rec snapd.restart.vmmPidIsQemu "$(ans "$DOC" "a.get('vmmPid') == $QPID")"
+# SIGTERM with nothing left to serve: snapd exits 0 at once.
+kill -TERM "$SDPID"; t=$(now_ms)
+wait_dead "$SDPID" 20 || fail "snapd $SDPID still runs 20 s after SIGTERM"
+rc=0; wait "$SDPID" || rc=$?
+rec snapd.stopExitCode "$rc"; rec snapd.stopMs $(($(now_ms) - t))
+rec snapd.mountsLeft "$(find "$SD/mounts" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
+expect 'snapd.restart.workCold == true and snapd.restart.workBefore == true'
+expect 'snapd.restart.faultsBeforeKill > 0'
+expect 'snapd.restart.qemuAliveAfterKill == true'
+expect 'snapd.restart.pidChanged == true'
+expect 'snapd.restart.stateAfterRestart == "serving"'
+expect 'snapd.restart.takenBackWhileServing == true'
+expect 'snapd.restart.inflightInvokeAnswered == true'
+expect 'snapd.restart.inflightChurnOk == true'
+expect 'snapd.restart.workAfter == true'
+expect 'snapd.restart.heapOk == true'
+expect 'snapd.restart.faultsAfterRestart > 0'
+expect 'snapd.restart.state == "exited"'
+expect 'snapd.restart.takenBack == true'
+expect 'snapd.restart.vmmPidIsQemu == true'
+expect 'snapd.stopExitCode == 0'
+expect 'snapd.mountsLeft == 0'
+
+say_step placeholder "the placeholder QEMU was given is still all zeros (every byte the uffd guests saw came from a handler)"
 rec uffd.placeholderStillZero "$(cmp -s -n "$(stat -c %s "$W/zero.mem")" "$W/zero.mem" /dev/zero && echo true || echo false)"
 expect 'uffd.placeholderStillZero == true'

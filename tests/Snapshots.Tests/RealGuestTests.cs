@@ -19,7 +19,8 @@ public sealed class RealGuestCollection
 /// <summary>
 /// guest/real-guest-test.sh: a Debian guest with a Python function resumed lazily by both loaders (userfaultfd
 /// through qemu-uffd, ChunkFs through a FUSE file), balloon cycles, concurrent restores from one mount, prefetch
-/// from merged real recordings, and kills of QEMU, of the mount and of the uffd handler. The script writes every
+/// from merged real recordings, kills of QEMU, of the mount and of the uffd handler, and both restore modes through
+/// snapd (the daemon), whose SIGKILL and restart the running VM survives (taken back). The script writes every
 /// figure and check into one JSON; this test asserts each field by name, so a failure names what broke, and
 /// prints the end of the script's output. It never skips: no QEMU or no /dev/fuse is a failure.
 /// </summary>
@@ -40,13 +41,13 @@ public sealed class RealGuestTests(ITestOutputHelper output)
         Directory.CreateDirectory(work);
         var results = Path.Combine(work, "results.json");
         File.Delete(results);
-        // snapctl as the other process tests run it: the build under test, not a published copy that may be older.
-        var snapctl = Path.Combine(work, "snapctl");
-        await File.WriteAllTextAsync(snapctl, $"#!/bin/sh\nexec dotnet '{Snapctl.Dll}' \"$@\"\n");
-        File.SetUnixFileMode(snapctl, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // snapctl and snapd as the other process tests run them: the build under test, not a published copy that
+        // may be older (exec: the script stops and SIGKILLs snapd by the pid it started).
+        var snapctl = await WrapperAsync(work, "snapctl", Snapctl.Dll);
+        var snapd = await WrapperAsync(work, "snapd", SnapdProcess.Dll);
 
         var (exit, log) = await RunScriptAsync(Path.Combine(root, "guest", "real-guest-test.sh"), work, results,
-            snapctl);
+            snapctl, snapd);
         var tail = Tail(log, 60);
         Assert.True(File.Exists(results), $"the script (exit {exit}) wrote no {results}\n{tail}");
         var text = await File.ReadAllTextAsync(results);
@@ -125,6 +126,39 @@ public sealed class RealGuestTests(ITestOutputHelper output)
         r.True("kills.handlerKilled.qemuGoneAfterSigkill");
         r.True("kills.handlerKilled.nextRestoreWork");
 
+        // snapd, the daemon: a uffd and a file restore through its API, then a VM that outlives a SIGKILLed snapd.
+        r.Positive("snapd.startMs");
+        foreach (var f in (string[])["ping", "work", "work2", "heapOk", "vmmPidIsQemu"]) r.True("snapd.uffd." + f);
+        r.Equal("snapd.uffd.createdState", "ready");
+        r.Below("snapd.uffd.readySeconds", 10);
+        r.Equal("snapd.uffd.stateWhileRunning", "serving");
+        r.Positive("snapd.uffd.faultsWhileRunning");
+        r.Equal("snapd.uffd.state", "exited");
+        r.Null("snapd.uffd.reason");
+        r.Positive("snapd.uffd.faults");
+        r.Below("snapd.uffd.endedAfterQuitMs", 15_000);
+        foreach (var f in (string[])["ping", "work", "work2", "heapOk", "mountedWhenReady", "unmounted",
+            "unknownAfterDelete"]) r.True("snapd.file." + f);
+        r.Below("snapd.file.readySeconds", 10);
+        r.Equal("snapd.file.stateWhileRunning", "serving");
+        r.Equal("snapd.file.deletedState", "exited");
+        r.Null("snapd.file.reason");
+        foreach (var f in (string[])["workCold", "workBefore", "qemuAliveAfterKill", "pidChanged",
+            "takenBackWhileServing", "inflightInvokeAnswered", "inflightChurnOk", "workAfter", "heapOk", "takenBack",
+            "vmmPidIsQemu"]) r.True("snapd.restart." + f);
+        r.Positive("snapd.restart.faultsBeforeKill");
+        r.Equal("snapd.restart.stateAfterRestart", "serving");
+        r.Positive("snapd.restart.faultsAfterRestart"); // the new daemon served the VM's faults
+        r.Equal("snapd.restart.state", "exited");
+        r.Null("snapd.restart.reason");
+        r.Positive("snapd.restart.restartToAnswerMs");
+        r.Positive("snapd.restart.killToServingMs");
+        r.Positive("snapd.restart.invokeBeforeMs");
+        r.Positive("snapd.restart.invokeAfterMs");
+        r.Below("snapd.restart.inflightInvokeMs", 60_000);
+        r.Equal("snapd.stopExitCode", 0);
+        r.Equal("snapd.mountsLeft", 0);
+
         r.Equal("cleanup.leftBehind", 0);
         r.That(r.Get("failedChecks").GetArrayLength() == 0, "failedChecks", "none of the script's own checks failed");
         r.True("passed");
@@ -132,8 +166,16 @@ public sealed class RealGuestTests(ITestOutputHelper output)
         Assert.True(MountTable.Find(Path.Combine(work, "mnt", "victim")) is null, "a mount was left behind");
     }
 
+    private static async Task<string> WrapperAsync(string work, string name, string dll)
+    {
+        var path = Path.Combine(work, name);
+        await File.WriteAllTextAsync(path, $"#!/bin/sh\nexec dotnet '{dll}' \"$@\"\n");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
+    }
+
     private static async Task<(int Exit, string Log)> RunScriptAsync(string script, string work, string results,
-        string snapctl)
+        string snapctl, string snapd)
     {
         // SIGINT/SIGTERM at their defaults: a test host may ignore them, children inherit that, and the script
         // stops its mounts with SIGTERM.
@@ -144,6 +186,7 @@ public sealed class RealGuestTests(ITestOutputHelper output)
         foreach (var a in (string[])["--default-signal=INT,TERM", "bash", script, work, results])
             psi.ArgumentList.Add(a);
         psi.Environment["SNAPCTL"] = snapctl;
+        psi.Environment["SNAPD"] = snapd;
         var log = new StringBuilder();
         using var p = new Process { StartInfo = psi };
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.AppendLine(e.Data); };
