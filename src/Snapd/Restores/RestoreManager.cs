@@ -267,7 +267,7 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
         _metrics.RestoresActive.WithLabels(mode).Dec();
         _metrics.RestoresEnded.WithLabels(mode, outcome).Inc();
         if (restore.State == RestoreState.Failed) _metrics.Errors.WithLabels("restore-failed").Inc();
-        LogEnded(_log, restore.Id, restore.Spec.Snapshot, outcome, restore.Reason ?? "");
+        LogEnded(_log, restore.Id, restore.Spec.Snapshot, outcome, restore.Reason is { } why ? ": " + why : "");
         restore.Release();
         _endedOrder.Enqueue(restore.Id);
         while (_endedOrder.Count > KeptEnded && _endedOrder.TryDequeue(out var old))
@@ -407,7 +407,7 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
     private static partial void LogCreated(ILogger log, string id, string snapshot, string tenant, string mode,
         double readyMs);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "restore {Id} of '{Snapshot}' {Outcome} {Reason}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "restore {Id} of '{Snapshot}' {Outcome}{Reason}")]
     private static partial void LogEnded(ILogger log, string id, string snapshot, string outcome, string reason);
 
     [LoggerMessage(Level = LogLevel.Information,
