@@ -17,10 +17,17 @@ try
 {
     if (args is ["--help"] or ["-h"])
     {
-        Console.WriteLine("usage: snapd [--config FILE] [--store S] [--cache-dir D] ... (docs/api.md lists them)");
+        Console.WriteLine("usage: snapd [--config FILE] [--store S] [--cache-dir D] ... (docs/api.md lists them)\n"
+            + "       snapd --check-config [...]   print the settings as resolved (JSON) and exit");
         return 0;
     }
-    settings = SnapdConfiguration.Resolve(SnapdConfiguration.Build(args));
+    bool check = Array.IndexOf(args, "--check-config") >= 0;
+    settings = SnapdConfiguration.Resolve(SnapdConfiguration.Build(Array.FindAll(args, a => a != "--check-config")));
+    if (check)
+    {
+        Console.WriteLine(SnapdConfiguration.Describe(settings));
+        return 0;
+    }
 }
 catch (InvalidInputException ex)
 {

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Snapshots.Host;
 using Snapshots.Store;
 using Snapshots.Store.Cache;
+using Snapshots.Store.Distributed;
 
 namespace Snapshots.Snapd;
 
@@ -75,6 +76,18 @@ public static class SnapdConfiguration
         if (string.IsNullOrWhiteSpace(store))
             throw new InvalidInputException("no store: set Store (--store, SNAPD_STORE or the file)", "store");
         long cacheBytes = Size(o.CacheSize, nameof(o.CacheSize));
+        if (!string.IsNullOrWhiteSpace(o.Redis))
+        {
+            try
+            {
+                // Refused now, not at the first restore; its errors never hold the password.
+                RedisAddress.Parse(o.Redis);
+            }
+            catch (InvalidInputException ex)
+            {
+                throw new InvalidInputException($"Redis: {ex.Message}", nameof(o.Redis));
+            }
+        }
         if (!(o.CacheLowWatermark > 0 && o.CacheLowWatermark <= o.CacheHighWatermark && o.CacheHighWatermark <= 1))
         {
             throw new InvalidInputException($"cache watermarks {o.CacheLowWatermark} (low) and "
@@ -111,6 +124,48 @@ public static class SnapdConfiguration
                 : "text",
         };
     }
+
+    /// <summary>The settings as resolved, as one JSON document (`snapd --check-config`): sizes in bytes, durations
+    /// in seconds; the distributed cache's password never printed.</summary>
+    public static string Describe(SnapdSettings s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var o = s.Options;
+        string? redis = string.IsNullOrWhiteSpace(o.Redis) ? null : RedisAddress.Parse(o.Redis).Redacted;
+        return System.Text.Json.JsonSerializer.Serialize(new
+        {
+            store = s.Store,
+            keyring = o.Keyring,
+            apiSocket = o.ApiSocket,
+            apiUid = o.ApiUid,
+            stateDirectory = s.StateDirectory,
+            cacheDirectory = o.CacheDirectory,
+            cacheBytes = s.CacheBytes,
+            cacheHighWatermarkRatio = s.CacheOptions.HighWatermarkRatio,
+            cacheLowWatermarkRatio = s.CacheOptions.LowWatermarkRatio,
+            cacheMinFreeBytes = s.CacheOptions.MinFreeBytes,
+            verifyCacheAtStart = s.CacheOptions.VerifyAtOpen,
+            redis,
+            memoryBudgetBytes = s.MemoryBudgetBytes,
+            maxRestores = s.MaxRestores,
+            faultDeadlineSeconds = s.FaultDeadline.TotalSeconds,
+            acceptTimeoutSeconds = s.AcceptTimeout.TotalSeconds,
+            originDeadlineSeconds = s.OriginDeadline.TotalSeconds,
+            prefetchBandwidthBytes = s.PrefetchBandwidthBytes,
+            prefetchConcurrency = s.PrefetchConcurrency,
+            recordShare = s.RecordShare,
+            planMergeLogs = s.PlanMergeLogs,
+            maxRequestBytes = s.MaxRequestBytes,
+            drainSeconds = s.Drain.TotalSeconds,
+            logFormat = s.LogFormat,
+        }, Printed);
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Printed = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
 
     private static long Size(string text, string name) => ByteSize.TryParse(text, out long bytes) ? bytes
         : throw new InvalidInputException($"{name} '{text}' is not a positive size (a number with K, M, G or T)",

@@ -1,38 +1,46 @@
-using Snapshots.Snapd;
-using Snapshots.Store;
+using System.Diagnostics;
+using System.Text.Json;
 
 namespace Snapshots.Tests;
 
-/// <summary>snapd's settings: file, environment and flags in that order of precedence, and every bad value named.
-/// </summary>
-[Trait("Category", "unit")]
+/// <summary>snapd's settings through `snapd --check-config`: file, environment and flags in that order of
+/// precedence, and every bad value refused with exit 2, naming its setting.</summary>
+[Trait("Category", "process")]
 public sealed class SnapdConfigurationTests
 {
-    private static SnapdSettings Resolve(string[] args, Dictionary<string, string?>? env = null) =>
-        SnapdConfiguration.Resolve(SnapdConfiguration.Build(args, env ?? new Dictionary<string, string?>()));
+    private static async Task<(int Exit, string Stdout, string Stderr)> CheckAsync(string[] args,
+        Dictionary<string, string>? env = null)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in (string[])[SnapdProcess.Dll, "--check-config", .. args]) psi.ArgumentList.Add(a);
+        psi.Environment.Remove("SNAPSHOTS_STORE");
+        foreach (var (k, v) in env ?? []) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await o, await e);
+    }
 
     [Fact]
-    public void Flags_win_over_the_environment_which_wins_over_the_file()
+    public async Task Flags_win_over_the_environment_which_wins_over_the_file()
     {
-        var dir = Directory.CreateTempSubdirectory("snapd-config").FullName;
-        try
-        {
-            var file = Path.Combine(dir, "snapd.json");
-            File.WriteAllText(file,
-                """{"Store": "/from/file", "MemoryBudget": "1G", "MaxRestores": 8, "CacheSize": "5G"}""");
-            var s = Resolve(["--config", file, "--max-restores", "9"],
-                new Dictionary<string, string?> { ["MemoryBudget"] = "3G", ["MaxRestores"] = "7" });
-            Assert.Equal("/from/file", s.Store);
-            Assert.Equal(3L << 30, s.MemoryBudgetBytes);
-            Assert.Equal(9, s.MaxRestores);
-            Assert.Equal(5L << 30, s.CacheBytes);
-            Assert.Equal(5L << 30, s.CacheOptions.BudgetBytes);
-            Assert.Equal(TimeSpan.FromSeconds(10), s.FaultDeadline);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var t = new TestStore();
+        var file = t.Path_("snapd.json");
+        File.WriteAllText(file,
+            """{"Store": "/from/file", "MemoryBudget": "1G", "MaxRestores": 8, "CacheSize": "5G"}""");
+        var (exit, stdout, stderr) = await CheckAsync(["--config", file, "--max-restores", "9"],
+            new() { ["SNAPD_MEMORYBUDGET"] = "3G", ["SNAPD_MAXRESTORES"] = "7" });
+        Assert.True(exit == 0, stderr);
+        var s = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal("/from/file", s.GetProperty("store").GetString());
+        Assert.Equal(3L << 30, s.GetProperty("memoryBudgetBytes").GetInt64());
+        Assert.Equal(9, s.GetProperty("maxRestores").GetInt32());
+        Assert.Equal(5L << 30, s.GetProperty("cacheBytes").GetInt64());
+        Assert.Equal(10, s.GetProperty("faultDeadlineSeconds").GetDouble());
     }
 
     [Theory]
@@ -41,22 +49,31 @@ public sealed class SnapdConfigurationTests
     [InlineData("MaxRestores", "--max-restores", "0")]
     [InlineData("FaultDeadlineSeconds", "--fault-deadline", "0")]
     [InlineData("RecordShare", "--record-share", "1.5")]
-    [InlineData("CacheHighWatermark", "--cache-low-watermark", "0.95")]
+    [InlineData("cache watermarks", "--cache-low-watermark", "0.95")]
     [InlineData("MaxRestores", "--max-restores", "many")]
     [InlineData("LogFormat", "--log-format", "xml")]
-    public void A_bad_value_is_refused_naming_its_setting(string setting, string flag, string value)
+    [InlineData("Redis", "--redis", "redis://")]
+    public async Task A_bad_value_is_refused_with_exit_2_naming_its_setting(string setting, string flag, string value)
     {
-        var e = Assert.Throws<InvalidInputException>(() => Resolve(["--store", "/s", flag, value]));
-        Assert.Contains(setting, e.Message + e.Parameter, StringComparison.Ordinal);
+        var (exit, stdout, stderr) = await CheckAsync(["--store", "/s", flag, value]);
+        Assert.Equal(2, exit);
+        Assert.Empty(stdout);
+        Assert.StartsWith("snapd: ", stderr, StringComparison.Ordinal);
+        Assert.Contains(setting, stderr, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void No_store_and_a_missing_config_file_are_named()
+    public async Task No_store_and_a_missing_config_file_are_named_and_a_password_is_never_printed()
     {
-        var e = Assert.Throws<InvalidInputException>(() =>
-            Resolve([], new Dictionary<string, string?>()));
-        Assert.Equal("store", e.Parameter);
-        e = Assert.Throws<InvalidInputException>(() => Resolve(["--config", "/nonexistent/snapd.json"]));
-        Assert.Equal("config", e.Parameter);
+        var (exit, _, stderr) = await CheckAsync([]);
+        Assert.Equal(2, exit);
+        Assert.Contains("no store", stderr, StringComparison.Ordinal);
+        (exit, _, stderr) = await CheckAsync(["--config", "/nonexistent/snapd.json"]);
+        Assert.Equal(2, exit);
+        Assert.Contains("/nonexistent/snapd.json", stderr, StringComparison.Ordinal);
+        var (ok, stdout, _) = await CheckAsync(["--store", "/s", "--redis", "redis://user:topsecret@127.0.0.1:7000"]);
+        Assert.Equal(0, ok);
+        Assert.DoesNotContain("topsecret", stdout, StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:7000", stdout, StringComparison.Ordinal);
     }
 }

@@ -14,7 +14,22 @@ public sealed class SnapdProcess : IDisposable
     private readonly StringBuilder _output = new();
     private readonly HttpClient _http;
 
-    public static string Dll => Path.Combine(AppContext.BaseDirectory, "snapd.dll");
+    /// <summary>The snapd the solution built (src/Snapd/bin/CONFIG/net10.0), found upwards from the tests. Not a
+    /// reference of the test project: its ASP.NET Core framework would then be the tests' too, and snapctl run
+    /// from the tests' directory would miss the package assemblies that framework carries.</summary>
+    public static string Dll { get; } = Find();
+
+    private static string Find()
+    {
+        var tests = new DirectoryInfo(AppContext.BaseDirectory);
+        string tfm = tests.Name, config = tests.Parent!.Name;
+        for (var dir = tests; dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "src", "Snapd", "bin", config, tfm, "snapd.dll");
+            if (File.Exists(candidate)) return candidate;
+        }
+        throw new FileNotFoundException($"snapd.dll not built (dotnet build Snapshots.sln -c {config})");
+    }
 
     private SnapdProcess(string store, string keyring, string state, string[] args,
         IReadOnlyDictionary<string, string>? env)

@@ -19,12 +19,12 @@ public sealed partial class RestoreManager
             LogUnreadableRecord(_log, bad);
             TryDelete(bad);
         }
+        // All at once: each VM has been waiting on its faults since the earlier daemon died.
+        var takes = new Task<bool>[records.Count];
+        for (int i = 0; i < takes.Length; i++) takes[i] = TakeBackAsync(records[i], ct);
+        var taken = await Task.WhenAll(takes);
         var kept = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var record in records)
-        {
-            ct.ThrowIfCancellationRequested();
-            if (await TakeBackAsync(record, ct)) kept.Add(record.Id);
-        }
+        for (int i = 0; i < taken.Length; i++) if (taken[i]) kept.Add(records[i].Id);
         foreach (var file in Directory.EnumerateFiles(_settings.RestoresDirectory))
         {
             string id = Path.GetFileNameWithoutExtension(file);
