@@ -52,6 +52,13 @@ public sealed partial class RestoreManager
     /// failed (killed by pid and start time, never left frozen) or had exited, and its record is removed.</summary>
     private async Task<bool> TakeBackAsync(RestoreRecord record, CancellationToken ct)
     {
+        if (record.VmmPid <= 1 || record.VmmPid == Environment.ProcessId)
+        {
+            // Never a VMM snapd served (init, or this daemon itself): nothing is taken from it, nothing killed.
+            LogNotAVmm(_log, record.Id, record.VmmPid);
+            Forget(record, "failed");
+            return false;
+        }
         if (VmmProcess.StartTime(record.VmmPid) is not { } started || started != record.VmmStartTime)
         {
             LogGoneWhileDown(_log, record.Id, record.Snapshot, record.VmmPid);
@@ -143,6 +150,10 @@ public sealed partial class RestoreManager
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "dropped the unreadable restore record {Path}")]
     private static partial void LogUnreadableRecord(ILogger log, string path);
+
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "restore record {Id} names pid {Pid}, which is no VMM: dropped, the process left alone")]
+    private static partial void LogNotAVmm(ILogger log, string id, int pid);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "could not clear the stale mount {Path}: {Why}")]
     private static partial void LogStaleMount(ILogger log, string path, string why);

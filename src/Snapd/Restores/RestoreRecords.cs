@@ -74,13 +74,15 @@ public sealed class RestoreRecords(string directory)
             try
             {
                 var info = new FileInfo(file);
-                if (info.LinkTarget is not null || info.Length > 1 << 20)
+                // Only a regular file is read: a FIFO would block the start for good, a symlink leads elsewhere.
+                if (FileKinds.Of(file, followLinks: false) != FileKind.Regular || info.Length > 1 << 20)
                 {
                     bad.Add(file);
                     continue;
                 }
                 var r = JsonSerializer.Deserialize<RestoreRecord>(File.ReadAllBytes(file), Json);
-                if (r is null || r.Id + ".json" != System.IO.Path.GetFileName(file)) bad.Add(file);
+                if (r is null || r.Id + ".json" != System.IO.Path.GetFileName(file) || r.Snapshot is null
+                    || r.Regions is null || r.Regions.Any(g => g is null)) bad.Add(file);
                 else records.Add(r);
             }
             catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException)

