@@ -51,4 +51,18 @@ public sealed class SnapdHostileStateTests
         Assert.Empty(Directory.GetFiles(Records(state), "*.json"));
         Assert.Equal(init, VmmProcess.StartTime(1));
     }
+
+    [Fact]
+    public async Task A_tenant_that_is_a_path_is_refused_and_nothing_is_made_outside_the_state_directory()
+    {
+        using var t = new TestStore();
+        await SnapdTests.StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t);
+        string escape = t.Path_("escaped");
+        var (status, doc) = await d.SendAsync(HttpMethod.Post, "v1/restores",
+            $$"""{"snapshot":"os","tenant":"x/../../../../../../../..{{escape}}","record":true}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {doc}");
+        Assert.Equal("tenant", doc.GetProperty("error").GetProperty("parameter").GetString());
+        Assert.False(Directory.Exists(escape + "--os"));
+    }
 }

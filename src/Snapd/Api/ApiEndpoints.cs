@@ -67,6 +67,8 @@ public static class ApiEndpoints
         if (body.FaultDeadlineSeconds is { } d && !(d >= 0.01 && d <= 3600))
             throw new InvalidInputException($"faultDeadlineSeconds {d}: use 0.01-3600", "faultDeadlineSeconds");
         if (body.Tenant is { Length: 0 }) throw new InvalidInputException("tenant is empty: omit it", "tenant");
+        // A tenant id is also a path component (access-logs/t-TENANT--SNAPSHOT): only a valid id gets that far.
+        if (body.Tenant is not null) Store.Crypto.TrustDomain.ForTenant(body.Tenant);
         return new RestoreSpec
         {
             Snapshot = body.Snapshot,
