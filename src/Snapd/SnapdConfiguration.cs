@@ -46,6 +46,7 @@ public static class SnapdConfiguration
     /// default file is optional.</summary>
     public static IConfiguration Build(string[] args, IDictionary<string, string?>? environment = null)
     {
+        CheckFlags(args);
         var flagsOnly = new ConfigurationBuilder().AddCommandLine(args, Flags).Build();
         string? file = flagsOnly["Config"] ?? Environment.GetEnvironmentVariable("SNAPD_CONFIG");
         if (file is not null && !File.Exists(file))
@@ -56,6 +57,25 @@ public static class SnapdConfiguration
         else builder.AddInMemoryCollection(environment);
         builder.AddCommandLine(args, Flags);
         return builder.Build();
+    }
+
+    /// <summary>Every argument is a known flag with its value (<c>--flag VALUE</c> or <c>--flag=VALUE</c>,
+    /// <c>--Name=VALUE</c>): the configuration binder would otherwise drop a mistyped flag (<c>--cache-dirr</c>)
+    /// or one missing its value without a word.</summary>
+    private static void CheckFlags(string[] args)
+    {
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            int eq = a.IndexOf('=', StringComparison.Ordinal);
+            string flag = eq < 0 ? a : a[..eq];
+            bool known = Flags.ContainsKey(flag) || (eq > 0 && flag.StartsWith("--", StringComparison.Ordinal)
+                && Flags.Values.Contains(flag[2..], StringComparer.OrdinalIgnoreCase));
+            if (!known)
+                throw new InvalidInputException($"unknown argument '{a}' (docs/api.md lists the flags)", flag);
+            if (eq < 0 && ++i >= args.Length)
+                throw new InvalidInputException($"{a} needs a value", Flags[flag]);
+        }
     }
 
     /// <summary>The settings, checked: every value that is wrong is named (<see cref="InvalidInputException"/>
@@ -75,6 +95,7 @@ public static class SnapdConfiguration
         var store = string.IsNullOrWhiteSpace(o.Store) ? StoreOptions.AddressFromEnvironment : o.Store;
         if (string.IsNullOrWhiteSpace(store))
             throw new InvalidInputException("no store: set Store (--store, SNAPD_STORE or the file)", "store");
+        CheckPaths(o);
         long cacheBytes = Size(o.CacheSize, nameof(o.CacheSize));
         if (!string.IsNullOrWhiteSpace(o.Redis))
         {
@@ -166,6 +187,38 @@ public static class SnapdConfiguration
         WriteIndented = true,
         DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
+
+    /// <summary>sockaddr_un holds 107 bytes and a NUL; a restore's socket is STATE/restores/r-HEX16.sock.</summary>
+    private const int MaxSocketPath = 107, RestoreSocketTail = 33;
+
+    /// <summary>Paths that are set are not empty, and the sockets snapd binds fit a Unix socket address: caught here
+    /// rather than as a crash at start or as every restore refused later.</summary>
+    private static void CheckPaths(SnapdOptions o)
+    {
+        NotEmpty(o.StateDirectory, nameof(o.StateDirectory));
+        NotEmpty(o.ApiSocket, nameof(o.ApiSocket));
+        if (o.CacheDirectory is not null) NotEmpty(o.CacheDirectory, nameof(o.CacheDirectory));
+        if (o.Keyring is not null) NotEmpty(o.Keyring, nameof(o.Keyring));
+        int api = System.Text.Encoding.UTF8.GetByteCount(Path.GetFullPath(o.ApiSocket));
+        if (api > MaxSocketPath)
+        {
+            throw new InvalidInputException(
+                $"ApiSocket {o.ApiSocket} is {api} bytes: a Unix socket path holds {MaxSocketPath}",
+                nameof(o.ApiSocket));
+        }
+        int state = System.Text.Encoding.UTF8.GetByteCount(Path.GetFullPath(o.StateDirectory));
+        if (state + RestoreSocketTail > MaxSocketPath)
+        {
+            throw new InvalidInputException($"StateDirectory {o.StateDirectory} is {state} bytes: its restore sockets "
+                + $"would be over the {MaxSocketPath}-byte limit of Unix sockets (use at most "
+                + $"{MaxSocketPath - RestoreSocketTail})", nameof(o.StateDirectory));
+        }
+    }
+
+    private static void NotEmpty(string value, string name)
+    {
+        if (string.IsNullOrWhiteSpace(value)) throw new InvalidInputException($"{name} is empty", name);
+    }
 
     private static long Size(string text, string name) => ByteSize.TryParse(text, out long bytes) ? bytes
         : throw new InvalidInputException($"{name} '{text}' is not a positive size (a number with K, M, G or T)",

@@ -65,4 +65,26 @@ public sealed class SnapdHostileStateTests
         Assert.Equal("tenant", doc.GetProperty("error").GetProperty("parameter").GetString());
         Assert.False(Directory.Exists(escape + "--os"));
     }
+
+    [Theory]
+    [InlineData("StateDirectory", "--state-dir", "")]
+    [InlineData("ApiSocket", "--api-socket", "")]
+    [InlineData("CacheDirectory", "--cache-dir", "")]
+    [InlineData("ApiSocket", "--api-socket", "LONG")]
+    [InlineData("StateDirectory", "--state-dir", "LONG")]
+    [InlineData("cache-dirr", "--cache-dirr", "/tmp/typo")]
+    public async Task An_empty_or_unusable_path_or_an_unknown_flag_exits_2_naming_it(string setting, string flag,
+        string value)
+    {
+        using var t = new TestStore();
+        await SnapdTests.StoreAsync(t);
+        // A socket path over sockaddr_un's 107 bytes; a state directory whose restore sockets would be.
+        if (value == "LONG") value = t.Path_(new string('a', flag == "--api-socket" ? 100 : 60));
+        string[] args = flag == "--api-socket" ? [flag, value] : [flag, value, "--api-socket", t.Path_("api.sock")];
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            SnapdProcess.StartAsync(t, t.Path_("snapd-state"), args));
+        Assert.Contains("exited 2", e.Message, StringComparison.Ordinal);
+        Assert.Contains(setting, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", e.Message, StringComparison.Ordinal);
+    }
 }
