@@ -143,6 +143,32 @@ public class DiskCacheTests
         Assert.True(File.Exists(Path.Combine(outside, bhex)));
     }
 
+    /// <summary>A cache directory set to the wrong place (a typo, a parent directory) holds what is not the cache's:
+    /// only its own DIR/ab subdirectories are touched, never a symlink or file of another name.</summary>
+    [Fact]
+    public async Task Opening_a_directory_that_is_not_only_a_cache_leaves_what_is_not_the_caches_alone()
+    {
+        using var t = new TestStore();
+        var dir = t.Path_("var-lib");
+        var usr = t.Path_("usr-bin");
+        Directory.CreateDirectory(dir);
+        Directory.CreateDirectory(usr);
+        File.WriteAllText(Path.Combine(usr, "tool"), "x");
+        Directory.CreateSymbolicLink(Path.Combine(dir, "bin"), usr); // as / has /bin -> usr/bin
+        File.WriteAllText(Path.Combine(dir, "notes.txt"), "keep");
+        var (a, aBytes) = Chunk();
+        using (var cache = new DiskChunkCache(dir, 1L << 30))
+        {
+            await cache.PutAsync(a, aBytes);
+            Assert.True(await cache.TryGetAsync(a, new byte[ChunkGeometry.ChunkSize + 16]) > 0);
+        }
+        using var reopened = new DiskChunkCache(dir, 1L << 30);
+        Assert.Equal("a symlink", FileKindOf(Path.Combine(dir, "bin")));
+        Assert.True(File.Exists(Path.Combine(usr, "tool")));
+        Assert.Equal("keep", File.ReadAllText(Path.Combine(dir, "notes.txt")));
+        Assert.Equal(1, reopened.Count);
+    }
+
     /// <summary>A cache directory opened while another user of it evicts: files and subdirectories vanish under
     /// the scan, and the open must still succeed. Two instances stand for two processes.</summary>
     [Fact]

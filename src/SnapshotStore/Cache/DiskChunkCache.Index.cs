@@ -36,6 +36,9 @@ public sealed partial class DiskChunkCache
     {
         foreach (var sub in Directory.EnumerateDirectories(dir))
         {
+            // Only the cache's own DIR/ab: a directory set by mistake (a parent, /) keeps its other entries, and
+            // its symlinks (/bin -> usr/bin) are never removed.
+            if (!IsSubdirectoryName(Path.GetFileName(sub))) continue;
             if (Files.FileKinds.Of(sub, followLinks: false) != Files.FileKind.Directory)
             {
                 if (removeLinks) File.Delete(sub);
@@ -47,6 +50,9 @@ public sealed partial class DiskChunkCache
             foreach (var file in files) yield return file;
         }
     }
+
+    private static bool IsSubdirectoryName(string name) =>
+        name.Length == 2 && char.IsAsciiHexDigitLower(name[0]) && char.IsAsciiHexDigitLower(name[1]);
 
     /// <summary>Rebuilds the index from the directory: oldest first, so the newest end up most recent, then evicts
     /// down to the low watermark if over the high one. Temp files are leftovers of a crash (or of a writer still
