@@ -87,4 +87,41 @@ public sealed class SnapdHostileStateTests
         Assert.Contains(setting, e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("Unhandled exception", e.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>DELETE racing POST: a restore listed while it was still being made was deleted (its token disposed)
+    /// and then started anyway: the create failed 500 or answered a restore already gone, its slot counted for
+    /// good, its socket or ChunkFs mount left behind.</summary>
+    [Theory]
+    [InlineData("file")]
+    [InlineData("uffd")]
+    public async Task Deletes_racing_creates_never_fail_them_with_500_nor_leak_a_slot_socket_or_mount(string mode)
+    {
+        using var t = new TestStore();
+        await SnapdTests.StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t);
+        for (int i = 0; i < 25; i++)
+        {
+            var create = d.SendAsync(HttpMethod.Post, "v1/restores", $$"""{"snapshot":"os","mode":"{{mode}}"}""");
+            while (!create.IsCompleted) await DeleteLiveAsync(d);
+            var (status, doc) = await create;
+            Assert.True(status == HttpStatusCode.Created, $"create: {(int)status} {doc}\n{d.Output}");
+        }
+        await DeleteLiveAsync(d);
+        var (_, health) = await d.SendAsync(HttpMethod.Get, "v1/health");
+        Assert.Equal(0, health.GetProperty("activeRestores").GetInt32());
+        Assert.Empty(Directory.GetFiles(Records(d.StateDir), "*.sock"));
+        Assert.DoesNotContain(Path.Combine(d.StateDir, "mounts"), File.ReadAllText("/proc/self/mountinfo"),
+            StringComparison.Ordinal);
+    }
+
+    private static async Task DeleteLiveAsync(SnapdProcess d)
+    {
+        var (_, list) = await d.SendAsync(HttpMethod.Get, "v1/restores");
+        foreach (var r in list.GetProperty("restores").EnumerateArray())
+        {
+            if (r.GetProperty("state").GetString() is not ("ready" or "serving")) continue;
+            var (status, doc) = await d.SendAsync(HttpMethod.Delete, "v1/restores/" + r.GetProperty("id").GetString());
+            Assert.True(status is HttpStatusCode.OK or HttpStatusCode.NotFound, $"delete: {(int)status} {doc}");
+        }
+    }
 }

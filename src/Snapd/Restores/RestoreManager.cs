@@ -99,17 +99,19 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
         string mode = ModeName(spec.Mode);
         try
         {
-            _restores[restore.Id] = restore;
             if (spec.Mode == RestoreMode.Uffd) await StartUffdAsync(restore, started, ct);
             else await StartFileAsync(restore, started, ct);
         }
         catch
         {
-            _restores.TryRemove(restore.Id, out _);
             Interlocked.Decrement(ref _active);
             restore.Dispose();
             throw;
         }
+        // Seen (GET, DELETE, the drain) only once started: a DELETE while it was being made found nothing to wait
+        // for, disposed it, and the start went on with what was disposed (a 500, a slot, socket or mount leaked).
+        _restores[restore.Id] = restore;
+        if (_draining && restore.State == RestoreState.Ready && spec.Mode == RestoreMode.Uffd) restore.Stop();
         _metrics.RestoresStarted.WithLabels(mode).Inc();
         _metrics.RestoresActive.WithLabels(mode).Inc();
         _metrics.ReadySeconds.WithLabels(mode).Observe(restore.ReadySeconds);
