@@ -124,4 +124,34 @@ public sealed class SnapdHostileStateTests
             Assert.True(status is HttpStatusCode.OK or HttpStatusCode.NotFound, $"delete: {(int)status} {doc}");
         }
     }
+
+    /// <summary>docs/api.md: "SIGTERM drains: new restores get 503". The web server stopped first, so during the
+    /// drain the API did not answer at all (connection refused): no 503, no health saying "draining".</summary>
+    [Fact]
+    public async Task While_draining_the_api_still_answers_health_draining_and_a_create_503()
+    {
+        using var t = new TestStore();
+        var (os, _) = await SnapdTests.StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t);
+        var r = await d.CreateAsync(new { snapshot = "os" });
+        var run = SnapdTests.VmmAsync(r.GetProperty("socketPath").GetString()!, os, "--trace",
+            SnapdTests.SlowTrace(t, 1000, 7), "--sleep-gaps");
+        var id = r.GetProperty("id").GetString()!;
+        while ((await d.SendAsync(HttpMethod.Get, "v1/restores/" + id)).Doc.GetProperty("faults").GetInt64() == 0)
+            await Task.Delay(5);
+        d.Signal(15);
+        await Task.Delay(300);
+        Assert.False(run.IsCompleted, "the VM is still being served");
+        var (hs, health) = await d.SendAsync(HttpMethod.Get, "v1/health");
+        Assert.Equal(HttpStatusCode.OK, hs);
+        Assert.Equal("draining", health.GetProperty("status").GetString());
+        var (status, doc) = await d.SendAsync(HttpMethod.Post, "v1/restores", """{"snapshot":"os"}""");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Equal("draining", doc.GetProperty("error").GetProperty("kind").GetString());
+        var vmm = await run;
+        Assert.True(vmm.Exit == 0, $"{vmm.Stdout} {vmm.Stderr}\n{d.Output}");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await d.Process.WaitForExitAsync(cts.Token);
+        Assert.Equal(0, d.Process.ExitCode);
+    }
 }

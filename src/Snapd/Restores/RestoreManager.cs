@@ -20,7 +20,7 @@ namespace Snapshots.Snapd.Restores;
 /// they serve and for a while after, stops them, and drains them on SIGTERM. Opens the store once, at start.
 /// Every recipe is the host library's (<see cref="RestoreSession"/>, <see cref="MountSession"/>).
 /// </summary>
-public sealed partial class RestoreManager : IHostedService, IDisposable
+public sealed partial class RestoreManager : IHostedLifecycleService, IDisposable
 {
     /// <summary>Ended restores kept for GET (their figures) before the oldest is forgotten.</summary>
     public const int KeptEnded = 256;
@@ -335,9 +335,30 @@ public sealed partial class RestoreManager : IHostedService, IDisposable
         return Host.WarmAsync(name, _settings.Tiers, parallelism: 8, progress: null, ct);
     }
 
-    /// <summary>SIGTERM: no new restores; running ones are served until their VMMs exit, for the drain time.
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>The drain runs here, before any hosted service stops: the web server stops first (it was started
+    /// last), and the API must go on answering (503 for new restores, health "draining") while restores drain.
     /// </summary>
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public Task StoppingAsync(CancellationToken cancellationToken) => DrainAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => DrainAsync(cancellationToken);
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>SIGTERM: no new restores; running ones are served until their VMMs exit, for the drain time.
+    /// Once: a second call waits for the first.</summary>
+    private Task DrainAsync(CancellationToken cancellationToken)
+    {
+        lock (_drainLock) return _drain ??= Task.Run(() => DrainOnceAsync(cancellationToken), CancellationToken.None);
+    }
+
+    private readonly Lock _drainLock = new();
+    private Task? _drain;
+
+    private async Task DrainOnceAsync(CancellationToken cancellationToken)
     {
         _draining = true;
         _merges.Writer.TryComplete();
