@@ -154,4 +154,21 @@ public sealed class SnapdHostileStateTests
         await d.Process.WaitForExitAsync(cts.Token);
         Assert.Equal(0, d.Process.ExitCode);
     }
+
+    /// <summary>STATE/mounts as a symlink: the start's stale-mount cleanup went into its target and deleted every
+    /// empty directory there.</summary>
+    [Fact]
+    public async Task A_mounts_directory_that_is_a_symlink_is_refused_and_its_target_left_alone()
+    {
+        using var t = new TestStore();
+        await SnapdTests.StoreAsync(t);
+        string state = t.Path_("snapd-state");
+        string victim = t.Path_("victim");
+        Directory.CreateDirectory(Path.Combine(victim, "empty-but-wanted"));
+        Directory.CreateDirectory(state);
+        Directory.CreateSymbolicLink(Path.Combine(state, "mounts"), victim);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => SnapdProcess.StartAsync(t, state, []));
+        Assert.Contains("symlink", e.Message, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(Path.Combine(victim, "empty-but-wanted")));
+    }
 }

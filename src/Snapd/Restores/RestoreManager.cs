@@ -60,7 +60,8 @@ public sealed partial class RestoreManager : IHostedLifecycleService, IDisposabl
     {
         SafeDirectories.CreateOwnerOnly(_settings.StateDirectory);
         SafeDirectories.CreateOwnerOnly(_settings.RestoresDirectory);
-        Directory.CreateDirectory(_settings.MountsDirectory);
+        // Owner-only and never a symlink: the start's stale-mount cleanup deletes the directories it finds there.
+        SafeDirectories.CreateOwnerOnly(_settings.MountsDirectory);
         _host = await SnapshotHost.OpenAsync(new StoreOptions
         {
             Address = _settings.Store,
