@@ -39,7 +39,7 @@ catch (InvalidInputException ex)
 _ = Posix.OwnerOnlyMask();
 try
 {
-    SafeDirectories.CreateOwnerOnly(settings.StateDirectory);
+    SafeDirectories.CreatePassable(settings.StateDirectory);
     using var instance = InstanceLock.Acquire(settings.StateDirectory);
     string api = Path.GetFullPath(settings.Options.ApiSocket);
     Directory.CreateDirectory(Path.GetDirectoryName(api)!);

@@ -171,4 +171,43 @@ public sealed class SnapdHostileStateTests
         Assert.Contains("symlink", e.Message, StringComparison.Ordinal);
         Assert.True(Directory.Exists(Path.Combine(victim, "empty-but-wanted")));
     }
+
+    /// <summary>docs/api.md: "vmmUid lets a VMM of another uid (a jailed Firecracker) connect (the socket becomes
+    /// its own) or read the file". The socket and the file were given to that uid, but inside owner-only
+    /// directories (STATE, STATE/restores, STATE/mounts: 0700, reset at every start), so it could reach neither.
+    /// </summary>
+    [Fact]
+    public async Task A_vmm_of_the_vmm_uid_reaches_its_socket_and_its_memory_file_but_cannot_list_the_state()
+    {
+        using var t = new TestStore();
+        var (os, _) = await SnapdTests.StoreAsync(t);
+        using var d = await SnapdProcess.StartAsync(t);
+        var u = await d.CreateAsync(new { snapshot = "os", vmmUid = 65534 });
+        var (exit, output) = await AsUidAsync(65534, "curl", "-s", "-S", "-m", "2", "--unix-socket",
+            u.GetProperty("socketPath").GetString()!, "http://vmm/");
+        Assert.True(exit != 7 && !output.Contains("Permission denied", StringComparison.Ordinal),
+            $"connect: {exit} {output}");
+        var f = await d.CreateAsync(new { snapshot = "os", mode = "file", vmmUid = 65534 });
+        (exit, output) = await AsUidAsync(65534, "sha256sum", f.GetProperty("path").GetString()!);
+        Assert.True(exit == 0, output);
+        Assert.Contains(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(os))),
+            output, StringComparison.Ordinal);
+        (exit, _) = await AsUidAsync(65534, "ls", Records(d.StateDir));
+        Assert.NotEqual(0, exit);
+    }
+
+    private static async Task<(int Exit, string Output)> AsUidAsync(uint uid, params string[] command)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("setpriv")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in (string[])[$"--reuid={uid}", $"--regid={uid}", "--clear-groups", .. command])
+            psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await o + await e);
+    }
 }

@@ -58,10 +58,10 @@ public sealed partial class RestoreManager : IHostedLifecycleService, IDisposabl
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        SafeDirectories.CreateOwnerOnly(_settings.StateDirectory);
-        SafeDirectories.CreateOwnerOnly(_settings.RestoresDirectory);
+        SafeDirectories.CreatePassable(_settings.StateDirectory);
+        SafeDirectories.CreatePassable(_settings.RestoresDirectory);
         // Owner-only and never a symlink: the start's stale-mount cleanup deletes the directories it finds there.
-        SafeDirectories.CreateOwnerOnly(_settings.MountsDirectory);
+        SafeDirectories.CreatePassable(_settings.MountsDirectory);
         _host = await SnapshotHost.OpenAsync(new StoreOptions
         {
             Address = _settings.Store,

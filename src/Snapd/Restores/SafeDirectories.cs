@@ -9,7 +9,16 @@ public static class SafeDirectories
 {
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
-    public static void CreateOwnerOnly(string path)
+    /// <summary>Owner-only, but others may pass through (0711), never list: the way to a socket or memory file given
+    /// to a VMM of another uid (vmmUid) under random, unlisted names; records and logs in it stay 0600.</summary>
+    private const UnixFileMode Passable = OwnerOnly | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+
+    /// <summary>The state directory and its restores/ and mounts/: <see cref="Passable"/>.</summary>
+    public static void CreatePassable(string path) => Create(path, Passable);
+
+    public static void CreateOwnerOnly(string path) => Create(path, OwnerOnly);
+
+    private static void Create(string path, UnixFileMode mode)
     {
         var info = new DirectoryInfo(path);
         if (info.LinkTarget is not null)
@@ -21,7 +30,7 @@ public static class SafeDirectories
         }
         if (File.Exists(path))
             throw new InvalidInputException($"{path} is a file, not a directory", "state");
-        if (info.UnixFileMode != OwnerOnly) File.SetUnixFileMode(path, OwnerOnly);
+        if (info.UnixFileMode != mode) File.SetUnixFileMode(path, mode);
         uint? uid = FileKinds.OwnerOf(path);
         if (uid != FileKinds.EffectiveUid)
         {
