@@ -129,7 +129,7 @@ public static class SnapdConfiguration
                 VerifyAtOpen = o.VerifyCacheAtStart,
             },
             PrefetchBandwidthBytes = bandwidth,
-            MemoryBudgetBytes = Size(o.MemoryBudget, nameof(o.MemoryBudget)),
+            MemoryBudgetBytes = Memory(o.MemoryBudget),
             MaxRestores = Range(o.MaxRestores, 1, 4096, nameof(o.MaxRestores)),
             FaultDeadline = Seconds(o.FaultDeadlineSeconds, 0.01, 3600, nameof(o.FaultDeadlineSeconds)),
             AcceptTimeout = Seconds(o.AcceptTimeoutSeconds, 0.1, 86400, nameof(o.AcceptTimeoutSeconds)),
@@ -218,6 +218,17 @@ public static class SnapdConfiguration
     private static void NotEmpty(string value, string name)
     {
         if (string.IsNullOrWhiteSpace(value)) throw new InvalidInputException($"{name} is empty", name);
+    }
+
+    /// <summary>The memory budget, at most the memory this process may have (the machine's, or its cgroup's limit):
+    /// a larger one is a typo that ends in the OOM killer under load, not a budget.</summary>
+    private static long Memory(string text)
+    {
+        long bytes = Size(text, nameof(SnapdOptions.MemoryBudget));
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        return available <= 0 || bytes <= available ? bytes : throw new InvalidInputException(
+            $"MemoryBudget '{text}' is over the {available >> 20} MiB of memory this host gives snapd",
+            nameof(SnapdOptions.MemoryBudget));
     }
 
     private static long Size(string text, string name) => ByteSize.TryParse(text, out long bytes) ? bytes

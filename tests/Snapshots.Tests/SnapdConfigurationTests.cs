@@ -53,6 +53,7 @@ public sealed class SnapdConfigurationTests
     [InlineData("MaxRestores", "--max-restores", "many")]
     [InlineData("LogFormat", "--log-format", "xml")]
     [InlineData("Redis", "--redis", "redis://")]
+    [InlineData("MemoryBudget", "--memory-budget", "1000T")]
     public async Task A_bad_value_is_refused_with_exit_2_naming_its_setting(string setting, string flag, string value)
     {
         var (exit, stdout, stderr) = await CheckAsync(["--store", "/s", flag, value]);
