@@ -41,7 +41,8 @@ public static class CacheWarmer
         {
             while (reader.FillsInFlight > MaxFillsInFlight) await Task.Delay(1, ct);
             int n = await reader.ReadAsync(names[i], cipher, what, ct);
-            progress?.Report(Interlocked.Add(ref bytes, n));
+            long done = Interlocked.Add(ref bytes, n); // counted with or without a progress bar
+            progress?.Report(done);
         }, ct);
         var fills = await reader.FlushFillsAsync(FlushLimit); // warming is filling: done when the fills are
         return new WarmResult(snapshot, names.Count, bytes, clock.Elapsed.TotalSeconds, fills);
