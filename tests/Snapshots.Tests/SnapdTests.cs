@@ -337,8 +337,9 @@ public sealed class SnapdTests
         var file = await d.CreateAsync(new { snapshot = "os", mode = "file" }); // a mount that dies with snapd
         string mountPoint = Path.GetDirectoryName(file.GetProperty("path").GetString())!;
         var id = r.GetProperty("id").GetString()!;
+        // A slow guest: one touching every page at full speed could end (and drop its record) before the SIGKILL.
         using var vmm = Loader.StartVmm(["--image", os, "--socket", r.GetProperty("socketPath").GetString()!,
-            "--mode", "handler", "--touch", "all", "--timeout", "90"]);
+            "--mode", "handler", "--trace", SlowTrace(t, 1000, 5), "--sleep-gaps", "--timeout", "90"]);
         while ((await d.SendAsync(HttpMethod.Get, "v1/restores/" + id)).Doc.GetProperty("faults").GetInt64() == 0)
             await Task.Delay(2);
         d.Signal(9);
