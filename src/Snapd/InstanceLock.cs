@@ -17,6 +17,16 @@ public static partial class InstanceLock
     public static FileStream Acquire(string stateDirectory)
     {
         string path = Path.Combine(stateDirectory, "snapd.lock");
+        // Never through a link planted in its place (the lock would be taken, and the file created, elsewhere).
+        var kind = Store.Files.FileKinds.Of(path, followLinks: false);
+        if (kind is not (Store.Files.FileKind.Missing or Store.Files.FileKind.Regular))
+        {
+            throw new SnapshotException(
+                $"{path} is {Store.Files.FileKinds.Describe(kind)}, not snapd's lock file; it is left alone")
+            {
+                Parameter = "state",
+            };
+        }
         FileStream stream;
         try
         {

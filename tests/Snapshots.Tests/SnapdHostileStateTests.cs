@@ -196,6 +196,53 @@ public sealed class SnapdHostileStateTests
         Assert.NotEqual(0, exit);
     }
 
+    [Fact]
+    public async Task A_record_copied_under_another_id_is_dropped_and_the_vm_is_taken_back_once()
+    {
+        using var t = new TestStore();
+        var (os, _) = await SnapdTests.StoreAsync(t);
+        string state = t.Path_("snapd-state");
+        var d = await SnapdProcess.StartAsync(t, state, []);
+        var r = await d.CreateAsync(new { snapshot = "os" });
+        string id = r.GetProperty("id").GetString()!;
+        var run = SnapdTests.VmmAsync(r.GetProperty("socketPath").GetString()!, os, "--trace",
+            SnapdTests.SlowTrace(t, 1000, 1), "--sleep-gaps", "--vcpus", "2");
+        while ((await d.SendAsync(HttpMethod.Get, "v1/restores/" + id)).Doc.GetProperty("faults").GetInt64() == 0)
+            await Task.Delay(2);
+        d.Signal(9);
+        await d.Process.WaitForExitAsync();
+        d.Dispose();
+        string copy = "r-00000000000000aa";
+        File.WriteAllText(Path.Combine(Records(state), copy + ".json"),
+            File.ReadAllText(Path.Combine(Records(state), id + ".json")).Replace(id, copy, StringComparison.Ordinal));
+
+        using var again = await SnapdProcess.StartAsync(t, state, []);
+        var vmm = await run;
+        Assert.True(vmm.Exit == 0, vmm.Stdout + vmm.Stderr + again.Output);
+        Assert.Contains("snapd_restores_taken_back_total{outcome=\"served\"} 1", await again.MetricsAsync());
+        var ids = new[] { id, copy };
+        int found = 0;
+        foreach (var x in ids)
+            if ((await again.SendAsync(HttpMethod.Get, "v1/restores/" + x)).Status == HttpStatusCode.OK) found++;
+        Assert.Equal(1, found);
+    }
+
+    [Fact]
+    public async Task A_lock_file_planted_as_a_symlink_is_refused_and_its_target_left_alone()
+    {
+        using var t = new TestStore();
+        await SnapdTests.StoreAsync(t);
+        string state = t.Path_("snapd-state");
+        Directory.CreateDirectory(state);
+        string target = t.Path_("precious");
+        File.WriteAllText(target, "keep");
+        File.CreateSymbolicLink(Path.Combine(state, "snapd.lock"), target);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => SnapdProcess.StartAsync(t, state, []));
+        Assert.Contains("snapd.lock", e.Message, StringComparison.Ordinal);
+        Assert.Contains("symlink", e.Message, StringComparison.Ordinal);
+        Assert.Equal("keep", File.ReadAllText(target));
+    }
+
     private static async Task<(int Exit, string Output)> AsUidAsync(uint uid, params string[] command)
     {
         var psi = new System.Diagnostics.ProcessStartInfo("setpriv")

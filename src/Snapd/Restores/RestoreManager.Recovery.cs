@@ -19,6 +19,20 @@ public sealed partial class RestoreManager
             LogUnreadableRecord(_log, bad);
             TryDelete(bad);
         }
+        // One handler per uffd: a second record naming the same VMM and descriptor (only a planted or copied file
+        // can) is dropped, never served beside the first.
+        var seen = new HashSet<(int, int)>();
+        var unique = new List<RestoreRecord>(records.Count);
+        foreach (var record in records)
+        {
+            if (seen.Add((record.VmmPid, record.VmmUffdFd))) unique.Add(record);
+            else
+            {
+                LogUnreadableRecord(_log, _records.PathOf(record.Id));
+                _records.Remove(record.Id);
+            }
+        }
+        records = unique;
         // All at once: each VM has been waiting on its faults since the earlier daemon died.
         var takes = new Task<bool>[records.Count];
         for (int i = 0; i < takes.Length; i++) takes[i] = TakeBackAsync(records[i], ct);
