@@ -1,52 +1,40 @@
-using System.Runtime.InteropServices;
 using Snapshots.Store;
+using Snapshots.Store.Files;
 
 namespace Snapshots.Snapd;
 
 /// <summary>One daemon per state directory: two would both take back the same VMs and serve the same sockets.
-/// An exclusive flock on STATE/snapd.lock, released by the kernel when the process dies, however it dies.</summary>
-public static partial class InstanceLock
+/// STATE/snapd.lock opened with FileShare.None, which .NET holds as an exclusive flock: released by the kernel when
+/// the process dies, however it dies.</summary>
+public static class InstanceLock
 {
-    private const int LockExclusive = 2, LockNonBlocking = 4;
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int flock(int fd, int operation);
-
     /// <summary>Holds the lock until the returned stream is disposed; a <see cref="SnapshotException"/> naming the
-    /// state directory when another process holds it.</summary>
+    /// state directory when another process holds it, or when something other than a file is in its place.
+    /// </summary>
     public static FileStream Acquire(string stateDirectory)
     {
         string path = Path.Combine(stateDirectory, "snapd.lock");
         // Never through a link planted in its place (the lock would be taken, and the file created, elsewhere).
-        var kind = Store.Files.FileKinds.Of(path, followLinks: false);
-        if (kind is not (Store.Files.FileKind.Missing or Store.Files.FileKind.Regular))
+        var kind = FileKinds.Of(path, followLinks: false);
+        if (kind is not (FileKind.Missing or FileKind.Regular))
         {
             throw new SnapshotException(
-                $"{path} is {Store.Files.FileKinds.Describe(kind)}, not snapd's lock file; it is left alone")
+                $"{path} is {FileKinds.Describe(kind)}, not snapd's lock file; it is left alone")
             {
                 Parameter = "state",
             };
         }
-        FileStream stream;
         try
         {
-            stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
         catch (IOException ex)
         {
-            // .NET's own advisory lock (FileShare) refused the open: another process holds ours.
-            throw Held(stateDirectory, path, ex.Message);
+            throw new SnapshotException(
+                $"another snapd runs with the state directory {stateDirectory} ({path} is locked: {ex.Message})")
+            {
+                Parameter = "state",
+            };
         }
-        if (flock((int)stream.SafeFileHandle.DangerousGetHandle(), LockExclusive | LockNonBlocking) == 0)
-            return stream;
-        int errno = Marshal.GetLastPInvokeError();
-        stream.Dispose();
-        throw Held(stateDirectory, path, $"errno {errno}");
     }
-
-    private static SnapshotException Held(string stateDirectory, string path, string why) =>
-        new($"another snapd runs with the state directory {stateDirectory} ({path} is locked: {why})")
-        {
-            Parameter = "state",
-        };
 }

@@ -29,6 +29,12 @@ public static class VmmProcess
             out ulong ticks) ? ticks : null;
     }
 
+    /// <summary>SIGKILLs <paramref name="pid"/> only while it is still the process that started at
+    /// <paramref name="startTime"/> (a record's VMM, never a later process given its pid, never pid 0/1 or this
+    /// process); true when killed. A VM that cannot be served is failed this way, never left frozen.</summary>
+    public static bool KillIfSame(int pid, ulong startTime) =>
+        startTime != 0 && StartTime(pid) == startTime && UffdSession.Kill(pid);
+
     /// <summary>What descriptor <paramref name="fd"/> of <paramref name="pid"/> links to in /proc
     /// ("anon_inode:[userfaultfd]", "pipe:[123]", a path); null when it is not open or cannot be read.</summary>
     public static string? FdTarget(int pid, int fd)

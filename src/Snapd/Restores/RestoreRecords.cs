@@ -69,23 +69,21 @@ public sealed class RestoreRecords(string directory)
         var records = new List<RestoreRecord>();
         var bad = new List<string>();
         if (!System.IO.Directory.Exists(Directory)) return (records, bad);
+        // Only a regular file, reached without a symlink and opened without blocking (a FIFO would hang the start
+        // for good), of at most 1 MiB, checked on the open descriptor.
+        using var dir = new SafeDirectory(Directory);
         foreach (var file in System.IO.Directory.EnumerateFiles(Directory, "*.json"))
         {
             try
             {
-                var info = new FileInfo(file);
-                // Only a regular file is read: a FIFO would block the start for good, a symlink leads elsewhere.
-                if (FileKinds.Of(file, followLinks: false) != FileKind.Regular || info.Length > 1 << 20)
-                {
-                    bad.Add(file);
-                    continue;
-                }
-                var r = JsonSerializer.Deserialize<RestoreRecord>(File.ReadAllBytes(file), Json);
+                var bytes = dir.ReadAll(System.IO.Path.GetFileName(file), 1 << 20);
+                var r = bytes is null ? null : JsonSerializer.Deserialize<RestoreRecord>(bytes, Json);
                 if (r is null || r.Id + ".json" != System.IO.Path.GetFileName(file) || r.Snapshot is null
                     || r.Regions is null || r.Regions.Any(g => g is null)) bad.Add(file);
                 else records.Add(r);
             }
-            catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException
+                or Store.HostileFileException)
             {
                 bad.Add(file);
             }
