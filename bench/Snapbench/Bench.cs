@@ -28,11 +28,22 @@ public sealed class Bench : IAsyncDisposable
         Restores = restores;
         Seed = seed;
         Work = Path.Combine(output, "work");
+        // snapd refuses a state directory whose restore sockets would pass the 107-byte limit of Unix socket paths
+        // (33 bytes of socket name under it): a long --out puts the daemons' state in a short directory of its own.
+        StateRoot = Work.Length + 1 + MaxStateName + 33 <= 107 ? Work
+            : Path.Combine("/tmp", $"snapbench-{Environment.ProcessId}");
         Tools = Tools.Find();
     }
 
     public string Out { get; }
     public string Work { get; }
+
+    /// <summary>Where the daemons' state directories are: <see cref="Work"/>, or a short directory in /tmp when
+    /// the output directory's path is too long for snapd's sockets.</summary>
+    public string StateRoot { get; }
+
+    /// <summary>The longest state directory name a scenario gives <see cref="StartSnapdAsync"/>.</summary>
+    public const int MaxStateName = 20;
     public bool Quick { get; }
     public int Restores { get; }
     public int Seed { get; }
@@ -53,6 +64,12 @@ public sealed class Bench : IAsyncDisposable
     {
         if (Directory.Exists(Work)) Directory.Delete(Work, recursive: true);
         Directory.CreateDirectory(Work);
+        if (StateRoot != Work)
+        {
+            Directory.CreateDirectory(StateRoot,
+                UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Log($"snapd state in {StateRoot} ({Work} is too long a path for snapd's sockets)");
+        }
         var report = new Report(this);
         Log($"snapbench: {string.Join(", ", scenarios.Select(s => s.Name))} into {Out} (restores {Restores}, "
             + $"seed {Seed}{(Quick ? ", quick" : "")})");
@@ -99,7 +116,8 @@ public sealed class Bench : IAsyncDisposable
         await StoreMarker.InitAsync(_blobs, ct);
         var host = new SnapshotHost(_blobs, new LocalKeyring(KeyringDir));
         VmImageGenerator.Write(new VmImageSpec { Size = ImageSize, OsSeed = 1 }, Image("os"), null, ct);
-        await host.BuildAsync(new BuildRequest { Name = "os", MemoryPath = Image("os"), Layer = LayerKind.Os }, null, ct);
+        await host.BuildAsync(
+            new BuildRequest { Name = "os", MemoryPath = Image("os"), Layer = LayerKind.Os }, null, ct);
         for (int k = 1; k <= Functions; k++)
         {
             string name = "fn" + k;
@@ -116,10 +134,12 @@ public sealed class Bench : IAsyncDisposable
         Log($"store: os + fn1..fn{Functions} ({ImageSize >> 20} MiB images) in {StoreDir}");
     }
 
-    /// <summary>Starts a snapd of this run's own on STATE (under the work directory), returns once it answers.</summary>
+    /// <summary>Starts a snapd of this run's own on STATE (under the work directory), returns once it
+    /// answers.</summary>
     public async Task<SnapdDaemon> StartSnapdAsync(string state, params string[] args)
     {
-        var d = SnapdDaemon.Start(this, WorkPath(state), args);
+        if (state.Length > MaxStateName) throw new ArgumentException($"state name over {MaxStateName}: {state}");
+        var d = SnapdDaemon.Start(this, Path.Combine(StateRoot, state), args);
         _daemons.Add(d);
         await d.WaitHealthyAsync(TimeSpan.FromSeconds(30));
         return d;
@@ -163,7 +183,17 @@ public sealed class Bench : IAsyncDisposable
         _blobs?.Dispose();
         if (Environment.GetEnvironmentVariable("SNAPBENCH_KEEP_WORK") != "1")
         {
-            try { Directory.Delete(Work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            foreach (var dir in StateRoot == Work ? [Work] : (string[])[Work, StateRoot])
+            {
+                try
+                {
+                    if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    Log($"could not remove {dir}: {ex.Message}");
+                }
+            }
         }
     }
 }
@@ -179,7 +209,8 @@ public sealed record Tools(string Root, string Vmm, string SnapdFile, string[] S
         var root = here;
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "Snapshots.sln"))) root = root.Parent;
         string r = root?.FullName ?? Directory.GetCurrentDirectory();
-        string vmm = Environment.GetEnvironmentVariable("SNAPBENCH_VMM") ?? Path.Combine(r, "native", "bin", "replay-vmm");
+        string vmm = Environment.GetEnvironmentVariable("SNAPBENCH_VMM")
+            ?? Path.Combine(r, "native", "bin", "replay-vmm");
         string? snapd = Environment.GetEnvironmentVariable("SNAPBENCH_SNAPD");
         if (snapd is null)
         {

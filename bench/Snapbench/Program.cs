@@ -34,7 +34,8 @@ public static class Program
             if (chosen.Count == 0)
             {
                 await Console.Error.WriteLineAsync(
-                    $"snapbench: unknown scenario '{name}' ({string.Join(", ", Scenarios.All.Select(s => s.Name))}, all)");
+                    $"snapbench: unknown scenario '{name}' "
+                    + $"({string.Join(", ", Scenarios.All.Select(s => s.Name))}, all)");
                 return 2;
             }
             bool q = pr.GetValue(quick);

@@ -128,9 +128,11 @@ public sealed class Report(Bench bench)
             if (s.Ceiling is not null || s.Naive is not null)
             {
                 b.AppendLine();
-                b.AppendLine(ci, $"Ratios (p50 / p99) against the ceiling ({s.Ceiling}) and the naive peer ({s.Naive}):");
+                b.AppendLine(ci, $"Ratios (p50 / p99) against the ceiling ({s.Ceiling}) "
+                    + $"and the naive peer ({s.Naive}):");
                 b.AppendLine();
-                b.AppendLine("| strategy | restore vs ceiling | restore vs naive | fault vs ceiling | fault vs naive |");
+                b.AppendLine("| strategy | restore vs ceiling | restore vs naive | fault vs ceiling "
+                    + "| fault vs naive |");
                 b.AppendLine("|---|---|---|---|---|");
                 foreach (var t in s.Strategies)
                 {

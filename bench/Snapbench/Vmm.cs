@@ -36,7 +36,8 @@ public static class Vmm
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         foreach (var a in (string[])["--image", image, "--mode", mode, .. workload, "--vcpus", $"{Vcpus}",
-            "--timeout", $"{TimeoutSeconds}", "--latencies", lat, .. socket is null ? [] : (string[])["--socket", socket]])
+            "--timeout", $"{TimeoutSeconds}", "--latencies", lat,
+            .. socket is null ? [] : (string[])["--socket", socket]])
             psi.ArgumentList.Add(a);
         var clock = Stopwatch.StartNew();
         var p = bench.Start(psi);

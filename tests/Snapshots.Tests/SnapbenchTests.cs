@@ -24,7 +24,11 @@ public sealed class SnapbenchTests : IDisposable
         throw new FileNotFoundException($"snapbench.dll not built (dotnet build Snapshots.sln -c {config})");
     }
 
-    private static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    private static Task<(int Code, string Out, string Err)> RunAsync(params string[] args) =>
+        RunAsync(new Dictionary<string, string>(), args);
+
+    private static async Task<(int Code, string Out, string Err)> RunAsync(
+        Dictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -32,6 +36,7 @@ public sealed class SnapbenchTests : IDisposable
         };
         psi.ArgumentList.Add(Dll());
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
@@ -54,7 +59,8 @@ public sealed class SnapbenchTests : IDisposable
         var (code, stdout, _) = await RunAsync("list");
         Assert.Equal(0, code);
         foreach (var name in (string[])["strategies", "concurrent", "restart"])
-            Assert.Contains(stdout.Split('\n'), l => l.StartsWith(name + " ", StringComparison.Ordinal) && l.Length > 20);
+            Assert.Contains(stdout.Split('\n'),
+                l => l.StartsWith(name + " ", StringComparison.Ordinal) && l.Length > 20);
     }
 
     [Fact]
@@ -79,7 +85,8 @@ public sealed class SnapbenchTests : IDisposable
         Assert.Equal(Environment.ProcessorCount, r.GetProperty("machine").GetProperty("nproc").GetInt32());
         Assert.False(string.IsNullOrEmpty(r.GetProperty("machine").GetProperty("loadStart").GetString()));
         Assert.False(string.IsNullOrEmpty(r.GetProperty("versions").GetProperty("snapd").GetString()));
-        var scenarios = r.GetProperty("scenarios").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!);
+        var scenarios = r.GetProperty("scenarios").EnumerateArray()
+            .ToDictionary(s => s.GetProperty("name").GetString()!);
         Assert.Equal(["concurrent", "restart", "strategies"], scenarios.Keys.Order());
         foreach (var s in scenarios.Values)
         {
@@ -100,7 +107,7 @@ public sealed class SnapbenchTests : IDisposable
         }
         var strategies = scenarios["strategies"].GetProperty("strategies").EnumerateArray()
             .Select(t => t.GetProperty("name").GetString()).ToList();
-        Assert.Equal(["resident", "minimal", "snapd", "snapd-prefetch"], strategies);
+        Assert.Equal(["resident", "minimal", "snapd", "snapd-prefetch", "snapd-record"], strategies);
         var prefetch = scenarios["strategies"].GetProperty("strategies")[3].GetProperty("ratios");
         Assert.True(prefetch.GetProperty("restoreP50VsTheCeiling").GetDouble() > 0);
 
@@ -112,6 +119,41 @@ public sealed class SnapbenchTests : IDisposable
         foreach (var png in pngs)
             Assert.Equal<byte>([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png).AsSpan(0, 4).ToArray());
         Assert.False(Directory.Exists(Path.Combine(_dir, "work")), "the work directory (store, state) was left");
+    }
+
+    /// <summary>A VMM that checks the pages snapd serves for fn1 against fn2's image (3 % of their pages differ):
+    /// wrong bytes, as a broken loader would give. The run must fail and say so.</summary>
+    [Fact]
+    public async Task A_wrong_page_fails_the_run_and_the_report_says_so()
+    {
+        Directory.CreateDirectory(_dir);
+        string wrapper = Path.Combine(_dir, "wrong-vmm.sh");
+        await File.WriteAllTextAsync(wrapper, $$"""
+            #!/usr/bin/env bash
+            args=(); handler=0
+            for a in "$@"; do [ "$a" = handler ] && handler=1; done
+            for a in "$@"; do
+              if [ $handler = 1 ] && [[ "$a" == *fn1.img ]]; then a="${a%fn1.img}fn2.img"; fi
+              args+=("$a")
+            done
+            exec {{NativeBin.Find("replay-vmm")}} "${args[@]}"
+
+            """);
+        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string output = Path.Combine(_dir, "out");
+        var (code, _, stderr) = await RunAsync(new Dictionary<string, string> { ["SNAPBENCH_VMM"] = wrapper },
+            "run", "--scenario", "strategies", "--quick", "--restores", "1", "--out", output);
+        Assert.True(code == 1, $"snapbench exited {code}:\n{stderr}");
+        using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "report.json")));
+        Assert.False(json.RootElement.GetProperty("ok").GetBoolean());
+        var strategies = json.RootElement.GetProperty("scenarios")[0].GetProperty("strategies").EnumerateArray()
+            .ToDictionary(t => t.GetProperty("name").GetString()!);
+        Assert.True(strategies["snapd"].GetProperty("badPages").GetInt64() > 0, json.RootElement.ToString());
+        Assert.Equal(0, strategies["snapd"].GetProperty("completed").GetInt32());
+        Assert.True(strategies["resident"].GetProperty("ok").GetBoolean());
+        string md = await File.ReadAllTextAsync(Path.Combine(output, "report.md"));
+        Assert.StartsWith("# snapbench: FAILED", md);
+        Assert.Contains("bad page at offset", md);
     }
 
     private string ReadOrEmpty(string name)
