@@ -36,13 +36,14 @@ public sealed class StrategyResult(string name, string description)
         }
     }
 
-    /// <summary>Counts one restore: right (every page verified, the restore ended well), failed or hung.</summary>
-    public void Add(VmmRun run, double restoreUs, string? restoreProblem = null)
+    /// <summary>Counts one restore: right (every page verified, the restore ended well), failed, or hung (the VMM
+    /// ran out of time, or snapd's restore never ended: RESTOREHUNG).</summary>
+    public void Add(VmmRun run, double restoreUs, string? restoreProblem = null, bool restoreHung = false)
     {
         lock (_faultUs)
         {
             if (run.Bad > 0) BadPages += run.Bad;
-            if (run.Hung) Hung++;
+            if (run.Hung || restoreHung) Hung++;
             else if (!run.Right || restoreProblem is not null) Failed++;
             else Completed++;
             if (!run.Right) Errors.Add($"{Name}: VMM {run.Summary}");

@@ -33,7 +33,7 @@ public abstract class Scenario(string name, string description)
         var run = await Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
         double us = clock.Elapsed.TotalMicroseconds;
         var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(30));
-        strategy.Add(run, us, Problem(label, id, doc));
+        strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null);
         return (run, doc);
     }
 
@@ -41,7 +41,8 @@ public abstract class Scenario(string name, string description)
     protected static string? Problem(string label, string id, JsonElement? doc, bool takenBack = false)
     {
         if (doc is not { ValueKind: JsonValueKind.Object } d) return $"{label}: restore {id} did not end (or is gone)";
-        string state = d.GetProperty("state").GetString() ?? "";
+        if (!d.TryGetProperty("state", out var s)) return $"{label}: restore {id}: {d}";
+        string state = s.GetString() ?? "";
         if (state != "exited")
             return $"{label}: restore {id} {state}: {(d.TryGetProperty("reason", out var r) ? r.ToString() : "")}";
         if (takenBack && !(d.TryGetProperty("takenBack", out var t) && t.ValueKind == JsonValueKind.True))
@@ -220,7 +221,7 @@ public sealed class RestartScenario() : Scenario("restart",
                 var run = await vm;
                 double us = clock.Elapsed.TotalMicroseconds;
                 var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(30));
-                s.Add(run, us, Problem($"{s.Name}.{id}", id, doc, takenBack: kill));
+                s.Add(run, us, Problem($"{s.Name}.{id}", id, doc, takenBack: kill), restoreHung: doc is null);
             }
             await snapd.StopAsync(TimeSpan.FromSeconds(30));
         }

@@ -116,15 +116,16 @@ public sealed partial class SnapdDaemon : IAsyncDisposable
 
     public async Task<JsonElement> GetAsync(string id) => (await SendAsync(HttpMethod.Get, "v1/restores/" + id)).Doc;
 
-    /// <summary>The restore's document once it has ended (exited or failed); null if it did not within LIMIT.</summary>
+    /// <summary>The restore's document once it has ended (exited or failed), the error document if the daemon does
+    /// not know it; null if it did not end within LIMIT.</summary>
     public async Task<JsonElement?> WaitEndedAsync(string id, TimeSpan limit)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var doc = await GetAsync(id);
-            if (doc.ValueKind == JsonValueKind.Object
-                && doc.GetProperty("state").GetString() is "exited" or "failed") return doc;
+            var (status, doc) = await SendAsync(HttpMethod.Get, "v1/restores/" + id);
+            if (status != HttpStatusCode.OK) return doc; // gone: the error document says why
+            if (doc.TryGetProperty("state", out var state) && state.GetString() is "exited" or "failed") return doc;
             if (clock.Elapsed > limit) return null;
             await Task.Delay(20);
         }
