@@ -62,7 +62,7 @@ public sealed class Report(Bench bench)
                 {
                     name = t.Name, description = t.Description, ok = t.Ok, completed = t.Completed, failed = t.Failed,
                     hung = t.Hung, badPages = t.BadPages, restoreMs = t.RestoreMs, faultUs = t.FaultUs,
-                    ratios = Ratios(s, t), errors = t.Errors.Take(20),
+                    ratios = Ratios(s, t), errors = t.Errors.Take(20), runs = t.Runs,
                 }),
             }),
         };

@@ -6,6 +6,11 @@ namespace Snapshots.Snapbench;
 public sealed record Quantiles(string Unit, long Count, double P50, double P90, double P99, double P999, double Max,
     double Mean);
 
+/// <summary>One restore as report.json lists it: restore time, the VMM's exit, pages wrong and its own
+/// p99/max (us), and how it was counted.</summary>
+public sealed record RunRecord(double RestoreMs, int VmmExit, long Bad, double? VmmP99Us, double? VmmMaxUs,
+    string Outcome);
+
 /// <summary>One strategy's restores: outcomes counted, restore time (us, the process's start or POST /v1/restores to
 /// the VMM's exit) and fault latency (ns, every access replay-vmm timed) recorded in HdrHistograms.</summary>
 public sealed class StrategyResult(string name, string description)
@@ -20,6 +25,7 @@ public sealed class StrategyResult(string name, string description)
     public int Hung { get; private set; }
     public long BadPages { get; private set; }
     public List<string> Errors { get; } = [];
+    public List<RunRecord> Runs { get; } = [];
     public LongHistogram RestoreUs { get; } = new(Highest / 1000, 3);
     public LongHistogram FaultNs { get; } = new(Highest, 3);
 
@@ -43,9 +49,13 @@ public sealed class StrategyResult(string name, string description)
         lock (_faultUs)
         {
             if (run.Bad > 0) BadPages += run.Bad;
-            if (run.Hung || restoreHung) Hung++;
-            else if (!run.Right || restoreProblem is not null) Failed++;
+            string outcome = run.Hung || restoreHung ? "hung"
+                : !run.Right || restoreProblem is not null ? "failed" : "completed";
+            if (outcome == "hung") Hung++;
+            else if (outcome == "failed") Failed++;
             else Completed++;
+            Runs.Add(new RunRecord(Math.Round(restoreUs / 1000, 3), run.ExitCode, run.Bad, Field(run, "p99Us"),
+                Field(run, "maxUs"), outcome));
             if (!run.Right) Errors.Add($"{Name}: VMM {run.Summary}");
             if (restoreProblem is not null) Errors.Add($"{Name}: {restoreProblem}");
             RestoreUs.RecordValue(Math.Clamp((long)restoreUs, 0, RestoreUs.HighestTrackableValue));
@@ -56,6 +66,9 @@ public sealed class StrategyResult(string name, string description)
             }
         }
     }
+
+    private static double? Field(VmmRun run, string name) =>
+        run.Json is { } j && j.TryGetProperty(name, out var v) ? v.GetDouble() : null;
 
     /// <summary>A restore that never reached its VMM (POST refused, the VMM not started).</summary>
     public void AddFailure(string problem)

@@ -53,6 +53,31 @@ public abstract class Scenario(string name, string description)
     protected static async Task<int> PlansPublishedAsync(SnapdDaemon snapd) =>
         (await snapd.HealthAsync()).TryGetProperty("plansPublished", out var p) ? p.GetInt32() : 0;
 
+    /// <summary>The daemon's own view, from /metrics, as facts: faults served, its CPU seconds, its fault-latency
+    /// histogram's count and sum (PREFIX names the daemon).</summary>
+    protected static async Task NoteMetricsAsync(SnapdDaemon snapd, ScenarioResult result, string prefix)
+    {
+        string text;
+        try
+        {
+            text = await snapd.MetricsAsync();
+        }
+        catch (HttpRequestException ex)
+        {
+            result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
+            return;
+        }
+        foreach (var line in text.Split('\n'))
+        {
+            var parts = line.Split(' ');
+            if (parts.Length != 2 || line.StartsWith('#')) continue;
+            if (parts[0] is "snapd_faults_total" or "process_cpu_seconds_total" or "snapd_fault_latency_seconds_count"
+                or "snapd_fault_latency_seconds_sum" or "snapd_parked_faults_total"
+                && double.TryParse(parts[1], CultureInfo.InvariantCulture, out var v))
+                result.Facts[$"{prefix} {parts[0]}"] = Math.Round(v, 4);
+        }
+    }
+
     protected static async Task NoteVersionAsync(SnapdDaemon snapd, ScenarioResult result)
     {
         var h = await snapd.HealthAsync();
@@ -120,6 +145,7 @@ public sealed class StrategiesScenario() : Scenario("strategies",
             }
         }
         result.Facts["snapd-prefetch planned / prefetched pages (all restores)"] = $"{planned} / {prefetched}";
+        await NoteMetricsAsync(snapd, result, "snapd");
         if (plans >= 1 && planned == 0) result.Errors.Add("snapd-prefetch restores followed no plan (plannedPages 0)");
     }
 }
@@ -148,6 +174,7 @@ public sealed class ConcurrentScenario() : Scenario("concurrent",
             await Task.WhenAll(tasks);
             result.Facts[$"{round} wall (ms, first POST to last VMM exit)"] =
                 Math.Round(clock.Elapsed.TotalMilliseconds);
+            await NoteMetricsAsync(snapd, result, $"snapd after {round}");
         }
     }
 }
@@ -223,6 +250,7 @@ public sealed class RestartScenario() : Scenario("restart",
                 var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(30));
                 s.Add(run, us, Problem($"{s.Name}.{id}", id, doc, takenBack: kill), restoreHung: doc is null);
             }
+            await NoteMetricsAsync(snapd, result, kill ? "restarted snapd" : "snapd (no restart)");
             await snapd.StopAsync(TimeSpan.FromSeconds(30));
         }
     }
