@@ -90,6 +90,12 @@ public sealed class Bench : IAsyncDisposable
                 {
                     result.Errors.Add($"{ex.GetType().Name}: {ex.Message}");
                 }
+                catch (OperationCanceledException)
+                {
+                    result.Errors.Add("interrupted");
+                    KillChildren(); // the VMMs first: a draining snapd would wait for them
+                    throw;
+                }
                 finally
                 {
                     await StopDaemonsAsync();
@@ -103,9 +109,13 @@ public sealed class Bench : IAsyncDisposable
         {
             report.Errors.Add($"{ex.GetType().Name}: {ex.Message}");
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            report.Errors.Add("interrupted (SIGINT or SIGTERM): the figures are partial");
+        }
         await report.WriteAsync();
         Log($"snapbench: {(report.Ok ? "ok" : "FAILED")}; {Path.Combine(Out, "report.md")}");
-        return report.Ok ? 0 : 1;
+        return ct.IsCancellationRequested ? 130 : report.Ok ? 0 : 1;
     }
 
     /// <summary>A file store of an os layer and <see cref="Functions"/> function layers on it (tenant acme), from
@@ -161,9 +171,9 @@ public sealed class Bench : IAsyncDisposable
 
     public static void Log(string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}");
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Kills (SIGKILL, by pid) every process this run started that is still running: VMMs, daemons.</summary>
+    public void KillChildren()
     {
-        await StopDaemonsAsync();
         lock (_children)
         {
             foreach (var p in _children)
@@ -174,25 +184,32 @@ public sealed class Bench : IAsyncDisposable
                 }
                 catch (InvalidOperationException)
                 {
-                    // Already gone.
+                    // Already gone (or disposed by its owner).
                 }
-                p.Dispose();
             }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopDaemonsAsync();
+        KillChildren();
+        lock (_children)
+        {
+            foreach (var p in _children) p.Dispose();
             _children.Clear();
         }
         _blobs?.Dispose();
-        if (Environment.GetEnvironmentVariable("SNAPBENCH_KEEP_WORK") != "1")
+        if (Environment.GetEnvironmentVariable("SNAPBENCH_KEEP_WORK") == "1") return;
+        foreach (var dir in StateRoot == Work ? [Work] : (string[])[Work, StateRoot])
         {
-            foreach (var dir in StateRoot == Work ? [Work] : (string[])[Work, StateRoot])
+            try
             {
-                try
-                {
-                    if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    Log($"could not remove {dir}: {ex.Message}");
-                }
+                if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Log($"could not remove {dir}: {ex.Message}");
             }
         }
     }

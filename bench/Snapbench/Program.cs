@@ -50,6 +50,8 @@ public static class Program
         });
         root.Subcommands.Add(list);
         root.Subcommands.Add(run);
-        return await root.Parse(args).InvokeAsync();
+        // SIGINT/SIGTERM cancel the run's token; it kills what it started, writes the partial report, exits 130.
+        var config = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) };
+        return await root.Parse(args).InvokeAsync(config);
     }
 }
