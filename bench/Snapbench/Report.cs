@@ -34,6 +34,8 @@ public sealed class Report(Bench bench)
             {
                 var png = Plots.FaultCdf(s, Path.Combine(bench.Out, $"latency-cdf-{s.Name}.png"));
                 if (png is not null) plots.Add(Path.GetFileName(png));
+                png = Plots.RestoreCdf(s, Path.Combine(bench.Out, $"restore-cdf-{s.Name}.png"));
+                if (png is not null) plots.Add(Path.GetFileName(png));
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
@@ -153,6 +155,8 @@ public sealed class Report(Bench bench)
             }
             var png = $"latency-cdf-{s.Name}.png";
             if (plots.Contains(png)) b.AppendLine(ci, $"\n![fault latency CDF, {s.Name}]({png})");
+            png = $"restore-cdf-{s.Name}.png";
+            if (plots.Contains(png)) b.AppendLine(ci, $"\n![restore time CDF, {s.Name}]({png})");
         }
         return b.ToString();
     }
