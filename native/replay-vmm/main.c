@@ -114,6 +114,7 @@ static void usage(void)
         "usage: replay-vmm --image FILE [--socket PATH] [--trace LOG | --touch all | --touch random:COUNT:SEED]\n"
         "                  [--mode handler|resident|minimal] [--regions SIZE[,GAP,SIZE]] [--remove COUNT]\n"
         "                  [--no-gaps | --sleep-gaps] [--timeout SEC] [--balloon PAGES:ITERATIONS] [--vcpus N]\n"
+        "                  [--latencies FILE]\n"
         "       replay-vmm --image FILE --script FILE [--socket PATH] [--mode handler|resident|minimal]\n"
         "                  [--regions ...] [--vcpus N] [--timeout SEC] [--no-fork] [--fail-fast | --max-failures N]\n"
         "  --sleep-gaps  sleep through a trace's gaps instead of spinning (idle vCPUs leave the CPUs free)\n"
@@ -123,6 +124,8 @@ static void usage(void)
         "  --no-fork     run every script in this process (default: one child process per script, like\n"
         "                one Firecracker process per restore)\n"
         "  --fail-fast   stop after the first script that is not right (--max-failures 1)\n"
+        "  --latencies FILE  trace/touch: every access's latency (ns, one uint64 little-endian each, in trace\n"
+        "                order) written to FILE (snapbench's fault-latency histograms)\n"
         "  See script.c for the script format.\n");
     exit(2);
 }
@@ -131,7 +134,7 @@ int main(int argc, char **argv)
 {
     const char *image_path = NULL, *socket_path = NULL, *trace_path = NULL, *touch = "all", *mode = "handler", *regions_arg = NULL;
     size_t remove_count = 0;
-    const char *script_path = NULL;
+    const char *script_path = NULL, *latencies_path = NULL;
     int no_gaps = 0, sleep_gaps = 0, vcpus = 1, no_fork = 0, max_failures = 0;
     double timeout = 0;
     struct balloon balloon = { 0 };
@@ -140,7 +143,8 @@ int main(int argc, char **argv)
         { "mode", 1, 0, 'm' }, { "regions", 1, 0, 'r' }, { "remove", 1, 0, 'R' }, { "no-gaps", 0, 0, 'g' },
         { "sleep-gaps", 0, 0, 'G' },
         { "timeout", 1, 0, 'o' }, { "balloon", 1, 0, 'b' }, { "script", 1, 0, 'S' }, { "vcpus", 1, 0, 'v' },
-        { "no-fork", 0, 0, 'F' }, { "fail-fast", 0, 0, 'f' }, { "max-failures", 1, 0, 'M' }, { 0, 0, 0, 0 },
+        { "no-fork", 0, 0, 'F' }, { "fail-fast", 0, 0, 'f' }, { "max-failures", 1, 0, 'M' },
+        { "latencies", 1, 0, 'L' }, { 0, 0, 0, 0 },
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -159,6 +163,7 @@ int main(int argc, char **argv)
         case 'F': no_fork = 1; break;
         case 'f': max_failures = 1; break;
         case 'M': max_failures = atoi(optarg); break;
+        case 'L': latencies_path = optarg; break;
         case 'b': balloon.pages = strtoul(optarg, NULL, 10);
                   balloon.iterations = strchr(optarg, ':') ? strtoul(strchr(optarg, ':') + 1, NULL, 10) : 1; break;
         default: usage();
@@ -304,6 +309,10 @@ int main(int argc, char **argv)
     }
     free(mine);
 
+    if (latencies_path) {
+        FILE *lf = fopen(latencies_path, "wb");
+        if (!lf || fwrite(lat, sizeof *lat, count, lf) != count || fclose(lf) != 0) { perror(latencies_path); return 2; }
+    }
     qsort(lat, count, sizeof *lat, cmp_u64);
     double p50 = count ? lat[count / 2] / 1000.0 : 0, p99 = count ? lat[(size_t)(count * 0.99)] / 1000.0 : 0;
     double max = count ? lat[count - 1] / 1000.0 : 0;
