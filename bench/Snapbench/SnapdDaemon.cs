@@ -104,15 +104,26 @@ public sealed partial class SnapdDaemon : IAsyncDisposable
 
     public async Task<string> MetricsAsync() => await _http.GetStringAsync("metrics");
 
-    /// <summary>POST /v1/restores; returns the restore's id and the socket its VMM connects to.</summary>
-    public async Task<(string Id, string Socket)> CreateAsync(string snapshot, bool prefetch, bool record = false)
+    /// <summary>POST /v1/restores; returns the restore's id and where its VMM goes: the socket (uffd) or the memory
+    /// file (file).</summary>
+    public async Task<(string Id, string Socket)> CreateAsync(string snapshot, bool prefetch, bool record = false,
+        string mode = "uffd", double? faultDeadlineSeconds = null)
     {
-        var body = JsonSerializer.Serialize(new { snapshot, tenant = Bench.Tenant, prefetch, record });
+        var body = JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["snapshot"] = snapshot, ["tenant"] = Bench.Tenant, ["prefetch"] = prefetch, ["record"] = record,
+            ["mode"] = mode, ["faultDeadlineSeconds"] = faultDeadlineSeconds,
+        });
         var (status, doc) = await SendAsync(HttpMethod.Post, "v1/restores", body);
         if (status != HttpStatusCode.Created)
             throw new InvalidOperationException($"POST /v1/restores {snapshot}: {(int)status} {doc}");
-        return (doc.GetProperty("id").GetString()!, doc.GetProperty("socketPath").GetString()!);
+        string where = mode == "file" ? "path" : "socketPath";
+        return (doc.GetProperty("id").GetString()!, doc.GetProperty(where).GetString()!);
     }
+
+    /// <summary>DELETE /v1/restores/ID (a file restore is unmounted); the status.</summary>
+    public async Task<HttpStatusCode> DeleteAsync(string id) =>
+        (await SendAsync(HttpMethod.Delete, "v1/restores/" + id)).Status;
 
     public async Task<JsonElement> GetAsync(string id) => (await SendAsync(HttpMethod.Get, "v1/restores/" + id)).Doc;
 

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Snapshots.Snapbench;
+
+/// <summary>A scenario: a name, one line saying what it does, and its run.</summary>
+public abstract class Scenario(string name, string description)
+{
+    public string Name { get; } = name;
+    public string Description { get; } = description;
+
+    public abstract Task RunAsync(Bench bench, ScenarioResult result, CancellationToken ct);
+
+    /// <summary>One restore through snapd: POST /v1/restores, replay-vmm on its socket, the restore's document once
+    /// ended; counted into STRATEGY. Restore time: POST to the VMM's exit.</summary>
+    protected static async Task<(VmmRun? Run, JsonElement? Doc)> RestoreAsync(Bench bench, SnapdDaemon snapd,
+        StrategyResult strategy, string snapshot, bool prefetch, string[] workload, string label,
+        CancellationToken ct, bool record = false)
+    {
+        var clock = Stopwatch.StartNew();
+        string id, socket;
+        try
+        {
+            (id, socket) = await snapd.CreateAsync(snapshot, prefetch, record);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
+        {
+            strategy.AddFailure($"{label}: {ex.Message}");
+            return (null, null);
+        }
+        var run = await Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
+        double us = clock.Elapsed.TotalMicroseconds;
+        var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(30));
+        strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null);
+        return (run, doc);
+    }
+
+    /// <summary>What is wrong with an ended restore's document (null: nothing).</summary>
+    protected static string? Problem(string label, string id, JsonElement? doc, bool takenBack = false)
+    {
+        if (doc is not { ValueKind: JsonValueKind.Object } d) return $"{label}: restore {id} did not end (or is gone)";
+        if (!d.TryGetProperty("state", out var s)) return $"{label}: restore {id}: {d}";
+        string state = s.GetString() ?? "";
+        if (state != "exited")
+            return $"{label}: restore {id} {state}: {(d.TryGetProperty("reason", out var r) ? r.ToString() : "")}";
+        if (takenBack && !(d.TryGetProperty("takenBack", out var t) && t.ValueKind == JsonValueKind.True))
+            return $"{label}: restore {id} was not taken back by the restarted daemon";
+        return null;
+    }
+
+    protected static async Task<int> PlansPublishedAsync(SnapdDaemon snapd) =>
+        (await snapd.HealthAsync()).TryGetProperty("plansPublished", out var p) ? p.GetInt32() : 0;
+
+    /// <summary>The daemon's own view, from /metrics, as facts: faults served, its CPU seconds, its fault-latency
+    /// histogram's count and sum (PREFIX names the daemon).</summary>
+    protected static async Task NoteMetricsAsync(SnapdDaemon snapd, ScenarioResult result, string prefix)
+    {
+        string text;
+        try
+        {
+            text = await snapd.MetricsAsync();
+        }
+        catch (HttpRequestException ex)
+        {
+            result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
+            return;
+        }
+        foreach (var line in text.Split('\n'))
+        {
+            var parts = line.Split(' ');
+            if (parts.Length != 2 || line.StartsWith('#')) continue;
+            if (parts[0] is "snapd_faults_total" or "process_cpu_seconds_total" or "snapd_fault_latency_seconds_count"
+                or "snapd_fault_latency_seconds_sum" or "snapd_parked_faults_total"
+                && double.TryParse(parts[1], CultureInfo.InvariantCulture, out var v))
+                result.Facts[$"{prefix} {parts[0]}"] = Math.Round(v, 4);
+        }
+    }
+
+    protected static async Task NoteVersionAsync(SnapdDaemon snapd, ScenarioResult result)
+    {
+        var h = await snapd.HealthAsync();
+        if (h.TryGetProperty("version", out var v)) result.Facts["snapd version"] = v.ToString();
+    }
+}

@@ -1,0 +1,8 @@
+namespace Snapshots.Snapbench;
+
+/// <summary>Every scenario, in the order `run --scenario all` runs them.</summary>
+public static class Scenarios
+{
+    public static IReadOnlyList<Scenario> All { get; } =
+        [new StrategiesScenario(), new ConcurrentScenario(), new RestartScenario()];
+}

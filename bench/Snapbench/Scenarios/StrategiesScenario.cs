@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Snapshots.Snapbench;
+
+/// <summary>The same workload through four loaders, one restore at a time, interleaved.</summary>
+public sealed class StrategiesScenario() : Scenario("strategies",
+    "resident ceiling, minimal C handler (naive peer), snapd without and with prefetch (a plan recorded first), "
+    + "the same workload side by side")
+{
+    public override async Task RunAsync(Bench bench, ScenarioResult result, CancellationToken ct)
+    {
+        const string Snapshot = "fn1";
+        long touch = bench.Pages / (bench.Quick ? 4 : 2);
+        var workload = Vmm.Random(touch, bench.Seed);
+        result.Facts["snapshot"] = Snapshot;
+        result.Facts["workload"] = $"--touch random:{touch}:{bench.Seed} (the same every restore)";
+        result.Ceiling = "resident";
+        result.Naive = "minimal";
+        var resident = result.Add("resident", "replay-vmm --mode resident: the image copied in before the first "
+            + "access, no fault at all (the ceiling); restore time = the process's whole run");
+        var minimal = result.Add("minimal", "replay-vmm --mode minimal: the minimal C uffd handler copying from the "
+            + "local image file (the naive peer)");
+        var plain = result.Add("snapd",
+            "snapd, prefetch: false: every page on demand (memory tier warm after the first)");
+        var prefetch = result.Add("snapd-prefetch", "snapd, prefetch: true, following the plan recorded from one "
+            + "restore of the same workload (record: true, --plan-merge-logs 1)");
+
+        var snapd = await bench.StartSnapdAsync("st.strategies", "--cache-dir", bench.WorkPath("cache.strategies"),
+            "--plan-merge-logs", "1");
+        await NoteVersionAsync(snapd, result);
+        var recorder = result.Add("snapd-record", "snapd, one restore with record: true: its access log becomes "
+            + "the plan snapd-prefetch follows");
+        var (_, doc) = await RestoreAsync(bench, snapd, recorder, Snapshot, false, workload, "record", ct,
+            record: true);
+        var clock = Stopwatch.StartNew();
+        while (await PlansPublishedAsync(snapd) < 1 && clock.Elapsed < TimeSpan.FromSeconds(60))
+            await Task.Delay(50, ct);
+        int plans = await PlansPublishedAsync(snapd);
+        result.Facts["plan published (s after the recorded VM ended)"] = Math.Round(clock.Elapsed.TotalSeconds, 2);
+        if (plans < 1) result.Errors.Add("no plan published within 60 s of the recorded restore");
+
+        long planned = 0, prefetched = 0;
+        for (int i = 0; i < bench.Restores; i++)
+        {
+            var r = await Vmm.RunAsync(bench, bench.Image(Snapshot), "resident", null, workload, $"resident.{i}", ct);
+            resident.Add(r, r.WallUs);
+            r = await Vmm.RunAsync(bench, bench.Image(Snapshot), "minimal", null, workload, $"minimal.{i}", ct);
+            minimal.Add(r, r.WallUs);
+            await RestoreAsync(bench, snapd, plain, Snapshot, false, workload, $"snapd.{i}", ct);
+            (_, doc) = await RestoreAsync(bench, snapd, prefetch, Snapshot, true, workload, $"snapd-prefetch.{i}", ct);
+            if (doc is { ValueKind: JsonValueKind.Object } d && d.TryGetProperty("prefetch", out var p)
+                && p.ValueKind == JsonValueKind.Object)
+            {
+                planned += p.GetProperty("plannedPages").GetInt64();
+                prefetched += p.GetProperty("prefetchedPages").GetInt64();
+            }
+        }
+        result.Facts["snapd-prefetch planned / prefetched pages (all restores)"] = $"{planned} / {prefetched}";
+        await NoteMetricsAsync(snapd, result, "snapd");
+        if (plans >= 1 && planned == 0) result.Errors.Add("snapd-prefetch restores followed no plan (plannedPages 0)");
+    }
+}
