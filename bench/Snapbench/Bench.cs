@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Snapshots.Host;
+using Snapshots.Snapbench.Services;
 using Snapshots.Store.Images;
 using Snapshots.Store.Keys;
 using Snapshots.Store.Layers;
@@ -20,6 +21,7 @@ public sealed class Bench : IAsyncDisposable
     private readonly List<Process> _children = [];
     private readonly List<SnapdDaemon> _daemons = [];
     private FileBlobStore? _blobs;
+    private S3Origin? _s3;
 
     public Bench(string output, bool quick, int restores, int seed)
     {
@@ -155,6 +157,13 @@ public sealed class Bench : IAsyncDisposable
         return d;
     }
 
+    /// <summary>Stops (SIGTERM, the drain) one daemon this run started, before the scenario ends.</summary>
+    public async Task StopSnapdAsync(SnapdDaemon d)
+    {
+        _daemons.Remove(d);
+        await d.DisposeAsync();
+    }
+
     /// <summary>Starts a process of this run's own (killed by pid at the end if still running).</summary>
     public Process Start(ProcessStartInfo psi)
     {
@@ -162,6 +171,14 @@ public sealed class Bench : IAsyncDisposable
         lock (_children) _children.Add(p);
         return p;
     }
+
+    /// <summary>The run's s3rver holding a copy of the store (port <see cref="S3Port"/>), started on first use
+    /// and stopped when the run ends.</summary>
+    public async Task<S3Origin> S3Async(CancellationToken ct) => _s3 ??= await S3Origin.StartAsync(this, S3Port, ct);
+
+    /// <summary>Loopback ports of the run's services, apart from the tests' (4600, 7101..) and bench/scripts'
+    /// (4700): s3rver, the fault proxy in front of it, the first Redis node.</summary>
+    public const int S3Port = 4710, ProxyPort = 4711, RedisPort = 7401;
 
     private async Task StopDaemonsAsync()
     {
@@ -194,6 +211,7 @@ public sealed class Bench : IAsyncDisposable
     {
         await StopDaemonsAsync();
         KillChildren();
+        if (_s3 is not null) await _s3.DisposeAsync();
         lock (_children)
         {
             foreach (var p in _children) p.Dispose();

@@ -23,7 +23,9 @@ public sealed partial class SnapdDaemon : IAsyncDisposable
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        foreach (var a in (string[])[.. bench.Tools.SnapdPrefix, "--store", bench.StoreDir, "--keyring",
+        // A scenario may give its own --store (the s3rver origin, or a fault proxy in front of it).
+        string[] store = args.Contains("--store") ? [] : ["--store", bench.StoreDir];
+        foreach (var a in (string[])[.. bench.Tools.SnapdPrefix, .. store, "--keyring",
             bench.KeyringDir, "--state-dir", state, "--api-socket", ApiSocket, .. args])
             psi.ArgumentList.Add(a);
         _log = new StreamWriter(state + ".log", append: true) { AutoFlush = true };

@@ -85,6 +85,21 @@ public static class Vmm
         return new VmmRun(p.ExitCode, json, latencies, err, wall, killed);
     }
 
+    /// <summary>A trace of PAGES distinct pages of IMAGEPAGES in a random order (from SEED), GAPUS microseconds
+    /// between accesses, written to PATH: a VM that is still faulting seconds after its restore began, for the
+    /// faults injected mid-restore. Run with --sleep-gaps so idle vCPUs leave the CPUs free.</summary>
+    public static async Task<string[]> SlowTraceAsync(string path, long imagePages, int pages, int gapUs, int seed,
+        CancellationToken ct)
+    {
+        var order = Enumerable.Range(0, (int)imagePages).ToArray();
+        new System.Random(seed).Shuffle(order);
+        var text = new System.Text.StringBuilder();
+        foreach (var p in order.Take(pages))
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"{p * 4096L} {gapUs}\n");
+        await File.WriteAllTextAsync(path, text.ToString(), ct);
+        return ["--trace", path, "--sleep-gaps"];
+    }
+
     /// <summary>--touch random:COUNT:SEED.</summary>
     public static string[] Random(long count, long seed) => ["--touch", $"random:{count}:{seed}"];
 }
