@@ -43,7 +43,7 @@ public abstract class Scenario(string name, string description)
     }
 
     /// <summary>What is wrong with an ended restore's document (null: nothing).</summary>
-    protected static string? Problem(string label, string id, JsonElement? doc, bool takenBack = false)
+    public static string? Problem(string label, string id, JsonElement? doc, bool takenBack = false)
     {
         if (doc is not { ValueKind: JsonValueKind.Object } d) return $"{label}: restore {id} did not end (or is gone)";
         if (!d.TryGetProperty("state", out var s)) return $"{label}: restore {id}: {d}";
