@@ -4,5 +4,7 @@ namespace Snapshots.Snapbench;
 public static class Scenarios
 {
     public static IReadOnlyList<Scenario> All { get; } =
-        [new StrategiesScenario(), new ConcurrentScenario(), new RestartScenario()];
+        [
+            new StrategiesScenario(), new ConcurrentScenario(), new RestartScenario(), new OriginInjectedScenario(),
+        ];
 }
