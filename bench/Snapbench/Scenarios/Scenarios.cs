@@ -5,6 +5,7 @@ public static class Scenarios
 {
     public static IReadOnlyList<Scenario> All { get; } =
         [
-            new StrategiesScenario(), new ConcurrentScenario(), new RestartScenario(), new OriginInjectedScenario(),
+            new StrategiesScenario(), new ConcurrentScenario(), new RestartScenario(), new BalloonScenario(),
+            new OriginInjectedScenario(),
         ];
 }
