@@ -6,6 +6,6 @@ public static class Scenarios
     public static IReadOnlyList<Scenario> All { get; } =
         [
             new StrategiesScenario(), new ConcurrentScenario(), new RestartScenario(), new BalloonScenario(),
-            new OriginInjectedScenario(),
+            new RemapScenario(), new OriginInjectedScenario(),
         ];
 }
