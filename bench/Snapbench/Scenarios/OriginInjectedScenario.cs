@@ -91,7 +91,8 @@ public sealed class OriginInjectedScenario() : Scenario("origin-injected",
         var run = await Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
         double us = clock.Elapsed.TotalMicroseconds;
         var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(30));
-        if (failSafe is { } result && !run.Right && run.Bad <= 0 && !run.Hung && doc is { ValueKind: JsonValueKind.Object } d
+        if (failSafe is { } result && !run.Right && run.Bad <= 0 && !run.Hung
+            && doc is { ValueKind: JsonValueKind.Object } d
             && d.TryGetProperty("state", out var st) && st.GetString() == "failed"
             && d.TryGetProperty("reason", out var why) && why.GetString() is { } reason
             && reason.Contains(" is corrupt in origin", StringComparison.Ordinal))
