@@ -19,14 +19,16 @@ public sealed record VmmRun(int ExitCode, JsonElement? Json, long[] LatenciesNs,
         + (Stderr.Length > 0 ? $": {Stderr.Trim().ReplaceLineEndings(" | ")}" : "");
 }
 
-/// <summary>replay-vmm, the VMM side: `--mode handler` against a snapd socket, `--mode resident` (the image copied
-/// in first: the ceiling), `--mode minimal` (the minimal C handler reading the local file: the naive peer).</summary>
+/// <summary>replay-vmm, the VMM side: `--mode handler` against a snapd socket, `--mode file` on a file restore's
+/// memory file (ChunkFs), `--mode resident` (the image copied in first: the ceiling), `--mode minimal` (the minimal
+/// C handler reading the local file: the naive peer).</summary>
 public static class Vmm
 {
     public const int Vcpus = 2;
     public const int TimeoutSeconds = 90;
 
-    /// <summary>Starts replay-vmm; WORKLOAD is its --touch/--trace arguments. The task ends with the process.</summary>
+    /// <summary>Starts replay-vmm; WORKLOAD is its --touch/--trace arguments; SOCKET is snapd's socket (handler) or
+    /// the restore's memory file (file). The task ends with the process.</summary>
     public static async Task<VmmRun> RunAsync(Bench bench, string image, string mode, string? socket,
         string[] workload, string label, CancellationToken ct)
     {
@@ -37,7 +39,7 @@ public static class Vmm
         };
         foreach (var a in (string[])["--image", image, "--mode", mode, .. workload, "--vcpus", $"{Vcpus}",
             "--timeout", $"{TimeoutSeconds}", "--latencies", lat,
-            .. socket is null ? [] : (string[])["--socket", socket]])
+            .. socket is null ? [] : mode == "file" ? ["--memory", socket] : (string[])["--socket", socket]])
             psi.ArgumentList.Add(a);
         var clock = Stopwatch.StartNew();
         var p = bench.Start(psi);

@@ -1,5 +1,8 @@
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "vmm.h"
 
 /* Maps guest memory as Firecracker does: anonymous, private. With a gap, the regions sit apart in the host
@@ -24,6 +27,29 @@ int guest_map(struct guest *g, const size_t *sizes, const size_t *gaps, int n)
         g->total += sizes[i];
         at += sizes[i] + (i + 1 < n ? gaps[i] : 0);
     }
+    return 0;
+}
+
+/* --mode file: guest memory is the restore's memory file, as QEMU's memory-backend-file with share=off and
+ * Firecracker's File backend map it: MAP_PRIVATE, so a guest write stays in the VM's own copy-on-write page and
+ * never reaches the snapshot; every first read faults through the page cache into the file system serving it
+ * (ChunkFs). Each region maps its own range of the file (region offsets are file offsets). */
+int guest_map_file(struct guest *g, const size_t *sizes, const size_t *gaps, int n, const char *path)
+{
+    if (guest_map(g, sizes, gaps, n) < 0) return -1;
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) { perror(path); return -1; }
+    if ((uint64_t)st.st_size < g->total) {
+        fprintf(stderr, "%s: %lld bytes, guest memory is %zu\n", path, (long long)st.st_size, g->total);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        void *r = mmap(g->regions[i].base, g->regions[i].size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                       (off_t)g->regions[i].offset);
+        if (r == MAP_FAILED) { perror("mmap memory file"); return -1; }
+    }
+    close(fd); /* the mappings hold the file open */
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /* replay-vmm: maps guest memory, hands it to a page-fault handler exactly as Firecracker does (or fills it
- * itself), replays a page-access trace, and verifies every page it touched against the memory file.
+ * itself, or maps a restore's memory file as a file-backed VMM does), replays a page-access trace, and verifies every page it touched against the memory file.
  * Prints one JSON object; exit 0 only when every page was right. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -112,11 +112,14 @@ static void usage(void)
 {
     fprintf(stderr,
         "usage: replay-vmm --image FILE [--socket PATH] [--trace LOG | --touch all | --touch random:COUNT:SEED]\n"
-        "                  [--mode handler|resident|minimal] [--regions SIZE[,GAP,SIZE]] [--remove COUNT]\n"
+        "                  [--mode handler|resident|minimal|file] [--memory PATH] [--regions SIZE[,GAP,SIZE]]\n"
+        "                  [--remove COUNT]\n"
         "                  [--no-gaps | --sleep-gaps] [--timeout SEC] [--balloon PAGES:ITERATIONS] [--vcpus N]\n"
         "                  [--latencies FILE]\n"
         "       replay-vmm --image FILE --script FILE [--socket PATH] [--mode handler|resident|minimal]\n"
         "                  [--regions ...] [--vcpus N] [--timeout SEC] [--no-fork] [--fail-fast | --max-failures N]\n"
+        "  --mode file   guest memory is --memory PATH (a restore's memory file) mapped MAP_PRIVATE, as QEMU's\n"
+        "                memory-backend-file share=off and Firecracker's File backend do; no uffd, no --socket\n"
         "  --sleep-gaps  sleep through a trace's gaps instead of spinning (idle vCPUs leave the CPUs free)\n"
         "  --vcpus N     trace/touch: the accesses dealt round-robin to N threads faulting at once;\n"
         "                script: at least N vCPU threads (a line of K ops needs K)\n"
@@ -134,7 +137,7 @@ int main(int argc, char **argv)
 {
     const char *image_path = NULL, *socket_path = NULL, *trace_path = NULL, *touch = "all", *mode = "handler", *regions_arg = NULL;
     size_t remove_count = 0;
-    const char *script_path = NULL, *latencies_path = NULL;
+    const char *script_path = NULL, *latencies_path = NULL, *memory_path = NULL;
     int no_gaps = 0, sleep_gaps = 0, vcpus = 1, no_fork = 0, max_failures = 0;
     double timeout = 0;
     struct balloon balloon = { 0 };
@@ -144,7 +147,7 @@ int main(int argc, char **argv)
         { "sleep-gaps", 0, 0, 'G' },
         { "timeout", 1, 0, 'o' }, { "balloon", 1, 0, 'b' }, { "script", 1, 0, 'S' }, { "vcpus", 1, 0, 'v' },
         { "no-fork", 0, 0, 'F' }, { "fail-fast", 0, 0, 'f' }, { "max-failures", 1, 0, 'M' },
-        { "latencies", 1, 0, 'L' }, { 0, 0, 0, 0 },
+        { "latencies", 1, 0, 'L' }, { "memory", 1, 0, 'y' }, { 0, 0, 0, 0 },
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -164,6 +167,7 @@ int main(int argc, char **argv)
         case 'f': max_failures = 1; break;
         case 'M': max_failures = atoi(optarg); break;
         case 'L': latencies_path = optarg; break;
+        case 'y': memory_path = optarg; break;
         case 'b': balloon.pages = strtoul(optarg, NULL, 10);
                   balloon.iterations = strchr(optarg, ':') ? strtoul(strchr(optarg, ':') + 1, NULL, 10) : 1; break;
         default: usage();
@@ -172,8 +176,16 @@ int main(int argc, char **argv)
     if (!image_path) usage();
     if (no_gaps && sleep_gaps) { fprintf(stderr, "--no-gaps and --sleep-gaps exclude each other\n"); return 2; }
     int handler = !strcmp(mode, "handler"), resident = !strcmp(mode, "resident"), minimal = !strcmp(mode, "minimal");
-    if (!handler && !resident && !minimal) usage();
+    int file = !strcmp(mode, "file");
+    if (!handler && !resident && !minimal && !file) usage();
     if (handler && !socket_path) { fprintf(stderr, "--mode handler needs --socket\n"); return 2; }
+    if (file != !!memory_path) { fprintf(stderr, "--memory goes with --mode file, and it needs one\n"); return 2; }
+    /* A page freed from a private file mapping comes back as the file's page, not zeros: the zero checks of
+     * --remove and --balloon, and the script model, are a uffd VM's. */
+    if (file && (script_path || remove_count || balloon.pages)) {
+        fprintf(stderr, "--mode file takes --touch or --trace only (no --script, --remove, --balloon)\n");
+        return 2;
+    }
     if (timeout > 0 && !script_path) {
         signal(SIGALRM, on_alarm);
         struct itimerval t = { .it_value = { .tv_sec = (time_t)timeout,
@@ -206,7 +218,8 @@ int main(int argc, char **argv)
         };
         return script_main(&cfg, &g, script_path);
     }
-    if (guest_map(&g, sizes, gaps, nregions) < 0) return 2;
+    if ((file ? guest_map_file(&g, sizes, gaps, nregions, memory_path) : guest_map(&g, sizes, gaps, nregions)) < 0)
+        return 2;
 
     size_t count = 0;
     struct access *trace;
@@ -228,7 +241,7 @@ int main(int argc, char **argv)
             if (g.regions[i].offset + n > g.image_size) n = g.regions[i].offset < g.image_size ? g.image_size - g.regions[i].offset : 0;
             memcpy(g.regions[i].base, g.image + g.regions[i].offset, n);
         }
-    } else {
+    } else if (!file) {
         uffd = uffd_create_and_register(&g);
         if (uffd < 0) return 2;
         if (minimal && minimal_handler_start(&g, uffd) != 0) return 2;

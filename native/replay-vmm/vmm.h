@@ -18,7 +18,7 @@ struct guest {
     struct region regions[MAX_REGIONS];
     int nregions;
     size_t total;           /* sum of region sizes */
-    const uint8_t *image;   /* the memory file, mapped read-only: for verification and resident/minimal modes */
+    const uint8_t *image;   /* --image, mapped read-only: for verification and resident/minimal modes */
     size_t image_size;
     uint8_t *span;          /* the whole reservation guest_map made (regions and gaps) */
     size_t span_size;
@@ -31,6 +31,7 @@ struct access {
 
 /* guest.c */
 int guest_map(struct guest *g, const size_t *sizes, const size_t *gaps, int n);
+int guest_map_file(struct guest *g, const size_t *sizes, const size_t *gaps, int n, const char *path);
 uint8_t *guest_addr(const struct guest *g, uint64_t offset);
 void guest_unmap(struct guest *g);
 

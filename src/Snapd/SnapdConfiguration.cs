@@ -3,6 +3,7 @@ using Snapshots.Host;
 using Snapshots.Store;
 using Snapshots.Store.Cache;
 using Snapshots.Store.Distributed;
+using Snapshots.Store.Faults;
 
 namespace Snapshots.Snapd;
 
@@ -39,6 +40,7 @@ public static class SnapdConfiguration
         ["--plan-merge-logs"] = nameof(SnapdOptions.PlanMergeLogs),
         ["--max-request-bytes"] = nameof(SnapdOptions.MaxRequestBytes),
         ["--drain"] = nameof(SnapdOptions.DrainSeconds),
+        ["--origin-faults"] = nameof(SnapdOptions.OriginFaults),
         ["--log-format"] = "LogFormat",
     };
 
@@ -129,6 +131,8 @@ public static class SnapdConfiguration
                 VerifyAtOpen = o.VerifyCacheAtStart,
             },
             PrefetchBandwidthBytes = bandwidth,
+            OriginFaults = string.IsNullOrWhiteSpace(o.OriginFaults) ? null
+                : FaultProfileText.Parse(o.OriginFaults, nameof(o.OriginFaults)),
             MemoryBudgetBytes = Memory(o.MemoryBudget),
             MaxRestores = Range(o.MaxRestores, 1, 4096, nameof(o.MaxRestores)),
             FaultDeadline = Seconds(o.FaultDeadlineSeconds, 0.01, 3600, nameof(o.FaultDeadlineSeconds)),
@@ -179,6 +183,7 @@ public static class SnapdConfiguration
             maxRequestBytes = s.MaxRequestBytes,
             drainSeconds = s.Drain.TotalSeconds,
             logFormat = s.LogFormat,
+            originFaults = s.OriginFaults is null ? null : o.OriginFaults,
         }, Printed);
     }
 
@@ -265,6 +270,9 @@ public sealed record SnapdSettings
     public int MaxRequestBytes { get; init; }
     public string LogFormat { get; init; } = "text";
 
+    /// <summary>Faults injected into every origin read (chaos benchmarks); null: none.</summary>
+    public FaultProfile? OriginFaults { get; init; }
+
     public string StateDirectory => Path.GetFullPath(Options.StateDirectory);
     public string RestoresDirectory => Path.Combine(StateDirectory, "restores");
     public string MountsDirectory => Path.Combine(StateDirectory, "mounts");
@@ -277,5 +285,6 @@ public sealed record SnapdSettings
         CacheOptions = CacheOptions,
         Distributed = Options.Redis,
         OriginDeadline = OriginDeadline,
+        OriginFaults = OriginFaults,
     };
 }

@@ -78,4 +78,9 @@ public sealed class SnapdOptions
     /// <summary>SIGTERM waits this long for running restores (their VMMs) to end before the daemon exits; the VMs
     /// left are not killed: a restarted daemon takes them back.</summary>
     public double DrainSeconds { get; set; } = 30;
+
+    /// <summary>Faults injected into every origin read (<see cref="Store.Faults.FaultProfileText"/>:
+    /// <c>latency=5ms,error=0.2,...</c>), for chaos benchmarks only: a far, slow or failing origin on a host without
+    /// one. Null: none.</summary>
+    public string? OriginFaults { get; set; }
 }

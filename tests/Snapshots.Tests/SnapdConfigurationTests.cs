@@ -54,6 +54,11 @@ public sealed class SnapdConfigurationTests
     [InlineData("LogFormat", "--log-format", "xml")]
     [InlineData("Redis", "--redis", "redis://")]
     [InlineData("MemoryBudget", "--memory-budget", "1000T")]
+    [InlineData("OriginFaults", "--origin-faults", "latency=5")]
+    [InlineData("OriginFaults", "--origin-faults", "error=1.5")]
+    [InlineData("OriginFaults", "--origin-faults", "errors=0.1")]
+    [InlineData("OriginFaults", "--origin-faults", "error=60%,stall=0.6")]
+    [InlineData("OriginFaults", "--origin-faults", "latency=5ms,latency=6ms")]
     public async Task A_bad_value_is_refused_with_exit_2_naming_its_setting(string setting, string flag, string value)
     {
         var (exit, stdout, stderr) = await CheckAsync(["--store", "/s", flag, value]);
@@ -61,6 +66,21 @@ public sealed class SnapdConfigurationTests
         Assert.Empty(stdout);
         Assert.StartsWith("snapd: ", stderr, StringComparison.Ordinal);
         Assert.Contains(setting, stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Origin_faults_are_parsed_at_start_and_printed_as_given()
+    {
+        const string Mix = "latency=5ms,jitter=2ms,error=20%,stall=0.02,stall-for=200ms,corrupt=0.01,miss=0";
+        var (exit, stdout, stderr) = await CheckAsync(["--store", "/s", "--origin-faults", Mix]);
+        Assert.True(exit == 0, stderr);
+        Assert.Equal(Mix, JsonDocument.Parse(stdout).RootElement.GetProperty("originFaults").GetString());
+        (exit, stdout, stderr) = await CheckAsync(["--store", "/s"], new() { ["SNAPD_ORIGINFAULTS"] = "stall=1" });
+        Assert.True(exit == 0, stderr);
+        Assert.Equal("stall=1", JsonDocument.Parse(stdout).RootElement.GetProperty("originFaults").GetString());
+        (exit, stdout, _) = await CheckAsync(["--store", "/s"]);
+        Assert.Equal(0, exit);
+        Assert.False(JsonDocument.Parse(stdout).RootElement.TryGetProperty("originFaults", out _));
     }
 
     [Fact]

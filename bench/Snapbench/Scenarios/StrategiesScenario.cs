@@ -3,10 +3,10 @@ using System.Text.Json;
 
 namespace Snapshots.Snapbench;
 
-/// <summary>The same workload through four loaders, one restore at a time, interleaved.</summary>
+/// <summary>The same workload through six loaders, one restore at a time, interleaved.</summary>
 public sealed class StrategiesScenario() : Scenario("strategies",
-    "resident ceiling, minimal C handler (naive peer), snapd without and with prefetch (a plan recorded first), "
-    + "the same workload side by side")
+    "resident ceiling, minimal C handler (naive peer), snapd uffd and ChunkFs file restores, each without and with "
+    + "prefetch (a plan recorded first), the same workload side by side")
 {
     public override async Task RunAsync(Bench bench, ScenarioResult result, CancellationToken ct)
     {
@@ -25,6 +25,11 @@ public sealed class StrategiesScenario() : Scenario("strategies",
             "snapd, prefetch: false: every page on demand (memory tier warm after the first)");
         var prefetch = result.Add("snapd-prefetch", "snapd, prefetch: true, following the plan recorded from one "
             + "restore of the same workload (record: true, --plan-merge-logs 1)");
+
+        var chunkfs = result.Add("chunkfs", "snapd mode: file, prefetch: false: replay-vmm --mode file maps the "
+            + "ChunkFs memory file MAP_PRIVATE (QEMU's memory-backend-file share=off); DELETE unmounts it after");
+        var chunkfsPrefetch = result.Add("chunkfs-prefetch", "snapd mode: file, prefetch: true: the ChunkFs file "
+            + "following the same plan");
 
         var snapd = await bench.StartSnapdAsync("st.strategies", "--cache-dir", bench.WorkPath("cache.strategies"),
             "--plan-merge-logs", "1");
@@ -55,9 +60,38 @@ public sealed class StrategiesScenario() : Scenario("strategies",
                 planned += p.GetProperty("plannedPages").GetInt64();
                 prefetched += p.GetProperty("prefetchedPages").GetInt64();
             }
+            await FileRestoreAsync(bench, snapd, chunkfs, Snapshot, false, workload, $"chunkfs.{i}", ct);
+            await FileRestoreAsync(bench, snapd, chunkfsPrefetch, Snapshot, true, workload, $"chunkfs-prefetch.{i}",
+                ct);
         }
         result.Facts["snapd-prefetch planned / prefetched pages (all restores)"] = $"{planned} / {prefetched}";
         await NoteMetricsAsync(snapd, result, "snapd");
         if (plans >= 1 && planned == 0) result.Errors.Add("snapd-prefetch restores followed no plan (plannedPages 0)");
+    }
+
+    /// <summary>One file restore: POST (mode file), replay-vmm --mode file on the mounted memory file, then DELETE,
+    /// which unmounts it and answers the restore as it ended. A file restore serves until released, so it never
+    /// reaches `exited` while its VMM runs: the DELETE's answer is its end, and a good one says `exited` (a mount
+    /// that failed says `failed`, with the reason). Restore time: POST to the VMM's exit.</summary>
+    private static async Task FileRestoreAsync(Bench bench, SnapdDaemon snapd, StrategyResult strategy,
+        string snapshot, bool prefetch, string[] workload, string label, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        string id, file;
+        try
+        {
+            (id, file) = await snapd.CreateAsync(snapshot, prefetch, mode: "file");
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
+        {
+            strategy.AddFailure($"{label}: {ex.Message}");
+            return;
+        }
+        var run = await Vmm.RunAsync(bench, bench.Image(snapshot), "file", file, workload, label, ct);
+        double us = clock.Elapsed.TotalMicroseconds;
+        var (status, doc) = await snapd.SendAsync(HttpMethod.Delete, "v1/restores/" + id);
+        string? problem = status == System.Net.HttpStatusCode.OK ? Problem(label, id, doc)
+            : $"{label}: DELETE /v1/restores/{id}: {(int)status} {doc}";
+        strategy.Add(run, us, problem);
     }
 }

@@ -79,6 +79,9 @@ public sealed partial class RestoreManager : IHostedLifecycleService, IDisposabl
         }
         _shared = new RestoreResources(_tiers.Reader, _memory, _bucket);
         LogOpened(_log, _host.Blobs.Describe, _settings.StateDirectory);
+        // Said at every start: a daemon left with a chaos setting serves every VM slower or worse than it could.
+        if (_settings.Options.OriginFaults is { } faults && _settings.OriginFaults is not null)
+            LogOriginFaults(_log, faults);
         await RecoverAsync(cancellationToken);
         StartPublisher();
     }
@@ -425,6 +428,10 @@ public sealed partial class RestoreManager : IHostedLifecycleService, IDisposabl
 
     [LoggerMessage(Level = LogLevel.Information, Message = "store {Store} open; state in {State}")]
     private static partial void LogOpened(ILogger log, string store, string state);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "OriginFaults '{Faults}': every origin read has faults injected (chaos benchmarks only)")]
+    private static partial void LogOriginFaults(ILogger log, string faults);
 
     [LoggerMessage(Level = LogLevel.Information,
         Message = "restore {Id} of '{Snapshot}' (tenant {Tenant}, {Mode}) ready in {ReadyMs:F2} ms")]
