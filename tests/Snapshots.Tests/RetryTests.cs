@@ -8,8 +8,8 @@ using Snapshots.Store.Tiers;
 
 namespace Snapshots.Tests;
 
-/// <summary>Transient failures are retried within the window, with backoff, under a budget; missing and corrupt
-/// chunks are not.</summary>
+/// <summary>Transient failures are retried within the window, with backoff, under a budget; missing chunks are
+/// not; a corrupt one is read once more (damage on the way), then fails.</summary>
 [Trait("Category", Category.Unit)]
 public class RetryTests
 {
@@ -85,5 +85,39 @@ public class RetryTests
         // 50 first attempts earn 10 retries, on top of the burst of 20: never hundreds.
         Assert.InRange(reader.Retries, 1, 20 + 10);
         Assert.True(reader.Budget.Refused > 0);
+    }
+
+    [Fact]
+    public async Task A_chunk_damaged_on_the_way_is_read_again_once_and_one_damaged_at_rest_fails()
+    {
+        var (store, name) = OneChunk();
+        var origin = new FlipFirstRead(store);
+        var reader = new ChunkReader(Options(new RetryPolicy()), origin);
+        // The first read comes back with a bit flipped; the re-read gets the object's real bytes.
+        Assert.Equal(50_000, await reader.ReadAsync(name, new byte[60_000], "test"));
+        Assert.Equal(2, origin.Reads);
+        Assert.Equal(1, reader.Retries);
+
+        var again = new FaultInjectingChunkStore(store, new FaultProfile { CorruptRate = 1 }, seed: 5);
+        var lying = new ChunkReader(Options(new RetryPolicy()), again);
+        var ex = await Assert.ThrowsAsync<ChunkUnavailableException>(
+            () => lying.ReadAsync(name, new byte[60_000], "test").AsTask());
+        Assert.Equal(ChunkFault.Corrupt, ex.Fault);
+        Assert.Equal(2, again.Injected.Reads);
+    }
+
+    /// <summary>An origin whose first answer arrives with one bit flipped, as damage on the way would.</summary>
+    private sealed class FlipFirstRead(IChunkStore inner) : IChunkStore
+    {
+        public int Reads { get; private set; }
+
+        public string Describe => inner.Describe;
+
+        public async ValueTask<int> TryGetAsync(ChunkName name, Memory<byte> buffer, CancellationToken ct = default)
+        {
+            int n = await inner.TryGetAsync(name, buffer, ct);
+            if (Reads++ == 0 && n > 0) buffer.Span[n / 2] ^= 0x10;
+            return n;
+        }
     }
 }

@@ -83,6 +83,14 @@ public sealed class ChunkReader : IDisposable
                     continue;
                 }
             }
+            // Bytes that do not hash to the name may have been damaged on the way (a flipped bit that TCP's checksum
+            // missed): one re-read tells that from an object damaged at rest, which fails the same way again.
+            if (result.Fault == ChunkFault.Corrupt && attempt == 1 && !ct.IsCancellationRequested
+                && _budget.TryWithdraw())
+            {
+                Interlocked.Increment(ref _retries);
+                continue;
+            }
             string tries = attempt > 1 ? $" (after {attempt} attempts)" : "";
             throw new ChunkUnavailableException($"chunk {name} of {context} {failure}{tries}", result.Fault);
         }

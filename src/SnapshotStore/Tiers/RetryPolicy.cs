@@ -5,7 +5,8 @@ namespace Snapshots.Store.Tiers;
 /// SlowDown, a tier's deadline: <see cref="ChunkFault.Unavailable"/>): again and again within
 /// <see cref="Window"/> from the first attempt (a restore passes its fault deadline), waiting an exponentially
 /// growing, fully jittered delay between attempts (AWS's "full jitter": uniform in [0, min(Max, First * 2^n))).
-/// Missing and corrupt chunks are not retried: asking again gives the same answer. Every retry spends a token
+/// Missing chunks are not retried: asking again gives the same answer; a corrupt one is read once more at once (its
+/// bytes may have been damaged on the way), then fails. Every retry spends a token
 /// of a <see cref="RetryBudget"/> shared by the reader, so an outage never multiplies the load on the origin.
 /// </summary>
 public sealed record RetryPolicy
