@@ -7,9 +7,9 @@ namespace Snapshots.Snapbench;
 /// <summary>A far, slow or failing origin, injected into snapd's own origin reads (its OriginFaults setting, the
 /// host library's FaultInjectingChunkStore): every VM must still see every page right (errors and stalls retried,
 /// corrupt chunks caught by the reader's name check); the faults' cost shows in restore time and fault latency.
-/// A corrupt origin read is not retried (docs/loader.md: a chunk that cannot be had intact fails its VM; the
-/// RetryPolicy holds that asking the origin again gives the same answer): the corrupt mix expects each VM to verify
-/// or to be failed safe, killed by snapd with a reason naming the corrupt chunk before any wrong byte.</summary>
+/// A corrupt origin read is read once more (docs/loader.md); a chunk corrupt twice fails its VM: the corrupt mix
+/// expects each VM to verify or to be failed safe, killed by snapd with a reason naming the corrupt chunk before
+/// any wrong byte.</summary>
 public sealed class OriginInjectedScenario() : Scenario("origin-injected",
     "snapd with no disk cache and faults injected into its origin reads (slow, errors, stalls, corrupt), a fresh "
     + "daemon per mix; every page must still be right, the faults' cost in latency")
@@ -22,8 +22,8 @@ public sealed class OriginInjectedScenario() : Scenario("origin-injected",
         ("slow-5ms", "latency=5ms,jitter=1ms", null, "every origin read 5-6 ms late"),
         ("errors-20pct", "error=0.2", "error", "20 % of origin reads fail (an IOException: a 5xx, a reset)"),
         ("stalls-5pct", "stall=0.05,stall-for=300ms", null, "5 % of origin reads hang 300 ms"),
-        // 1 %, not more: a cold 64 MiB restore reads ~100 chunks, and each corrupt one fails its VM.
-        ("corrupt-1pct", "corrupt=0.01", "corrupt", "1 % of origin reads come back with one bit flipped: each VM "
+        // A cold 64 MiB restore reads ~100 chunks; a chunk corrupt on both reads (5 %: 1 in 400) fails its VM.
+        ("corrupt-5pct", "corrupt=0.05", "corrupt", "5 % of origin reads come back with one bit flipped: each VM "
             + "verifies or is failed safe (killed, the corrupt chunk named, no wrong byte read)"),
     ];
 
