@@ -7,9 +7,11 @@ public sealed record Quantiles(string Unit, long Count, double P50, double P90, 
     double Mean);
 
 /// <summary>One restore as report.json lists it: restore time, the VMM's exit, pages wrong and its own
-/// p99/max (us), and how it was counted.</summary>
+/// p99/max (us), and how it was counted; for a failed one, why (the restore document's reason, else the VMM's
+/// stderr) and whether it failed with a reason within its strategy's deadline (RestoreMs is then the time to fail:
+/// POST to the VMM's exit, or to the POST's refusal).</summary>
 public sealed record RunRecord(double RestoreMs, int VmmExit, long Bad, double? VmmP99Us, double? VmmMaxUs,
-    string Outcome);
+    string Outcome, string? Reason = null, bool? FailedInTime = null);
 
 /// <summary>One strategy's restores: outcomes counted, restore time (us, the process's start or POST /v1/restores to
 /// the VMM's exit) and fault latency (ns, every access replay-vmm timed) recorded in HdrHistograms.</summary>
@@ -20,6 +22,33 @@ public sealed class StrategyResult(string name, string description)
 
     public string Name { get; } = name;
     public string Description { get; } = description;
+
+    /// <summary>Where the chunks come from, as the report names it ("local warm", "redis warm", "origin").</summary>
+    public string? Tier { get; set; }
+
+    /// <summary>What serves the faults ("snapd uffd", "chunkfs", "minimal C handler").</summary>
+    public string? Loader { get; set; }
+
+    /// <summary>These restores are meant to fail (an origin refusing past the fault deadline): the strategy is ok
+    /// when every restore completed or failed with a reason within <see cref="Deadline"/> + <see cref="Slack"/>,
+    /// with no wrong page and no hang.</summary>
+    public bool ExpectFailure { get; set; }
+
+    /// <summary>The time a failure must be seen within (POST to the VMM's exit); null: any time.</summary>
+    public TimeSpan? Deadline { get; set; }
+
+    /// <summary>Allowed past <see cref="Deadline"/>: killing the VMM and ending the restore take a moment.</summary>
+    public TimeSpan Slack { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The restores the scenario means to make, for the progress display (null: --restores).</summary>
+    public int? Planned { get; set; }
+
+    /// <summary>The restore documents' tiers, summed (<see cref="TierTotals"/>).</summary>
+    public TierTotals Tiers { get; } = new();
+
+    /// <summary>Called after each restore is counted (the progress display).</summary>
+    internal Action<StrategyResult, RunRecord>? Counted { get; set; }
+
     public int Completed { get; private set; }
     public int Failed { get; private set; }
     public int Hung { get; private set; }
@@ -43,9 +72,12 @@ public sealed class StrategyResult(string name, string description)
     }
 
     /// <summary>Counts one restore: right (every page verified, the restore ended well), failed, or hung (the VMM
-    /// ran out of time, or snapd's restore never ended: RESTOREHUNG).</summary>
-    public void Add(VmmRun run, double restoreUs, string? restoreProblem = null, bool restoreHung = false)
+    /// ran out of time, or snapd's restore never ended: RESTOREHUNG). REASON: the restore document's, when it
+    /// failed.</summary>
+    public void Add(VmmRun run, double restoreUs, string? restoreProblem = null, bool restoreHung = false,
+        string? reason = null)
     {
+        RunRecord record;
         lock (_faultUs)
         {
             if (run.Bad > 0) BadPages += run.Bad;
@@ -54,8 +86,11 @@ public sealed class StrategyResult(string name, string description)
             if (outcome == "hung") Hung++;
             else if (outcome == "failed") Failed++;
             else Completed++;
-            Runs.Add(new RunRecord(Math.Round(restoreUs / 1000, 3), run.ExitCode, run.Bad, Field(run, "p99Us"),
-                Field(run, "maxUs"), outcome));
+            double ms = Math.Round(restoreUs / 1000, 3);
+            if (outcome == "failed") reason = Why(reason, run.Stderr, restoreProblem);
+            record = new RunRecord(ms, run.ExitCode, run.Bad, Field(run, "p99Us"), Field(run, "maxUs"), outcome,
+                reason, outcome == "failed" ? InTime(reason, ms) : null);
+            Runs.Add(record);
             if (!run.Right) Errors.Add($"{Name}: VMM {run.Summary}");
             if (restoreProblem is not null) Errors.Add($"{Name}: {restoreProblem}");
             RestoreUs.RecordValue(Math.Clamp((long)restoreUs, 0, RestoreUs.HighestTrackableValue));
@@ -65,24 +100,61 @@ public sealed class StrategyResult(string name, string description)
                 _faultUs.Add(ns / 1000.0);
             }
         }
+        Counted?.Invoke(this, record);
     }
+
+    /// <summary>The first non-empty of: the restore document's reason, the VMM's stderr (its last line: where it
+    /// says what stopped it), the problem snapbench saw.</summary>
+    private static string? Why(string? reason, string stderr, string? problem)
+    {
+        if (!string.IsNullOrWhiteSpace(reason)) return reason.Trim();
+        var last = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .LastOrDefault();
+        return last ?? problem;
+    }
+
+    private bool InTime(string? reason, double ms) =>
+        !string.IsNullOrWhiteSpace(reason) && (Deadline is not { } d || ms <= (d + Slack).TotalMilliseconds);
 
     private static double? Field(VmmRun run, string name) =>
         run.Json is { } j && j.TryGetProperty(name, out var v) ? v.GetDouble() : null;
 
-    /// <summary>A restore that never reached its VMM (POST refused, the VMM not started).</summary>
-    public void AddFailure(string problem)
+    /// <summary>A restore that never reached its VMM (POST refused, the VMM not started); FAILMS: from the POST
+    /// to the refusal.</summary>
+    public void AddFailure(string problem, double failMs = 0)
     {
+        RunRecord record;
         lock (_faultUs)
         {
             Failed++;
             Errors.Add($"{Name}: {problem}");
+            record = new RunRecord(Math.Round(failMs, 3), -1, 0, null, null, "failed", problem,
+                InTime(problem, failMs));
+            Runs.Add(record);
         }
+        Counted?.Invoke(this, record);
     }
 
     public int Total => Completed + Failed + Hung;
 
-    public bool Ok => Failed == 0 && Hung == 0 && BadPages == 0 && Total > 0;
+    /// <summary>Failed restores that said why within the deadline (any time when there is none).</summary>
+    public int FailedInTime => Snapshot().Count(r => r.FailedInTime == true);
+
+    /// <summary>Failed restores past the deadline or without a reason.</summary>
+    public int FailedLate => Failed - FailedInTime;
+
+    /// <summary>The first few distinct reasons restores failed for.</summary>
+    public IReadOnlyList<string> Reasons(int count = 5) =>
+        [.. Snapshot().Where(r => r.Reason is not null).Select(r => r.Reason!).Distinct().Take(count)];
+
+    /// <summary>Every restore right; for <see cref="ExpectFailure"/>, every failure clear and in time instead.
+    /// </summary>
+    public bool Ok => Hung == 0 && BadPages == 0 && Total > 0 && (ExpectFailure ? FailedLate == 0 : Failed == 0);
+
+    private List<RunRecord> Snapshot()
+    {
+        lock (_faultUs) return [.. Runs];
+    }
 
     public Quantiles RestoreMs => Of(RestoreUs, 1000.0, "ms");
 
@@ -107,6 +179,12 @@ public sealed class ScenarioResult(string name, string description)
     public List<string> Errors { get; } = [];
     public double Seconds { get; set; }
 
+    /// <summary>Restores sampled while they ran (<see cref="AddTimeline"/>), for the timeline plot.</summary>
+    public List<Timeline> Timelines { get; } = [];
+
+    /// <summary>Called after each restore of any strategy is counted (the progress display).</summary>
+    internal Action<StrategyResult, RunRecord>? Counted { get; set; }
+
     /// <summary>The strategies the ratios are taken against, when the scenario has them.</summary>
     public string? Ceiling { get; set; }
     public string? Naive { get; set; }
@@ -115,8 +193,17 @@ public sealed class ScenarioResult(string name, string description)
 
     public StrategyResult Add(string strategy, string description)
     {
-        var s = new StrategyResult(strategy, description);
+        var s = new StrategyResult(strategy, description) { Counted = Counted };
         Strategies.Add(s);
         return s;
+    }
+
+    /// <summary>A timeline for one restore of STRATEGY: pass it to <see cref="Scenario"/>.RestoreAsync (or call its
+    /// SampleAsync) and it is plotted (timeline-SCENARIO.png) and written to report.json.</summary>
+    public Timeline AddTimeline(StrategyResult strategy, string label)
+    {
+        var t = new Timeline(strategy.Name, label);
+        lock (Timelines) Timelines.Add(t);
+        return t;
     }
 }

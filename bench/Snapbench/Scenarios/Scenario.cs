@@ -13,28 +13,40 @@ public abstract class Scenario(string name, string description)
     public abstract Task RunAsync(Bench bench, ScenarioResult result, CancellationToken ct);
 
     /// <summary>One restore through snapd: POST /v1/restores, replay-vmm on its socket, the restore's document once
-    /// ended; counted into STRATEGY. Restore time: POST to the VMM's exit.</summary>
+    /// ended; counted into STRATEGY (outcome, times, the failure's reason, the tiers it fetched from). Restore time:
+    /// POST to the VMM's exit. TIMELINE: sample this restore's document while it runs.</summary>
     protected static async Task<(VmmRun? Run, JsonElement? Doc)> RestoreAsync(Bench bench, SnapdDaemon snapd,
         StrategyResult strategy, string snapshot, bool prefetch, string[] workload, string label,
-        CancellationToken ct, bool record = false)
+        CancellationToken ct, bool record = false, Timeline? timeline = null)
     {
         var clock = Stopwatch.StartNew();
         string id, socket;
+        JsonElement posted;
         try
         {
-            (id, socket) = await snapd.CreateAsync(snapshot, prefetch, record);
+            (id, socket, posted) = await snapd.CreateDocAsync(snapshot, prefetch, record);
         }
         catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
         {
-            strategy.AddFailure($"{label}: {ex.Message}");
+            strategy.AddFailure($"{label}: {ex.Message}", clock.Elapsed.TotalMilliseconds);
             return (null, null);
         }
-        var run = await Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
+        var vmm = Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
+        var sampling = timeline?.SampleAsync(snapd, id, clock, vmm, ct) ?? Task.CompletedTask;
+        var run = await vmm;
         double us = clock.Elapsed.TotalMicroseconds;
+        await sampling;
         var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(30));
-        strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null);
+        if (doc is { ValueKind: JsonValueKind.Object } d) strategy.Tiers.Add(posted, d);
+        strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null, reason: Reason(doc));
         return (run, doc);
     }
+
+    /// <summary>A failed restore document's reason (null otherwise).</summary>
+    protected static string? Reason(JsonElement? doc) =>
+        doc is { ValueKind: JsonValueKind.Object } d && d.TryGetProperty("state", out var s)
+            && s.GetString() == "failed" && d.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String
+            ? r.GetString() : null;
 
     /// <summary>What is wrong with an ended restore's document (null: nothing).</summary>
     protected static string? Problem(string label, string id, JsonElement? doc, bool takenBack = false)
