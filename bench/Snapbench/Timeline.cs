@@ -16,6 +16,7 @@ public sealed class Timeline(string strategy, string label)
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(10);
 
     private readonly List<TimelineSample> _samples = [];
+    private readonly List<double> _missMs = [];
 
     public string Strategy { get; } = strategy;
 
@@ -25,19 +26,26 @@ public sealed class Timeline(string strategy, string label)
     /// <summary>The restore's id, once sampling starts.</summary>
     public string? Id { get; private set; }
 
-    /// <summary>GETs that failed (the daemon restarting, say): the gaps in the samples.</summary>
-    public int Misses { get; private set; }
+    /// <summary>When (ms since the POST) a GET failed: the daemon restarting, say. The gaps in the samples.</summary>
+    public IReadOnlyList<double> MissMs
+    {
+        get
+        {
+            lock (_samples) return [.. _missMs];
+        }
+    }
 
     public IReadOnlyList<TimelineSample> Samples
     {
         get
         {
-            lock (_samples) return [.. _samples];
+            lock (_samples) return [.. _samples.OrderBy(s => s.Ms)]; // the ended document may come in last
         }
     }
 
     /// <summary>Samples restore ID on SNAPD every <see cref="Interval"/> until UNTIL (the VMM's run) completes,
-    /// then once more; CLOCK started at the POST. A failed GET is a gap, never an error of the run.</summary>
+    /// then once more; CLOCK started at the POST. A failed GET is a gap, never an error of the run. The ended
+    /// document, when the caller has it, is the last sample (<see cref="Add"/>).</summary>
     public async Task SampleAsync(SnapdDaemon snapd, string id, Stopwatch clock, Task until, CancellationToken ct)
     {
         Id = id;
@@ -59,20 +67,28 @@ public sealed class Timeline(string strategy, string label)
         catch (Exception ex) when (ex is HttpRequestException or IOException or JsonException
             or TaskCanceledException)
         {
-            Misses++;
+            Miss(clock);
             return;
         }
-        if (doc.ValueKind != JsonValueKind.Object || !doc.TryGetProperty("state", out var state))
-        {
-            Misses++;
-            return;
-        }
-        long prefetched = doc.TryGetProperty("prefetch", out var p) && p.ValueKind == JsonValueKind.Object
+        if (!Add(doc, clock)) Miss(clock);
+    }
+
+    private void Miss(Stopwatch clock)
+    {
+        lock (_samples) _missMs.Add(Math.Round(clock.Elapsed.TotalMilliseconds, 2));
+    }
+
+    /// <summary>Adds DOC (a restore document) as a sample at CLOCK's time; false if it is not one.</summary>
+    public bool Add(JsonElement? doc, Stopwatch clock)
+    {
+        if (doc is not { ValueKind: JsonValueKind.Object } d || !d.TryGetProperty("state", out var state)) return false;
+        long prefetched = d.TryGetProperty("prefetch", out var p) && p.ValueKind == JsonValueKind.Object
             ? Long(p, "prefetchedPages") : 0;
-        var sample = new TimelineSample(Math.Round(clock.Elapsed.TotalMilliseconds, 2), Long(doc, "faults"),
-            Long(doc, "parkedFaults"), prefetched, Long(doc, "pagesCopied"), Long(doc, "zeroPages"),
+        var sample = new TimelineSample(Math.Round(clock.Elapsed.TotalMilliseconds, 2), Long(d, "faults"),
+            Long(d, "parkedFaults"), prefetched, Long(d, "pagesCopied"), Long(d, "zeroPages"),
             state.GetString() ?? "");
         lock (_samples) _samples.Add(sample);
+        return true;
     }
 
     private static long Long(JsonElement e, string name) =>

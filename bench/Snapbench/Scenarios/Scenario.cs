@@ -37,6 +37,7 @@ public abstract class Scenario(string name, string description)
         double us = clock.Elapsed.TotalMicroseconds;
         await sampling;
         var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(30));
+        timeline?.Add(doc, clock);
         if (doc is { ValueKind: JsonValueKind.Object } d) strategy.Tiers.Add(posted, d);
         strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null, reason: Reason(doc));
         return (run, doc);
