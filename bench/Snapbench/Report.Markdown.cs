@@ -150,14 +150,15 @@ public sealed partial class Report
         b.AppendLine("Fault outcomes:");
         b.AppendLine();
         b.AppendLine("| strategy | expected | deadline (s) | completed | failed with reason in time "
-            + "| failed late / no reason | wrong pages | hangs | restore p50 / p99 (ms) | fault p99 (us) |");
-        b.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+            + "| failed late / no reason | wrong pages | hangs | time to fail p50 / max (ms) | restore p50 / p99 (ms) "
+            + "| fault p99 (us) |");
+        b.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var t in s.Strategies)
         {
             string deadline = t.Deadline is { } d ? $"{d.TotalSeconds:G4} (+{t.Slack.TotalSeconds:G3})" : "-";
             b.AppendLine(Ci, $"| {Label(t)} | {(t.ExpectFailure ? "failures" : "success")} | {deadline} "
                 + $"| {t.Completed} | {t.FailedInTime} | {t.FailedLate} | {t.BadPages} | {t.Hung} "
-                + $"| {t.RestoreMs.P50:F1} / {t.RestoreMs.P99:F1} | {t.FaultUs.P99:F1} |");
+                + $"| {Fail(t)} | {t.RestoreMs.P50:F1} / {t.RestoreMs.P99:F1} | {t.FaultUs.P99:F1} |");
         }
         foreach (var t in s.Strategies.Where(t => t.Reasons().Count > 0))
         {
@@ -166,6 +167,9 @@ public sealed partial class Report
             foreach (var r in t.Reasons()) b.AppendLine(Ci, $"- {r.ReplaceLineEndings(" ")}");
         }
     }
+
+    private static string Fail(StrategyResult t) =>
+        t.FailMs.Count == 0 ? "-" : string.Create(Ci, $"{t.FailMs.P50:F1} / {t.FailMs.Max:F1}");
 
     /// <summary>The strategy's name, with its tier and loader labels when it has them.</summary>
     private static string Label(StrategyResult t)

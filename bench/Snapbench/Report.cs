@@ -70,7 +70,7 @@ public sealed partial class Report(Bench bench)
                     completed = t.Completed, failed = t.Failed, hung = t.Hung, badPages = t.BadPages,
                     expectFailure = t.ExpectFailure, deadlineSeconds = t.Deadline?.TotalSeconds,
                     slackSeconds = t.Slack.TotalSeconds, failedInTime = t.FailedInTime, failedLate = t.FailedLate,
-                    reasons = t.Reasons(), restoreMs = t.RestoreMs, faultUs = t.FaultUs, ratios = Ratios(s, t),
+                    reasons = t.Reasons(), failMs = t.FailMs, restoreMs = t.RestoreMs, faultUs = t.FaultUs, ratios = Ratios(s, t),
                     tiers = t.Tiers.Tiers, tierRestores = t.Tiers.Restores, memoryTier = t.Tiers.Memory,
                     errors = t.Errors.Take(20), runs = t.Runs,
                 }),

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using HdrHistogram;
 
 namespace Snapshots.Snapbench;
@@ -15,7 +16,7 @@ public sealed record RunRecord(double RestoreMs, int VmmExit, long Bad, double? 
 
 /// <summary>One strategy's restores: outcomes counted, restore time (us, the process's start or POST /v1/restores to
 /// the VMM's exit) and fault latency (ns, every access replay-vmm timed) recorded in HdrHistograms.</summary>
-public sealed class StrategyResult(string name, string description)
+public sealed partial class StrategyResult(string name, string description)
 {
     private const long Highest = 3_600L * 1_000_000_000;
     private readonly List<double> _faultUs = [];
@@ -58,6 +59,9 @@ public sealed class StrategyResult(string name, string description)
     public LongHistogram RestoreUs { get; } = new(Highest / 1000, 3);
     public LongHistogram FaultNs { get; } = new(Highest, 3);
 
+    /// <summary>Time to fail (us) of the failed restores: POST to the VMM's exit, or to the POST's refusal.</summary>
+    public LongHistogram FailUs { get; } = new(Highest / 1000, 3);
+
     /// <summary>Sorted fault latencies (us) for the CDF plots.</summary>
     public IReadOnlyList<double> FaultUsSorted
     {
@@ -87,12 +91,20 @@ public sealed class StrategyResult(string name, string description)
             else if (outcome == "failed") Failed++;
             else Completed++;
             double ms = Math.Round(restoreUs / 1000, 3);
-            if (outcome == "failed") reason = Why(reason, run.Stderr, restoreProblem);
+            bool? inTime = null;
+            if (outcome == "failed")
+            {
+                reason = Why(reason, run.Stderr, restoreProblem);
+                inTime = InTime(reason, ms);
+                FailUs.RecordValue(Math.Clamp((long)restoreUs, 0, FailUs.HighestTrackableValue));
+            }
             record = new RunRecord(ms, run.ExitCode, run.Bad, Field(run, "p99Us"), Field(run, "maxUs"), outcome,
-                reason, outcome == "failed" ? InTime(reason, ms) : null);
+                reason, inTime);
             Runs.Add(record);
-            if (!run.Right) Errors.Add($"{Name}: VMM {run.Summary}");
-            if (restoreProblem is not null) Errors.Add($"{Name}: {restoreProblem}");
+            // A failure this strategy expects, clear and in time, is its figures, not an error to list.
+            bool expected = ExpectFailure && inTime == true && run.Bad <= 0;
+            if (!run.Right && !expected) Errors.Add($"{Name}: VMM {run.Summary}");
+            if (restoreProblem is not null && !expected) Errors.Add($"{Name}: {restoreProblem}");
             RestoreUs.RecordValue(Math.Clamp((long)restoreUs, 0, RestoreUs.HighestTrackableValue));
             foreach (var ns in run.LatenciesNs)
             {
@@ -120,16 +132,18 @@ public sealed class StrategyResult(string name, string description)
         run.Json is { } j && j.TryGetProperty(name, out var v) ? v.GetDouble() : null;
 
     /// <summary>A restore that never reached its VMM (POST refused, the VMM not started); FAILMS: from the POST
-    /// to the refusal.</summary>
-    public void AddFailure(string problem, double failMs = 0)
+    /// to the refusal; REASON: what refused it (PROBLEM, which names the restore, when null).</summary>
+    public void AddFailure(string problem, double failMs = 0, string? reason = null)
     {
         RunRecord record;
         lock (_faultUs)
         {
             Failed++;
-            Errors.Add($"{Name}: {problem}");
-            record = new RunRecord(Math.Round(failMs, 3), -1, 0, null, null, "failed", problem,
-                InTime(problem, failMs));
+            reason ??= problem;
+            bool inTime = InTime(reason, failMs);
+            if (!(ExpectFailure && inTime)) Errors.Add($"{Name}: {problem}");
+            FailUs.RecordValue(Math.Clamp((long)(failMs * 1000), 0, FailUs.HighestTrackableValue));
+            record = new RunRecord(Math.Round(failMs, 3), -1, 0, null, null, "failed", reason, inTime);
             Runs.Add(record);
         }
         Counted?.Invoke(this, record);
@@ -143,9 +157,14 @@ public sealed class StrategyResult(string name, string description)
     /// <summary>Failed restores past the deadline or without a reason.</summary>
     public int FailedLate => Failed - FailedInTime;
 
-    /// <summary>The first few distinct reasons restores failed for.</summary>
+    /// <summary>The first few distinct reasons restores failed for: reasons differing only in their numbers (ids,
+    /// offsets, times) are one.</summary>
     public IReadOnlyList<string> Reasons(int count = 5) =>
-        [.. Snapshot().Where(r => r.Reason is not null).Select(r => r.Reason!).Distinct().Take(count)];
+        [.. Snapshot().Where(r => r.Reason is not null).Select(r => r.Reason!)
+            .DistinctBy(r => Numbers().Replace(r, "#")).Take(count)];
+
+    [GeneratedRegex("[0-9a-f]*[0-9][0-9a-f]*")]
+    private static partial Regex Numbers();
 
     /// <summary>Every restore right; for <see cref="ExpectFailure"/>, every failure clear and in time instead.
     /// </summary>
@@ -160,50 +179,13 @@ public sealed class StrategyResult(string name, string description)
 
     public Quantiles FaultUs => Of(FaultNs, 1000.0, "us");
 
+    public Quantiles FailMs => Of(FailUs, 1000.0, "ms");
+
     private static Quantiles Of(LongHistogram h, double div, string unit)
     {
         if (h.TotalCount == 0) return new Quantiles(unit, 0, 0, 0, 0, 0, 0, 0);
         return new Quantiles(unit, h.TotalCount, h.GetValueAtPercentile(50) / div, h.GetValueAtPercentile(90) / div,
             h.GetValueAtPercentile(99) / div, h.GetValueAtPercentile(99.9) / div, h.GetMaxValue() / div,
             h.GetMean() / div);
-    }
-}
-
-/// <summary>One scenario's strategies, its own figures (facts) and what went wrong.</summary>
-public sealed class ScenarioResult(string name, string description)
-{
-    public string Name { get; } = name;
-    public string Description { get; } = description;
-    public List<StrategyResult> Strategies { get; } = [];
-    public Dictionary<string, object> Facts { get; } = [];
-    public List<string> Errors { get; } = [];
-    public double Seconds { get; set; }
-
-    /// <summary>Restores sampled while they ran (<see cref="AddTimeline"/>), for the timeline plot.</summary>
-    public List<Timeline> Timelines { get; } = [];
-
-    /// <summary>Called after each restore of any strategy is counted (the progress display).</summary>
-    internal Action<StrategyResult, RunRecord>? Counted { get; set; }
-
-    /// <summary>The strategies the ratios are taken against, when the scenario has them.</summary>
-    public string? Ceiling { get; set; }
-    public string? Naive { get; set; }
-
-    public bool Ok => Errors.Count == 0 && Strategies.Count > 0 && Strategies.All(s => s.Ok);
-
-    public StrategyResult Add(string strategy, string description)
-    {
-        var s = new StrategyResult(strategy, description) { Counted = Counted };
-        Strategies.Add(s);
-        return s;
-    }
-
-    /// <summary>A timeline for one restore of STRATEGY: pass it to <see cref="Scenario"/>.RestoreAsync (or call its
-    /// SampleAsync) and it is plotted (timeline-SCENARIO.png) and written to report.json.</summary>
-    public Timeline AddTimeline(StrategyResult strategy, string label)
-    {
-        var t = new Timeline(strategy.Name, label);
-        lock (Timelines) Timelines.Add(t);
-        return t;
     }
 }

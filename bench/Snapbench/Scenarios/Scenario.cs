@@ -28,7 +28,7 @@ public abstract class Scenario(string name, string description)
         }
         catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
         {
-            strategy.AddFailure($"{label}: {ex.Message}", clock.Elapsed.TotalMilliseconds);
+            strategy.AddFailure($"{label}: {ex.Message}", clock.Elapsed.TotalMilliseconds, ex.Message);
             return (null, null);
         }
         var vmm = Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
