@@ -120,6 +120,7 @@ public sealed class Bench : IAsyncDisposable
             await StopDaemonsAsync();
         }
         result.Seconds = clock.Elapsed.TotalSeconds;
+        progress.Ended(result);
         Log($"scenario {s.Name}: {(result.Ok ? "ok" : "FAILED")} in {result.Seconds:F1} s"
             + string.Concat(result.Errors.Take(5).Select(e => "\n  " + e)));
     }

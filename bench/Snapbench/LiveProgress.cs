@@ -18,6 +18,7 @@ public sealed class LiveProgress
     private readonly int _restores;
     private readonly Dictionary<StrategyResult, ProgressTask> _bars = [];
     private string _scenario = "";
+    private ProgressTask? _scenarioBar;
 
     private LiveProgress(ProgressContext? context, int restores)
     {
@@ -39,8 +40,7 @@ public sealed class LiveProgress
         try
         {
             await console.Progress().AutoClear(false).HideCompleted(false)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(),
-                    new ElapsedTimeColumn())
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn())
                 .StartAsync(ctx => work(new LiveProgress(ctx, restores)));
         }
         finally
@@ -65,6 +65,26 @@ public sealed class LiveProgress
     {
         _scenario = result.Name;
         result.Counted = Restored;
+        if (_context is null) return;
+        lock (_bars)
+        {
+            _scenarioBar = _context.AddTask(Markup.Escape($"scenario {result.Name}"));
+            _scenarioBar.IsIndeterminate = true;
+        }
+    }
+
+    /// <summary>The scenario has ended: its bar says how.</summary>
+    public void Ended(ScenarioResult result)
+    {
+        if (_scenarioBar is not { } bar) return;
+        lock (_bars)
+        {
+            bar.Description = Markup.Escape(
+                $"scenario {result.Name}: {(result.Ok ? "ok" : "FAILED")} in {result.Seconds:F1} s");
+            bar.IsIndeterminate = false;
+            bar.Value = bar.MaxValue;
+            bar.StopTask();
+        }
     }
 
     private void Restored(StrategyResult strategy, RunRecord run)
@@ -82,7 +102,7 @@ public sealed class LiveProgress
         lock (_bars)
         {
             if (!_bars.TryGetValue(strategy, out var bar))
-                _bars[strategy] = bar = _context.AddTask("", autoStart: true, maxValue: planned);
+                _bars[strategy] = bar = _context.AddTask(Markup.Escape(what), autoStart: true, maxValue: planned);
             bar.MaxValue = planned;
             bar.Value = strategy.Total;
             bar.Description = Markup.Escape(what + (strategy.Failed + strategy.Hung > 0

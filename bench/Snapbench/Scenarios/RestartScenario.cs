@@ -83,12 +83,15 @@ public sealed class RestartScenario() : Scenario("restart",
                 var run = await vm;
                 double us = clock.Elapsed.TotalMicroseconds;
                 var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(30));
-                if (id == made[0].Id) timeline?.Add(doc, clock);
+                if (id == made[0].Id)
+                {
+                    await sampling; // its last sample first: the ended document must come last
+                    timeline?.Add(doc, clock);
+                }
                 if (doc is { ValueKind: JsonValueKind.Object } d) s.Tiers.Add(posted, d);
                 s.Add(run, us, Problem($"{s.Name}.{id}", id, doc, takenBack: kill), restoreHung: doc is null,
                     reason: Reason(doc));
             }
-            await sampling;
             await NoteMetricsAsync(snapd, result, kill ? "restarted snapd" : "snapd (no restart)");
             await snapd.StopAsync(TimeSpan.FromSeconds(30));
         }
