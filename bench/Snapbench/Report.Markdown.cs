@@ -122,7 +122,8 @@ public sealed partial class Report
         if (with.Count == 0) return;
         b.AppendLine();
         b.AppendLine("Tiers (what each restore's snapshot memory tier fetched while it ran, summed; hit ratio: the "
-            + "tier's share of those chunks):");
+            + "tier's share of those chunks; failures only as the documents give them, the daemon's host-wide ones "
+            + "are the facts `snapd_tier_errors_total`):");
         b.AppendLine();
         b.AppendLine("| strategy | tier | chunks | hit ratio | MiB | errors / timeouts / corrupt |");
         b.AppendLine("|---|---|---|---|---|---|");

@@ -8,8 +8,8 @@ public sealed record Quantiles(string Unit, long Count, double P50, double P90, 
     double Mean);
 
 /// <summary>One restore as report.json lists it: restore time, the VMM's exit, pages wrong and its own
-/// p99/max (us), and how it was counted; for a failed one, why (the restore document's reason, else the VMM's
-/// stderr) and whether it failed with a reason within its strategy's deadline (RestoreMs is then the time to fail:
+/// p99/max (us), and how it was counted; for a failed or hung one, why (the restore document's reason, else the
+/// VMM's stderr, else what snapbench saw) and, failed, whether it failed with a reason within its strategy's deadline (RestoreMs is then the time to fail:
 /// POST to the VMM's exit, or to the POST's refusal).</summary>
 public sealed record RunRecord(double RestoreMs, int VmmExit, long Bad, double? VmmP99Us, double? VmmMaxUs,
     string Outcome, string? Reason = null, bool? FailedInTime = null);
@@ -92,9 +92,12 @@ public sealed partial class StrategyResult(string name, string description)
             else Completed++;
             double ms = Math.Round(restoreUs / 1000, 3);
             bool? inTime = null;
+            // A VMM that verified every page has nothing to say about its restore's problem: its stderr is not
+            // the reason then.
+            if (outcome != "completed") reason = Why(reason, run.Right ? "" : run.Stderr, restoreProblem);
+            if (outcome == "hung") reason ??= run.Killed ? "the VMM ran past its time: killed" : "no end seen";
             if (outcome == "failed")
             {
-                reason = Why(reason, run.Stderr, restoreProblem);
                 inTime = InTime(reason, ms);
                 FailUs.RecordValue(Math.Clamp((long)restoreUs, 0, FailUs.HighestTrackableValue));
             }
@@ -157,7 +160,7 @@ public sealed partial class StrategyResult(string name, string description)
     /// <summary>Failed restores past the deadline or without a reason.</summary>
     public int FailedLate => Failed - FailedInTime;
 
-    /// <summary>The first few distinct reasons restores failed for: reasons differing only in their numbers (ids,
+    /// <summary>The first few distinct reasons restores failed or hung for: reasons differing only in their numbers (ids,
     /// offsets, times) are one.</summary>
     public IReadOnlyList<string> Reasons(int count = 5) =>
         [.. Snapshot().Where(r => r.Reason is not null).Select(r => r.Reason!)

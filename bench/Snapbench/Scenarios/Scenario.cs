@@ -66,7 +66,8 @@ public abstract class Scenario(string name, string description)
         (await snapd.HealthAsync()).TryGetProperty("plansPublished", out var p) ? p.GetInt32() : 0;
 
     /// <summary>The daemon's own view, from /metrics, as facts: faults served, its CPU seconds, its fault-latency
-    /// histogram's count and sum (PREFIX names the daemon).</summary>
+    /// histogram's count and sum, its tiers' failures and retries when there were any (PREFIX names the daemon).
+    /// </summary>
     protected static async Task NoteMetricsAsync(SnapdDaemon snapd, ScenarioResult result, string prefix)
     {
         string text;
@@ -81,6 +82,13 @@ public abstract class Scenario(string name, string description)
         }
         foreach (var line in text.Split('\n'))
         {
+            // Tier failures are the host's (a restore document's tiers carry none when restores share a reader):
+            // the nonzero ones, by tier and kind (a tier's name may hold spaces: the value is after the last one).
+            int space = line.LastIndexOf(' ');
+            if (space > 0 && (line.StartsWith("snapd_tier_errors_total{", StringComparison.Ordinal)
+                    || line.StartsWith("snapd_retries_total ", StringComparison.Ordinal))
+                && double.TryParse(line[(space + 1)..], CultureInfo.InvariantCulture, out var n) && n > 0)
+                result.Facts[$"{prefix} {line[..space]}"] = n;
             var parts = line.Split(' ');
             if (parts.Length != 2 || line.StartsWith('#')) continue;
             if (parts[0] is "snapd_faults_total" or "process_cpu_seconds_total" or "snapd_fault_latency_seconds_count"
