@@ -9,8 +9,8 @@ public sealed record Quantiles(string Unit, long Count, double P50, double P90, 
 
 /// <summary>One restore as report.json lists it: restore time, the VMM's exit, pages wrong and its own
 /// p99/max (us), and how it was counted; for a failed or hung one, why (the restore document's reason, else the
-/// VMM's stderr, else what snapbench saw) and, failed, whether it failed with a reason within its strategy's deadline (RestoreMs is then the time to fail:
-/// POST to the VMM's exit, or to the POST's refusal).</summary>
+/// VMM's stderr, else what snapbench saw) and, failed, whether it failed with a reason within its strategy's
+/// deadline (RestoreMs is then the time to fail: POST to the VMM's exit, or to the POST's refusal).</summary>
 public sealed record RunRecord(double RestoreMs, int VmmExit, long Bad, double? VmmP99Us, double? VmmMaxUs,
     string Outcome, string? Reason = null, bool? FailedInTime = null);
 
@@ -160,8 +160,8 @@ public sealed partial class StrategyResult(string name, string description)
     /// <summary>Failed restores past the deadline or without a reason.</summary>
     public int FailedLate => Failed - FailedInTime;
 
-    /// <summary>The first few distinct reasons restores failed or hung for: reasons differing only in their numbers (ids,
-    /// offsets, times) are one.</summary>
+    /// <summary>The first few distinct reasons restores failed or hung for: reasons differing only in their
+    /// numbers (ids, offsets, times) are one.</summary>
     public IReadOnlyList<string> Reasons(int count = 5) =>
         [.. Snapshot().Where(r => r.Reason is not null).Select(r => r.Reason!)
             .DistinctBy(r => Numbers().Replace(r, "#")).Take(count)];
