@@ -78,34 +78,10 @@ public sealed class Bench : IAsyncDisposable
         try
         {
             await BuildStoreAsync(ct);
-            foreach (var s in scenarios)
+            await LiveProgress.RunAsync(Restores, async progress =>
             {
-                var result = new ScenarioResult(s.Name, s.Description);
-                report.Scenarios.Add(result);
-                var clock = Stopwatch.StartNew();
-                Log($"scenario {s.Name}: {s.Description}");
-                try
-                {
-                    await s.RunAsync(this, result, ct);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    result.Errors.Add($"{ex.GetType().Name}: {ex.Message}");
-                }
-                catch (OperationCanceledException)
-                {
-                    result.Errors.Add("interrupted");
-                    KillChildren(); // the VMMs first: a draining snapd would wait for them
-                    throw;
-                }
-                finally
-                {
-                    await StopDaemonsAsync();
-                }
-                result.Seconds = clock.Elapsed.TotalSeconds;
-                Log($"scenario {s.Name}: {(result.Ok ? "ok" : "FAILED")} in {result.Seconds:F1} s"
-                    + string.Concat(result.Errors.Take(5).Select(e => "\n  " + e)));
-            }
+                foreach (var s in scenarios) await RunScenarioAsync(s, report, progress, ct);
+            });
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -118,6 +94,37 @@ public sealed class Bench : IAsyncDisposable
         await report.WriteAsync();
         Log($"snapbench: {(report.Ok ? "ok" : "FAILED")}; {Path.Combine(Out, "report.md")}");
         return ct.IsCancellationRequested ? 130 : report.Ok ? 0 : 1;
+    }
+
+    private async Task RunScenarioAsync(Scenario s, Report report, LiveProgress progress, CancellationToken ct)
+    {
+        var result = new ScenarioResult(s.Name, s.Description);
+        report.Scenarios.Add(result);
+        progress.Scenario(result);
+        var clock = Stopwatch.StartNew();
+        Log($"scenario {s.Name}: {s.Description}");
+        try
+        {
+            await s.RunAsync(this, result, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            result.Errors.Add($"{ex.GetType().Name}: {ex.Message}");
+        }
+        catch (OperationCanceledException)
+        {
+            result.Errors.Add("interrupted");
+            KillChildren(); // the VMMs first: a draining snapd would wait for them
+            throw;
+        }
+        finally
+        {
+            await StopDaemonsAsync();
+        }
+        result.Seconds = clock.Elapsed.TotalSeconds;
+        progress.Ended(result);
+        Log($"scenario {s.Name}: {(result.Ok ? "ok" : "FAILED")} in {result.Seconds:F1} s"
+            + string.Concat(result.Errors.Take(5).Select(e => "\n  " + e)));
     }
 
     /// <summary>A file store of an os layer and <see cref="Functions"/> function layers on it (tenant acme), from
@@ -186,7 +193,8 @@ public sealed class Bench : IAsyncDisposable
         _daemons.Clear();
     }
 
-    public static void Log(string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}");
+    /// <summary>A timestamped line on stderr (through the live progress display when there is one).</summary>
+    public static void Log(string line) => LiveProgress.Log(line);
 
     /// <summary>Kills (SIGKILL, by pid) every process this run started that is still running: VMMs, daemons.</summary>
     public void KillChildren()

@@ -2,14 +2,14 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
 
 namespace Snapshots.Snapbench;
 
-/// <summary>report.json (every figure, the machine, versions, seed), report.md (the tables, ratios against the
-/// ceiling and the naive peer) and a fault-latency CDF per scenario (latency-cdf-SCENARIO.png, ScottPlot).</summary>
-public sealed class Report(Bench bench)
+/// <summary>report.json (every figure, the machine, versions, seed, the sampled timelines), report.md
+/// (<see cref="Markdown"/>) and the PNG plots per scenario (ScottPlot): fault-latency and restore-time CDFs, the
+/// per-strategy bars, the restore timeline.</summary>
+public sealed partial class Report(Bench bench)
 {
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -35,6 +35,10 @@ public sealed class Report(Bench bench)
                 var png = Plots.FaultCdf(s, Path.Combine(bench.Out, $"latency-cdf-{s.Name}.png"));
                 if (png is not null) plots.Add(Path.GetFileName(png));
                 png = Plots.RestoreCdf(s, Path.Combine(bench.Out, $"restore-cdf-{s.Name}.png"));
+                if (png is not null) plots.Add(Path.GetFileName(png));
+                png = TierBarsPlot.Save(s, Path.Combine(bench.Out, $"tier-bars-{s.Name}.png"));
+                if (png is not null) plots.Add(Path.GetFileName(png));
+                png = TimelinePlot.Save(s, Path.Combine(bench.Out, $"timeline-{s.Name}.png"));
                 if (png is not null) plots.Add(Path.GetFileName(png));
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -62,9 +66,19 @@ public sealed class Report(Bench bench)
                 ceiling = s.Ceiling, naive = s.Naive, facts = s.Facts, errors = s.Errors,
                 strategies = s.Strategies.Select(t => new
                 {
-                    name = t.Name, description = t.Description, ok = t.Ok, completed = t.Completed, failed = t.Failed,
-                    hung = t.Hung, badPages = t.BadPages, restoreMs = t.RestoreMs, faultUs = t.FaultUs,
-                    ratios = Ratios(s, t), errors = t.Errors.Take(20), runs = t.Runs,
+                    name = t.Name, description = t.Description, tier = t.Tier, loader = t.Loader, ok = t.Ok,
+                    completed = t.Completed, failed = t.Failed, hung = t.Hung, badPages = t.BadPages,
+                    expectFailure = t.ExpectFailure, deadlineSeconds = t.Deadline?.TotalSeconds,
+                    slackSeconds = t.Slack.TotalSeconds, failedInTime = t.FailedInTime, failedLate = t.FailedLate,
+                    reasons = t.Reasons(), failMs = t.FailMs, restoreMs = t.RestoreMs, faultUs = t.FaultUs,
+                    ratios = Ratios(s, t),
+                    tiers = t.Tiers.Tiers, tierRestores = t.Tiers.Restores, memoryTier = t.Tiers.Memory,
+                    errors = t.Errors.Take(20), runs = t.Runs,
+                }),
+                timelines = s.Timelines.Select(t => new
+                {
+                    strategy = t.Strategy, label = t.Label, id = t.Id, intervalMs = Timeline.Interval.TotalMilliseconds,
+                    missesMs = t.MissMs, samples = t.Samples,
                 }),
             }),
         };
@@ -91,78 +105,6 @@ public sealed class Report(Bench bench)
     private static string Cap(string s) => char.ToUpperInvariant(s[0]) + s[1..];
 
     private static double? Ratio(double a, double b) => b > 0 ? Math.Round(a / b, 2) : null;
-
-    private string Markdown(List<string> plots)
-    {
-        var m = Machine();
-        var b = new StringBuilder();
-        var ci = CultureInfo.InvariantCulture;
-        b.AppendLine(ci, $"# snapbench: {(Ok ? "ok" : "FAILED")}");
-        b.AppendLine();
-        b.AppendLine(ci, $"Command: `snapbench run --scenario {string.Join(",", Scenarios.Select(s => s.Name))} "
-            + $"--restores {bench.Restores} --seed {bench.Seed}{(bench.Quick ? " --quick" : "")}`");
-        b.AppendLine(ci, $"- Machine: {m["cpu"]}, nproc {m["nproc"]}, {m["memoryMiB"]} MiB, kernel {m["kernel"]}");
-        b.AppendLine(ci, $"- Load: start {_loadStart}; end {m["loadEnd"]}");
-        b.AppendLine(ci, $"- {_started:yyyy-MM-dd HH:mm:ss} UTC; images {bench.ImageSize >> 20} MiB; every VM "
-            + $"`replay-vmm --vcpus {Vmm.Vcpus}`, every page it touched compared with the image (one wrong byte "
-            + $"fails the run)");
-        foreach (var e in Errors) b.AppendLine(ci, $"- ERROR: {e}");
-        foreach (var s in Scenarios)
-        {
-            b.AppendLine();
-            b.AppendLine(ci, $"## {s.Name}: {(s.Ok ? "ok" : "FAILED")} ({s.Seconds:F1} s)");
-            b.AppendLine();
-            b.AppendLine(s.Description);
-            b.AppendLine();
-            foreach (var (k, v) in s.Facts) b.AppendLine(ci, $"- {k}: {Format(v)}");
-            if (s.Facts.Count > 0) b.AppendLine();
-            b.AppendLine("| strategy | ok / failed / hung | bad pages | restore p50 / p90 / p99 / p99.9 (ms) "
-                + "| fault p50 / p90 / p99 / p99.9 / max (us) | faults timed |");
-            b.AppendLine("|---|---|---|---|---|---|");
-            foreach (var t in s.Strategies)
-            {
-                var r = t.RestoreMs;
-                var f = t.FaultUs;
-                b.AppendLine(ci, $"| {t.Name} | {t.Completed} / {t.Failed} / {t.Hung} | {t.BadPages} "
-                    + $"| {r.P50:F1} / {r.P90:F1} / {r.P99:F1} / {r.P999:F1} "
-                    + $"| {f.P50:F1} / {f.P90:F1} / {f.P99:F1} / {f.P999:F1} / {f.Max:F0} | {f.Count} |");
-            }
-            if (s.Ceiling is not null || s.Naive is not null)
-            {
-                b.AppendLine();
-                b.AppendLine(ci, $"Ratios (p50 / p99) against the ceiling ({s.Ceiling}) "
-                    + $"and the naive peer ({s.Naive}):");
-                b.AppendLine();
-                b.AppendLine("| strategy | restore vs ceiling | restore vs naive | fault vs ceiling "
-                    + "| fault vs naive |");
-                b.AppendLine("|---|---|---|---|---|");
-                foreach (var t in s.Strategies)
-                {
-                    var x = Ratios(s, t);
-                    string P(string what, string who) =>
-                        $"{R(x, $"{what}P50VsThe{who}")} / {R(x, $"{what}P99VsThe{who}")}";
-                    b.AppendLine(ci, $"| {t.Name} | {P("restore", "Ceiling")} | {P("restore", "Naive")} "
-                        + $"| {P("fault", "Ceiling")} | {P("fault", "Naive")} |");
-                }
-            }
-            foreach (var t in s.Strategies) b.AppendLine(ci, $"\n- {t.Name}: {t.Description}");
-            var errors = s.Errors.Concat(s.Strategies.SelectMany(t => t.Errors)).ToList();
-            if (errors.Count > 0)
-            {
-                b.AppendLine();
-                b.AppendLine("Errors:");
-                foreach (var e in errors.Take(30)) b.AppendLine(ci, $"- {e}");
-            }
-            var png = $"latency-cdf-{s.Name}.png";
-            if (plots.Contains(png)) b.AppendLine(ci, $"\n![fault latency CDF, {s.Name}]({png})");
-            png = $"restore-cdf-{s.Name}.png";
-            if (plots.Contains(png)) b.AppendLine(ci, $"\n![restore time CDF, {s.Name}]({png})");
-        }
-        return b.ToString();
-    }
-
-    private static string R(Dictionary<string, double?> x, string key) =>
-        x.TryGetValue(key, out var v) && v is { } d ? d.ToString("F2", CultureInfo.InvariantCulture) + "x" : "-";
 
     private static string Format(object v) => v switch
     {

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using HdrHistogram;
 
 namespace Snapshots.Snapbench;
@@ -7,19 +8,48 @@ public sealed record Quantiles(string Unit, long Count, double P50, double P90, 
     double Mean);
 
 /// <summary>One restore as report.json lists it: restore time, the VMM's exit, pages wrong and its own
-/// p99/max (us), and how it was counted.</summary>
+/// p99/max (us), and how it was counted; for a failed or hung one, why (the restore document's reason, else the
+/// VMM's stderr, else what snapbench saw) and, failed, whether it failed with a reason within its strategy's
+/// deadline (RestoreMs is then the time to fail: POST to the VMM's exit, or to the POST's refusal).</summary>
 public sealed record RunRecord(double RestoreMs, int VmmExit, long Bad, double? VmmP99Us, double? VmmMaxUs,
-    string Outcome);
+    string Outcome, string? Reason = null, bool? FailedInTime = null);
 
 /// <summary>One strategy's restores: outcomes counted, restore time (us, the process's start or POST /v1/restores to
 /// the VMM's exit) and fault latency (ns, every access replay-vmm timed) recorded in HdrHistograms.</summary>
-public sealed class StrategyResult(string name, string description)
+public sealed partial class StrategyResult(string name, string description)
 {
     private const long Highest = 3_600L * 1_000_000_000;
     private readonly List<double> _faultUs = [];
 
     public string Name { get; } = name;
     public string Description { get; } = description;
+
+    /// <summary>Where the chunks come from, as the report names it ("local warm", "redis warm", "origin").</summary>
+    public string? Tier { get; set; }
+
+    /// <summary>What serves the faults ("snapd uffd", "chunkfs", "minimal C handler").</summary>
+    public string? Loader { get; set; }
+
+    /// <summary>These restores are meant to fail (an origin refusing past the fault deadline): the strategy is ok
+    /// when every restore completed or failed with a reason within <see cref="Deadline"/> + <see cref="Slack"/>,
+    /// with no wrong page and no hang.</summary>
+    public bool ExpectFailure { get; set; }
+
+    /// <summary>The time a failure must be seen within (POST to the VMM's exit); null: any time.</summary>
+    public TimeSpan? Deadline { get; set; }
+
+    /// <summary>Allowed past <see cref="Deadline"/>: killing the VMM and ending the restore take a moment.</summary>
+    public TimeSpan Slack { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The restores the scenario means to make, for the progress display (null: --restores).</summary>
+    public int? Planned { get; set; }
+
+    /// <summary>The restore documents' tiers, summed (<see cref="TierTotals"/>).</summary>
+    public TierTotals Tiers { get; } = new();
+
+    /// <summary>Called after each restore is counted (the progress display).</summary>
+    internal Action<StrategyResult, RunRecord>? Counted { get; set; }
+
     public int Completed { get; private set; }
     public int Failed { get; private set; }
     public int Hung { get; private set; }
@@ -28,6 +58,9 @@ public sealed class StrategyResult(string name, string description)
     public List<RunRecord> Runs { get; } = [];
     public LongHistogram RestoreUs { get; } = new(Highest / 1000, 3);
     public LongHistogram FaultNs { get; } = new(Highest, 3);
+
+    /// <summary>Time to fail (us) of the failed restores: POST to the VMM's exit, or to the POST's refusal.</summary>
+    public LongHistogram FailUs { get; } = new(Highest / 1000, 3);
 
     /// <summary>Sorted fault latencies (us) for the CDF plots.</summary>
     public IReadOnlyList<double> FaultUsSorted
@@ -43,9 +76,12 @@ public sealed class StrategyResult(string name, string description)
     }
 
     /// <summary>Counts one restore: right (every page verified, the restore ended well), failed, or hung (the VMM
-    /// ran out of time, or snapd's restore never ended: RESTOREHUNG).</summary>
-    public void Add(VmmRun run, double restoreUs, string? restoreProblem = null, bool restoreHung = false)
+    /// ran out of time, or snapd's restore never ended: RESTOREHUNG). REASON: the restore document's, when it
+    /// failed.</summary>
+    public void Add(VmmRun run, double restoreUs, string? restoreProblem = null, bool restoreHung = false,
+        string? reason = null)
     {
+        RunRecord record;
         lock (_faultUs)
         {
             if (run.Bad > 0) BadPages += run.Bad;
@@ -54,10 +90,24 @@ public sealed class StrategyResult(string name, string description)
             if (outcome == "hung") Hung++;
             else if (outcome == "failed") Failed++;
             else Completed++;
-            Runs.Add(new RunRecord(Math.Round(restoreUs / 1000, 3), run.ExitCode, run.Bad, Field(run, "p99Us"),
-                Field(run, "maxUs"), outcome));
-            if (!run.Right) Errors.Add($"{Name}: VMM {run.Summary}");
-            if (restoreProblem is not null) Errors.Add($"{Name}: {restoreProblem}");
+            double ms = Math.Round(restoreUs / 1000, 3);
+            bool? inTime = null;
+            // A VMM that verified every page has nothing to say about its restore's problem: its stderr is not
+            // the reason then.
+            if (outcome != "completed") reason = Why(reason, run.Right ? "" : run.Stderr, restoreProblem);
+            if (outcome == "hung") reason ??= run.Killed ? "the VMM ran past its time: killed" : "no end seen";
+            if (outcome == "failed")
+            {
+                inTime = InTime(reason, ms);
+                FailUs.RecordValue(Math.Clamp((long)restoreUs, 0, FailUs.HighestTrackableValue));
+            }
+            record = new RunRecord(ms, run.ExitCode, run.Bad, Field(run, "p99Us"), Field(run, "maxUs"), outcome,
+                reason, inTime);
+            Runs.Add(record);
+            // A failure this strategy expects, clear and in time, is its figures, not an error to list.
+            bool expected = ExpectFailure && inTime == true && run.Bad <= 0;
+            if (!run.Right && !expected) Errors.Add($"{Name}: VMM {run.Summary}");
+            if (restoreProblem is not null && !expected) Errors.Add($"{Name}: {restoreProblem}");
             RestoreUs.RecordValue(Math.Clamp((long)restoreUs, 0, RestoreUs.HighestTrackableValue));
             foreach (var ns in run.LatenciesNs)
             {
@@ -65,28 +115,74 @@ public sealed class StrategyResult(string name, string description)
                 _faultUs.Add(ns / 1000.0);
             }
         }
+        Counted?.Invoke(this, record);
     }
+
+    /// <summary>The first non-empty of: the restore document's reason, the VMM's stderr (its last line: where it
+    /// says what stopped it), the problem snapbench saw.</summary>
+    private static string? Why(string? reason, string stderr, string? problem)
+    {
+        if (!string.IsNullOrWhiteSpace(reason)) return reason.Trim();
+        var last = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .LastOrDefault();
+        return last ?? problem;
+    }
+
+    private bool InTime(string? reason, double ms) =>
+        !string.IsNullOrWhiteSpace(reason) && (Deadline is not { } d || ms <= (d + Slack).TotalMilliseconds);
 
     private static double? Field(VmmRun run, string name) =>
         run.Json is { } j && j.TryGetProperty(name, out var v) ? v.GetDouble() : null;
 
-    /// <summary>A restore that never reached its VMM (POST refused, the VMM not started).</summary>
-    public void AddFailure(string problem)
+    /// <summary>A restore that never reached its VMM (POST refused, the VMM not started); FAILMS: from the POST
+    /// to the refusal; REASON: what refused it (PROBLEM, which names the restore, when null).</summary>
+    public void AddFailure(string problem, double failMs = 0, string? reason = null)
     {
+        RunRecord record;
         lock (_faultUs)
         {
             Failed++;
-            Errors.Add($"{Name}: {problem}");
+            reason ??= problem;
+            bool inTime = InTime(reason, failMs);
+            if (!(ExpectFailure && inTime)) Errors.Add($"{Name}: {problem}");
+            FailUs.RecordValue(Math.Clamp((long)(failMs * 1000), 0, FailUs.HighestTrackableValue));
+            record = new RunRecord(Math.Round(failMs, 3), -1, 0, null, null, "failed", reason, inTime);
+            Runs.Add(record);
         }
+        Counted?.Invoke(this, record);
     }
 
     public int Total => Completed + Failed + Hung;
 
-    public bool Ok => Failed == 0 && Hung == 0 && BadPages == 0 && Total > 0;
+    /// <summary>Failed restores that said why within the deadline (any time when there is none).</summary>
+    public int FailedInTime => Snapshot().Count(r => r.FailedInTime == true);
+
+    /// <summary>Failed restores past the deadline or without a reason.</summary>
+    public int FailedLate => Failed - FailedInTime;
+
+    /// <summary>The first few distinct reasons restores failed or hung for: reasons differing only in their
+    /// numbers (ids, offsets, times) are one.</summary>
+    public IReadOnlyList<string> Reasons(int count = 5) =>
+        [.. Snapshot().Where(r => r.Reason is not null).Select(r => r.Reason!)
+            .DistinctBy(r => Numbers().Replace(r, "#")).Take(count)];
+
+    [GeneratedRegex("[0-9a-f]*[0-9][0-9a-f]*")]
+    private static partial Regex Numbers();
+
+    /// <summary>Every restore right; for <see cref="ExpectFailure"/>, every failure clear and in time instead.
+    /// </summary>
+    public bool Ok => Hung == 0 && BadPages == 0 && Total > 0 && (ExpectFailure ? FailedLate == 0 : Failed == 0);
+
+    private List<RunRecord> Snapshot()
+    {
+        lock (_faultUs) return [.. Runs];
+    }
 
     public Quantiles RestoreMs => Of(RestoreUs, 1000.0, "ms");
 
     public Quantiles FaultUs => Of(FaultNs, 1000.0, "us");
+
+    public Quantiles FailMs => Of(FailUs, 1000.0, "ms");
 
     private static Quantiles Of(LongHistogram h, double div, string unit)
     {
@@ -94,29 +190,5 @@ public sealed class StrategyResult(string name, string description)
         return new Quantiles(unit, h.TotalCount, h.GetValueAtPercentile(50) / div, h.GetValueAtPercentile(90) / div,
             h.GetValueAtPercentile(99) / div, h.GetValueAtPercentile(99.9) / div, h.GetMaxValue() / div,
             h.GetMean() / div);
-    }
-}
-
-/// <summary>One scenario's strategies, its own figures (facts) and what went wrong.</summary>
-public sealed class ScenarioResult(string name, string description)
-{
-    public string Name { get; } = name;
-    public string Description { get; } = description;
-    public List<StrategyResult> Strategies { get; } = [];
-    public Dictionary<string, object> Facts { get; } = [];
-    public List<string> Errors { get; } = [];
-    public double Seconds { get; set; }
-
-    /// <summary>The strategies the ratios are taken against, when the scenario has them.</summary>
-    public string? Ceiling { get; set; }
-    public string? Naive { get; set; }
-
-    public bool Ok => Errors.Count == 0 && Strategies.Count > 0 && Strategies.All(s => s.Ok);
-
-    public StrategyResult Add(string strategy, string description)
-    {
-        var s = new StrategyResult(strategy, description);
-        Strategies.Add(s);
-        return s;
     }
 }

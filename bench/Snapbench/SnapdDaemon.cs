@@ -111,6 +111,15 @@ public sealed partial class SnapdDaemon : IAsyncDisposable
     public async Task<(string Id, string Socket)> CreateAsync(string snapshot, bool prefetch, bool record = false,
         string mode = "uffd", double? faultDeadlineSeconds = null)
     {
+        var (id, socket, _) = await CreateDocAsync(snapshot, prefetch, record, mode, faultDeadlineSeconds);
+        return (id, socket);
+    }
+
+    /// <summary><see cref="CreateAsync"/>, with the restore's document as POST returned it (its tiers: what its
+    /// snapshot's memory tier had fetched before this restore).</summary>
+    public async Task<(string Id, string Socket, JsonElement Doc)> CreateDocAsync(string snapshot, bool prefetch,
+        bool record = false, string mode = "uffd", double? faultDeadlineSeconds = null)
+    {
         var body = JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["snapshot"] = snapshot, ["tenant"] = Bench.Tenant, ["prefetch"] = prefetch, ["record"] = record,
@@ -120,7 +129,7 @@ public sealed partial class SnapdDaemon : IAsyncDisposable
         if (status != HttpStatusCode.Created)
             throw new InvalidOperationException($"POST /v1/restores {snapshot}: {(int)status} {doc}");
         string where = mode == "file" ? "path" : "socketPath";
-        return (doc.GetProperty("id").GetString()!, doc.GetProperty(where).GetString()!);
+        return (doc.GetProperty("id").GetString()!, doc.GetProperty(where).GetString()!, doc);
     }
 
     /// <summary>DELETE /v1/restores/ID (a file restore is unmounted); the status.</summary>

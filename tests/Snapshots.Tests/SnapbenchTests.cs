@@ -105,8 +105,38 @@ public sealed class SnapbenchTests : IDisposable
                 if (name == "remap") continue; // scripts time no accesses
                 Assert.True(fault.GetProperty("count").GetInt64() > 0);
                 Assert.True(fault.GetProperty("p99").GetDouble() >= fault.GetProperty("p50").GetDouble());
+                Assert.Equal(0, t.GetProperty("failedInTime").GetInt32());
+                Assert.Empty(t.GetProperty("reasons").EnumerateArray());
+                Assert.False(t.GetProperty("expectFailure").GetBoolean());
+                Assert.False(string.IsNullOrEmpty(t.GetProperty("loader").GetString()), t.ToString());
+            }
+            // Every snapd strategy's restores fetched their chunks from snapd's tiers (disk cache, origin): the
+            // restore documents' tiers, summed per strategy.
+            foreach (var t in s.GetProperty("strategies").EnumerateArray()
+                .Where(t => t.GetProperty("loader").GetString()!.StartsWith("snapd", StringComparison.Ordinal)))
+            {
+                var tiers = t.GetProperty("tiers").EnumerateArray().ToList();
+                Assert.NotEmpty(tiers);
+                Assert.True(tiers.Sum(x => x.GetProperty("hits").GetInt64()) > 0, t.ToString());
+                Assert.True(tiers.Sum(x => x.GetProperty("bytes").GetInt64()) > 0, t.ToString());
+                Assert.Equal(1.0, tiers.Sum(x => x.GetProperty("hitRatio").GetDouble()), 2);
+            }
+            // A timeline per sampled restore: the document sampled while it ran, its counters never going back
+            // (the restarted daemon's included: it takes the restore back with its counts).
+            var timelines = s.GetProperty("timelines").EnumerateArray().ToList();
+            Assert.Equal(2, timelines.Count);
+            foreach (var tl in timelines)
+            {
+                var samples = tl.GetProperty("samples").EnumerateArray().ToList();
+                Assert.True(samples.Count >= 2, tl.ToString());
+                Assert.Equal("exited", samples[^1].GetProperty("state").GetString());
+                Assert.True(samples[^1].GetProperty("faults").GetInt64()
+                    + samples[^1].GetProperty("prefetchedPages").GetInt64() > 0, tl.ToString());
+                Assert.True(samples[^1].GetProperty("ms").GetDouble() > samples[0].GetProperty("ms").GetDouble());
             }
         }
+        var restart = scenarios["restart"].GetProperty("timelines")[1];
+        Assert.NotEmpty(restart.GetProperty("missesMs").EnumerateArray()); // the daemon was away: a gap
         var strategies = scenarios["strategies"].GetProperty("strategies").EnumerateArray()
             .Select(t => t.GetProperty("name").GetString()).ToList();
         Assert.Equal(["resident", "minimal", "snapd", "snapd-prefetch", "chunkfs", "chunkfs-prefetch", "snapd-record"],
@@ -117,8 +147,18 @@ public sealed class SnapbenchTests : IDisposable
         string md = ReadOrEmpty("report.md");
         Assert.StartsWith("# snapbench: ok", md);
         Assert.Contains("p99.9", md);
+        Assert.Contains("## Headline", md);
+        Assert.Contains("- **strategies**: ok", md);
+        Assert.Contains("| hit ratio |", md);
         var pngs = Directory.GetFiles(_dir, "*.png");
-        Assert.NotEmpty(pngs);
+        foreach (var name in scenarios.Keys)
+        {
+            foreach (var plot in (string[])["latency-cdf", "restore-cdf", "tier-bars", "timeline"])
+            {
+                Assert.Contains(Path.Combine(_dir, $"{plot}-{name}.png"), pngs);
+                Assert.Contains($"]({plot}-{name}.png)", md);
+            }
+        }
         foreach (var png in pngs)
             Assert.Equal<byte>([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png).AsSpan(0, 4).ToArray());
         Assert.False(Directory.Exists(Path.Combine(_dir, "work")), "the work directory (store, state) was left");
@@ -151,12 +191,23 @@ public sealed class SnapbenchTests : IDisposable
         Assert.False(json.RootElement.GetProperty("ok").GetBoolean());
         var strategies = json.RootElement.GetProperty("scenarios")[0].GetProperty("strategies").EnumerateArray()
             .ToDictionary(t => t.GetProperty("name").GetString()!);
-        Assert.True(strategies["snapd"].GetProperty("badPages").GetInt64() > 0, json.RootElement.ToString());
-        Assert.Equal(0, strategies["snapd"].GetProperty("completed").GetInt32());
+        var snapd = strategies["snapd"];
+        Assert.True(snapd.GetProperty("badPages").GetInt64() > 0, json.RootElement.ToString());
+        Assert.Equal(0, snapd.GetProperty("completed").GetInt32());
+        // The failure says why (the VMM's stderr), and when: the time to fail.
+        Assert.NotEmpty(snapd.GetProperty("reasons").EnumerateArray());
+        Assert.Equal(snapd.GetProperty("failed").GetInt32(),
+            snapd.GetProperty("failMs").GetProperty("count").GetInt32());
+        var run = snapd.GetProperty("runs")[0];
+        Assert.Equal("failed", run.GetProperty("outcome").GetString());
+        Assert.False(string.IsNullOrEmpty(run.GetProperty("reason").GetString()));
         Assert.True(strategies["resident"].GetProperty("ok").GetBoolean());
         string md = await File.ReadAllTextAsync(Path.Combine(output, "report.md"));
         Assert.StartsWith("# snapbench: FAILED", md);
         Assert.Contains("bad page at offset", md);
+        Assert.Contains("- **strategies**: FAILED", md);
+        Assert.Contains("Fault outcomes:", md);
+        Assert.Contains("Reasons, snapd:", md);
     }
 
     private string ReadOrEmpty(string name)

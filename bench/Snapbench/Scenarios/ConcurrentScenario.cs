@@ -19,9 +19,12 @@ public sealed class ConcurrentScenario() : Scenario("concurrent",
         {
             var s = result.Add($"{round}-x{n}", $"{n} restores at once, {round} (memory tier "
                 + (round == "cold" ? "and disk cache empty)" : "holding the cold round's chunks)"));
+            (s.Planned, s.Loader) = (n, "snapd uffd");
+            s.Tier = round == "cold" ? "origin, cache cold" : "disk cache warm";
             var clock = Stopwatch.StartNew();
             var tasks = Enumerable.Range(0, n).Select(i => RestoreAsync(bench, snapd, s,
-                $"fn{(i % Bench.Functions) + 1}", false, Vmm.Random(touch, bench.Seed + i), $"{round}.{i}", ct))
+                $"fn{(i % Bench.Functions) + 1}", false, Vmm.Random(touch, bench.Seed + i), $"{round}.{i}", ct,
+                timeline: i == 0 ? result.AddTimeline(s, $"{round}.{i}") : null))
                 .ToList();
             await Task.WhenAll(tasks);
             result.Facts[$"{round} wall (ms, first POST to last VMM exit)"] =

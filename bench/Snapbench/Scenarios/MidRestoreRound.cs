@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 
 namespace Snapshots.Snapbench;
 
@@ -12,23 +13,24 @@ public static class MidRestoreRound
     public static async Task RunAsync(Bench bench, SnapdDaemon snapd, StrategyResult strategy, int n,
         Func<int, string[]> workload, Func<Task>? fault, CancellationToken ct, double? faultDeadlineSeconds = null)
     {
-        var made = new List<(string Id, Stopwatch Clock, Task<VmmRun> Vm)>();
+        var made = new List<(string Id, Stopwatch Clock, JsonElement Posted, Task<VmmRun> Vm)>();
         for (int i = 0; i < n; i++)
         {
             string snapshot = $"fn{(i % Bench.Functions) + 1}";
             var clock = Stopwatch.StartNew();
             string id, socket;
+            JsonElement posted;
             try
             {
-                (id, socket) = await snapd.CreateAsync(snapshot, prefetch: false,
+                (id, socket, posted) = await snapd.CreateDocAsync(snapshot, prefetch: false,
                     faultDeadlineSeconds: faultDeadlineSeconds);
             }
             catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
             {
-                strategy.AddFailure($"{strategy.Name}.{i}: {ex.Message}");
+                strategy.AddFailure($"{strategy.Name}.{i}: {ex.Message}", clock.Elapsed.TotalMilliseconds, ex.Message);
                 continue;
             }
-            made.Add((id, clock, Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload(i),
+            made.Add((id, clock, posted, Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload(i),
                 $"{strategy.Name}.{i}", ct)));
         }
         if (fault is not null)
@@ -36,12 +38,14 @@ public static class MidRestoreRound
             await AllFaultedAsync(snapd, made.Select(m => (m.Id, m.Vm)), ct);
             await fault();
         }
-        foreach (var (id, clock, vm) in made)
+        foreach (var (id, clock, posted, vm) in made)
         {
             var run = await vm;
             double us = clock.Elapsed.TotalMicroseconds;
             var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(run.Right ? 30 : 5));
-            strategy.Add(run, us, Scenario.Problem($"{strategy.Name}.{id}", id, doc), restoreHung: doc is null);
+            if (doc is { ValueKind: JsonValueKind.Object } d) strategy.Tiers.Add(posted, d);
+            strategy.Add(run, us, Scenario.Problem($"{strategy.Name}.{id}", id, doc), restoreHung: doc is null,
+                reason: Scenario.Reason(doc));
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 
 namespace Snapshots.Snapbench;
 
@@ -33,22 +34,31 @@ public sealed class RestartScenario() : Scenario("restart",
             + "at once on the same --state-dir; the new daemon must take every VM back");
         foreach (var (s, kill) in new[] { (baseline, false), (killed, true) })
         {
+            (s.Planned, s.Loader, s.Tier) = (n, "snapd uffd", kill ? "disk cache warm" : "origin, cache cold");
             string state = kill ? "st.restart.kill" : "st.restart.none";
             string[] args = ["--cache-dir", bench.WorkPath("cache.restart")];
             var snapd = await bench.StartSnapdAsync(state, args);
             await NoteVersionAsync(snapd, result);
             var clock = Stopwatch.StartNew();
-            var made = new List<(string Id, Task<VmmRun> Vm)>();
+            var made = new List<(string Id, Task<VmmRun> Vm, JsonElement Posted)>();
+            var sampling = Task.CompletedTask;
+            Timeline? timeline = null;
             for (int i = 0; i < n; i++)
             {
                 string snapshot = $"fn{(i % Bench.Functions) + 1}";
-                var (id, socket) = await snapd.CreateAsync(snapshot, prefetch: false);
-                made.Add((id, Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket,
-                    ["--trace", traces[i], "--sleep-gaps"], $"{state}.{i}", ct)));
+                var (id, socket, posted) = await snapd.CreateDocAsync(snapshot, prefetch: false);
+                var vm = Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket,
+                    ["--trace", traces[i], "--sleep-gaps"], $"{state}.{i}", ct);
+                made.Add((id, vm, posted));
+                // The first VM is sampled throughout: across the SIGKILL, the same API socket path reaches the
+                // restarted daemon, so the timeline shows the gap and the restore taken back.
+                if (i != 0) continue;
+                timeline = result.AddTimeline(s, $"{state}.{i}");
+                sampling = timeline.SampleAsync(snapd, id, clock, vm, ct);
             }
             if (kill)
             {
-                foreach (var (id, _) in made)
+                foreach (var (id, _, _) in made)
                 {
                     var wait = Stopwatch.StartNew();
                     while (wait.Elapsed < TimeSpan.FromSeconds(20))
@@ -68,12 +78,19 @@ public sealed class RestartScenario() : Scenario("restart",
                 result.Facts["restart (ms, SIGKILL to the new daemon's health answering)"] =
                     Math.Round(restart.Elapsed.TotalMilliseconds);
             }
-            foreach (var (id, vm) in made)
+            foreach (var (id, vm, posted) in made)
             {
                 var run = await vm;
                 double us = clock.Elapsed.TotalMicroseconds;
                 var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(30));
-                s.Add(run, us, Problem($"{s.Name}.{id}", id, doc, takenBack: kill), restoreHung: doc is null);
+                if (id == made[0].Id)
+                {
+                    await sampling; // its last sample first: the ended document must come last
+                    timeline?.Add(doc, clock);
+                }
+                if (doc is { ValueKind: JsonValueKind.Object } d) s.Tiers.Add(posted, d);
+                s.Add(run, us, Problem($"{s.Name}.{id}", id, doc, takenBack: kill), restoreHung: doc is null,
+                    reason: Reason(doc));
             }
             await NoteMetricsAsync(snapd, result, kill ? "restarted snapd" : "snapd (no restart)");
             await snapd.StopAsync(TimeSpan.FromSeconds(30));

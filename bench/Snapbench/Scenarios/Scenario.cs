@@ -13,24 +13,29 @@ public abstract class Scenario(string name, string description)
     public abstract Task RunAsync(Bench bench, ScenarioResult result, CancellationToken ct);
 
     /// <summary>One restore through snapd: POST /v1/restores, replay-vmm on its socket, the restore's document once
-    /// ended; counted into STRATEGY. Restore time: POST to the VMM's exit.</summary>
+    /// ended; counted into STRATEGY (outcome, times, the failure's reason, the tiers it fetched from). Restore time:
+    /// POST to the VMM's exit. TIMELINE: sample this restore's document while it runs.</summary>
     protected static async Task<(VmmRun? Run, JsonElement? Doc)> RestoreAsync(Bench bench, SnapdDaemon snapd,
         StrategyResult strategy, string snapshot, bool prefetch, string[] workload, string label,
-        CancellationToken ct, bool record = false)
+        CancellationToken ct, bool record = false, Timeline? timeline = null)
     {
         var clock = Stopwatch.StartNew();
         string id, socket;
+        JsonElement posted;
         try
         {
-            (id, socket) = await snapd.CreateAsync(snapshot, prefetch, record);
+            (id, socket, posted) = await snapd.CreateDocAsync(snapshot, prefetch, record);
         }
         catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
         {
-            strategy.AddFailure($"{label}: {ex.Message}");
+            strategy.AddFailure($"{label}: {ex.Message}", clock.Elapsed.TotalMilliseconds, ex.Message);
             return (null, null);
         }
-        var run = await Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
+        var vmm = Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
+        var sampling = timeline?.SampleAsync(snapd, id, clock, vmm, ct) ?? Task.CompletedTask;
+        var run = await vmm;
         double us = clock.Elapsed.TotalMicroseconds;
+        await sampling;
         // A VMM that failed may never have connected: snapd would wait its accept timeout for it.
         var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(run.Right ? 30 : 2));
         if (doc is null && !run.Right)
@@ -38,9 +43,17 @@ public abstract class Scenario(string name, string description)
             await snapd.DeleteAsync(id);
             doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(10));
         }
-        strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null);
+        timeline?.Add(doc, clock);
+        if (doc is { ValueKind: JsonValueKind.Object } d) strategy.Tiers.Add(posted, d);
+        strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null, reason: Reason(doc));
         return (run, doc);
     }
+
+    /// <summary>A failed restore document's reason (null otherwise).</summary>
+    public static string? Reason(JsonElement? doc) =>
+        doc is { ValueKind: JsonValueKind.Object } d && d.TryGetProperty("state", out var s)
+            && s.GetString() == "failed" && d.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String
+            ? r.GetString() : null;
 
     /// <summary>What is wrong with an ended restore's document (null: nothing).</summary>
     public static string? Problem(string label, string id, JsonElement? doc, bool takenBack = false)
@@ -59,7 +72,8 @@ public abstract class Scenario(string name, string description)
         (await snapd.HealthAsync()).TryGetProperty("plansPublished", out var p) ? p.GetInt32() : 0;
 
     /// <summary>The daemon's own view, from /metrics, as facts: faults served, its CPU seconds, its fault-latency
-    /// histogram's count and sum (PREFIX names the daemon).</summary>
+    /// histogram's count and sum, its tiers' failures and retries when there were any (PREFIX names the daemon).
+    /// </summary>
     protected static async Task NoteMetricsAsync(SnapdDaemon snapd, ScenarioResult result, string prefix)
     {
         string text;
@@ -74,6 +88,13 @@ public abstract class Scenario(string name, string description)
         }
         foreach (var line in text.Split('\n'))
         {
+            // Tier failures are the host's (a restore document's tiers carry none when restores share a reader):
+            // the nonzero ones, by tier and kind (a tier's name may hold spaces: the value is after the last one).
+            int space = line.LastIndexOf(' ');
+            if (space > 0 && (line.StartsWith("snapd_tier_errors_total{", StringComparison.Ordinal)
+                    || line.StartsWith("snapd_retries_total ", StringComparison.Ordinal))
+                && double.TryParse(line[(space + 1)..], CultureInfo.InvariantCulture, out var n) && n > 0)
+                result.Facts[$"{prefix} {line[..space]}"] = n;
             var parts = line.Split(' ');
             if (parts.Length != 2 || line.StartsWith('#')) continue;
             if (parts[0] is "snapd_faults_total" or "process_cpu_seconds_total" or "snapd_fault_latency_seconds_count"

@@ -25,6 +25,10 @@ public sealed class StrategiesScenario() : Scenario("strategies",
             "snapd, prefetch: false: every page on demand (memory tier warm after the first)");
         var prefetch = result.Add("snapd-prefetch", "snapd, prefetch: true, following the plan recorded from one "
             + "restore of the same workload (record: true, --plan-merge-logs 1)");
+        (resident.Loader, minimal.Loader, plain.Loader, prefetch.Loader) =
+            ("resident copy", "minimal C handler", "snapd uffd", "snapd uffd + prefetch");
+        (resident.Tier, minimal.Tier, plain.Tier, prefetch.Tier) =
+            ("local file", "local file", "disk cache warm", "disk cache warm");
 
         var chunkfs = result.Add("chunkfs", "snapd mode: file, prefetch: false: replay-vmm --mode file maps the "
             + "ChunkFs memory file MAP_PRIVATE (QEMU's memory-backend-file share=off); DELETE unmounts it after");
@@ -36,6 +40,7 @@ public sealed class StrategiesScenario() : Scenario("strategies",
         await NoteVersionAsync(snapd, result);
         var recorder = result.Add("snapd-record", "snapd, one restore with record: true: its access log becomes "
             + "the plan snapd-prefetch follows");
+        (recorder.Planned, recorder.Loader, recorder.Tier) = (1, "snapd uffd", "origin, cache cold");
         var (_, doc) = await RestoreAsync(bench, snapd, recorder, Snapshot, false, workload, "record", ct,
             record: true);
         var clock = Stopwatch.StartNew();
@@ -52,8 +57,11 @@ public sealed class StrategiesScenario() : Scenario("strategies",
             resident.Add(r, r.WallUs);
             r = await Vmm.RunAsync(bench, bench.Image(Snapshot), "minimal", null, workload, $"minimal.{i}", ct);
             minimal.Add(r, r.WallUs);
-            await RestoreAsync(bench, snapd, plain, Snapshot, false, workload, $"snapd.{i}", ct);
-            (_, doc) = await RestoreAsync(bench, snapd, prefetch, Snapshot, true, workload, $"snapd-prefetch.{i}", ct);
+            // The first restore of each snapd strategy is sampled while it runs: the timeline plot.
+            await RestoreAsync(bench, snapd, plain, Snapshot, false, workload, $"snapd.{i}", ct,
+                timeline: i == 0 ? result.AddTimeline(plain, $"snapd.{i}") : null);
+            (_, doc) = await RestoreAsync(bench, snapd, prefetch, Snapshot, true, workload, $"snapd-prefetch.{i}", ct,
+                timeline: i == 0 ? result.AddTimeline(prefetch, $"snapd-prefetch.{i}") : null);
             if (doc is { ValueKind: JsonValueKind.Object } d && d.TryGetProperty("prefetch", out var p)
                 && p.ValueKind == JsonValueKind.Object)
             {

@@ -24,8 +24,9 @@ public sealed class TiersScenario() : Scenario("tiers",
         result.Facts["redis"] = "3 masters, no replicas";
         result.Ceiling = "resident";
         result.Naive = "minimal";
-        var resident = result.Add("resident", "replay-vmm --mode resident (the ceiling)");
-        var minimal = result.Add("minimal", "replay-vmm --mode minimal: the minimal C handler on the local file");
+        var resident = result.Add("resident", "replay-vmm --mode resident (the ceiling)", "local file", "resident");
+        var minimal = result.Add("minimal", "replay-vmm --mode minimal: the minimal C handler on the local file",
+            "local file", "minimal C handler");
 
         string warmCache = bench.WorkPath("cache.tiers.warm");
         string[] store = ["--store", s3.Address];
@@ -34,23 +35,24 @@ public sealed class TiersScenario() : Scenario("tiers",
         // One long-lived daemon per tier, as on a worker host. A restore's memory is released when it ends (no
         // other restore of the chain holds it), so each restore starts with nothing resident; one discarded
         // restore first warms each daemon's code paths (JIT), not its data.
-        var tiers = new (string Name, string State, string What, string[] Args)[]
+        var tiers = new (string Name, string State, string Tier, string What, string[] Args)[]
         {
-            ("local-warm", "st.tiers.local", "the local disk cache holding every chunk (filled by the recorded "
+            ("local-warm", "st.tiers.local", "local disk warm", "the local disk cache holding every chunk (filled by the recorded "
                 + "restore)", [.. store, "--cache-dir", warmCache]),
-            ("redis-warm", "st.tiers.redis", "Redis holding every chunk, no local disk cache",
+            ("redis-warm", "st.tiers.redis", "Redis warm", "Redis holding every chunk, no local disk cache",
                 [.. store, "--redis", redis.Address]),
-            ("origin", "st.tiers.origin", "no cache: every chunk from s3rver", store),
+            ("origin", "st.tiers.origin", "origin only", "no cache: every chunk from s3rver", store),
         };
         var rows = new List<(StrategyResult S, SnapdDaemon Snapd, bool Prefetch)>();
-        foreach (var (name, state, what, args) in tiers)
+        foreach (var (name, state, tier, what, args) in tiers)
         {
             var snapd = await bench.StartSnapdAsync(state, args);
             var warmup = new StrategyResult("warm-up", "");
             await RestoreAsync(bench, snapd, warmup, Snapshot, true, workload, $"{name}.warm-up", ct);
             if (!warmup.Ok) result.Errors.AddRange(warmup.Errors);
-            rows.Add((result.Add(name, $"snapd, prefetch off: {what}"), snapd, false));
-            rows.Add((result.Add(name + "-prefetch", $"snapd, prefetch on (the recorded plan): {what}"), snapd, true));
+            rows.Add((result.Add(name, $"snapd, prefetch off: {what}", tier, "snapd uffd"), snapd, false));
+            rows.Add((result.Add(name + "-prefetch", $"snapd, prefetch on (the recorded plan): {what}", tier,
+                "snapd uffd + prefetch"), snapd, true));
         }
         for (int i = 0; i < bench.Restores; i++)
         {
@@ -59,9 +61,11 @@ public sealed class TiersScenario() : Scenario("tiers",
             r = await Vmm.RunAsync(bench, bench.Image(Snapshot), "minimal", null, workload, $"minimal.{i}", ct);
             minimal.Add(r, r.WallUs);
             foreach (var (s, snapd, prefetch) in rows)
-                await RestoreAsync(bench, snapd, s, Snapshot, prefetch, workload, $"{s.Name}.{i}", ct);
+                await RestoreAsync(bench, snapd, s, Snapshot, prefetch, workload, $"{s.Name}.{i}", ct,
+                    timeline: i == 0 && s.Name.StartsWith("origin", StringComparison.Ordinal)
+                        ? result.AddTimeline(s, $"{s.Name}.0") : null);
         }
-        foreach (var (name, _, _, _) in tiers)
+        foreach (var (name, _, _, _, _) in tiers)
             await NoteMetricsAsync(rows.First(x => x.S.Name == name).Snapd, result, $"{name} daemon");
     }
 
