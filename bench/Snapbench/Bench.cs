@@ -184,8 +184,13 @@ public sealed class Bench : IAsyncDisposable
     public async Task<S3Origin> S3Async(CancellationToken ct) => _s3 ??= await S3Origin.StartAsync(this, S3Port, ct);
 
     /// <summary>Loopback ports of the run's services, apart from the tests' (4600, 7101..) and bench/scripts'
-    /// (4700): s3rver, the fault proxy in front of it, the first Redis node.</summary>
-    public const int S3Port = 4710, ProxyPort = 4711, RedisPort = 7401;
+    /// (4700): s3rver, the fault proxy in front of it, the first Redis node (of up to 20). SNAPBENCH_PORT_OFFSET
+    /// moves them all, for two runs on one machine.</summary>
+    public static readonly int S3Port = 4710 + PortOffset, ProxyPort = 4711 + PortOffset,
+        RedisPort = 7401 + PortOffset;
+
+    private static int PortOffset =>
+        int.TryParse(Environment.GetEnvironmentVariable("SNAPBENCH_PORT_OFFSET"), out var o) ? o : 0;
 
     private async Task StopDaemonsAsync()
     {

@@ -82,8 +82,9 @@ public class RetryTests
         var reader = new ChunkReader(Options(policy), origin);
         await Task.WhenAll(names.Select(n => Assert.ThrowsAsync<ChunkUnavailableException>(
             () => reader.ReadAsync(n, new byte[2000], "test").AsTask())));
-        // 50 first attempts earn 10 retries, on top of the burst of 20: never hundreds.
-        Assert.InRange(reader.Retries, 1, 20 + 10);
+        // 50 first attempts earn 10 retries, on top of the burst of 20 and 10 a second for 2 s: never hundreds
+        // (without a budget, each of the 50 would retry every ~0.25 s on average: ~400).
+        Assert.InRange(reader.Retries, 1, 20 + 10 + 25);
         Assert.True(reader.Budget.Refused > 0);
     }
 
@@ -104,6 +105,26 @@ public class RetryTests
             () => lying.ReadAsync(name, new byte[60_000], "test").AsTask());
         Assert.Equal(ChunkFault.Corrupt, ex.Fault);
         Assert.Equal(2, again.Injected.Reads);
+    }
+
+    [Fact]
+    public async Task An_outage_that_spends_the_budget_is_outlived_by_retrying_at_the_refill_rate()
+    {
+        var store = new MemoryChunkStore("origin");
+        var names = Enumerable.Range(0, 50).Select(_ => store.Add(RandomNumberGenerator.GetBytes(1000))).ToArray();
+        var origin = new FaultInjectingChunkStore(store, new FaultProfile { ErrorRate = 1 }, seed: 6);
+        var policy = new RetryPolicy
+        {
+            Window = TimeSpan.FromSeconds(8),
+            FirstDelay = TimeSpan.FromMilliseconds(10),
+            MaxDelay = TimeSpan.FromMilliseconds(200),
+        };
+        var reader = new ChunkReader(Options(policy), origin);
+        _ = Task.Delay(1500).ContinueWith(_ => origin.Profile = FaultProfile.None, TaskScheduler.Default);
+        // 50 readers fail at once for 1.5 s: the burst of 20 is spent at once; the rest wait for the refill.
+        var lengths = await Task.WhenAll(names.Select(n => reader.ReadAsync(n, new byte[2000], "test").AsTask()));
+        Assert.All(lengths, n => Assert.Equal(1000, n));
+        Assert.True(reader.Budget.Refused > 0, "the budget was never spent: the test proves nothing");
     }
 
     /// <summary>An origin whose first answer arrives with one bit flipped, as damage on the way would.</summary>

@@ -14,23 +14,27 @@ public abstract class Scenario(string name, string description)
 
     /// <summary>One restore through snapd: POST /v1/restores, replay-vmm on its socket, the restore's document once
     /// ended; counted into STRATEGY (outcome, times, the failure's reason, the tiers it fetched from). Restore time:
-    /// POST to the VMM's exit. TIMELINE: sample this restore's document while it runs.</summary>
+    /// POST to the VMM's exit. TIMELINE: sample this restore's document while it runs. FAULTDEADLINESECONDS: the
+    /// request's own; BEFOREVMM: a fault injected between the POST and the VMM's start.</summary>
     protected static async Task<(VmmRun? Run, JsonElement? Doc)> RestoreAsync(Bench bench, SnapdDaemon snapd,
         StrategyResult strategy, string snapshot, bool prefetch, string[] workload, string label,
-        CancellationToken ct, bool record = false, Timeline? timeline = null)
+        CancellationToken ct, bool record = false, Timeline? timeline = null, double? faultDeadlineSeconds = null,
+        Func<Task>? beforeVmm = null)
     {
         var clock = Stopwatch.StartNew();
         string id, socket;
         JsonElement posted;
         try
         {
-            (id, socket, posted) = await snapd.CreateDocAsync(snapshot, prefetch, record);
+            (id, socket, posted) = await snapd.CreateDocAsync(snapshot, prefetch, record,
+                faultDeadlineSeconds: faultDeadlineSeconds);
         }
         catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
         {
             strategy.AddFailure($"{label}: {ex.Message}", clock.Elapsed.TotalMilliseconds, ex.Message);
             return (null, null);
         }
+        if (beforeVmm is not null) await beforeVmm();
         var vmm = Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
         var sampling = timeline?.SampleAsync(snapd, id, clock, vmm, ct) ?? Task.CompletedTask;
         var run = await vmm;

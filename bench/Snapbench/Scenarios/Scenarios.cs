@@ -6,6 +6,7 @@ public static class Scenarios
     public static IReadOnlyList<Scenario> All { get; } =
         [
             new StrategiesScenario(), new TiersScenario(), new ConcurrentScenario(), new RestartScenario(),
-            new BalloonScenario(), new RemapScenario(), new OriginInjectedScenario(),
+            new BalloonScenario(), new RemapScenario(), new OriginInjectedScenario(), new OriginSlowScenario(),
+            new OriginErrorsScenario(), new OriginRefuseScenario(), new OriginDownScenario(),
         ];
 }

@@ -37,8 +37,9 @@ public sealed class TiersScenario() : Scenario("tiers",
         // restore first warms each daemon's code paths (JIT), not its data.
         var tiers = new (string Name, string State, string Tier, string What, string[] Args)[]
         {
-            ("local-warm", "st.tiers.local", "local disk warm", "the local disk cache holding every chunk (filled by the recorded "
-                + "restore)", [.. store, "--cache-dir", warmCache]),
+            ("local-warm", "st.tiers.local", "local disk warm",
+                "the local disk cache holding every chunk (filled by the recorded restore)",
+                [.. store, "--cache-dir", warmCache]),
             ("redis-warm", "st.tiers.redis", "Redis warm", "Redis holding every chunk, no local disk cache",
                 [.. store, "--redis", redis.Address]),
             ("origin", "st.tiers.origin", "origin only", "no cache: every chunk from s3rver", store),

@@ -121,17 +121,42 @@ public sealed class FaultProxy : IAsyncDisposable
                     await client.GetStream().WriteAsync(SlowDown, ct);
                     continue;
                 }
-                if (up is null)
+                var body = new MemoryStream();
+                await from.CopyAsync(length, body, ct);
+                // An upstream connection idle too long is closed by the server (Node's keep-alive timeout): a
+                // request that got no answer byte on it is sent again once on a new connection, as a client would.
+                for (int attempt = 0; ; attempt++)
                 {
-                    up = new TcpClient { NoDelay = true };
-                    await up.ConnectAsync(IPAddress.Loopback, _upstream, ct);
-                    lock (_lock) _open.Add(up);
-                    back = new HttpFraming(up.GetStream());
+                    if (up is null)
+                    {
+                        up = new TcpClient { NoDelay = true };
+                        await up.ConnectAsync(IPAddress.Loopback, _upstream, ct);
+                        lock (_lock) _open.Add(up);
+                        back = new HttpFraming(up.GetStream());
+                    }
+                    byte[]? answer = null;
+                    try
+                    {
+                        await up.GetStream().WriteAsync(head, ct);
+                        await up.GetStream().WriteAsync(body.GetBuffer().AsMemory(0, (int)body.Length), ct);
+                        answer = await back!.ReadHeadAsync(ct);
+                    }
+                    catch (IOException) when (attempt == 0)
+                    {
+                        // Reset by the server while idle: as a clean close.
+                    }
+                    if (answer is null)
+                    {
+                        lock (_lock) _open.Remove(up);
+                        up.Dispose();
+                        up = null;
+                        if (attempt == 0) continue;
+                        throw new IOException("upstream closed before answering");
+                    }
+                    bool isHead = text.StartsWith("HEAD ", StringComparison.Ordinal);
+                    if (!await RelayResponseAsync(answer, back!, client.GetStream(), isHead, ct)) return;
+                    break;
                 }
-                await up.GetStream().WriteAsync(head, ct);
-                await from.CopyAsync(length, up.GetStream(), ct);
-                if (!await RelayResponseAsync(back!, client.GetStream(), text.StartsWith("HEAD ",
-                    StringComparison.Ordinal), ct)) break;
             }
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException
@@ -152,9 +177,9 @@ public sealed class FaultProxy : IAsyncDisposable
     }
 
     /// <summary>Relays one response; false when the connection ends with it.</summary>
-    private static async Task<bool> RelayResponseAsync(HttpFraming back, Stream to, bool head, CancellationToken ct)
+    private static async Task<bool> RelayResponseAsync(byte[] h, HttpFraming back, Stream to, bool head,
+        CancellationToken ct)
     {
-        var h = await back.ReadHeadAsync(ct) ?? throw new IOException("upstream closed");
         await to.WriteAsync(h, ct);
         string text = Encoding.ASCII.GetString(h);
         int status = int.Parse(text.AsSpan(9, 3), provider: System.Globalization.CultureInfo.InvariantCulture);

@@ -73,16 +73,9 @@ public sealed class ChunkReader : IDisposable
             var result = await _flights.RunAsync(name, buffer, _fetch, ticket, ct);
             if (result.Failure is not { } failure) return result.Length;
             // Transient (no tier answered in time or without error): retry within the window, within the budget.
-            if (result.Fault == ChunkFault.Unavailable && !ct.IsCancellationRequested)
-            {
-                var delay = _retry.Backoff(attempt, Random.Shared);
-                if (Stopwatch.GetElapsedTime(start) + delay < _retry.Window && _budget.TryWithdraw())
-                {
-                    Interlocked.Increment(ref _retries);
-                    await Task.Delay(delay, ct);
-                    continue;
-                }
-            }
+            if (result.Fault == ChunkFault.Unavailable && !ct.IsCancellationRequested
+                && await WaitForRetryAsync(attempt, start, ct))
+                continue;
             // Bytes that do not hash to the name may have been damaged on the way (a flipped bit that TCP's checksum
             // missed): one re-read tells that from an object damaged at rest, which fails the same way again.
             if (result.Fault == ChunkFault.Corrupt && attempt == 1 && !ct.IsCancellationRequested
@@ -93,6 +86,24 @@ public sealed class ChunkReader : IDisposable
             }
             string tries = attempt > 1 ? $" (after {attempt} attempts)" : "";
             throw new ChunkUnavailableException($"chunk {name} of {context} {failure}{tries}", result.Fault);
+        }
+    }
+
+    /// <summary>Waits the backoff before retry ATTEMPT and takes the budget's token for it. With the budget spent it
+    /// waits for the budget's refill (a slower retry, not a failure) while the window lasts; false once it is over.
+    /// </summary>
+    private async ValueTask<bool> WaitForRetryAsync(int attempt, long start, CancellationToken ct)
+    {
+        for (int wait = attempt; ; wait++)
+        {
+            var delay = _retry.Backoff(wait, Random.Shared);
+            if (Stopwatch.GetElapsedTime(start) + delay >= _retry.Window) return false;
+            await Task.Delay(delay, ct);
+            if (_budget.TryWithdraw())
+            {
+                Interlocked.Increment(ref _retries);
+                return true;
+            }
         }
     }
 

@@ -35,38 +35,55 @@ public sealed record RetryPolicy
 
 /// <summary>
 /// A token bucket for retries (Finagle's and gRPC's retry budget): every first attempt deposits
-/// <see cref="Ratio"/> of a token, every retry takes one, and the bucket holds at most <see cref="Burst"/>. So
-/// retries stay under Ratio of the traffic plus a small burst, however long an outage lasts. Thread-safe.
+/// <see cref="Ratio"/> of a token, <see cref="RefillPerSecond"/> tokens come back each second, every retry takes one,
+/// and the bucket holds at most <see cref="Burst"/>. So retries stay under Ratio of the traffic plus a small burst and
+/// a fixed rate, however long an outage lasts; the rate is what lets an outage of a few seconds be outlived: when
+/// every reader is waiting (paused VMs make no first attempts) the retries go on, slowly. Thread-safe.
 /// </summary>
-public sealed class RetryBudget(double ratio = 0.2, int burst = 20)
+public sealed class RetryBudget(double ratio = 0.2, int burst = 20, double refillPerSecond = 10)
 {
     private const long Scale = 1000;
     private readonly long _max = burst * Scale;
     private readonly long _deposit = (long)(ratio * Scale);
+    private readonly long _refill = (long)(refillPerSecond * Scale);
     private long _tokens = burst * Scale;
+    private long _refilledAt = System.Diagnostics.Stopwatch.GetTimestamp();
     private long _refused;
 
     public double Ratio { get; } = ratio;
     public int Burst { get; } = burst;
+    public double RefillPerSecond { get; } = refillPerSecond;
 
     /// <summary>Retries refused because the budget was spent.</summary>
     public long Refused => Interlocked.Read(ref _refused);
 
     /// <summary>A first attempt: earns a fraction of a retry.</summary>
-    public void Deposit()
+    public void Deposit() => Add(_deposit);
+
+    private void Add(long amount)
     {
         long current, next;
         do
         {
             current = Interlocked.Read(ref _tokens);
-            next = Math.Min(_max, current + _deposit);
+            next = Math.Min(_max, current + amount);
         }
         while (current != next && Interlocked.CompareExchange(ref _tokens, next, current) != current);
+    }
+
+    /// <summary>Adds the tokens the time since the last refill earned (one caller wins each interval).</summary>
+    private void Refill()
+    {
+        long now = System.Diagnostics.Stopwatch.GetTimestamp(), last = Interlocked.Read(ref _refilledAt);
+        long earned = (long)((double)(now - last) * _refill / System.Diagnostics.Stopwatch.Frequency);
+        if (earned <= 0 || Interlocked.CompareExchange(ref _refilledAt, now, last) != last) return;
+        Add(earned);
     }
 
     /// <summary>Takes a token for a retry; false (counted) when none is left.</summary>
     public bool TryWithdraw()
     {
+        Refill();
         long current;
         do
         {
