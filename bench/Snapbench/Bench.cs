@@ -262,8 +262,12 @@ public sealed record Tools(string Root, string Vmm, string SnapdFile, string[] S
         string? snapd = Environment.GetEnvironmentVariable("SNAPBENCH_SNAPD");
         if (snapd is null)
         {
+            // The published daemon (ReadyToRun, as deployed: its first restores do not wait for the JIT) unless
+            // the build beside snapbench's own is newer.
             string dll = Path.Combine(r, "src", "Snapd", "bin", config, tfm, "snapd.dll");
-            snapd = File.Exists(dll) ? dll : Path.Combine(r, "bin", "snapd");
+            string published = Path.Combine(r, "out", "snapd", "snapd.dll");
+            snapd = File.Exists(published) && (!File.Exists(dll)
+                || File.GetLastWriteTimeUtc(published) >= File.GetLastWriteTimeUtc(dll)) ? published : dll;
         }
         if (!File.Exists(vmm)) throw new FileNotFoundException($"replay-vmm not built: {vmm} (make -C native)");
         if (!File.Exists(snapd)) throw new FileNotFoundException($"snapd not built: {snapd}");

@@ -3,7 +3,7 @@ using ScottPlot;
 
 namespace Snapshots.Snapbench;
 
-/// <summary>tier-bars-SCENARIO.png (ScottPlot): side by side, restore time p50 / p99 (ms) and fault latency
+/// <summary>tier-bars-SCENARIO.png (ScottPlot): one above the other, restore time p50 / p99 (ms) and fault latency
 /// p50 / p99 (us), a group of two bars per strategy, each bar labelled with its value so the figure reads without
 /// the axis; a strategy's tier and loader labels, when it has them, a line each under its name.</summary>
 public static class TierBarsPlot
@@ -23,10 +23,11 @@ public static class TierBarsPlot
             [.. strategies.Select(t => (t.FaultUs.P50, t.FaultUs.P99))]);
         var multi = new Multiplot();
         multi.RemovePlot(multi.GetPlot(0)); // a Multiplot starts with an empty plot of its own
-        multi.Layout = new ScottPlot.MultiplotLayouts.Columns();
+        // Stacked: the strategies' labels read under each panel, and the picture stays wide enough, not a strip.
+        multi.Layout = new ScottPlot.MultiplotLayouts.Rows();
         multi.AddPlot(restore);
         multi.AddPlot(fault);
-        multi.SavePng(path, Math.Max(1200, 2 * 200 * strategies.Count), 600);
+        multi.SavePng(path, Math.Max(1200, 170 * strategies.Count), 1000);
         return path;
     }
 
