@@ -26,6 +26,8 @@ public sealed class BalloonScenario() : Scenario("balloon",
         var baseline = result.Add("no-balloon", "the same workload, no balloon (the baseline)");
         var ballooned = result.Add("balloon", $"--balloon {balloon}: a third thread frees (MADV_DONTNEED) and "
             + "re-touches the balloon's pages while the vCPUs fault; each must read zeros after a free");
+        (baseline.Loader, ballooned.Loader) = ("snapd uffd", "snapd uffd");
+        (baseline.Tier, ballooned.Tier) = ("disk cache", "disk cache");
         var snapd = await bench.StartSnapdAsync("st.balloon", "--cache-dir", bench.WorkPath("cache.balloon"));
         await NoteVersionAsync(snapd, result);
         long zeroBaseline = 0, zeroBalloon = 0;

@@ -42,7 +42,8 @@ public sealed class OriginInjectedScenario() : Scenario("origin-injected",
         int k = 0;
         foreach (var (name, faults, seen, what) in Mixes)
         {
-            var s = result.Add(name, faults is null ? what : $"--origin-faults {faults}: {what}");
+            var s = result.Add(name, faults is null ? what : $"--origin-faults {faults}: {what}",
+                faults is null ? "origin" : $"origin, {name}", "snapd uffd");
             string[] args = faults is null ? [] : ["--origin-faults", faults];
             var snapd = await bench.StartSnapdAsync($"st.origin.{k++}", args);
             if (k == 1) await NoteVersionAsync(snapd, result);

@@ -29,6 +29,8 @@ public sealed class RemapScenario() : Scenario("remap",
             + "--mode handler on the restore's socket");
         var resident = result.Add("resident", "the same scripts, guest memory copied in first and no uffd (the "
             + "control: the kernel alone)");
+        (snapd.Loader, resident.Loader, snapd.Tier, resident.Tier) =
+            ("snapd uffd", "resident copy", "disk cache", "local file");
         var daemon = await bench.StartSnapdAsync("st.remap", "--cache-dir", bench.WorkPath("cache.remap"));
         await NoteVersionAsync(daemon, result);
         var ops = new Dictionary<string, int>();

@@ -34,6 +34,8 @@ public sealed class StrategiesScenario() : Scenario("strategies",
             + "ChunkFs memory file MAP_PRIVATE (QEMU's memory-backend-file share=off); DELETE unmounts it after");
         var chunkfsPrefetch = result.Add("chunkfs-prefetch", "snapd mode: file, prefetch: true: the ChunkFs file "
             + "following the same plan");
+        (chunkfs.Loader, chunkfsPrefetch.Loader) = ("snapd ChunkFs file", "snapd ChunkFs file + prefetch");
+        (chunkfs.Tier, chunkfsPrefetch.Tier) = ("disk cache warm", "disk cache warm");
 
         var snapd = await bench.StartSnapdAsync("st.strategies", "--cache-dir", bench.WorkPath("cache.strategies"),
             "--plan-merge-logs", "1");
