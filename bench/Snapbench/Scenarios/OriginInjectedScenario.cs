@@ -112,13 +112,11 @@ public sealed class OriginInjectedScenario() : Scenario("origin-injected",
     private static async Task<double> TierErrorsAsync(SnapdDaemon snapd, string kind)
     {
         double sum = 0;
-        foreach (var line in (await snapd.MetricsAsync()).Split('\n'))
+        foreach (var m in MetricSample.Parse(await snapd.MetricsAsync()))
         {
-            int space = line.LastIndexOf(' ');
-            if (line.StartsWith("snapd_tier_errors_total{tier=\"origin", StringComparison.Ordinal)
-                && line.Contains($"kind=\"{kind}\"", StringComparison.Ordinal)
-                && double.TryParse(line[(space + 1)..], CultureInfo.InvariantCulture, out var v))
-                sum += v;
+            if (m.Metric == "snapd_tier_errors_total" && m.Series.Contains("tier=\"origin", StringComparison.Ordinal)
+                && m.Series.Contains($"kind=\"{kind}\"", StringComparison.Ordinal))
+                sum += m.Value;
         }
         return sum;
     }
@@ -140,16 +138,9 @@ public sealed class OriginInjectedScenario() : Scenario("origin-injected",
             result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
             return;
         }
-        foreach (var line in text.Split('\n'))
+        foreach (var m in MetricSample.Parse(text))
         {
-            int space = line.LastIndexOf(' ');
-            if (space < 0 || line.StartsWith('#')) continue;
-            string key = line[..space];
-            int brace = key.IndexOf('{', StringComparison.Ordinal);
-            string metric = brace < 0 ? key : key[..brace];
-            if (TierMetrics.Contains(metric)
-                && double.TryParse(line[(space + 1)..], CultureInfo.InvariantCulture, out var v))
-                result.Facts[$"{prefix} {key}"] = Math.Round(v, 4);
+            if (TierMetrics.Contains(m.Metric)) result.Facts[$"{prefix} {m.Series}"] = Math.Round(m.Value, 4);
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 
 namespace Snapshots.Snapbench;
@@ -90,21 +89,15 @@ public abstract class Scenario(string name, string description)
             result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
             return;
         }
-        foreach (var line in text.Split('\n'))
+        foreach (var m in MetricSample.Parse(text))
         {
             // Tier failures are the host's (a restore document's tiers carry none when restores share a reader):
-            // the nonzero ones, by tier and kind (a tier's name may hold spaces: the value is after the last one).
-            int space = line.LastIndexOf(' ');
-            if (space > 0 && (line.StartsWith("snapd_tier_errors_total{", StringComparison.Ordinal)
-                    || line.StartsWith("snapd_retries_total ", StringComparison.Ordinal))
-                && double.TryParse(line[(space + 1)..], CultureInfo.InvariantCulture, out var n) && n > 0)
-                result.Facts[$"{prefix} {line[..space]}"] = n;
-            var parts = line.Split(' ');
-            if (parts.Length != 2 || line.StartsWith('#')) continue;
-            if (parts[0] is "snapd_faults_total" or "process_cpu_seconds_total" or "snapd_fault_latency_seconds_count"
-                or "snapd_fault_latency_seconds_sum" or "snapd_parked_faults_total"
-                && double.TryParse(parts[1], CultureInfo.InvariantCulture, out var v))
-                result.Facts[$"{prefix} {parts[0]}"] = Math.Round(v, 4);
+            // the nonzero ones, by tier and kind.
+            if (m.Metric is "snapd_tier_errors_total" or "snapd_retries_total" && m.Value > 0)
+                result.Facts[$"{prefix} {m.Series}"] = m.Value;
+            if (m.Metric is "snapd_faults_total" or "process_cpu_seconds_total" or "snapd_fault_latency_seconds_count"
+                or "snapd_fault_latency_seconds_sum" or "snapd_parked_faults_total")
+                result.Facts[$"{prefix} {m.Series}"] = Math.Round(m.Value, 4);
         }
     }
 
