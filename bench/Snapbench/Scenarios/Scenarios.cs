@@ -4,5 +4,6 @@ namespace Snapshots.Snapbench;
 public static class Scenarios
 {
     public static IReadOnlyList<Scenario> All { get; } =
-        [new StrategiesScenario(), new TiersScenario(), new ConcurrentScenario(), new RestartScenario()];
+        [new StrategiesScenario(), new TiersScenario(), new ConcurrentScenario(), new RestartScenario(),
+            new RedisKillScenario(), new RedisStallScenario(), new RedisFailoverScenario()];
 }
