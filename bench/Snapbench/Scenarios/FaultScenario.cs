@@ -76,8 +76,8 @@ public abstract class FaultScenario(string name, string description) : Scenario(
     /// <summary>One round: a daemon started for it (ARGS); BEFORE once it answers; the N VMs; FAULT once every VM
     /// has faulted (+<see cref="FaultDelay"/>), running beside them (awaited before the round ends); every VM
     /// verified and counted into S. The restores' tier figures and the daemon's /metrics become facts under
-    /// S's name; the summed tiers are returned.</summary>
-    protected static async Task<TierSums> RunRoundAsync(Bench bench, ScenarioResult result, StrategyResult s,
+    /// S's name, and are returned.</summary>
+    protected static async Task<RoundFigures> RunRoundAsync(Bench bench, ScenarioResult result, StrategyResult s,
         string state, string[] args, string[] traces, CancellationToken ct, Func<SnapdDaemon, Task>? before = null,
         Func<Task>? fault = null)
     {
@@ -129,9 +129,22 @@ public abstract class FaultScenario(string name, string description) : Scenario(
         if (injected is not null) await injected;
         var sums = TierSums.Of(docs);
         result.Facts[$"{s.Name}: restores' tiers"] = sums.ToString();
-        await TierMetrics.NoteAsync(snapd, result, s.Name);
+        var metrics = await TierMetrics.NoteAsync(snapd, result, s.Name);
         await bench.StopSnapdAsync(snapd);
-        return sums;
+        return new RoundFigures(sums, metrics);
+    }
+
+    /// <summary>A round's figures: the chunks each tier served (the restores' documents), the daemon's
+    /// /metrics (<see cref="TierMetrics"/>).</summary>
+    protected sealed record RoundFigures(TierSums Tiers, IReadOnlyDictionary<string, double> Metrics)
+    {
+        public long Hits(string tier) => Tiers.Hits(tier);
+
+        /// <summary>`snapd_tier_errors_total{TIER/KIND}`: error, timeout or corrupt.</summary>
+        public long TierErrors(string tier, string kind) =>
+            (long)Metrics.GetValueOrDefault($"snapd_tier_errors_total{{{tier}/{kind}}}");
+
+        public double Metric(string key) => Metrics.GetValueOrDefault(key);
     }
 
     private static async Task WaitFaultedAsync(SnapdDaemon snapd, IEnumerable<string> ids, CancellationToken ct)

@@ -15,8 +15,12 @@ public static class TierMetrics
         "snapd_fault_latency_seconds_count", "snapd_fault_latency_seconds_sum",
     ];
 
-    public static async Task NoteAsync(SnapdDaemon snapd, ScenarioResult result, string prefix)
+    /// <summary>Notes the families as facts under PREFIX; returns every value noted by `family{labels}` (labels
+    /// shortened: `snapd_tier_errors_total{disk/corrupt}`), empty when /metrics did not answer.</summary>
+    public static async Task<IReadOnlyDictionary<string, double>> NoteAsync(SnapdDaemon snapd,
+        ScenarioResult result, string prefix)
     {
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
         string text;
         try
         {
@@ -25,7 +29,7 @@ public static class TierMetrics
         catch (HttpRequestException ex)
         {
             result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
-            return;
+            return values;
         }
         var lines = new Dictionary<string, StringBuilder>(StringComparer.Ordinal);
         foreach (var line in text.Split('\n'))
@@ -37,6 +41,7 @@ public static class TierMetrics
             if (!Families.Contains(name)
                 || !double.TryParse(line[(space + 1)..], CultureInfo.InvariantCulture, out var v)) continue;
             string labels = brace > 0 && brace < space ? Labels(line[(brace + 1)..line.LastIndexOf('}')]) : "";
+            values[labels.Length > 0 ? $"{name}{{{labels}}}" : name] = v;
             if (!lines.TryGetValue(name, out var sb)) lines[name] = sb = new StringBuilder();
             if (sb.Length > 0) sb.Append(", ");
             sb.Append(labels.Length > 0 ? $"{labels} " : "")
@@ -44,6 +49,7 @@ public static class TierMetrics
         }
         foreach (var name in Families)
             if (lines.TryGetValue(name, out var sb)) result.Facts[$"{prefix}: /metrics {name}"] = sb.ToString();
+        return values;
     }
 
     /// <summary>`tier="redis 127.0.0.1:7401,...",kind="timeout"` as `redis/timeout`.</summary>

@@ -3,17 +3,23 @@ using System.Text.Json;
 namespace Snapshots.Snapbench;
 
 /// <summary>The restores' own `tiers` figures (docs/api.md, the restore document) summed over a round, per tier
-/// by its short name (disk, redis, origin): which tier served the round's chunks, and what each tier failed.</summary>
+/// by its short name (disk, redis, origin): which tier served the round's chunks. A restore's figures are its
+/// snapshot's (shared by the restores of that snapshot: counted once per snapshot); its failures are the host's,
+/// always 0 there (in /metrics instead: <see cref="TierMetrics"/>).</summary>
 public sealed class TierSums
 {
     private readonly SortedDictionary<string, long[]> _tiers = new(StringComparer.Ordinal);
 
-    private static readonly string[] Fields = ["hits", "errors", "timeouts", "corrupt"];
+    private static readonly string[] Fields = ["hits", "bytes"];
 
     public static TierSums Of(IEnumerable<JsonElement> docs)
     {
         var sums = new TierSums();
+        // The last (latest) document of each snapshot.
+        var last = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         foreach (var d in docs)
+            if (d.TryGetProperty("snapshot", out var n) && n.GetString() is { } name) last[name] = d;
+        foreach (var d in last.Values)
         {
             if (!d.TryGetProperty("tiers", out var tiers) || tiers.ValueKind != JsonValueKind.Array) continue;
             foreach (var t in tiers.EnumerateArray())
@@ -21,7 +27,10 @@ public sealed class TierSums
                 string name = ShortName(t.GetProperty("tier").GetString() ?? "?");
                 if (!sums._tiers.TryGetValue(name, out var v)) sums._tiers[name] = v = new long[Fields.Length];
                 for (int i = 0; i < Fields.Length; i++)
-                    if (t.TryGetProperty(Fields[i], out var f) && f.ValueKind == JsonValueKind.Number) v[i] += f.GetInt64();
+                {
+                    if (t.TryGetProperty(Fields[i], out var f) && f.ValueKind == JsonValueKind.Number)
+                        v[i] += f.GetInt64();
+                }
             }
         }
         return sums;
@@ -37,15 +46,9 @@ public sealed class TierSums
 
     public long Hits(string tier) => Get(tier, 0);
 
-    public long Errors(string tier) => Get(tier, 1);
-
-    public long Timeouts(string tier) => Get(tier, 2);
-
-    public long Corrupt(string tier) => Get(tier, 3);
-
     private long Get(string tier, int field) => _tiers.TryGetValue(tier, out var v) ? v[field] : 0;
 
-    /// <summary>`redis: hits 40, errors 0, timeouts 0, corrupt 0; origin: ...`.</summary>
+    /// <summary>`redis: hits 40, bytes 12345; origin: ...`.</summary>
     public override string ToString() => _tiers.Count == 0 ? "none" : string.Join("; ", _tiers.Select(t =>
         $"{t.Key}: " + string.Join(", ", Fields.Select((f, i) => $"{f} {t.Value[i]}"))));
 }
