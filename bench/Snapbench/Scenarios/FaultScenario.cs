@@ -73,21 +73,23 @@ public abstract class FaultScenario(string name, string description) : Scenario(
         await bench.StopSnapdAsync(snapd);
     }
 
-    /// <summary>One round: a daemon started for it (ARGS); BEFORE once it answers; the N VMs; FAULT once every VM
+    /// <summary>One round: a daemon started for it (ARGS); BEFORE once it answers; the N VMs (VM i restores
+    /// SNAPSHOTOF(i), by default fn1..fn4 round robin); FAULT once every VM
     /// has faulted (+<see cref="FaultDelay"/>), running beside them (awaited before the round ends); every VM
     /// verified and counted into S. The restores' tier figures and the daemon's /metrics become facts under
     /// S's name, and are returned.</summary>
     protected static async Task<RoundFigures> RunRoundAsync(Bench bench, ScenarioResult result, StrategyResult s,
         string state, string[] args, string[] traces, CancellationToken ct, Func<SnapdDaemon, Task>? before = null,
-        Func<Task>? fault = null)
+        Func<Task>? fault = null, Func<int, string>? snapshotOf = null)
     {
+        snapshotOf ??= SnapshotOf;
         var snapd = await bench.StartSnapdAsync(state, args);
         if (before is not null) await before(snapd);
         var round = Stopwatch.StartNew();
         var made = new List<(string Label, string Id, Stopwatch Clock, Task<VmmRun> Vm)>();
         for (int i = 0; i < traces.Length; i++)
         {
-            string snapshot = SnapshotOf(i), label = $"{s.Name}.{i}";
+            string snapshot = snapshotOf(i), label = $"{s.Name}.{i}";
             var clock = Stopwatch.StartNew();
             try
             {

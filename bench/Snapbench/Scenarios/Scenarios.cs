@@ -6,5 +6,5 @@ public static class Scenarios
     public static IReadOnlyList<Scenario> All { get; } =
         [new StrategiesScenario(), new TiersScenario(), new ConcurrentScenario(), new RestartScenario(),
             new RedisKillScenario(), new RedisStallScenario(), new RedisFailoverScenario(),
-            new CorruptCacheScenario()];
+            new CorruptCacheScenario(), new DiskFullScenario()];
 }
