@@ -40,8 +40,8 @@ public static class Corruption
         var keys = new List<(int Port, string Key)>();
         foreach (int port in ports)
         {
-            foreach (var key in (await CliAsync(port, null, "--scan")).Split('\n', StringSplitOptions.RemoveEmptyEntries))
-                keys.Add((port, key.Trim()));
+            var scan = await CliAsync(port, null, "--scan");
+            foreach (var key in scan.Split('\n', StringSplitOptions.RemoveEmptyEntries)) keys.Add((port, key.Trim()));
         }
         var whole = new HashSet<string>(StringComparer.Ordinal);
         int overwritten = 0;
@@ -56,7 +56,8 @@ public static class Corruption
             {
                 long len = long.Parse(lengths[i].Trim(), CultureInfo.InvariantCulture);
                 // Past the 12-byte stripe header: the payload, which only the chunk's hash can check.
-                script.Append(CultureInfo.InvariantCulture, $"SETRANGE {chosen[i]} {Math.Max(12, len / 2)} CORRUPTED\n");
+                long at = Math.Max(12, len / 2);
+                script.Append(CultureInfo.InvariantCulture, $"SETRANGE {chosen[i]} {at} CORRUPTED\n");
                 overwritten++;
             }
             await CliAsync(byPort.Key, script.ToString());
