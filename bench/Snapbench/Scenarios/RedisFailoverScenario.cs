@@ -6,8 +6,8 @@ namespace Snapshots.Snapbench;
 /// <summary>A Redis master SIGKILLed while N VMs fault, its replica promoted by the cluster: the VMs must verify
 /// through the failover, and a round after it must find Redis serving again (the promoted replica's copy).</summary>
 public sealed class RedisFailoverScenario() : FaultScenario("redis-failover",
-    "SIGKILL a Redis master (3 masters x 1 replica, node timeout 1 s; Redis warm, no disk cache) while N VMs "
-    + "fault; its replica's promotion timed; a round after the failover; baseline without")
+    "SIGKILL a Redis master (3 masters x 1 replica, node timeout 1 s, layout=whole; Redis warm, no disk cache) "
+    + "while N VMs fault; its replica's promotion timed; a round after the failover; baseline without")
 {
     private const int NodeTimeoutMs = 1000;
 
