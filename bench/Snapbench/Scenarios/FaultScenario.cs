@@ -74,13 +74,13 @@ public abstract class FaultScenario(string name, string description) : Scenario(
     }
 
     /// <summary>One round: a daemon started for it (ARGS); BEFORE once it answers; the N VMs (VM i restores
-    /// SNAPSHOTOF(i), by default fn1..fn4 round robin); FAULT once every VM
-    /// has faulted (+<see cref="FaultDelay"/>), running beside them (awaited before the round ends); every VM
+    /// SNAPSHOTOF(i), by default fn1..fn4 round robin); FAULT (given the daemon) once
+    /// every VM has faulted (+<see cref="FaultDelay"/>), running beside them (awaited before the round ends); every VM
     /// verified and counted into S. The restores' tier figures and the daemon's /metrics become facts under
     /// S's name, and are returned.</summary>
     protected static async Task<RoundFigures> RunRoundAsync(Bench bench, ScenarioResult result, StrategyResult s,
         string state, string[] args, string[] traces, CancellationToken ct, Func<SnapdDaemon, Task>? before = null,
-        Func<Task>? fault = null, Func<int, string>? snapshotOf = null)
+        Func<SnapdDaemon, Task>? fault = null, Func<int, string>? snapshotOf = null)
     {
         snapshotOf ??= SnapshotOf;
         var snapd = await bench.StartSnapdAsync(state, args);
@@ -111,7 +111,7 @@ public abstract class FaultScenario(string name, string description) : Scenario(
             result.Facts[$"{s.Name}: fault at (ms after the first POST)"] = Math.Round(round.Elapsed.TotalMilliseconds);
             result.Facts[$"{s.Name}: VMs still faulting at the fault"] = running;
             if (running == 0) result.Errors.Add($"{s.Name}: every VM had finished before the fault: nothing tested");
-            injected = fault();
+            injected = fault(snapd);
         }
         var docs = new List<JsonElement>();
         foreach (var (label, id, clock, vm) in made)

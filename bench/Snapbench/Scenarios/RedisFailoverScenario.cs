@@ -33,20 +33,22 @@ public sealed class RedisFailoverScenario() : FaultScenario("redis-failover",
         result.Facts["master killed, its replica"] = $"{master}, {replica}";
         var killed = result.Add("failover", $"redis :{master} SIGKILLed once every VM has faulted (+0.25 s); "
             + $"its replica :{replica} promoted by the cluster");
-        await RunRoundAsync(bench, result, killed, "st.rfail.kill", args, traces, ct, fault: async () =>
+        await RunRoundAsync(bench, result, killed, "st.rfail.kill", args, traces, ct, fault: async snapd =>
         {
             var clock = Stopwatch.StartNew();
             redis.Kill(master);
+            var watch = LastOriginReadAsync(snapd, clock, TimeSpan.FromSeconds(RunSeconds(bench) + 1));
             try
             {
-                var took = await RedisCluster.WaitPromotedAsync(replica, TimeSpan.FromSeconds(30));
-                result.Facts["failover (ms, SIGKILL to the replica a master, cluster ok)"] =
+                await RedisCluster.WaitPromotedAsync(replica, TimeSpan.FromSeconds(30));
+                result.Facts["failover: promoted (ms, SIGKILL to the replica a master, cluster ok)"] =
                     Math.Round(clock.Elapsed.TotalMilliseconds);
             }
             catch (TimeoutException ex)
             {
                 result.Errors.Add($"failover: {ex.Message}");
             }
+            result.Facts["failover: the daemon's last origin read (ms after the SIGKILL)"] = await watch;
         });
 
         var after = result.Add("after-failover", $"the same VMs on a new daemon once :{replica} took over: Redis "
@@ -54,5 +56,21 @@ public sealed class RedisFailoverScenario() : FaultScenario("redis-failover",
         var again = await RunRoundAsync(bench, result, after, "st.rfail.after", args, traces, ct);
         result.Facts["after-failover: Redis hits / the baseline's"] = $"{again.Hits("redis")} / {sums.Hits("redis")}";
         if (again.Hits("redis") == 0) result.Errors.Add("after-failover: Redis served nothing after the failover");
+    }
+
+    /// <summary>The failover as the daemon saw it: every 100 ms for LIMIT, its origin reads (the dead master's
+    /// chunks, until the daemon reads them from the promoted replica); when the last one was (ms on CLOCK).
+    /// </summary>
+    private static async Task<double> LastOriginReadAsync(SnapdDaemon snapd, Stopwatch clock, TimeSpan limit)
+    {
+        double last = 0, seen = 0;
+        while (clock.Elapsed < limit)
+        {
+            var values = await TierMetrics.ReadAsync(snapd);
+            double origin = values.GetValueOrDefault("snapd_tier_hits_total{origin}");
+            if (origin > seen) (seen, last) = (origin, Math.Round(clock.Elapsed.TotalMilliseconds));
+            await Task.Delay(100);
+        }
+        return last;
     }
 }

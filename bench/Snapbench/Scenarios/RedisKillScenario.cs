@@ -28,7 +28,7 @@ public sealed class RedisKillScenario() : FaultScenario("redis-kill",
             int master = await redis.MasterAsync();
             var killed = result.Add($"{layout}-killed", $"{layout} layout: redis :{master} SIGKILLed once every VM "
                 + "has faulted (+0.25 s)");
-            await RunRoundAsync(bench, result, killed, $"st.rkill.{layout}.k", args, traces, ct, fault: () =>
+            await RunRoundAsync(bench, result, killed, $"st.rkill.{layout}.k", args, traces, ct, fault: _ =>
             {
                 redis.Kill(master);
                 return Task.CompletedTask;

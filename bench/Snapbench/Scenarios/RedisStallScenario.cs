@@ -29,7 +29,7 @@ public sealed class RedisStallScenario() : FaultScenario("redis-stall",
             int master = await redis.MasterAsync();
             var stalled = result.Add($"{layout}-stalled", $"{layout} layout: redis :{master} SIGSTOPped once every "
                 + $"VM has faulted (+0.25 s) for {stall.TotalSeconds} s, then SIGCONTed");
-            await RunRoundAsync(bench, result, stalled, $"st.rstall.{layout}.s", args, traces, ct, fault: async () =>
+            await RunRoundAsync(bench, result, stalled, $"st.rstall.{layout}.s", args, traces, ct, fault: async _ =>
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 redis.Stall(master);

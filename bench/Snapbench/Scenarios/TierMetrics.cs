@@ -20,7 +20,6 @@ public static class TierMetrics
     public static async Task<IReadOnlyDictionary<string, double>> NoteAsync(SnapdDaemon snapd,
         ScenarioResult result, string prefix)
     {
-        var values = new Dictionary<string, double>(StringComparer.Ordinal);
         string text;
         try
         {
@@ -29,8 +28,22 @@ public static class TierMetrics
         catch (HttpRequestException ex)
         {
             result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
-            return values;
+            return new Dictionary<string, double>();
         }
+        var (values, lines) = Parse(text);
+        foreach (var name in Families)
+            if (lines.TryGetValue(name, out var line)) result.Facts[$"{prefix}: /metrics {name}"] = line;
+        return values;
+    }
+
+    /// <summary>The families' values now, as <see cref="NoteAsync"/> returns them (no facts).</summary>
+    public static async Task<IReadOnlyDictionary<string, double>> ReadAsync(SnapdDaemon snapd) =>
+        Parse(await snapd.MetricsAsync()).Values;
+
+    /// <summary>Every value of the families by `family{labels}`, and each family's values in one line.</summary>
+    private static (Dictionary<string, double> Values, Dictionary<string, string> Lines) Parse(string text)
+    {
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
         var lines = new Dictionary<string, StringBuilder>(StringComparer.Ordinal);
         foreach (var line in text.Split('\n'))
         {
@@ -47,9 +60,7 @@ public static class TierMetrics
             sb.Append(labels.Length > 0 ? $"{labels} " : "")
                 .Append(Math.Round(v, 4).ToString(CultureInfo.InvariantCulture));
         }
-        foreach (var name in Families)
-            if (lines.TryGetValue(name, out var sb)) result.Facts[$"{prefix}: /metrics {name}"] = sb.ToString();
-        return values;
+        return (values, lines.ToDictionary(l => l.Key, l => l.Value.ToString(), StringComparer.Ordinal));
     }
 
     /// <summary>`tier="redis 127.0.0.1:7401,...",kind="timeout"` as `redis/timeout`.</summary>
