@@ -70,6 +70,11 @@ start() {
   [[ -d "$STATE" ]] && stop >/dev/null
   mkdir -p "$STATE"
   local n=$(( MASTERS * (1 + REPLICAS) )) ports=() hosts=() p d extra=()
+  # A node of another cluster on one of our ports (not ours: ours were stopped above) would answer the readiness
+  # pings below while ours dies on the taken port.
+  for p in $(seq "$BASE" $((BASE + n - 1))); do
+    if cli -p "$p" ping 2>/dev/null | grep -q PONG; then echo "port $p is in use by another redis server"; exit 1; fi
+  done
   if [[ "$TLS" == 1 ]]; then
     make_certs
     extra+=(--tls-cert-file "$TLSDIR/server.crt" --tls-key-file "$TLSDIR/server.key"

@@ -45,6 +45,11 @@ start() {
   install
   mkdir -p "$S3_STATE"
   if running; then echo "already running: pid $(cat "$PIDFILE") port $S3_PORT"; return 0; fi
+  # Another server on the port (not ours: no pid file here) would answer the readiness check below while ours dies
+  # on EADDRINUSE, and its caller would use a stranger's data.
+  if curl -s -o /dev/null -m 1 "http://127.0.0.1:$S3_PORT/"; then
+    echo "port $S3_PORT is in use by another server (not started from $S3_STATE)"; exit 1
+  fi
   local dir="${S3_DIR:-}"
   if [[ -z "$dir" ]]; then dir="$S3_STATE/data"; echo "$dir" > "$S3_STATE/owned-datadir"; fi
   mkdir -p "$dir"

@@ -7,6 +7,7 @@ public static class Scenarios
         [
             new StrategiesScenario(), new TiersScenario(), new ConcurrentScenario(), new RestartScenario(),
             new BalloonScenario(), new RemapScenario(), new OriginInjectedScenario(), new OriginSlowScenario(),
-            new OriginErrorsScenario(), new OriginRefuseScenario(), new OriginDownScenario(),
+            new OriginErrorsScenario(), new OriginRefuseScenario(), new OriginDownScenario(), new RedisKillScenario(),
+            new RedisStallScenario(), new RedisFailoverScenario(), new CorruptCacheScenario(), new DiskFullScenario(),
         ];
 }
