@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 
 namespace Snapshots.Snapbench;
 
@@ -85,50 +83,9 @@ public abstract class FaultScenario(string name, string description) : Scenario(
         snapshotOf ??= SnapshotOf;
         var snapd = await bench.StartSnapdAsync(state, args);
         if (before is not null) await before(snapd);
-        var round = Stopwatch.StartNew();
-        var made = new List<(string Label, string Id, Stopwatch Clock, Task<VmmRun> Vm)>();
-        for (int i = 0; i < traces.Length; i++)
-        {
-            string snapshot = snapshotOf(i), label = $"{s.Name}.{i}";
-            var clock = Stopwatch.StartNew();
-            try
-            {
-                var (id, socket) = await snapd.CreateAsync(snapshot, prefetch: false);
-                made.Add((label, id, clock, Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket,
-                    ["--trace", traces[i], "--sleep-gaps"], label, ct)));
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
-            {
-                s.AddFailure($"{label}: {ex.Message}");
-            }
-        }
-        Task? injected = null;
-        if (fault is not null)
-        {
-            await WaitFaultedAsync(snapd, made.Select(m => m.Id), ct);
-            await Task.Delay(FaultDelay, ct);
-            int running = made.Count(m => !m.Vm.IsCompleted);
-            result.Facts[$"{s.Name}: fault at (ms after the first POST)"] = Math.Round(round.Elapsed.TotalMilliseconds);
-            result.Facts[$"{s.Name}: VMs still faulting at the fault"] = running;
-            if (running == 0) result.Errors.Add($"{s.Name}: every VM had finished before the fault: nothing tested");
-            injected = fault(snapd);
-        }
-        var docs = new List<JsonElement>();
-        foreach (var (label, id, clock, vm) in made)
-        {
-            var run = await vm;
-            double us = clock.Elapsed.TotalMicroseconds;
-            var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(run.Right ? 30 : 2));
-            if (doc is null && !run.Right)
-            {
-                await snapd.DeleteAsync(id);
-                doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(10));
-            }
-            s.Add(run, us, Problem(label, id, doc), restoreHung: doc is null);
-            if (doc is { } d) docs.Add(d);
-        }
-        result.Facts[$"{s.Name}: wall (ms, first POST to last VMM exit)"] = Math.Round(round.Elapsed.TotalMilliseconds);
-        if (injected is not null) await injected;
+        var docs = await MidRestoreRound.RunAsync(bench, snapd, s,
+            [.. traces.Select(t => (string[])["--trace", t, "--sleep-gaps"])], snapshotOf, ct,
+            fault is null ? null : () => fault(snapd), result, FaultDelay);
         var sums = TierSums.Of(docs);
         result.Facts[$"{s.Name}: restores' tiers"] = sums.ToString();
         var metrics = await TierMetrics.NoteAsync(snapd, result, s.Name);
@@ -147,20 +104,5 @@ public abstract class FaultScenario(string name, string description) : Scenario(
             (long)Metrics.GetValueOrDefault($"snapd_tier_errors_total{{{tier}/{kind}}}");
 
         public double Metric(string key) => Metrics.GetValueOrDefault(key);
-    }
-
-    private static async Task WaitFaultedAsync(SnapdDaemon snapd, IEnumerable<string> ids, CancellationToken ct)
-    {
-        foreach (var id in ids)
-        {
-            var wait = Stopwatch.StartNew();
-            while (wait.Elapsed < TimeSpan.FromSeconds(20))
-            {
-                var d = await snapd.GetAsync(id);
-                if (d.TryGetProperty("faults", out var f) && f.GetInt64() > 0) break;
-                if (d.TryGetProperty("state", out var st) && st.GetString() is "exited" or "failed") break;
-                await Task.Delay(5, ct);
-            }
-        }
     }
 }

@@ -28,6 +28,9 @@ public abstract class OriginProxyScenario(string name, string description) : Sce
     protected abstract Task FaultAsync(Bench bench, ScenarioResult result, FaultProxy proxy, SnapdDaemon snapd,
         CancellationToken ct);
 
+    /// <summary>fn1..fn4, round robin.</summary>
+    protected static string SnapshotOf(int vm) => $"fn{(vm % Bench.Functions) + 1}";
+
     /// <summary>A random workload of a quarter (quick) or half of the image's pages, the same every restore.</summary>
     protected static string[] Workload(Bench bench) => Vmm.Random(bench.Pages / (bench.Quick ? 4 : 2), bench.Seed);
 }
@@ -105,13 +108,13 @@ public sealed class OriginRefuseScenario() : OriginProxyScenario("origin-refuse"
             "snapd uffd");
         var refused = result.Add($"refused-{outage.TotalSeconds}s", "the origin refusing connections once every VM "
             + "has faulted, for the outage, then answering again", "origin refusing", "snapd uffd");
-        await MidRestoreRound.RunAsync(bench, snapd, calm, n, i => traces[i], null, ct);
-        await MidRestoreRound.RunAsync(bench, snapd, refused, n, i => traces[i], async () =>
+        await MidRestoreRound.RunAsync(bench, snapd, calm, traces, SnapshotOf, ct);
+        await MidRestoreRound.RunAsync(bench, snapd, refused, traces, SnapshotOf, ct, async () =>
         {
             proxy.Refuse();
             await Task.Delay(outage, ct);
             proxy.Listen();
-        }, ct);
+        }, result);
     }
 }
 

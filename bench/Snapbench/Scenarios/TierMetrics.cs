@@ -45,20 +45,16 @@ public static class TierMetrics
     {
         var values = new Dictionary<string, double>(StringComparer.Ordinal);
         var lines = new Dictionary<string, StringBuilder>(StringComparer.Ordinal);
-        foreach (var line in text.Split('\n'))
+        foreach (var m in MetricSample.Parse(text))
         {
-            if (line.Length == 0 || line.StartsWith('#')) continue;
-            int space = line.LastIndexOf(' '), brace = line.IndexOf('{');
-            if (space < 0) continue;
-            string name = brace > 0 && brace < space ? line[..brace] : line[..space];
-            if (!Families.Contains(name)
-                || !double.TryParse(line[(space + 1)..], CultureInfo.InvariantCulture, out var v)) continue;
-            string labels = brace > 0 && brace < space ? Labels(line[(brace + 1)..line.LastIndexOf('}')]) : "";
-            values[labels.Length > 0 ? $"{name}{{{labels}}}" : name] = v;
-            if (!lines.TryGetValue(name, out var sb)) lines[name] = sb = new StringBuilder();
+            if (!Families.Contains(m.Metric)) continue;
+            int brace = m.Series.IndexOf('{', StringComparison.Ordinal);
+            string labels = brace > 0 ? Labels(m.Series[(brace + 1)..m.Series.LastIndexOf('}')]) : "";
+            values[labels.Length > 0 ? $"{m.Metric}{{{labels}}}" : m.Metric] = m.Value;
+            if (!lines.TryGetValue(m.Metric, out var sb)) lines[m.Metric] = sb = new StringBuilder();
             if (sb.Length > 0) sb.Append(", ");
             sb.Append(labels.Length > 0 ? $"{labels} " : "")
-                .Append(Math.Round(v, 4).ToString(CultureInfo.InvariantCulture));
+                .Append(Math.Round(m.Value, 4).ToString(CultureInfo.InvariantCulture));
         }
         return (values, lines.ToDictionary(l => l.Key, l => l.Value.ToString(), StringComparer.Ordinal));
     }
