@@ -7,6 +7,6 @@ public static class Scenarios
         [
             new StrategiesScenario(), new TiersScenario(), new ConcurrentScenario(), new RestartScenario(),
             new BalloonScenario(), new RemapScenario(), new OriginInjectedScenario(), new OriginSlowScenario(),
-            new OriginErrorsScenario(), new OriginRefuseScenario(), new OriginDownScenario(),
+            new OriginErrorsScenario(), new OriginRefuseScenario(), new OriginDownScenario(), new GuestScenario(),
         ];
 }
