@@ -5,7 +5,8 @@ namespace Snapshots.Snapbench;
 /// <summary>N restores at once on one daemon, cold (fresh daemon, empty cache) then warm (the same daemon
 /// again).</summary>
 public sealed class ConcurrentScenario() : Scenario("concurrent",
-    "16 restores at once (--quick: --restores) on one snapd, fn1..fn4 round robin: cold (fresh daemon), then warm (again)")
+    "16 restores at once (--quick: --restores) on one snapd, fn1..fn4 round robin: cold (fresh daemon), then warm "
+    + "(again)")
 {
     public override async Task RunAsync(Bench bench, ScenarioResult result, CancellationToken ct)
     {

@@ -70,7 +70,8 @@ public sealed class GuestSnapshots
             // make-snapshots stops its QEMU itself, unless it was killed at its deadline.
             GuestVm.Kill(run);
         }
-        if (made.Code != 0) throw new InvalidOperationException($"vm.sh make-snapshots exited {made.Code}: {made.Tail}");
+        if (made.Code != 0)
+            throw new InvalidOperationException($"vm.sh make-snapshots exited {made.Code}: {made.Tail}");
         File.Delete(Path.Combine(run, "ram.mem"));
         g.SnapshotsMs = clock.Elapsed.TotalMilliseconds;
         await File.WriteAllTextAsync(keyFile, key, ct);

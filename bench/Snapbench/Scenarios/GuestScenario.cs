@@ -70,6 +70,9 @@ public sealed class GuestScenario() : Scenario("guest",
             + "access log becomes the plan guest-uffd-prefetch follows", "origin, cache cold", "snapd uffd (QEMU)");
         recorder.Planned = 1;
 
+        // Each restore is a QEMU launch and a Python answering under TCG (about 1-2 s): one per strategy with --quick.
+        int restores = bench.Quick ? 1 : bench.Restores;
+        foreach (var s in (StrategyResult[])[uffd, prefetch, chunkfs]) s.Planned = restores;
         var snapd = await bench.StartSnapdAsync("st.guest", "--cache-dir", bench.WorkPath("cache.guest"),
             "--plan-merge-logs", "1");
         await NoteVersionAsync(snapd, result);
@@ -81,7 +84,7 @@ public sealed class GuestScenario() : Scenario("guest",
         if (await PlansPublishedAsync(snapd) < 1)
             result.Errors.Add("no plan published within 60 s of the recorded restore");
         result.Facts["plan published (s after the recorded VM ended)"] = Math.Round(clock.Elapsed.TotalSeconds, 2);
-        for (int i = 0; i < bench.Restores; i++)
+        for (int i = 0; i < restores; i++)
         {
             await run.RestoreAsync(uffd, "uffd", prefetch: false, record: false, $"uffd.{i}", ct,
                 timeline: i == 0 ? result.AddTimeline(uffd, $"guest-uffd.{i}") : null);

@@ -22,7 +22,8 @@ public sealed class StrategiesScenario() : Scenario("strategies",
         var minimal = result.Add("minimal", "replay-vmm --mode minimal: the minimal C uffd handler copying from the "
             + "local image file (the naive peer)");
         var plain = result.Add("snapd",
-            "snapd, prefetch: false: every page on demand (memory empty at each start, disk cache warm after the first)");
+            "snapd, prefetch: false: every page on demand (memory empty at each start, disk cache warm after the "
+            + "first)");
         var prefetch = result.Add("snapd-prefetch", "snapd, prefetch: true, following the plan recorded from one "
             + "restore of the same workload (record: true, --plan-merge-logs 1)");
         (resident.Loader, minimal.Loader, plain.Loader, prefetch.Loader) =
