@@ -46,7 +46,11 @@ public sealed class GuestSnapshots
         Directory.CreateDirectory(g.Dir);
         // Two runs on one machine share the cache: one makes the snapshots, the other waits for them.
         using var lockFile = await LockAsync(Path.Combine(g.Dir, ".lock"), TimeSpan.FromMinutes(10), ct);
-        string key = Key(assets, VmScript(bench));
+        // The QEMU too: a device state saved by another version may not load.
+        var qemu = await Script.RunAsync(bench, "qemu-system-x86_64", ["--version"], null, TimeSpan.FromSeconds(30),
+            ct);
+        if (qemu.Code != 0) throw new InvalidOperationException($"qemu-system-x86_64 --version: {qemu.Tail}");
+        string key = Key(assets, VmScript(bench), qemu.Out);
         string keyFile = Path.Combine(g.Dir, "key");
         bool complete = ((string[])[g.Os, g.Function]).All(d =>
             ((string[])["memory", "vmstate", "meta.json"]).All(f => File.Exists(Path.Combine(d, f))));
@@ -78,11 +82,12 @@ public sealed class GuestSnapshots
         return g;
     }
 
-    /// <summary>The assets' and vm.sh's contents (the snapshots' kernel, initramfs and command line come from
-    /// them).</summary>
-    private static string Key(string assets, string vmScript)
+    /// <summary>QEMU's version, the assets' and vm.sh's contents (the snapshots' kernel, initramfs and command line
+    /// come from them).</summary>
+    private static string Key(string assets, string vmScript, string qemuVersion)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes(qemuVersion));
         foreach (var f in (string[])[Path.Combine(assets, "vmlinux"), Path.Combine(assets, "initramfs.cpio.gz"),
             vmScript])
         {
@@ -211,7 +216,7 @@ public static class GuestVm
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new TimeoutException($"no answer to {json} within {limit.TotalSeconds} s");
+            throw new TimeoutException($"no answer within {limit.TotalSeconds} s");
         }
     }
 

@@ -137,7 +137,7 @@ public sealed class GuestScenario() : Scenario("guest",
             string runDir = Path.Combine(bench.StateRoot, "g." + label);
             if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
             string? problem = null;
-            double firstUs = 0, launchMs = 0;
+            double firstUs = 0, launchMs = 0, vmShMs = 0;
             var times = new List<double>();
             using var vmDone = new CancellationTokenSource();
             var sampling = timeline?.SampleAsync(snapd, id, clock, Task.Delay(Timeout.Infinite, vmDone.Token), ct)
@@ -146,6 +146,7 @@ public sealed class GuestScenario() : Scenario("guest",
             {
                 (problem, launchMs) = await LaunchAsync(mode, where, runDir, ct);
                 firstUs = clock.Elapsed.TotalMicroseconds;
+                vmShMs = firstUs / 1000 - postMs;
                 if (problem is null) (problem, firstUs) = await InvokeAsync(runDir, clock, times, ct);
             }
             finally
@@ -177,7 +178,8 @@ public sealed class GuestScenario() : Scenario("guest",
             problem ??= Problem(label, id, doc);
             strategy.Add(firstUs, problem, Reason(doc) ?? problem, restoreHung: doc is null);
             for (int i = 0; i < times.Count; i++) Latency(strategy, i == 0 ? "ping" : "work", times[i]);
-            result.Facts[$"{strategy.Name} {label}"] = Describe(postMs, launchMs, firstUs, times, doc, problem);
+            result.Facts[$"{strategy.Name} {label}"] =
+                Describe(postMs, vmShMs, launchMs, firstUs, times, doc, problem);
         }
 
         /// <summary>vm.sh restore with qemu-uffd on snapd's socket (RAM from the zero placeholder) or qemu-file on
@@ -253,8 +255,8 @@ public sealed class GuestScenario() : Scenario("guest",
             }
         }
 
-        private static string Describe(double postMs, double launchMs, double firstUs, List<double> times,
-            JsonElement? doc, string? problem)
+        private static string Describe(double postMs, double vmShMs, double launchMs, double firstUs,
+            List<double> times, JsonElement? doc, string? problem)
         {
             var ci = CultureInfo.InvariantCulture;
             string answers = times.Count == 0 ? "no answer"
@@ -266,9 +268,10 @@ public sealed class GuestScenario() : Scenario("guest",
                     + $"{(d.TryGetProperty("prefetch", out var p) ? p.ToString() : "none")}, fault latency "
                     + $"{Str(d, "faultLatencySeconds")}, tiers {Str(d, "tiers")}")
                 : "no restore document";
-            return string.Create(ci, $"{(problem is null ? "ok" : "FAILED: " + problem)}; first answer "
-                + $"{firstUs / 1000:F0} ms after the POST (POST {postMs:F0} ms, vm.sh launch->running {launchMs:F0} "
-                + $"ms); {answers}; {snapd}");
+            return string.Create(ci, $"{(problem is null ? "ok" : "FAILED: " + problem)}; "
+                + $"{(problem is null ? "first answer" : "failed")} {firstUs / 1000:F0} ms after the POST (POST "
+                + $"{postMs:F0} ms, vm.sh restore {vmShMs:F0} ms of which QEMU's launch->running {launchMs:F0} ms); "
+                + $"{answers}; {snapd}");
         }
 
         private static string Str(JsonElement d, string name) =>
