@@ -152,8 +152,12 @@ public sealed class SnapbenchTests : IDisposable
                 Assert.True(samples[^1].GetProperty("ms").GetDouble() > samples[0].GetProperty("ms").GetDouble());
             }
         }
-        foreach (var name in (string[])["strategies", "tiers", "restart", "origin-down"])
+        foreach (var name in (string[])["strategies", "tiers", "restart", "origin-down", "guest"])
             Assert.NotEmpty(scenarios[name].GetProperty("timelines").EnumerateArray());
+        // The real guest under QEMU, through snapd's three ways, every answer checked.
+        Assert.Equal(["guest-uffd", "guest-uffd-prefetch", "guest-chunkfs", "guest-uffd-record"],
+            scenarios["guest"].GetProperty("strategies").EnumerateArray()
+                .Select(t => t.GetProperty("name").GetString()));
         var restart = scenarios["restart"].GetProperty("timelines")[1];
         Assert.NotEmpty(restart.GetProperty("missesMs").EnumerateArray()); // the daemon was away: a gap
         var strategies = scenarios["strategies"].GetProperty("strategies").EnumerateArray()
