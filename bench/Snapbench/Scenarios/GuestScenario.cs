@@ -26,7 +26,7 @@ public sealed class GuestScenario() : Scenario("guest",
     public override async Task RunAsync(Bench bench, ScenarioResult result, CancellationToken ct)
     {
         var snaps = await GuestSnapshots.PrepareAsync(bench, ct);
-        result.Facts["guest snapshots"] = snaps.Reused ? $"reused from {snaps.Dir} (assets and vm.sh unchanged)"
+        result.Facts["guest snapshots"] = snaps.Reused ? $"reused from {snaps.Dir} (assets, vm.sh and QEMU unchanged)"
             : $"made in {snaps.SnapshotsMs / 1000:F1} s (vm.sh make-snapshots) into {snaps.Dir}";
         result.Facts["guest/build.sh (s)"] = Math.Round(snaps.BuildMs / 1000, 1);
         var clock = Stopwatch.StartNew();
