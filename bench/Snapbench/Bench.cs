@@ -153,6 +153,15 @@ public sealed class Bench : IAsyncDisposable
         Log($"store: os + fn1..fn{Functions} ({ImageSize >> 20} MiB images) in {StoreDir}");
     }
 
+    /// <summary>Builds one more layer into the run's store (the real guest's), as <see cref="BuildStoreAsync"/>
+    /// builds the generated ones: every snapd this run starts reads it.</summary>
+    public async Task<BuildResult> BuildLayerAsync(BuildRequest request, CancellationToken ct)
+    {
+        var blobs = _blobs ?? throw new InvalidOperationException("the store is not built yet");
+        var host = new SnapshotHost(blobs, new LocalKeyring(KeyringDir));
+        return await host.BuildAsync(request, null, ct);
+    }
+
     /// <summary>Starts a snapd of this run's own on STATE (under the work directory), returns once it
     /// answers.</summary>
     public async Task<SnapdDaemon> StartSnapdAsync(string state, params string[] args)

@@ -118,6 +118,35 @@ public sealed partial class StrategyResult(string name, string description)
         Counted?.Invoke(this, record);
     }
 
+    /// <summary>Counts one restore that had no replay-vmm (a real guest under QEMU): RESTOREUS is its restore
+    /// time (or time to fail); PROBLEM, when not null, fails it (a wrong answer, a timeout, a restore that did not
+    /// end well), REASON saying why (PROBLEM when null); RESTOREHUNG: snapd's restore never ended.</summary>
+    public void Add(double restoreUs, string? problem, string? reason = null, bool restoreHung = false)
+    {
+        RunRecord record;
+        lock (_faultUs)
+        {
+            string outcome = restoreHung ? "hung" : problem is not null ? "failed" : "completed";
+            if (outcome == "hung") Hung++;
+            else if (outcome == "failed") Failed++;
+            else Completed++;
+            double ms = Math.Round(restoreUs / 1000, 3);
+            bool? inTime = null;
+            if (outcome != "completed") reason = Why(reason, "", problem);
+            if (outcome == "failed")
+            {
+                inTime = InTime(reason, ms);
+                FailUs.RecordValue(Math.Clamp((long)restoreUs, 0, FailUs.HighestTrackableValue));
+            }
+            // No replay-vmm: no exit code, no page count, no access latencies of its own.
+            record = new RunRecord(ms, -1, 0, null, null, outcome, reason, inTime);
+            Runs.Add(record);
+            if (problem is not null && !(ExpectFailure && inTime == true)) Errors.Add($"{Name}: {problem}");
+            RestoreUs.RecordValue(Math.Clamp((long)restoreUs, 0, RestoreUs.HighestTrackableValue));
+        }
+        Counted?.Invoke(this, record);
+    }
+
     /// <summary>The first non-empty of: the restore document's reason, the VMM's stderr (its last line: where it
     /// says what stopped it), the problem snapbench saw.</summary>
     private static string? Why(string? reason, string stderr, string? problem)

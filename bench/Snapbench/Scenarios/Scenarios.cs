@@ -9,5 +9,6 @@ public static class Scenarios
             new BalloonScenario(), new RemapScenario(), new OriginInjectedScenario(), new OriginSlowScenario(),
             new OriginErrorsScenario(), new OriginRefuseScenario(), new OriginDownScenario(), new RedisKillScenario(),
             new RedisStallScenario(), new RedisFailoverScenario(), new CorruptCacheScenario(), new DiskFullScenario(),
+            new GuestScenario(),
         ];
 }
