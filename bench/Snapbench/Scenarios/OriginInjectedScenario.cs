@@ -83,13 +83,14 @@ public sealed class OriginInjectedScenario() : Scenario("origin-injected",
     {
         var clock = Stopwatch.StartNew();
         string id, socket;
+        JsonElement posted;
         try
         {
-            (id, socket) = await snapd.CreateAsync(snapshot, prefetch: false);
+            (id, socket, posted) = await snapd.CreateDocAsync(snapshot, prefetch: false);
         }
         catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
         {
-            strategy.AddFailure($"{label}: {ex.Message}");
+            strategy.AddFailure($"{label}: {ex.Message}", clock.Elapsed.TotalMilliseconds, ex.Message);
             return false;
         }
         var run = await Vmm.RunAsync(bench, bench.Image(snapshot), "handler", socket, workload, label, ct);
@@ -104,7 +105,8 @@ public sealed class OriginInjectedScenario() : Scenario("origin-injected",
             result.Facts[$"{label} failed safe"] = reason;
             return true;
         }
-        strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null);
+        if (doc is { ValueKind: JsonValueKind.Object } ended) strategy.Tiers.Add(posted, ended);
+        strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null, reason: Reason(doc));
         return false;
     }
 

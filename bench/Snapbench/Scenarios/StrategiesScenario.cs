@@ -89,13 +89,14 @@ public sealed class StrategiesScenario() : Scenario("strategies",
     {
         var clock = Stopwatch.StartNew();
         string id, file;
+        JsonElement posted;
         try
         {
-            (id, file) = await snapd.CreateAsync(snapshot, prefetch, mode: "file");
+            (id, file, posted) = await snapd.CreateDocAsync(snapshot, prefetch, mode: "file");
         }
         catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException)
         {
-            strategy.AddFailure($"{label}: {ex.Message}");
+            strategy.AddFailure($"{label}: {ex.Message}", clock.Elapsed.TotalMilliseconds, ex.Message);
             return;
         }
         var run = await Vmm.RunAsync(bench, bench.Image(snapshot), "file", file, workload, label, ct);
@@ -103,6 +104,8 @@ public sealed class StrategiesScenario() : Scenario("strategies",
         var (status, doc) = await snapd.SendAsync(HttpMethod.Delete, "v1/restores/" + id);
         string? problem = status == System.Net.HttpStatusCode.OK ? Problem(label, id, doc)
             : $"{label}: DELETE /v1/restores/{id}: {(int)status} {doc}";
-        strategy.Add(run, us, problem);
+        if (status == System.Net.HttpStatusCode.OK && doc.ValueKind == JsonValueKind.Object)
+            strategy.Tiers.Add(posted, doc);
+        strategy.Add(run, us, problem, reason: Reason(doc));
     }
 }
