@@ -12,6 +12,7 @@ public static class TierMetrics
     [
         "snapd_tier_hits_total", "snapd_tier_errors_total", "snapd_retries_total", "snapd_cache_events_total",
         "snapd_cache_evictions_total", "snapd_cache_entries", "snapd_cache_bytes", "snapd_errors_total",
+        "snapd_redis_events_total",
         "snapd_fault_latency_seconds_count", "snapd_fault_latency_seconds_sum",
     ];
 

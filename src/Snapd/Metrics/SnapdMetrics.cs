@@ -62,6 +62,10 @@ public sealed class SnapdMetrics : IFaultObserver
     public Counter CacheEvents { get; } = Prometheus.Metrics.CreateCounter(
         "snapd_cache_events_total", "Disk cache events: full_disk, fill_skipped (full), corrupt_dropped, "
         + "protected_overrun (over budget: everything left was protected).", "event");
+    public Counter RedisEvents { get; } = Prometheus.Metrics.CreateCounter(
+        "snapd_redis_events_total", "Distributed cache node events: node_failure (a node request failed or missed "
+        + "the node deadline), short_circuited (not sent: the node's breaker open), rebuilt (a chunk rebuilt from "
+        + "parity), corrupt_dropped. A lost node is a miss to the tier, not an error: these show it.", "event");
     public Gauge MemoryBytes { get; } = Prometheus.Metrics.CreateGauge(
         "snapd_memory_bytes", "Decrypted chunks in memory for all restores: resident, budget (bytes).", "what");
     public Counter MemoryLoads { get; } = Prometheus.Metrics.CreateCounter(
@@ -103,6 +107,13 @@ public sealed class SnapdMetrics : IFaultObserver
             CacheEvents.WithLabels("corrupt_dropped").IncTo(d.CorruptDropped);
             CacheEvents.WithLabels("protected_overrun").IncTo(d.ProtectedOverruns);
         }
+        if (totals.Redis is { } r)
+        {
+            RedisEvents.WithLabels("node_failure").IncTo(r.NodeFailures);
+            RedisEvents.WithLabels("short_circuited").IncTo(r.ShortCircuited);
+            RedisEvents.WithLabels("rebuilt").IncTo(r.Rebuilt);
+            RedisEvents.WithLabels("corrupt_dropped").IncTo(r.CorruptDropped);
+        }
         if (totals.Memory is { } m)
         {
             MemoryBytes.WithLabels("resident").Set(m.ResidentBytes);
@@ -136,6 +147,7 @@ public sealed class RestoreTotals
     public Dictionary<string, TierTotal> Tiers { get; } = new(StringComparer.Ordinal);
     public DiskCacheCounters? Disk { get; set; }
     public HostMemoryCounters? Memory { get; set; }
+    public RedisTotals? Redis { get; set; }
 
     public void Add(HandlerProgress p)
     {
@@ -176,6 +188,9 @@ public sealed class RestoreTotals
         return c;
     }
 }
+
+/// <summary>The distributed cache's node events since the daemon started.</summary>
+public sealed record RedisTotals(long NodeFailures, long ShortCircuited, long Rebuilt, long CorruptDropped);
 
 /// <summary>One tier's totals.</summary>
 public sealed record TierTotal

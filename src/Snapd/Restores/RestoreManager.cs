@@ -327,6 +327,11 @@ public sealed partial class RestoreManager : IHostedLifecycleService, IDisposabl
                 t.Retries += tiers.Reader.Retries;
             }
             t.Disk = _tiers?.Disk?.Counters;
+            if (_tiers?.Distributed is { } redis)
+            {
+                t.Redis = new RedisTotals(
+                    redis.NodeFailures, redis.ShortCircuited, redis.Rebuilt, redis.DroppedCorrupt);
+            }
             t.Memory = _memory?.Counters();
             return t;
         }
