@@ -7,6 +7,9 @@ namespace Snapshots.Tests;
 /// its own s3rver, Redis Cluster, fault proxy, snapd and replay-vmm processes on loopback, injects every fault,
 /// verifies every page and writes report.json, report.md and the PNGs.</summary>
 [Trait("Category", "process")]
+// Alone, after the parallel tests, as the real guest is: its scenarios keep both cores busy (QEMU, 16 VMs at once)
+// and inject faults on a schedule (once every VM has faulted) that other tests' load would only blur.
+[Collection(RealGuestCollection.Name)]
 public sealed class SnapbenchTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "snapbench-tests", Guid.NewGuid().ToString("N"));
