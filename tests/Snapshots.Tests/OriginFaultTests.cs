@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Snapshots.Store;
 using Snapshots.Store.Chunks;
+using Snapshots.Store.Layers;
 using Snapshots.Store.Origin;
 using Snapshots.Store.Tiers;
 using Snapshots.Tests.Services;
@@ -47,6 +48,22 @@ public class OriginFaultTests(ServicesFixture services)
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
         Assert.InRange(bad.Requests, 1, 3); // one try and at most two retries, under the SDK's retry quota
         Assert.Equal(1, reader.Counters[^1].Errors);
+    }
+
+    [Fact]
+    public async Task A_manifest_read_is_retried_through_transient_errors_then_named()
+    {
+        using var bad = new FaultyHttpServer(4607, FaultyHttpServer.Mode.Error500);
+        using var blobs = new S3BlobStore(
+            S3Address.Parse("s3://snapshots-test/x?endpoint=http://127.0.0.1:4607&timeout=2"), create: false,
+            S3Server.Credentials);
+        var clock = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<SnapshotException>(() => new SnapshotCatalog(blobs).LoadAsync("os"));
+        Assert.Contains("GET manifests/os.manifest", ex.Message);
+        Assert.Contains("500", ex.Message);
+        // More than the SDK's own three attempts: the store retried the whole read for its window, then gave up.
+        Assert.True(bad.Requests > 3, $"{bad.Requests} requests");
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(15));
     }
 
     [Fact]

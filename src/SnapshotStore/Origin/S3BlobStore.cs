@@ -130,7 +130,40 @@ public sealed partial class S3BlobStore : IBlobStore, IDisposable
         catch (Exception ex) when (Translatable(ex, ct)) { throw Fail("GET", key, ex); }
     }
 
+    /// <summary>Whole small objects (manifests, plans, the store marker): a transient failure (5xx, SlowDown, a refused
+    /// or reset connection, a timeout) is retried with full-jitter backoff for <see cref="MetadataRetry"/>'s window,
+    /// on top of the SDK's own retries: one manifest read must not fail a restore that a chunk read, retried by the
+    /// tiered reader, would survive (snapbench origin-errors). Chunks go through <see cref="ReadAsync"/>, whose
+    /// caller retries.</summary>
     public async ValueTask<byte[]?> ReadAllAsync(string key, int maxBytes, CancellationToken ct = default)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await ReadAllOnceAsync(key, maxBytes, ct);
+            }
+            catch (SnapshotException ex) when (IsTransient(ex.InnerException) && !ct.IsCancellationRequested)
+            {
+                var delay = MetadataRetry.Backoff(attempt, Random.Shared);
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(start) + delay >= MetadataRetry.Window) throw;
+                await Task.Delay(delay, ct);
+            }
+        }
+    }
+
+    /// <summary>How long a whole-object read is retried after a transient failure.</summary>
+    public static Tiers.RetryPolicy MetadataRetry { get; } = new() { Window = TimeSpan.FromSeconds(3) };
+
+    private static bool IsTransient(Exception? ex) => ex switch
+    {
+        AmazonServiceException svc => (int)svc.StatusCode >= 500 || svc.StatusCode == 0,
+        AmazonClientException or HttpRequestException or IOException or OperationCanceledException => true,
+        _ => false,
+    };
+
+    private async ValueTask<byte[]?> ReadAllOnceAsync(string key, int maxBytes, CancellationToken ct)
     {
         var request = new GetObjectRequest { BucketName = _address.Bucket, Key = KeyOf(key) };
         try
