@@ -34,7 +34,7 @@ public abstract class FaultScenario(string name, string description) : Scenario(
 
     /// <summary>One walking trace per VM, each starting at another point of the image (the VMs fetch different
     /// chunks at any moment); the workload fact says what they are.</summary>
-    protected static async Task<string[]> WalkTracesAsync(Bench bench, ScenarioResult result, string name,
+    public static async Task<string[]> WalkTracesAsync(Bench bench, ScenarioResult result, string name,
         CancellationToken ct)
     {
         int n = VmCount(bench);
