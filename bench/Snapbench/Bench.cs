@@ -62,10 +62,26 @@ public sealed class Bench : IAsyncDisposable
 
     public string WorkPath(string name) => Path.Combine(Work, name);
 
+    /// <summary>The file in <see cref="Work"/> saying snapbench made it: only such a directory is ever deleted.
+    /// </summary>
+    public const string WorkMarker = ".snapbench-work";
+
+    /// <summary>Why DIR cannot be a run's output directory (null: it can): not a directory, or a DIR/work that
+    /// snapbench did not make (a run deletes DIR/work at its start and end: never someone's own files).</summary>
+    public static string? RefuseOutput(string dir)
+    {
+        if (File.Exists(dir) || (Path.Exists(dir) && !Directory.Exists(dir))) return "exists and is not a directory";
+        string work = Path.Combine(dir, "work");
+        if (Path.Exists(work) && !File.Exists(Path.Combine(work, WorkMarker)))
+            return $"{work} exists and was not made by snapbench (a run deletes it): choose another --out";
+        return null;
+    }
+
     public async Task<int> RunAsync(IReadOnlyList<Scenario> scenarios, CancellationToken ct)
     {
         if (Directory.Exists(Work)) Directory.Delete(Work, recursive: true);
         Directory.CreateDirectory(Work);
+        await File.WriteAllTextAsync(Path.Combine(Work, WorkMarker), "made by snapbench: deleted by its runs\n", ct);
         if (StateRoot != Work)
         {
             Directory.CreateDirectory(StateRoot,
