@@ -62,6 +62,14 @@ public static class Program
         root.Subcommands.Add(run);
         // SIGINT/SIGTERM cancel the run's token; it kills what it started, writes the partial report, exits 130.
         var config = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) };
-        return await root.Parse(args).InvokeAsync(config);
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            // A usage error exits 2, as README says (System.CommandLine's own would be 1): the errors, one a line.
+            foreach (var e in parsed.Errors) await Console.Error.WriteLineAsync($"snapbench: {e.Message}");
+            await Console.Error.WriteLineAsync("snapbench: see snapbench --help");
+            return 2;
+        }
+        return await parsed.InvokeAsync(config);
     }
 }

@@ -96,6 +96,13 @@ public sealed class SnapbenchTests : IDisposable
         (code, _, stderr) = await RunAsync("run", "--scenario", "balloon,nope", "--out", _dir);
         Assert.Equal(2, code);
         Assert.Contains("unknown scenario", stderr);
+
+        // Usage errors are 2 however they are found.
+        foreach (var bad in (string[][])[["--restores", "abc"], ["--seed", "99999999999"], ["--restores", "0"]])
+        {
+            (code, _, stderr) = await RunAsync(["run", "--scenario", "balloon", "--out", _dir, .. bad]);
+            Assert.True(code == 2, $"{string.Join(' ', bad)}: exit {code}: {stderr}");
+        }
     }
 
     [Fact]
