@@ -30,11 +30,13 @@ public sealed class Bench : IAsyncDisposable
         Restores = restores;
         Seed = seed;
         Work = Path.Combine(output, "work");
+        Tools = Tools.Find();
         // snapd refuses a state directory whose restore sockets would pass the 107-byte limit of Unix socket paths
         // (33 bytes of socket name under it): a long --out puts the daemons' state in a short directory of its own.
+        // That directory is made now, under a random name, owner-only (a fixed /tmp name could be made first by
+        // another user, who would then own the daemons' sockets).
         StateRoot = Work.Length + 1 + MaxStateName + 33 <= 107 ? Work
-            : Path.Combine("/tmp", $"snapbench-{Environment.ProcessId}");
-        Tools = Tools.Find();
+            : Directory.CreateTempSubdirectory("snapbench-").FullName;
     }
 
     public string Out { get; }
