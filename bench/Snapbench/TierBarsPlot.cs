@@ -4,8 +4,9 @@ using ScottPlot;
 namespace Snapshots.Snapbench;
 
 /// <summary>tier-bars-SCENARIO.png (ScottPlot): one above the other, restore time p50 / p99 (ms) and fault latency
-/// p50 / p99 (us; only when accesses were timed), a group of two bars per strategy, each bar labelled with its value so the figure reads without
-/// the axis; a strategy's tier and loader labels, when it has them, a line each under its name.</summary>
+/// p50 / p99 (us; only when accesses were timed), a group of two bars per strategy, each bar labelled with its
+/// value so the figure reads without the axis; a strategy's tier and loader labels, when it has them, a line each
+/// under its name.</summary>
 public static class TierBarsPlot
 {
     private static readonly Color P50 = new("#4C72B0");
