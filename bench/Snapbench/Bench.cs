@@ -30,11 +30,13 @@ public sealed class Bench : IAsyncDisposable
         Restores = restores;
         Seed = seed;
         Work = Path.Combine(output, "work");
+        Tools = Tools.Find();
         // snapd refuses a state directory whose restore sockets would pass the 107-byte limit of Unix socket paths
         // (33 bytes of socket name under it): a long --out puts the daemons' state in a short directory of its own.
+        // That directory is made now, under a random name, owner-only (a fixed /tmp name could be made first by
+        // another user, who would then own the daemons' sockets).
         StateRoot = Work.Length + 1 + MaxStateName + 33 <= 107 ? Work
-            : Path.Combine("/tmp", $"snapbench-{Environment.ProcessId}");
-        Tools = Tools.Find();
+            : Directory.CreateTempSubdirectory("snapbench-").FullName;
     }
 
     public string Out { get; }
@@ -62,10 +64,26 @@ public sealed class Bench : IAsyncDisposable
 
     public string WorkPath(string name) => Path.Combine(Work, name);
 
+    /// <summary>The file in <see cref="Work"/> saying snapbench made it: only such a directory is ever deleted.
+    /// </summary>
+    public const string WorkMarker = ".snapbench-work";
+
+    /// <summary>Why DIR cannot be a run's output directory (null: it can): not a directory, or a DIR/work that
+    /// snapbench did not make (a run deletes DIR/work at its start and end: never someone's own files).</summary>
+    public static string? RefuseOutput(string dir)
+    {
+        if (File.Exists(dir) || (Path.Exists(dir) && !Directory.Exists(dir))) return "exists and is not a directory";
+        string work = Path.Combine(dir, "work");
+        if (Path.Exists(work) && !File.Exists(Path.Combine(work, WorkMarker)))
+            return $"{work} exists and was not made by snapbench (a run deletes it): choose another --out";
+        return null;
+    }
+
     public async Task<int> RunAsync(IReadOnlyList<Scenario> scenarios, CancellationToken ct)
     {
         if (Directory.Exists(Work)) Directory.Delete(Work, recursive: true);
         Directory.CreateDirectory(Work);
+        await File.WriteAllTextAsync(Path.Combine(Work, WorkMarker), "made by snapbench: deleted by its runs\n", ct);
         if (StateRoot != Work)
         {
             Directory.CreateDirectory(StateRoot,

@@ -11,12 +11,13 @@ public static class Program
         var list = new Command("list", "List the scenarios, one line each");
         list.SetAction(_ =>
         {
-            foreach (var s in Scenarios.All) Console.WriteLine($"{s.Name,-12} {s.Description}");
+            int width = Scenarios.All.Max(s => s.Name.Length);
+            foreach (var s in Scenarios.All) Console.WriteLine($"{s.Name.PadRight(width)} {s.Description}");
             return 0;
         });
         var scenario = new Option<string>("--scenario")
         {
-            Description = "A scenario's name (snapbench list) or all", Required = true,
+            Description = "A scenario's name (snapbench list), several separated by commas, or all", Required = true,
         };
         var output = new Option<string>("--out") { Description = "Directory for report.json, report.md, PNGs" };
         output.Required = true;
@@ -30,8 +31,11 @@ public static class Program
         run.SetAction(async (pr, ct) =>
         {
             string name = pr.GetValue(scenario)!;
-            var chosen = name == "all" ? Scenarios.All : Scenarios.All.Where(s => s.Name == name).ToList();
-            if (chosen.Count == 0)
+            // One name, a comma-separated list (as report.md's command line names them) or all.
+            var names = name.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var chosen = name == "all" ? Scenarios.All
+                : [.. names.Select(n => Scenarios.All.FirstOrDefault(s => s.Name == n)).OfType<Scenario>()];
+            if (chosen.Count == 0 || (name != "all" && chosen.Count != names.Length))
             {
                 await Console.Error.WriteLineAsync(
                     $"snapbench: unknown scenario '{name}' "
@@ -45,13 +49,27 @@ public static class Program
                 await Console.Error.WriteLineAsync("snapbench: --restores must be at least 1");
                 return 2;
             }
-            await using var bench = new Bench(Path.GetFullPath(pr.GetValue(output)!), q, n, pr.GetValue(seed));
+            string dir = Path.GetFullPath(pr.GetValue(output)!);
+            if (Bench.RefuseOutput(dir) is { } refused)
+            {
+                await Console.Error.WriteLineAsync($"snapbench: --out {dir}: {refused}");
+                return 2;
+            }
+            await using var bench = new Bench(dir, q, n, pr.GetValue(seed));
             return await bench.RunAsync(chosen, ct);
         });
         root.Subcommands.Add(list);
         root.Subcommands.Add(run);
         // SIGINT/SIGTERM cancel the run's token; it kills what it started, writes the partial report, exits 130.
         var config = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) };
-        return await root.Parse(args).InvokeAsync(config);
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            // A usage error exits 2, as README says (System.CommandLine's own would be 1): the errors, one a line.
+            foreach (var e in parsed.Errors) await Console.Error.WriteLineAsync($"snapbench: {e.Message}");
+            await Console.Error.WriteLineAsync("snapbench: see snapbench --help");
+            return 2;
+        }
+        return await parsed.InvokeAsync(config);
     }
 }

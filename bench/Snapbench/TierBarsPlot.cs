@@ -4,8 +4,9 @@ using ScottPlot;
 namespace Snapshots.Snapbench;
 
 /// <summary>tier-bars-SCENARIO.png (ScottPlot): one above the other, restore time p50 / p99 (ms) and fault latency
-/// p50 / p99 (us), a group of two bars per strategy, each bar labelled with its value so the figure reads without
-/// the axis; a strategy's tier and loader labels, when it has them, a line each under its name.</summary>
+/// p50 / p99 (us; only when accesses were timed), a group of two bars per strategy, each bar labelled with its
+/// value so the figure reads without the axis; a strategy's tier and loader labels, when it has them, a line each
+/// under its name.</summary>
 public static class TierBarsPlot
 {
     private static readonly Color P50 = new("#4C72B0");
@@ -19,15 +20,19 @@ public static class TierBarsPlot
         string[] names = [.. strategies.Select(Name)];
         var restore = Panel($"{s.Name}: restore time (ms)", names,
             [.. strategies.Select(t => (t.RestoreMs.P50, t.RestoreMs.P99))]);
-        var fault = Panel($"{s.Name}: fault latency (us)", names,
-            [.. strategies.Select(t => (t.FaultUs.P50, t.FaultUs.P99))]);
+        // No access timed (guest: QEMU, no replay-vmm; remap: scripts): no fault panel, rather than bars of 0 us.
+        bool timed = strategies.Any(t => t.FaultUs.Count > 0);
         var multi = new Multiplot();
         multi.RemovePlot(multi.GetPlot(0)); // a Multiplot starts with an empty plot of its own
         // Stacked: the strategies' labels read under each panel, and the picture stays wide enough, not a strip.
         multi.Layout = new ScottPlot.MultiplotLayouts.Rows();
         multi.AddPlot(restore);
-        multi.AddPlot(fault);
-        multi.SavePng(path, Math.Max(1200, 170 * strategies.Count), 1000);
+        if (timed)
+        {
+            multi.AddPlot(Panel($"{s.Name}: fault latency (us)", names,
+                [.. strategies.Select(t => (t.FaultUs.P50, t.FaultUs.P99))]));
+        }
+        multi.SavePng(path, Math.Max(1200, 170 * strategies.Count), timed ? 1000 : 520);
         return path;
     }
 

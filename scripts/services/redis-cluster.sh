@@ -71,9 +71,16 @@ start() {
   mkdir -p "$STATE"
   local n=$(( MASTERS * (1 + REPLICAS) )) ports=() hosts=() p d extra=()
   # A node of another cluster on one of our ports (not ours: ours were stopped above) would answer the readiness
-  # pings below while ours dies on the taken port.
+  # pings below while ours dies on the taken port; any other listener there would hang redis-cli's ping.
   for p in $(seq "$BASE" $((BASE + n - 1))); do
-    if cli -p "$p" ping 2>/dev/null | grep -q PONG; then echo "port $p is in use by another redis server"; exit 1; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      if timeout 2 "${CLI[@]}" -p "$p" ping 2>/dev/null | grep -q PONG; then
+        echo "port $p is in use by another redis server"
+      else
+        echo "port $p is in use by another process (not redis)"
+      fi
+      exit 1
+    fi
   done
   if [[ "$TLS" == 1 ]]; then
     make_certs

@@ -76,6 +76,38 @@ public sealed class SnapbenchTests : IDisposable
         Assert.Contains("unknown scenario", stderr);
     }
 
+    /// <summary>A run deletes DIR/work at its start and end: a DIR/work it did not make (someone's own files, or
+    /// a link to them) is refused before anything is touched, and so is an --out that is a file.</summary>
+    [Fact]
+    public async Task An_output_directory_it_did_not_make_is_refused_and_left_alone()
+    {
+        string own = Path.Combine(_dir, "work", "mine.txt");
+        Directory.CreateDirectory(Path.GetDirectoryName(own)!);
+        await File.WriteAllTextAsync(own, "not snapbench's");
+        var (code, _, stderr) = await RunAsync("run", "--scenario", "balloon", "--quick", "--out", _dir);
+        Assert.Equal(2, code);
+        Assert.Contains("was not made by snapbench", stderr);
+        Assert.Equal("not snapbench's", await File.ReadAllTextAsync(own));
+
+        string file = Path.Combine(_dir, "a-file");
+        await File.WriteAllTextAsync(file, "x");
+        (code, _, stderr) = await RunAsync("run", "--scenario", "balloon", "--quick", "--out", file);
+        Assert.Equal(2, code);
+        Assert.Contains("is not a directory", stderr);
+        Assert.Equal("x", await File.ReadAllTextAsync(file));
+
+        (code, _, stderr) = await RunAsync("run", "--scenario", "balloon,nope", "--out", _dir);
+        Assert.Equal(2, code);
+        Assert.Contains("unknown scenario", stderr);
+
+        // Usage errors are 2 however they are found.
+        foreach (var bad in (string[][])[["--restores", "abc"], ["--seed", "99999999999"], ["--restores", "0"]])
+        {
+            (code, _, stderr) = await RunAsync(["run", "--scenario", "balloon", "--out", _dir, .. bad]);
+            Assert.True(code == 2, $"{string.Join(' ', bad)}: exit {code}: {stderr}");
+        }
+    }
+
     [Fact]
     public async Task Run_all_quick_verifies_every_restore_and_writes_the_reports()
     {

@@ -81,6 +81,10 @@ public abstract class FaultScenario(string name, string description) : Scenario(
         Func<SnapdDaemon, Task>? fault = null, Func<int, string>? snapshotOf = null)
     {
         snapshotOf ??= SnapshotOf;
+        // The labels the report and the tier bars show (every fault round is snapd's uffd loader over its tiers).
+        s.Loader ??= "snapd uffd";
+        s.Tier ??= string.Join(" + ", ((string[])[args.Contains("--cache-dir") ? "disk cache" : "",
+            args.Contains("--redis") ? "redis" : "", "origin (s3rver)"]).Where(t => t.Length > 0));
         var snapd = await bench.StartSnapdAsync(state, args);
         if (before is not null) await before(snapd);
         var docs = await MidRestoreRound.RunAsync(bench, snapd, s,

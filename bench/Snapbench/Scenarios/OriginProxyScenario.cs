@@ -21,6 +21,8 @@ public abstract class OriginProxyScenario(string name, string description) : Sce
         if (!warmup.Ok) result.Errors.AddRange(warmup.Errors);
         await FaultAsync(bench, result, proxy, snapd, ct);
         result.Facts["proxy: requests / answered 503 by the proxy"] = $"{proxy.Requests} / {proxy.Failed}";
+        // A daemon that never went through the proxy met none of its faults: nothing was tested.
+        if (proxy.Requests == 0) result.Errors.Add("the fault proxy saw no request: snapd never met its faults");
         await NoteMetricsAsync(snapd, result, "snapd");
     }
 
@@ -83,6 +85,7 @@ public sealed class OriginErrorsScenario() : OriginProxyScenario("origin-errors"
             await RestoreAsync(bench, snapd, failing, Snapshot, false, workload, $"{failing.Name}.{i}", ct);
         }
         proxy.FailRate = 0;
+        if (proxy.Failed == 0) result.Errors.Add($"{failing.Name}: the proxy answered no request 503: nothing tested");
     }
 }
 
@@ -146,6 +149,9 @@ public sealed class OriginDownScenario() : OriginProxyScenario("origin-down",
                 }, timeline: i == 0 ? result.AddTimeline(down, "down.0") : null);
         }
         proxy.Listen();
+        // ExpectFailure lets a restore complete (one that needed no origin read); none failing means the outage
+        // never reached the daemon.
+        if (down.Failed == 0) result.Errors.Add("down: every restore completed with the origin down: nothing tested");
         for (int i = 0; i < bench.Restores; i++)
             await RestoreAsync(bench, snapd, back, Snapshot, false, workload, $"back.{i}", ct);
     }

@@ -31,6 +31,8 @@ public sealed class RemapScenario() : Scenario("remap",
             + "control: the kernel alone)");
         (snapd.Loader, resident.Loader, snapd.Tier, resident.Tier) =
             ("snapd uffd", "resident copy", "disk cache", "local file");
+        // 2N scripts, not --restores: the progress bars' denominators.
+        (snapd.Planned, resident.Planned) = (scripts, scripts);
         var daemon = await bench.StartSnapdAsync("st.remap", "--cache-dir", bench.WorkPath("cache.remap"));
         await NoteVersionAsync(daemon, result);
         var ops = new Dictionary<string, int>();
