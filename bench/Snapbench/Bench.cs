@@ -79,9 +79,63 @@ public sealed class Bench : IAsyncDisposable
         return null;
     }
 
+    /// <summary>A run killed with SIGKILL (a CI timeout, the OOM killer) could not stop its services: s3rver and
+    /// Redis nodes keep running, their pid files in the old work directory. Before that directory goes, the
+    /// services' own scripts stop them, by those pid files (each checks the pid is still alive).</summary>
+    private async Task StopLeftoverServicesAsync()
+    {
+        var stops = new List<(string Script, Dictionary<string, string> Env)>();
+        if (File.Exists(Path.Combine(Work, "s3rver", "s3rver.pid")))
+            stops.Add(("s3rver.sh", new() { ["S3_STATE"] = Path.Combine(Work, "s3rver") }));
+        foreach (var dir in Directory.GetDirectories(Work, "redis.*"))
+            stops.Add(("redis-cluster.sh", new() { ["REDIS_STATE"] = dir }));
+        foreach (var (script, env) in stops)
+        {
+            try
+            {
+                Log($"stopping what an earlier run left: {script} ({env.Values.First()})");
+                await ServiceScript.RunAsync(this, script, "stop", env, TimeSpan.FromSeconds(60));
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
+            {
+                Log($"could not stop {script}: {ex.Message}");
+            }
+        }
+        // Its daemons and VMMs: the processes whose arguments name a path in that work directory (--state-dir,
+        // --image): no one else's.
+        foreach (var proc in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(proc), out int pid) || pid == Environment.ProcessId) continue;
+            string[] args;
+            try
+            {
+                args = File.ReadAllText(Path.Combine(proc, "cmdline")).Split('\0');
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                continue; // gone meanwhile
+            }
+            if (!args.Any(a => a.StartsWith(Work + "/", StringComparison.Ordinal))) continue;
+            Log($"killing pid {pid} an earlier run left: {string.Join(' ', args).Trim()}");
+            try
+            {
+                using var p = Process.GetProcessById(pid);
+                p.Kill();
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+            {
+                // Gone meanwhile.
+            }
+        }
+    }
+
     public async Task<int> RunAsync(IReadOnlyList<Scenario> scenarios, CancellationToken ct)
     {
-        if (Directory.Exists(Work)) Directory.Delete(Work, recursive: true);
+        if (Directory.Exists(Work))
+        {
+            await StopLeftoverServicesAsync();
+            Directory.Delete(Work, recursive: true);
+        }
         Directory.CreateDirectory(Work);
         await File.WriteAllTextAsync(Path.Combine(Work, WorkMarker), "made by snapbench: deleted by its runs\n", ct);
         if (StateRoot != Work)
@@ -138,8 +192,8 @@ public sealed class Bench : IAsyncDisposable
         finally
         {
             await StopDaemonsAsync();
+            result.Seconds = clock.Elapsed.TotalSeconds; // an interrupted or failed scenario's time too
         }
-        result.Seconds = clock.Elapsed.TotalSeconds;
         progress.Ended(result);
         Log($"scenario {s.Name}: {(result.Ok ? "ok" : "FAILED")} in {result.Seconds:F1} s"
             + string.Concat(result.Errors.Take(5).Select(e => "\n  " + e)));

@@ -85,7 +85,8 @@ public sealed partial class Report
     private static void LatencyTable(StringBuilder b, ScenarioResult s)
     {
         b.AppendLine("| strategy | ok / failed / hung | bad pages | restore p50 / p90 / p99 / p99.9 (ms) "
-            + "| fault p50 / p90 / p99 / p99.9 / max (us) | faults timed |");
+            + "| access latency p50 / p90 / p99 / p99.9 / max (us; every access, resident pages too) "
+            + "| accesses timed |");
         b.AppendLine("|---|---|---|---|---|---|");
         foreach (var t in s.Strategies)
         {

@@ -55,7 +55,16 @@ public sealed class FaultProxy : IAsyncDisposable
             if (_listener is not null) return;
             var l = new TcpListener(IPAddress.Loopback, Port);
             l.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            l.Start();
+            try
+            {
+                l.Start();
+            }
+            catch (SocketException ex)
+            {
+                l.Dispose();
+                throw new InvalidOperationException(
+                    $"fault proxy: port {Port} is taken ({ex.SocketErrorCode}): SNAPBENCH_PORT_OFFSET moves it", ex);
+            }
             _listener = l;
             _stop = new CancellationTokenSource();
             _ = AcceptAsync(l, _stop.Token);
