@@ -6,6 +6,22 @@ namespace Snapshots.Snapbench;
 /// (name and labels) and its value.</summary>
 public readonly record struct MetricSample(string Metric, string Series, double Value)
 {
+    /// <summary>SNAPD's /metrics parsed; null when it did not answer, which becomes an error of RESULT naming
+    /// PREFIX.</summary>
+    public static async Task<List<MetricSample>?> ScrapeAsync(SnapdDaemon snapd, ScenarioResult result,
+        string prefix)
+    {
+        try
+        {
+            return Parse(await snapd.MetricsAsync());
+        }
+        catch (HttpRequestException ex)
+        {
+            result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
+            return null;
+        }
+    }
+
     /// <summary>Every sample of TEXT; comments and unparsable lines skipped. A label value may hold spaces (a tier's
     /// name does): the value is after the last one.</summary>
     public static List<MetricSample> Parse(string text)

@@ -130,17 +130,7 @@ public sealed class OriginInjectedScenario() : Scenario("origin-injected",
     /// the proof that faults were injected and how the reader answered them.</summary>
     private static async Task NoteTierMetricsAsync(SnapdDaemon snapd, ScenarioResult result, string prefix)
     {
-        string text;
-        try
-        {
-            text = await snapd.MetricsAsync();
-        }
-        catch (HttpRequestException ex)
-        {
-            result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
-            return;
-        }
-        foreach (var m in MetricSample.Parse(text))
+        foreach (var m in await MetricSample.ScrapeAsync(snapd, result, prefix) ?? [])
         {
             if (TierMetrics.Contains(m.Metric)) result.Facts[$"{prefix} {m.Series}"] = Math.Round(m.Value, 4);
         }

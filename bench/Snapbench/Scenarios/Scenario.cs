@@ -79,17 +79,7 @@ public abstract class Scenario(string name, string description)
     /// </summary>
     protected static async Task NoteMetricsAsync(SnapdDaemon snapd, ScenarioResult result, string prefix)
     {
-        string text;
-        try
-        {
-            text = await snapd.MetricsAsync();
-        }
-        catch (HttpRequestException ex)
-        {
-            result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
-            return;
-        }
-        foreach (var m in MetricSample.Parse(text))
+        foreach (var m in await MetricSample.ScrapeAsync(snapd, result, prefix) ?? [])
         {
             // Tier failures are the host's (a restore document's tiers carry none when restores share a reader):
             // the nonzero ones, by tier and kind.

@@ -21,17 +21,9 @@ public static class TierMetrics
     public static async Task<IReadOnlyDictionary<string, double>> NoteAsync(SnapdDaemon snapd,
         ScenarioResult result, string prefix)
     {
-        string text;
-        try
-        {
-            text = await snapd.MetricsAsync();
-        }
-        catch (HttpRequestException ex)
-        {
-            result.Errors.Add($"{prefix}: /metrics: {ex.Message}");
+        if (await MetricSample.ScrapeAsync(snapd, result, prefix) is not { } samples)
             return new Dictionary<string, double>();
-        }
-        var (values, lines) = Parse(text);
+        var (values, lines) = Parse(samples);
         foreach (var name in Families)
             if (lines.TryGetValue(name, out var line)) result.Facts[$"{prefix}: /metrics {name}"] = line;
         return values;
@@ -39,14 +31,15 @@ public static class TierMetrics
 
     /// <summary>The families' values now, as <see cref="NoteAsync"/> returns them (no facts).</summary>
     public static async Task<IReadOnlyDictionary<string, double>> ReadAsync(SnapdDaemon snapd) =>
-        Parse(await snapd.MetricsAsync()).Values;
+        Parse(MetricSample.Parse(await snapd.MetricsAsync())).Values;
 
     /// <summary>Every value of the families by `family{labels}`, and each family's values in one line.</summary>
-    private static (Dictionary<string, double> Values, Dictionary<string, string> Lines) Parse(string text)
+    private static (Dictionary<string, double> Values, Dictionary<string, string> Lines) Parse(
+        List<MetricSample> samples)
     {
         var values = new Dictionary<string, double>(StringComparer.Ordinal);
         var lines = new Dictionary<string, StringBuilder>(StringComparer.Ordinal);
-        foreach (var m in MetricSample.Parse(text))
+        foreach (var m in samples)
         {
             if (!Families.Contains(m.Metric)) continue;
             int brace = m.Series.IndexOf('{', StringComparison.Ordinal);
