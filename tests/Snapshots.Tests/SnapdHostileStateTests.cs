@@ -183,16 +183,16 @@ public sealed class SnapdHostileStateTests
         var (os, _) = await SnapdTests.StoreAsync(t);
         using var d = await SnapdProcess.StartAsync(t);
         var u = await d.CreateAsync(new { snapshot = "os", vmmUid = 65534 });
-        var (exit, output) = await AsUidAsync(65534, "curl", "-s", "-S", "-m", "2", "--unix-socket",
+        var (exit, output) = await SnapdProcess.AsUidAsync(65534, "curl", "-s", "-S", "-m", "2", "--unix-socket",
             u.GetProperty("socketPath").GetString()!, "http://vmm/");
         Assert.True(exit != 7 && !output.Contains("Permission denied", StringComparison.Ordinal),
             $"connect: {exit} {output}");
         var f = await d.CreateAsync(new { snapshot = "os", mode = "file", vmmUid = 65534 });
-        (exit, output) = await AsUidAsync(65534, "sha256sum", f.GetProperty("path").GetString()!);
+        (exit, output) = await SnapdProcess.AsUidAsync(65534, "sha256sum", f.GetProperty("path").GetString()!);
         Assert.True(exit == 0, output);
         Assert.Contains(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(os))),
             output, StringComparison.Ordinal);
-        (exit, _) = await AsUidAsync(65534, "ls", Records(d.StateDir));
+        (exit, _) = await SnapdProcess.AsUidAsync(65534, "ls", Records(d.StateDir));
         Assert.NotEqual(0, exit);
     }
 
@@ -241,20 +241,5 @@ public sealed class SnapdHostileStateTests
         Assert.Contains("snapd.lock", e.Message, StringComparison.Ordinal);
         Assert.Contains("symlink", e.Message, StringComparison.Ordinal);
         Assert.Equal("keep", File.ReadAllText(target));
-    }
-
-    private static async Task<(int Exit, string Output)> AsUidAsync(uint uid, params string[] command)
-    {
-        var psi = new System.Diagnostics.ProcessStartInfo("setpriv")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        foreach (var a in (string[])[$"--reuid={uid}", $"--regid={uid}", "--clear-groups", .. command])
-            psi.ArgumentList.Add(a);
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, await o + await e);
     }
 }

@@ -154,6 +154,22 @@ public sealed class SnapdProcess : IDisposable
 
     public void Signal(int signal) => LibC.kill(Process.Id, signal);
 
+    /// <summary>COMMAND run as UID (setpriv, no supplementary groups): its exit code and output.</summary>
+    public static async Task<(int Exit, string Output)> AsUidAsync(uint uid, params string[] command)
+    {
+        var psi = new ProcessStartInfo("setpriv")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in (string[])[$"--reuid={uid}", $"--regid={uid}", "--clear-groups", .. command])
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await o + await e);
+    }
+
     public void Dispose()
     {
         if (!Process.HasExited)

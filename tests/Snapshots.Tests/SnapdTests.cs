@@ -398,21 +398,8 @@ public sealed class SnapdTests
     }
 
     /// <summary>curl as another uid (setpriv): its exit code and output.</summary>
-    private static async Task<(int Exit, string Output)> CurlAsAsync(uint uid, string socket, string path)
-    {
-        var psi = new System.Diagnostics.ProcessStartInfo("setpriv")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        foreach (var a in (string[])[$"--reuid={uid}", $"--regid={uid}", "--clear-groups", "curl", "-s", "-S",
-            "--unix-socket", socket, "http://snapd/" + path])
-            psi.ArgumentList.Add(a);
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, await o + await e);
-    }
+    private static Task<(int Exit, string Output)> CurlAsAsync(uint uid, string socket, string path) =>
+        SnapdProcess.AsUidAsync(uid, "curl", "-s", "-S", "--unix-socket", socket, "http://snapd/" + path);
 
     [Fact]
     public async Task Only_root_and_the_api_uid_may_use_the_api_and_the_peer_is_checked_on_every_request()

@@ -56,20 +56,7 @@ public static class MidRestoreRound
         {
             var run = await vm;
             double us = clock.Elapsed.TotalMicroseconds;
-            // A VMM that failed may never have connected: snapd would wait its accept timeout for it.
-            var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(run.Right ? 30 : 2));
-            if (doc is null && !run.Right)
-            {
-                await snapd.DeleteAsync(id);
-                doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(10));
-            }
-            if (doc is { ValueKind: JsonValueKind.Object } d)
-            {
-                strategy.Tiers.Add(posted, d);
-                docs.Add(d);
-            }
-            strategy.Add(run, us, Scenario.Problem(label, id, doc), restoreHung: doc is null,
-                reason: Scenario.Reason(doc));
+            if (await Scenario.CountAsync(snapd, strategy, label, id, posted, run, us) is { } d) docs.Add(d);
         }
         if (result is not null)
             result.Facts[$"{strategy.Name}: wall (ms, first POST to last VMM exit)"] =

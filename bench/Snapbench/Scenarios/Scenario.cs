@@ -39,17 +39,27 @@ public abstract class Scenario(string name, string description)
         var run = await vmm;
         double us = clock.Elapsed.TotalMicroseconds;
         await sampling;
-        // A VMM that failed may never have connected: snapd would wait its accept timeout for it.
+        var doc = await CountAsync(snapd, strategy, label, id, posted, run, us);
+        timeline?.Add(doc, clock);
+        return (run, doc);
+    }
+
+    /// <summary>Counts one restore whose VMM has ended into STRATEGY: its document once ended (a VMM that failed
+    /// may never have connected, and snapd would wait its accept timeout for it: such a restore is deleted), the
+    /// tiers it fetched from (POSTED: the document POST returned), its outcome and reason. Returns the document
+    /// (null: it never ended).</summary>
+    public static async Task<JsonElement?> CountAsync(SnapdDaemon snapd, StrategyResult strategy, string label,
+        string id, JsonElement posted, VmmRun run, double restoreUs)
+    {
         var doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(run.Right ? 30 : 2));
         if (doc is null && !run.Right)
         {
             await snapd.DeleteAsync(id);
             doc = await snapd.WaitEndedAsync(id, TimeSpan.FromSeconds(10));
         }
-        timeline?.Add(doc, clock);
         if (doc is { ValueKind: JsonValueKind.Object } d) strategy.Tiers.Add(posted, d);
-        strategy.Add(run, us, Problem(label, id, doc), restoreHung: doc is null, reason: Reason(doc));
-        return (run, doc);
+        strategy.Add(run, restoreUs, Problem(label, id, doc), restoreHung: doc is null, reason: Reason(doc));
+        return doc;
     }
 
     /// <summary>A failed restore document's reason (null otherwise).</summary>
